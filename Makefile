@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Both install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE_EVIDENCE := sample_cases/aws_incident/evidence
+SAMPLE_CASE := sample_cases/aws_incident/aws_incident.caseline
+
+.PHONY: run test lint typecheck hygiene sample clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(SAMPLE_CASE): $(STAMP) sample_cases/generate_aws_incident.py
+	rm -f $(SAMPLE_CASE)
+	$(BIN)/python sample_cases/generate_aws_incident.py --out $(SAMPLE_EVIDENCE)
+	$(BIN)/caseline import $(SAMPLE_CASE) $(SAMPLE_EVIDENCE)
+
+sample: $(SAMPLE_CASE)
+
+run: $(SAMPLE_CASE)
+	$(BIN)/caseline open $(SAMPLE_CASE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check viewer tests benchmarks sample_cases
+
+typecheck: $(STAMP)
+	$(BIN)/mypy viewer
+
+hygiene: $(STAMP)
+	$(BIN)/lint-imports
+
+test: $(STAMP) lint typecheck hygiene
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(SAMPLE_CASE)

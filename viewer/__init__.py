@@ -1,0 +1,3 @@
+"""Caseline: offline desktop forensics for cloud logs."""
+
+__version__ = "0.1.0"

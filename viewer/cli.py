@@ -1,0 +1,233 @@
+"""`caseline`: the headless face of the core, and the contract for automation.
+
+    caseline new CASE
+    caseline import CASE PATH... [--format NAME]
+    caseline info CASE [--json]
+    caseline query CASE "SQL" [--format table|csv|json] [--read-only]
+    caseline formats
+    caseline open [CASE] [--read-only]
+
+Errors go to stderr with a non-zero exit status; warnings never fail an import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from viewer import __version__
+from viewer.core.case_file import CaseError, CaseFile
+from viewer.core.ingest import ImportReport, import_paths
+from viewer.core.jobs import Cancelled, JobContext, Progress
+from viewer.core.sources import SourceError
+from viewer.formats import registry
+
+
+class _ProgressBar:
+    """One-line terminal progress: files, records, MB, rate, ETA."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if not self.tty:
+            return
+        frac = p.fraction or 0.0
+        bar = "#" * int(frac * 30)
+        eta = f"{p.eta_seconds:5.0f}s" if p.eta_seconds is not None else "  ...."
+        self.stream.write(
+            f"\r[{bar:<30}] {p.phase:<10} files {p.files_done}/{p.files_total or '?'}  "
+            f"{p.records:,} rec  {p.bytes_done / 1e6:,.1f} MB  {p.rate:,.0f} rec/s  ETA {eta}"
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    CaseFile.create(args.case).close()
+    print(f"created {args.case}")
+    return 0
+
+
+def _print_report(report: ImportReport) -> None:
+    for f in report.files:
+        if f.role == "container":
+            continue
+        c = f.counts
+        label = f.format or f.role
+        line = f"{f.path}: {label}"
+        if f.role == "events":
+            line += f"  seen {c.seen:,} = kept {c.kept:,} + rejected {c.rejected:,} + duplicate {c.duplicate:,}"
+        elif f.role == "digest":
+            line += "  (digest recorded in the ledger)"
+        if f.note:
+            line += f"  ({f.note})"
+        print(line)
+        for w in f.warnings[:20]:
+            print(f"    warning: {w}")
+        if len(f.warnings) > 20:
+            print(f"    ... {len(f.warnings) - 20} more warnings (see the import_warnings table)")
+    print(
+        f"import #{report.import_id}: {len([f for f in report.files if f.role == 'events'])} files, "
+        f"seen {report.total('seen'):,}, kept {report.total('kept'):,}, rejected {report.total('rejected'):,}, "
+        f"duplicate {report.total('duplicate'):,} in {report.elapsed:.1f}s"
+    )
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    bar = _ProgressBar(sys.stderr)
+    with CaseFile.open_or_create(args.case) as case:
+        try:
+            report = import_paths(case, args.paths, args.format, JobContext(on_progress=bar))
+        except Cancelled:
+            bar.done()
+            print("import cancelled; the case is unchanged", file=sys.stderr)
+            return 130
+        bar.done()
+    _print_report(report)
+    unknown_named = [f for f in report.unknown_files if f.path in args.paths]
+    for f in report.unknown_files:
+        print(f"error: {f.path}: unknown format (known: {', '.join(registry.names())})", file=sys.stderr)
+    return 1 if unknown_named else 0
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, (dt.date, dt.timedelta)):
+        return str(v)
+    return v
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    with CaseFile.open(args.case, read_only=True) as case:
+        s = case.summary()
+        ledger = case.ledger()
+    if args.json:
+        out = {
+            "path": s.path, "schema_version": s.schema_version, "events": s.events,
+            "evidence_files": s.evidence_files,
+            "first_ts": _jsonable(s.first_ts), "last_ts": _jsonable(s.last_ts), "sources": s.sources,
+            "ledger": [{k: _jsonable(v) for k, v in row.items()} for row in ledger],
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"case      {s.path} (schema {s.schema_version})")
+    print(f"events    {s.events:,}")
+    span = f"{_fmt_ts(s.first_ts)} .. {_fmt_ts(s.last_ts)}" if s.first_ts else "(no events)"
+    print(f"time span {span}")
+    for src, n in s.sources.items():
+        print(f"source    {src}: {n:,}")
+    print(f"evidence  {s.evidence_files} files")
+    for row in ledger:
+        print(
+            f"  #{row['evidence_id']:<4} {row['role']:<9} {row['format'] or '-':<28} "
+            f"seen {row['records_seen']:>8,} kept {row['records_kept']:>8,} rej {row['records_rejected']:>5,} "
+            f"dup {row['records_duplicate']:>5,}  {row['sha256'][:12]}  {row['path']}"
+        )
+    return 0
+
+
+def _fmt_ts(ts: dt.datetime | None) -> str:
+    return ts.astimezone(dt.timezone.utc).isoformat(sep=" ") if ts else "-"
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    with CaseFile.open(args.case, read_only=args.read_only) as case:
+        cur = case.cursor()
+        rel = cur.execute(args.sql)
+        cols = [d[0] for d in rel.description] if rel.description else []
+        rows = rel.fetchall() if cols else []
+    _write_rows(cols, rows, args.format)
+    return 0
+
+
+def _write_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for r in rows:
+            print(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)}, default=str))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows([[_jsonable(v) for v in r] for r in rows])
+    else:
+        text = [[("" if v is None else str(_jsonable(v))) for v in r] for r in rows]
+        widths = [min(60, max([len(c)] + [len(t[i]) for t in text])) for i, c in enumerate(cols)]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+        print("  ".join("-" * w for w in widths))
+        for t in text:
+            print("  ".join(v[:w].ljust(w) for v, w in zip(t, widths, strict=True)))
+        print(f"({len(rows)} rows)")
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    for spec in sorted(registry.FORMATS, key=lambda s: s.name):
+        print(f"{spec.name:<34} {spec.role.value:<7} {spec.title}")
+    return 0
+
+
+def _cmd_open(args: argparse.Namespace) -> int:
+    from viewer.gui.app import run  # the GUI is loaded only for this command
+
+    return run(args.case, read_only=args.read_only)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="caseline", description="Offline forensics for cloud logs.")
+    p.add_argument("--version", action="version", version=f"caseline {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("new", help="create an empty case file")
+    s.add_argument("case")
+    s.set_defaults(func=_cmd_new)
+    s = sub.add_parser("import", help="import files, folders or archives into a case (created if missing)")
+    s.add_argument("case")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--format", help="skip detection and read every file as this format (see `caseline formats`)")
+    s.set_defaults(func=_cmd_import)
+    s = sub.add_parser("info", help="events, sources, time span and the evidence ledger")
+    s.add_argument("case")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_info)
+    s = sub.add_parser("query", help="run DuckDB SQL on the case")
+    s.add_argument("case")
+    s.add_argument("sql")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--read-only", action="store_true", help="open the case read-only: nothing can change it")
+    s.set_defaults(func=_cmd_query)
+    s = sub.add_parser("formats", help="list the log formats Caseline reads")
+    s.set_defaults(func=_cmd_formats)
+    s = sub.add_parser("open", help="open the desktop application")
+    s.add_argument("case", nargs="?")
+    s.add_argument("--read-only", action="store_true")
+    s.set_defaults(func=_cmd_open)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CaseError, SourceError, registry.UnknownFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The case file: one DuckDB database any DuckDB client can open.
+
+It holds the evidence ledger, the normalized events with their raw records and provenance, import
+warnings and an append-only activity log. The schema is versioned: `case_meta.schema_version` and
+numbered migrations. A case written by a newer Caseline is refused with a clear message instead of
+being half-understood.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from viewer import __version__
+from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION
+
+
+def fetch_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+    """First row of a query. DuckDB 2.0 refuses new work on a cursor whose result was not read to
+    the end, so `fetchone()` must not be used for single-row lookups."""
+    rows = cur.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+class CaseError(Exception):
+    """A case file cannot be created, opened or changed; the message is for the user."""
+
+
+class CaseVersionError(CaseError):
+    """The case was written by a newer Caseline than this one."""
+
+
+class ReadOnlyCaseError(CaseError):
+    """A change was asked of a case opened read-only."""
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise CaseError(f"cannot open case {path}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise CaseError(f"{path} is not a Caseline case file: {exc}") from exc
+    # Times are UTC internally; DuckDB would otherwise render TIMESTAMPTZ in the local zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    path: str
+    schema_version: int
+    events: int
+    evidence_files: int
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+    sources: dict[str, int]
+
+
+class CaseFile:
+    """An open case. Thread use: one `cursor()` per thread, never the shared connection."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._con = con
+        self._write_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> CaseFile:
+        p = Path(path)
+        if p.exists():
+            raise CaseError(f"{p} already exists; open it instead of creating it")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        con = _connect(p, read_only=False)
+        case = cls(p, con, read_only=False)
+        case._migrate(from_version=0)
+        case.log_activity("case_created", {"path": str(p)})
+        return case
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False) -> CaseFile:
+        p = Path(path)
+        if not p.is_file():
+            raise CaseError(f"no case file at {p}")
+        con = _connect(p, read_only=read_only)
+        version = _schema_version(con, p)
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise CaseVersionError(
+                f"{p} was written by a newer Caseline (case schema {version}); this Caseline "
+                f"{__version__} reads schema {SCHEMA_VERSION} and older. Upgrade Caseline to open it."
+            )
+        case = cls(p, con, read_only=read_only)
+        if version < SCHEMA_VERSION:
+            if read_only:
+                raise CaseError(
+                    f"{p} uses case schema {version}; it must be upgraded to {SCHEMA_VERSION}, "
+                    "which needs write access (open it once without --read-only)"
+                )
+            case._migrate(from_version=version)
+        return case
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike[str]) -> CaseFile:
+        return cls.open(path) if Path(path).exists() else cls.create(path)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> CaseFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- access ----------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one thread's work (DuckDB connections are not thread-safe)."""
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con
+
+    def require_writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyCaseError(f"the case is open read-only: cannot {what}")
+
+    @contextmanager
+    def transaction(self, cur: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: on any exception (including cancel) the case stays as it was."""
+        self.require_writable("change it")
+        with self._write_lock:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    # -- activity log (append-only: there is no code path that updates or deletes it) ------
+    def log_activity(
+        self, action: str, detail: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
+        if self.read_only:
+            return  # auditor mode: the file must not change at all, not even the log
+        c = cur or self._con
+        c.execute(
+            "INSERT INTO activity_log (logged_at, os_user, tool_version, action, detail) "
+            "VALUES (now(), ?, ?, ?, ?)",
+            [_os_user(), __version__, action, json.dumps(detail, default=str)],
+        )
+
+    # -- summary ---------------------------------------------------------------------------
+    def summary(self) -> CaseSummary:
+        cur = self.cursor()
+        n, first, last = fetch_one(cur, "SELECT count(*), min(ts), max(ts) FROM events") or (0, None, None)
+        files = fetch_one(cur, "SELECT count(*) FROM evidence WHERE role <> 'container'")
+        sources = dict(
+            cur.execute(
+                "SELECT source_type, count(*) FROM events GROUP BY ALL ORDER BY 2 DESC"
+            ).fetchall()
+        )
+        return CaseSummary(
+            path=str(self.path),
+            schema_version=_schema_version(cur, self.path),
+            events=int(n),
+            evidence_files=int(files[0]) if files else 0,
+            first_ts=first,
+            last_ts=last,
+            sources=sources,
+        )
+
+    def ledger(self) -> list[dict[str, Any]]:
+        cur = self.cursor()
+        rel = cur.execute("SELECT * FROM evidence ORDER BY evidence_id")
+        cols = [d[0] for d in rel.description]
+        return [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]
+
+    # -- migrations ------------------------------------------------------------------------
+    def _migrate(self, from_version: int) -> None:
+        with self.transaction(self._con) as cur:
+            for version, statements in MIGRATIONS:
+                if version <= from_version:
+                    continue
+                for sql in statements:
+                    cur.execute(sql)
+                cur.execute(
+                    "INSERT OR REPLACE INTO case_meta VALUES ('schema_version', ?)", [str(version)]
+                )
+            cur.execute(
+                "INSERT OR REPLACE INTO case_meta VALUES ('last_written_by', ?)", [f"caseline {__version__}"]
+            )
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    try:
+        row = fetch_one(con, "SELECT value FROM case_meta WHERE key = 'schema_version'")
+    except duckdb.CatalogException as exc:
+        raise CaseError(f"{path} is a DuckDB file but not a Caseline case (no case_meta table)") from exc
+    if row is None:
+        raise CaseError(f"{path} has no schema version; it is not a complete Caseline case")
+    return int(row[0])
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"

@@ -1,0 +1,179 @@
+"""Importing one chunk of files of one format inside the import transaction.
+
+Fast path: DuckDB reads the JSON documents itself (no Python per record). When DuckDB refuses a
+chunk (a truncated gzip, broken JSON, a bad encoding), the chunk is retried file by file, and a
+file DuckDB still refuses goes through the Python salvage readers, which keep every record they
+can and report the rest with positions. Line and CSV formats always use the Python readers,
+which know line numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from viewer.core import ingest_sql
+from viewer.core.jobs import JobContext
+from viewer.core.record_readers import Problem, records
+from viewer.formats.base import FormatSpec, ReaderKind
+
+PY_BATCH = 50_000  # records per Arrow batch from the Python readers
+
+
+class FastPathRefused(Exception):
+    """DuckDB's JSON reader refused a chunk; some file in it needs the salvage readers."""
+
+
+def _compression(paths: list[str]) -> str:
+    kinds = set()
+    for p in paths:
+        with open(p, "rb") as fh:
+            kinds.add(fh.read(2) == b"\x1f\x8b")
+    if len(kinds) > 1:
+        raise ValueError("a chunk mixes gzip and plain files")
+    return "gzip" if kinds == {True} else "none"
+
+
+def refused_files(cur: duckdb.DuckDBPyConnection, paths: list[str]) -> set[str]:
+    """The files DuckDB's reader cannot read (checked outside any import transaction)."""
+    try:
+        cur.execute(ingest_sql.probe_sql(paths, _compression(paths))).fetchall()
+        return set()
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error:
+        if len(paths) == 1:
+            return set(paths)
+    half = len(paths) // 2
+    return refused_files(cur, paths[:half]) | refused_files(cur, paths[half:])
+
+
+@dataclass
+class FileCounts:
+    seen: int = 0
+    kept: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    first_ts: dt.datetime | None = None
+    last_ts: dt.datetime | None = None
+
+    def add(self, other: FileCounts) -> None:
+        self.seen += other.seen
+        self.kept += other.kept
+        self.rejected += other.rejected
+        self.duplicate += other.duplicate
+        ts = [t for t in (self.first_ts, other.first_ts) if t is not None]
+        self.first_ts = min(ts) if ts else None
+        ts = [t for t in (self.last_ts, other.last_ts) if t is not None]
+        self.last_ts = max(ts) if ts else None
+
+
+class ChunkImporter:
+    def __init__(self, cur: duckdb.DuckDBPyConnection, import_id: int, ctx: JobContext) -> None:
+        self.cur = cur
+        self.import_id = import_id
+        self.ctx = ctx
+        self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
+
+    def import_chunk(self, files: list, python_only: bool = False) -> dict[int, FileCounts]:
+        """Import files (list of (evidence id, PlannedFile)) of one format.
+
+        Raises FastPathRefused when DuckDB's reader fails on a document chunk: the transaction is
+        then aborted (DuckDB aborts it on any error), so the caller rolls back, finds the files at
+        fault with `refused_files` outside the transaction and runs again with them on the
+        Python path. Good evidence never pays for that.
+        """
+        spec: FormatSpec = files[0][1].spec
+        self._register_files(files, spec)
+        counts: dict[int, FileCounts] = {}
+        if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
+            try:
+                self._stage_documents(spec, files)
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as exc:
+                raise FastPathRefused(str(exc)) from exc
+            self._commit_stage(counts)
+        else:
+            self._stage_python(spec, files, counts)
+        prog = self.ctx.progress
+        prog.files_done += len(files)
+        prog.bytes_done += sum(pf.source.size for _, pf in files)
+        prog.records += sum(c.seen for c in counts.values())
+        self.ctx.report()
+        return counts
+
+    def _register_files(self, files: list, spec: FormatSpec) -> None:
+        table = pa.table({
+            "evidence_id": pa.array([eid for eid, _ in files], pa.int32()),
+            "real_path": [str(pf.source.real_path) for _, pf in files],
+            "display_path": [pf.source.display_path for _, pf in files],
+            "position_kind": [spec.reader.position_kind] * len(files),
+        })
+        self.cur.register("chunk_files_arrow", table)
+        self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
+        self.cur.unregister("chunk_files_arrow")
+
+    def _stage_documents(self, spec: FormatSpec, files: list) -> None:
+        paths = [str(pf.source.real_path) for _, pf in files]
+        src = ingest_sql.document_source_sql(spec, "chunk_files", paths, _compression(paths))
+        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE stage AS {ingest_sql.stage_sql(spec, src, True)}")
+
+    def _stage_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
+        for eid, pf in files:
+            problems: list[Problem] = []
+            batch: list[tuple[int, str]] = []
+            for item in records(pf.source.real_path, spec.reader, problems):
+                batch.append(item)
+                if len(batch) >= PY_BATCH:
+                    self._stage_batch(spec, eid, batch, counts)
+                    batch = []
+            if batch or eid not in counts:
+                self._stage_batch(spec, eid, batch, counts)
+            self._record_problems(eid, pf.source.display_path, problems, counts)
+
+    def _stage_batch(self, spec: FormatSpec, eid: int, batch: list[tuple[int, str]], counts: dict) -> None:
+        self.ctx.check()
+        table = pa.table({
+            "evidence_id": pa.array([eid] * len(batch), pa.int32()),
+            "record_index": pa.array([i for i, _ in batch], pa.int64()),
+            "r": pa.array([t for _, t in batch], pa.string()),
+        })
+        self.cur.register("py_records", table)
+        try:
+            sql = ingest_sql.stage_sql(spec, "SELECT * FROM py_records", False)
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE stage AS {sql}")
+        finally:
+            self.cur.unregister("py_records")
+        self._commit_stage(counts)
+
+    def _commit_stage(self, counts: dict[int, FileCounts]) -> None:
+        cur = self.cur
+        cur.execute(ingest_sql.VERDICT_SQL)
+        cur.execute(ingest_sql.insert_events_sql())
+        cur.execute(ingest_sql.REJECT_WARNINGS_SQL, [self.import_id])
+        for eid, seen, kept, rej, dup, first, last in cur.execute(ingest_sql.FILE_COUNTS_SQL).fetchall():
+            counts.setdefault(eid, FileCounts()).add(FileCounts(seen, kept, rej, dup, first, last))
+        for eid, pos, reason in cur.execute(
+            "SELECT evidence_id, record_index, problem FROM stage WHERE problem IS NOT NULL "
+            "ORDER BY evidence_id, record_index LIMIT 1000"
+        ).fetchall():
+            self.problems.setdefault(eid, []).append(f"record {pos}: {reason}")
+
+    def _record_problems(self, eid: int, path: str, problems: list[Problem], counts: dict) -> None:
+        """Damage found while splitting records: each is a warning, and a lost record a rejection."""
+        for p in problems:
+            self.cur.execute(
+                "INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [self.import_id, eid, path, p.position, p.position_kind, p.reason],
+            )
+            where = f"{p.position_kind} {p.position}: " if p.position is not None else ""
+            self.problems.setdefault(eid, []).append(where + p.reason)
+            if p.lost_record:
+                c = counts.setdefault(eid, FileCounts())
+                c.seen += 1
+                c.rejected += 1

@@ -1,0 +1,326 @@
+"""The import pipeline: plan (find files, sniff formats) then run (one all-or-nothing transaction).
+
+    paths -> sources.discover -> sniff each file -> ImportPlan (shown to the user before importing)
+    ImportPlan -> chunks of files per format -> stage SQL -> verdicts -> events / warnings / ledger
+
+Memory stays bounded by the chunk size, not the evidence size. Cancel interrupts the running
+DuckDB statement and rolls the transaction back, so the case is exactly as before. Every file
+reconciles: records seen = kept + rejected + duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from viewer import __version__
+from viewer.core.case_file import CaseFile, fetch_one
+from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
+from viewer.core.jobs import Cancelled, JobContext
+from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, read_head
+from viewer.formats import registry
+from viewer.formats.base import FormatSpec, ReaderKind, Role
+
+CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memory, paces progress
+CHUNK_FILES = 400
+
+
+@dataclass
+class PlannedFile:
+    source: SourceFile
+    spec: FormatSpec | None
+    candidates: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def role(self) -> str:
+        if self.source.is_archive:
+            return "container"
+        if self.spec is None:
+            return "unknown"
+        return self.spec.role.value
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+
+@dataclass
+class ImportPlan:
+    files: list[PlannedFile]
+    discovery: Discovery
+    forced_format: str | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.source.size for f in self.files if f.role == "events")
+
+    def cleanup(self) -> None:
+        self.discovery.cleanup()
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: str | None
+    role: str
+    evidence_id: int | None
+    sha256: str
+    counts: FileCounts
+    warnings: list[str]  # everything to show the user about this file
+    note: str = ""
+    file_notes: list[str] = field(default_factory=list)  # file-level warnings still to store
+
+    @property
+    def reconciled(self) -> bool:
+        c = self.counts
+        return c.seen == c.kept + c.rejected + c.duplicate
+
+
+@dataclass
+class ImportReport:
+    import_id: int | None
+    files: list[FileResult]
+    elapsed: float
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f.counts, attr) for f in self.files)
+
+    @property
+    def unknown_files(self) -> list[FileResult]:
+        return [f for f in self.files if f.role == "unknown"]
+
+
+def plan_import(paths: list[str | os.PathLike[str]], forced_format: str | None = None) -> ImportPlan:
+    """Discover and sniff; nothing is written. Raises SourceError / UnknownFormatError early."""
+    forced = registry.get(forced_format) if forced_format else None
+    disc = discover(paths)
+    planned = []
+    for src in disc.files:
+        if src.is_archive:
+            planned.append(PlannedFile(src, None, [], list(src.problems)))
+            continue
+        head, notes = read_head(src.real_path)
+        found = registry.candidates(head)
+        spec = forced or (found[0] if found else None)
+        if not head.text.strip() and src.size == 0:
+            notes.append("file is empty")
+        planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
+    return ImportPlan(planned, disc, forced_format)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(4 * 1024 * 1024):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) -> ImportReport:
+    """Import a plan into the case in one transaction; on cancel or error nothing is kept."""
+    ctx = ctx or JobContext()
+    case.require_writable("import evidence")
+    started = time.monotonic()
+    prog = ctx.progress
+    prog.phase, prog.files_total, prog.bytes_total = "hashing", len(plan.files), plan.total_bytes
+    ctx.report(force=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib releases the GIL
+        hashes = list(pool.map(lambda f: sha256_file(f.source.real_path), plan.files))
+    ctx.check()
+    cur = case.cursor()
+    cur.execute("SET memory_limit = '1GB'")  # keeps peak RSS bounded whatever the evidence size
+    remove_hook = ctx.token.on_cancel(cur.interrupt)
+    salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
+    try:
+        while True:
+            try:
+                with case.transaction(cur):
+                    report = _import_in_transaction(case, cur, plan, hashes, ctx, salvage)
+                break
+            except FastPathRefused:
+                found = _find_refused(case, plan, salvage, ctx)
+                if not found:
+                    raise
+                salvage |= found
+                prog.files_done = prog.records = prog.bytes_done = 0
+    except duckdb.InterruptException as exc:
+        raise Cancelled() from exc
+    finally:
+        remove_hook()
+    report.elapsed = time.monotonic() - started
+    prog.phase = "done"
+    ctx.report(force=True)
+    return report
+
+
+def _find_refused(case: CaseFile, plan: ImportPlan, salvage: set[str], ctx: JobContext) -> set[str]:
+    """Probe every fast-path file outside the (rolled back) transaction; return those refused."""
+    ctx.progress.phase = "checking damaged files"
+    ctx.report(force=True)
+    todo = [(i, f) for i, f in enumerate(plan.files) if f.role == "events" and str(f.source.real_path) not in salvage]
+    cur = case.cursor()
+    remove = ctx.token.on_cancel(cur.interrupt)
+    try:
+        found: set[str] = set()
+        for chunk in _chunks(todo, salvage):
+            if chunk[0][1].spec and chunk[0][1].spec.reader.kind is ReaderKind.DOCUMENT:
+                found |= refused_files(cur, [str(pf.source.real_path) for _, pf in chunk])
+        return found
+    finally:
+        remove()
+        cur.close()
+
+
+def _import_in_transaction(
+    case: CaseFile, cur: duckdb.DuckDBPyConnection, plan: ImportPlan, hashes: list[str], ctx: JobContext,
+    salvage: set[str],
+) -> ImportReport:
+    import_id = _next_id(cur, "imports", "import_id")
+    cur.execute(
+        "INSERT INTO imports (import_id, started_at, kind, params, os_user, tool_version) "
+        "VALUES (?, now(), 'file', ?, ?, ?)",
+        [import_id, json.dumps({"paths": [f.source.display_path for f in plan.files if f.source.container is None],
+                                "forced_format": plan.forced_format}), _user(), __version__],
+    )
+    known = dict(cur.execute("SELECT sha256, evidence_id FROM evidence WHERE role IN ('events', 'digest')").fetchall())
+    next_eid = _next_id(cur, "evidence", "evidence_id")
+    results: list[FileResult] = []
+    ids: dict[int, int] = {}  # plan index -> evidence id
+    to_read: list[tuple[int, PlannedFile]] = []
+    for i, (pf, sha) in enumerate(zip(plan.files, hashes, strict=True)):
+        res = FileResult(pf.source.display_path, pf.spec.name if pf.spec else None, pf.role, None, sha,
+                         FileCounts(), list(pf.notes), file_notes=list(pf.notes))
+        results.append(res)
+        if pf.role in ("events", "digest") and sha in known:
+            res.note = f"already in the case as evidence #{known[sha]}; nothing added"
+            res.role = "skipped"
+            continue
+        if pf.role in ("events", "digest") and sha in {r.sha256 for r in results[:-1] if r.evidence_id}:
+            res.note = "same content as another file of this import; nothing added"
+            res.role = "skipped"
+            continue
+        ids[i] = res.evidence_id = next_eid
+        next_eid += 1
+        if pf.role == "unknown":
+            res.file_notes.append("unknown format: not imported (known formats: " + ", ".join(registry.names()) + ")")
+            res.warnings.append(res.file_notes[-1])
+        if pf.role == "events":
+            to_read.append((i, pf))
+    importer = ChunkImporter(cur, import_id, ctx)
+    ctx.progress.phase = "importing"
+    for chunk in _chunks(to_read, salvage):
+        ctx.check()
+        python_only = str(chunk[0][1].source.real_path) in salvage
+        counts = importer.import_chunk([(ids[i], pf) for i, pf in chunk], python_only)
+        for i, _pf in chunk:
+            results[i].counts = counts.get(ids[i], FileCounts())
+            results[i].warnings.extend(importer.problems.pop(ids[i], []))
+            if results[i].counts.seen == 0 and not results[i].warnings:
+                results[i].file_notes.append("no records found in the file")
+                results[i].warnings.append("no records found in the file")
+    if ids:
+        cur.execute(_uid_conflict_sql(), [min(ids.values()), max(ids.values())])
+    _write_ledger(cur, import_id, plan, results, ids)
+    report = ImportReport(import_id, results, 0.0)
+    cur.execute(
+        "UPDATE imports SET finished_at = now(), records_seen = ?, records_kept = ?, records_rejected = ?, "
+        "records_duplicate = ? WHERE import_id = ?",
+        [report.total("seen"), report.total("kept"), report.total("rejected"), report.total("duplicate"), import_id],
+    )
+    case.log_activity("import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur)
+    return report
+
+
+def _uid_conflict_sql() -> str:
+    from viewer.core.ingest_sql import UID_CONFLICT_SQL
+
+    return UID_CONFLICT_SQL
+
+
+def _chunks(files: list[tuple[int, PlannedFile]], salvage: set[str]) -> Iterator[list[tuple[int, PlannedFile]]]:
+    """Consecutive files read the same way (format, compression, path), bounded in bytes and count."""
+
+    def key(pf: PlannedFile) -> tuple[str, bool, bool]:
+        return (pf.spec.name if pf.spec else "", is_gzip(pf.source.real_path), str(pf.source.real_path) in salvage)
+
+    chunk: list[tuple[int, PlannedFile]] = []
+    size = 0
+    for item in files:
+        pf = item[1]
+        single = not pf.spec or pf.spec.reader.kind is not ReaderKind.DOCUMENT or key(pf)[2]
+        if chunk and (key(pf) != key(chunk[0][1]) or size + pf.source.size > CHUNK_BYTES or len(chunk) >= CHUNK_FILES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += pf.source.size
+        if single:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _write_ledger(
+    cur: duckdb.DuckDBPyConnection, import_id: int, plan: ImportPlan, results: list[FileResult], ids: dict[int, int]
+) -> None:
+    by_source = {id(plan.files[i].source): eid for i, eid in ids.items()}
+    rows = []
+    for i, eid in ids.items():
+        pf, res = plan.files[i], results[i]
+        c = res.counts
+        container = by_source.get(id(pf.source.container)) if pf.source.container else None
+        role = "rejected" if res.role == "events" and c.seen == 0 and res.warnings else res.role
+        rows.append([
+            eid, import_id, pf.source.display_path, pf.source.rel_path, container, role, res.format, res.sha256,
+            pf.source.size, c.seen, c.kept, c.rejected, c.duplicate, c.first_ts, c.last_ts, __version__,
+            "; ".join(res.warnings[:3]) or None,
+        ])
+    if rows:
+        cur.executemany(
+            "INSERT INTO evidence (evidence_id, import_id, path, rel_path, container_id, role, format, sha256, "
+            "size_bytes, records_seen, records_kept, records_rejected, records_duplicate, first_ts, last_ts, "
+            "importer_version, imported_at, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, now(), ?)",
+            rows,
+        )
+    notes = [[import_id, eid, results[i].path, w] for i, eid in ids.items() for w in results[i].file_notes]
+    if notes:
+        cur.executemany(
+            "INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason) "
+            "VALUES (?, ?, ?, NULL, NULL, ?)",
+            notes,
+        )
+
+
+def _next_id(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
+    row = fetch_one(cur, f"SELECT coalesce(max({col}), 0) + 1 FROM {table}")
+    return int(row[0]) if row else 1
+
+
+def _user() -> str:
+    from viewer.core.case_file import _os_user
+
+    return _os_user()
+
+
+def import_paths(
+    case: CaseFile, paths: list[str | os.PathLike[str]], forced_format: str | None = None,
+    ctx: JobContext | None = None,
+) -> ImportReport:
+    """Plan and run in one call (the CLI and tests)."""
+    plan = plan_import(paths, forced_format)
+    try:
+        return run_import(case, plan, ctx)
+    finally:
+        plan.cleanup()
+
+
+__all__ = ["ImportPlan", "ImportReport", "FileResult", "PlannedFile", "plan_import", "run_import", "import_paths", "Role"]

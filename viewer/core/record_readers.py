@@ -1,0 +1,180 @@
+"""Python record readers: lines, CSV rows, and salvage of broken JSON documents.
+
+The bulk path reads whole JSON documents inside DuckDB. These readers cover what it cannot:
+one record per line (line numbers are provenance), CSV, and files DuckDB refused (truncated gzip,
+a JSON array cut in the middle, a wrong encoding). They only *split* records; validating and
+mapping them is SQL's job, so every path ends in the same mapping. Each yields
+`(record_index, text)` pairs and appends `Problem`s for what it had to skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from viewer.core.sources import GZIP_MAGIC, decode_text
+from viewer.formats.base import Reader, ReaderKind, canonical_header
+
+
+@dataclass
+class Problem:
+    position: int | None
+    position_kind: str  # record | line | byte
+    reason: str
+    lost_record: bool = False  # a record was there but could not be read: counts as rejected
+
+
+def read_bytes(path: Path, problems: list[Problem]) -> bytes:
+    """The file's bytes, gunzipped when it is gzip; a damaged stream keeps what decompressed."""
+    data = path.read_bytes()
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    out: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        d = zlib.decompressobj(31)
+        try:
+            out.append(d.decompress(data[offset:]))
+            out.append(d.flush())
+        except zlib.error as exc:
+            problems.append(Problem(offset, "byte", f"gzip data is corrupt ({exc}); kept what came before"))
+            break
+        if not d.eof:
+            problems.append(
+                Problem(len(data), "byte", "gzip stream is truncated; kept what decompressed before the cut")
+            )
+            break
+        rest = d.unused_data
+        if not rest.startswith(GZIP_MAGIC):
+            break  # trailing padding after the last member
+        offset = len(data) - len(rest)
+    return b"".join(out)
+
+
+def read_text(path: Path, problems: list[Problem]) -> str:
+    text, note = decode_text(read_bytes(path, problems))
+    if note:
+        problems.append(Problem(None, "byte", note))
+    return text
+
+
+def records(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    if reader.kind is ReaderKind.LINES:
+        return _lines(path, problems)
+    if reader.kind is ReaderKind.CSV:
+        return _csv_rows(path, reader, problems)
+    if reader.kind is ReaderKind.DOCUMENT:
+        return _document(read_text(path, problems), reader.records_path, problems)
+    return iter(())
+
+
+def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    for n, line in enumerate(read_text(path, problems).splitlines(), start=1):
+        if line.strip():
+            yield n, line
+
+
+def _csv_rows(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    text = read_text(path, problems)
+    first = text.split("\n", 1)[0]
+    delim = ";" if first.count(";") > first.count(",") else ","  # Excel in many locales writes ';'
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    header = next(rows, None)
+    if header is None:
+        return
+    keys = [reader.csv_columns.get(canonical_header(h), h.strip()) for h in header]
+    embedded = reader.csv_embedded_json_column
+    for row in rows:
+        line = rows.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(keys):
+            problems.append(
+                Problem(line, "line", f"row has {len(row)} cells, the header has {len(keys)}", lost_record=True)
+            )
+            continue
+        rec = dict(zip(keys, row, strict=True))
+        if embedded and rec.get(embedded):
+            yield line, rec[embedded]
+        else:
+            yield line, orjson.dumps(rec).decode()
+
+
+def _array_start(text: str, records_path: str | None) -> int | None:
+    """Index just after the '[' of the records array, or None when the document has none."""
+    if records_path == "$":
+        m = re.match(r"\s*\[", text)
+    else:
+        key = (records_path or "").removeprefix("$.")
+        m = re.search(r'"' + re.escape(key) + r'"\s*:\s*\[', text)
+    return m.end() if m else None
+
+
+def _document(text: str, records_path: str | None, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    if not text.strip():
+        problems.append(Problem(0, "byte", "file is empty"))
+        return
+    if records_path is None:  # the document is the record
+        yield 0, text.strip()
+        return
+    start = _array_start(text, records_path)
+    if start is None:
+        problems.append(Problem(0, "byte", f"no {records_path} array found"))
+        return
+    yield from _array_elements(text, start, problems)
+
+
+_DECODER = json.JSONDecoder()
+_WS = re.compile(r"\s*")
+
+
+def _array_elements(text: str, pos: int, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    index = 0
+    template: set[str] | None = None
+    while True:
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text):
+            problems.append(Problem(index, "record", f"document ends inside the array (char {pos}): truncated"))
+            return
+        if text[pos] == "]":
+            return
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            problems.append(
+                Problem(index, "record", f"invalid JSON at char {exc.pos}: {exc.msg}", lost_record=True)
+            )
+            index += 1
+            resumed = _resync(text, exc.pos, template)
+            if resumed is None:
+                return
+            pos = resumed
+            continue
+        if template is None and isinstance(value, dict):
+            template = set(value)
+        yield index, text[pos:end]
+        index += 1
+        pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+
+
+def _resync(text: str, pos: int, template: set[str] | None) -> int | None:
+    """The start of the next element that looks like the records before it, after a bad one."""
+    for m in re.finditer(r"[,\[]\s*\{", text[pos:]):
+        cand = pos + m.end() - 1
+        try:
+            value, _ = _DECODER.raw_decode(text, cand)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and (template is None or len(template & set(value)) * 2 >= len(template)):
+            return cand
+    return None

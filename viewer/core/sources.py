@@ -1,0 +1,216 @@
+"""Finding the files behind what the user named: files, folder trees and archives.
+
+Archives (.zip, .tar, .tar.gz) are unpacked into a private temporary folder with two guards: no
+member may land outside it (absolute paths, `..`, links are refused and reported) and the total
+unpacked size is bounded, so a zip bomb is a reported error rather than a full disk. Every file
+found keeps the path the user would recognise (`bundle.zip!AWSLogs/.../x.json.gz`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from viewer.formats.base import Head
+
+HEAD_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+# Unpacked bytes allowed per archive byte, and in absolute terms; generous for logs (gzip of
+# JSON is ~8-12:1, a zip of gz files ~1:1) but far below what a bomb expands to.
+MAX_EXPANSION_RATIO = 200
+MAX_ARCHIVE_TOTAL = 64 * 1024**3
+
+
+class SourceError(Exception):
+    """A path cannot be read at all (missing, unreadable, unsafe archive)."""
+
+
+@dataclass
+class SourceFile:
+    display_path: str  # what the user sees and the ledger records
+    real_path: Path  # where the bytes are now (may be inside a temp folder)
+    rel_path: str  # below the folder or archive named by the user
+    size: int
+    container: SourceFile | None = None  # the archive it came from
+    is_archive: bool = False
+    problems: list[str] = field(default_factory=list)  # e.g. refused archive members
+
+
+@dataclass
+class Discovery:
+    files: list[SourceFile]
+    temp_dirs: list[tempfile.TemporaryDirectory[str]]
+
+    def cleanup(self) -> None:
+        for d in self.temp_dirs:
+            d.cleanup()
+        self.temp_dirs.clear()
+
+
+def discover(paths: list[str | os.PathLike[str]]) -> Discovery:
+    """Expand user paths into files, archives unpacked. Raises SourceError for a missing path."""
+    out: list[SourceFile] = []
+    temps: list[tempfile.TemporaryDirectory[str]] = []
+    try:
+        for raw in paths:
+            p = Path(raw)
+            if not p.exists():
+                raise SourceError(f"{raw}: no such file or folder")
+            if p.is_dir():
+                for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                    rel = f.relative_to(p).as_posix()
+                    out.extend(_expand(SourceFile(str(f), f, rel, f.stat().st_size), temps))
+            else:
+                out.extend(_expand(SourceFile(str(raw), p, p.name, p.stat().st_size), temps))
+    except BaseException:
+        for d in temps:
+            d.cleanup()
+        raise
+    return Discovery(out, temps)
+
+
+def _expand(src: SourceFile, temps: list[tempfile.TemporaryDirectory[str]], depth: int = 0) -> list[SourceFile]:
+    kind = archive_kind(src.real_path)
+    if kind is None or depth >= 2:
+        return [src]
+    src.is_archive = True
+    tmp = tempfile.TemporaryDirectory(prefix="caseline-unpack-")
+    temps.append(tmp)
+    members = _unpack(src, kind, Path(tmp.name))
+    found = [src]
+    for m in members:
+        found.extend(_expand(m, temps, depth + 1))
+    return found
+
+
+def archive_kind(path: Path) -> str | None:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic.startswith(b"PK\x03\x04") or magic == b"PK\x05\x06":
+        return "zip"
+    if magic[:2] == GZIP_MAGIC or path.suffix in (".tar", ".tgz"):
+        try:
+            return "tar" if tarfile.is_tarfile(path) else None
+        except (OSError, EOFError, tarfile.TarError):
+            return None
+    try:
+        return "tar" if tarfile.is_tarfile(path) else None
+    except (OSError, tarfile.TarError):
+        return None
+
+
+def _safe_member_path(name: str) -> PurePosixPath | None:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or ":" in pure.parts[0]:
+        return None
+    return pure
+
+
+def _unpack(src: SourceFile, kind: str, dest: Path) -> list[SourceFile]:
+    budget = min(MAX_ARCHIVE_TOTAL, max(src.size, 1) * MAX_EXPANSION_RATIO)
+    entries = _zip_entries(src.real_path) if kind == "zip" else _tar_entries(src.real_path)
+    out: list[SourceFile] = []
+    used = 0
+    for name, size, opener, is_file in entries:
+        rel = _safe_member_path(name)
+        if rel is None:
+            src.problems.append(f"refused member {name!r}: its path escapes the archive")
+            continue
+        if not is_file:
+            continue
+        if used + size > budget:
+            raise SourceError(
+                f"{src.display_path}: unpacking would exceed {budget:,} bytes "
+                f"({MAX_EXPANSION_RATIO}x the archive); refusing (possible decompression bomb)"
+            )
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with opener() as fin, target.open("wb") as fout:
+            written = _copy_bounded(fin, fout, budget - used)
+        used += written
+        display = f"{src.display_path}!{rel.as_posix()}"
+        out.append(SourceFile(display, target, rel.as_posix(), written, container=src))
+    return out
+
+
+def _copy_bounded(fin, fout, limit: int) -> int:  # type: ignore[no-untyped-def]
+    """Copy at most `limit` bytes; a member that lies about its size cannot exceed the budget."""
+    total = 0
+    while chunk := fin.read(1024 * 1024):
+        total += len(chunk)
+        if total > limit:
+            raise SourceError("archive member expands beyond the unpack budget; refusing")
+        fout.write(chunk)
+    return total
+
+
+def _zip_entries(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(f"{path}: not a readable zip archive: {exc}") from exc
+    for info in zf.infolist():
+        yield info.filename, info.file_size, (lambda i=info: zf.open(i)), not info.is_dir()
+
+
+def _tar_entries(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        tf = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise SourceError(f"{path}: not a readable tar archive: {exc}") from exc
+    for m in tf.getmembers():
+        if m.issym() or m.islnk() or m.isdev():
+            yield "../link-refused/" + m.name, 0, None, False  # reported by the path check
+            continue
+        yield m.name, m.size, (lambda m=m: tf.extractfile(m)), m.isfile()
+
+
+def is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def read_head(path: Path) -> tuple[Head, list[str]]:
+    """The decompressed, decoded start of a file, and notes about its encoding."""
+    notes: list[str] = []
+    compressed = is_gzip(path)
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as fh:
+                data = fh.read(HEAD_BYTES)
+        else:
+            with path.open("rb") as fh:
+                data = fh.read(HEAD_BYTES)
+    except (OSError, EOFError) as exc:
+        notes.append(f"could not read the start of the file: {exc}")
+        data = b""
+    text, enc_note = decode_text(data)
+    if enc_note:
+        notes.append(enc_note)
+    return Head(path=str(path), text=text, compressed=compressed), notes
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Decode log bytes: UTF-8 (with or without BOM), UTF-16 by BOM, else Windows-1252 with a note."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), "file is UTF-16 encoded"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 3:  # a multi-byte character cut by the head limit
+            return data[: exc.start].decode("utf-8"), None
+        return data.decode("cp1252", errors="replace"), (
+            f"not valid UTF-8 (first bad byte at offset {exc.start}); read as Windows-1252"
+        )
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
