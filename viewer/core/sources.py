@@ -8,7 +8,7 @@ found keeps the path the user would recognise (`bundle.zip!AWSLogs/.../x.json.gz
 
 from __future__ import annotations
 
-import gzip
+import zlib
 import os
 import shutil
 import tarfile
@@ -181,13 +181,12 @@ def read_head(path: Path) -> tuple[Head, list[str]]:
     notes: list[str] = []
     compressed = is_gzip(path)
     try:
+        with path.open("rb") as fh:
+            data = fh.read(HEAD_BYTES if not compressed else 4 * HEAD_BYTES)
         if compressed:
-            with gzip.open(path, "rb") as fh:
-                data = fh.read(HEAD_BYTES)
-        else:
-            with path.open("rb") as fh:
-                data = fh.read(HEAD_BYTES)
-    except (OSError, EOFError) as exc:
+            # A decompressor object, not gzip.open: a truncated file still shows its start.
+            data = zlib.decompressobj(31).decompress(data, HEAD_BYTES)
+    except (OSError, zlib.error) as exc:
         notes.append(f"could not read the start of the file: {exc}")
         data = b""
     text, enc_note = decode_text(data)

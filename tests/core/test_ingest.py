@@ -1,0 +1,195 @@
+"""The import pipeline on real files: bad input, duplicates, archives, cancel, reconciliation."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from viewer.core.case_file import CaseFile
+from viewer.core.ingest import import_paths
+from viewer.core.jobs import Cancelled, CancelToken, JobContext
+from viewer.core.sources import SourceError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
+
+
+def _records(n: int, start: int = 0, account: str = "111122223333") -> list[dict]:
+    base = json.loads(gzip.decompress(next(SAMPLE.glob("*.json.gz")).read_bytes()))["Records"][1]
+    out = []
+    for i in range(start, start + n):
+        r = copy.deepcopy(base)
+        r["eventID"] = f"00000000-0000-4000-8000-{i:012d}"
+        r["eventTime"] = f"2024-05-01T{10 + i // 3600 % 10:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        r["recipientAccountId"] = account
+        out.append(r)
+    return out
+
+
+def _write_gz(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode(), mtime=0))
+    return path
+
+
+def _case(tmp_path: Path) -> CaseFile:
+    return CaseFile.create(tmp_path / "case.caseline")
+
+
+def _count(case: CaseFile, sql: str = "SELECT count(*) FROM events") -> int:
+    return case.cursor().execute(sql).fetchall()[0][0]
+
+
+def test_folder_tree_imports_every_record_and_reconciles(tmp_path: Path) -> None:
+    tree = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail"
+    for day in range(3):
+        _write_gz(tree / "us-east-1" / f"2024/05/0{day + 1}" / f"f{day}.json.gz", _records(50, day * 50))
+    with _case(tmp_path) as case:
+        report = import_paths(case, [tmp_path / "AWSLogs"])
+        assert [f.counts.kept for f in report.files] == [50, 50, 50]
+        assert all(f.reconciled for f in report.files)
+        assert _count(case) == 150
+        assert _count(case, "SELECT count(DISTINCT event_id) FROM events") == 150
+        ledger = case.ledger()
+        assert [row["records_kept"] for row in ledger] == [50, 50, 50]
+        assert all(row["sha256"] == hashlib.sha256(Path(row["path"]).read_bytes()).hexdigest() for row in ledger)
+
+
+def test_identical_records_kept_once_differing_same_id_kept_and_flagged(tmp_path: Path) -> None:
+    recs = _records(10)
+    changed = copy.deepcopy(recs[3])
+    changed["sourceIPAddress"] = "192.0.2.99"  # same eventID, different content
+    _write_gz(tmp_path / "ev" / "a.json.gz", recs)
+    _write_gz(tmp_path / "ev" / "b.json.gz", [recs[0], recs[1], changed])  # two identical, one conflicting
+    with _case(tmp_path) as case:
+        report = import_paths(case, [tmp_path / "ev"])
+        a, b = report.files
+        assert (a.counts.kept, a.counts.duplicate) == (10, 0)
+        assert (b.counts.seen, b.counts.kept, b.counts.duplicate) == (3, 1, 2)
+        flagged = case.cursor().execute(
+            "SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip"
+        ).fetchall()
+        assert flagged == [("192.0.2.99",), ("203.0.113.7",)]
+
+
+def test_reimport_of_same_file_adds_nothing(tmp_path: Path) -> None:
+    f = _write_gz(tmp_path / "a.json.gz", _records(5))
+    with _case(tmp_path) as case:
+        import_paths(case, [f])
+        again = import_paths(case, [f])
+        assert again.files[0].role == "skipped" and "already in the case" in again.files[0].note
+        assert _count(case) == 5
+        assert _count(case, "SELECT count(*) FROM evidence") == 1
+
+
+def test_bad_inputs_become_warnings_and_the_rest_imports(tmp_path: Path) -> None:
+    ev = tmp_path / "ev"
+    good = _write_gz(ev / "1-good.json.gz", _records(20))
+    full = gzip.compress(json.dumps({"Records": _records(30, 100)}).encode(), mtime=0)
+    (ev / "2-truncated.json.gz").write_bytes(full[: len(full) * 2 // 3])
+    text = json.dumps({"Records": _records(5, 200)})
+    broken = text.replace('"eventVersion"', '"eventVersion" "oops"', 1)  # invalid JSON in record 0 only
+    (ev / "3-invalid.json").write_text(broken)
+    no_time = _records(4, 300)
+    del no_time[2]["eventTime"]
+    _write_gz(ev / "4-no-time.json.gz", no_time)
+    latin = json.dumps({"Records": _records(3, 400)}).replace("aws-cli/2.15.0", "aws-cli/2.15.0 Montréal")
+    (ev / "5-latin1.json").write_bytes(latin.encode("latin-1"))
+    (ev / "6-empty.json").write_bytes(b"")
+    (ev / "7-notes.txt").write_text("not a log at all\n")
+    with _case(tmp_path) as case:
+        report = import_paths(case, [ev])
+        by = {Path(f.path).name: f for f in report.files}
+        assert by[good.name].counts.kept == 20
+        trunc = by["2-truncated.json.gz"]
+        assert 0 < trunc.counts.kept < 30 and any("truncated" in w for w in trunc.warnings)
+        inv = by["3-invalid.json"]
+        assert (inv.counts.kept, inv.counts.rejected) == (4, 1)
+        assert any("invalid JSON" in w for w in inv.warnings)
+        nt = by["4-no-time.json.gz"]
+        assert (nt.counts.kept, nt.counts.rejected) == (3, 1) and any("eventTime" in w for w in nt.warnings)
+        lat = by["5-latin1.json"]
+        assert lat.counts.kept == 3 and any("UTF-8" in w for w in lat.warnings)
+        assert by["6-empty.json"].counts.seen == 0 and by["6-empty.json"].warnings
+        assert by["7-notes.txt"].role == "unknown" and "unknown format" in by["7-notes.txt"].warnings[0]
+        assert all(f.reconciled for f in report.files)
+        warnings = case.cursor().execute(
+            "SELECT path, position, position_kind, reason FROM import_warnings ORDER BY path"
+        ).fetchall()
+        assert any(w[0].endswith("4-no-time.json.gz") and w[1] == 2 and w[2] == "record" for w in warnings)
+        assert any(w[0].endswith("7-notes.txt") for w in warnings)
+        city = case.cursor().execute("SELECT user_agent FROM events WHERE user_agent LIKE '%Montr%'").fetchall()
+        assert city == [("aws-cli/2.15.0 Montréal",)] * 3
+
+
+def test_zip_and_tar_bundles_import_and_refuse_traversal(tmp_path: Path) -> None:
+    inner = gzip.compress(json.dumps({"Records": _records(7)}).encode(), mtime=0)
+    zpath = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/a.json.gz", inner)
+        zf.writestr("../../escape.json.gz", inner)
+    tpath = tmp_path / "bundle.tar.gz"
+    with tarfile.open(tpath, "w:gz") as tf:
+        data = gzip.compress(json.dumps({"Records": _records(4, 50)}).encode(), mtime=0)
+        info = tarfile.TarInfo("logs/b.json.gz")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    with _case(tmp_path) as case:
+        report = import_paths(case, [zpath, tpath])
+        assert report.total("kept") == 11
+        zip_entry = next(f for f in report.files if f.path == str(zpath))
+        assert zip_entry.role == "container" and any("escapes" in w for w in zip_entry.warnings)
+        assert not (tmp_path.parent / "escape.json.gz").exists()
+        paths = {row["path"] for row in case.ledger()}
+        assert f"{zpath}!AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/a.json.gz" in paths
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    zpath = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.json", b"0" * (64 * 1024 * 1024))
+    with _case(tmp_path) as case, pytest.raises(SourceError, match="decompression bomb"):
+        import_paths(case, [zpath])
+
+
+def test_cancel_leaves_case_exactly_as_before(tmp_path: Path) -> None:
+    first = _write_gz(tmp_path / "first.json.gz", _records(5))
+    for i in range(6):
+        _write_gz(tmp_path / "more" / f"{i}.json.gz", _records(20, 1000 + i * 20))
+    with _case(tmp_path) as case:
+        import_paths(case, [first])
+        before = _snapshot(case)
+        token = CancelToken()
+        seen: list[int] = []
+
+        def on_progress(p):  # cancel as soon as the import has started writing
+            seen.append(p.files_done)
+            if p.phase == "importing" or p.files_done:
+                token.cancel()
+
+        with pytest.raises(Cancelled):
+            import_paths(case, [tmp_path / "more"], ctx=JobContext(token, on_progress, min_interval=0))
+        assert _snapshot(case) == before
+
+
+def _snapshot(case: CaseFile) -> dict[str, list]:
+    cur = case.cursor()
+    tables = ["events", "evidence", "imports", "import_warnings", "activity_log"]
+    return {t: cur.execute(f"SELECT * EXCLUDE (raw) FROM {t} ORDER BY ALL" if t == "events"
+                           else f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+
+def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:
+    digest_dir = SAMPLE.parent / "aws_cloudtrail_digest"
+    with _case(tmp_path) as case:
+        report = import_paths(case, [digest_dir / next(p.name for p in digest_dir.iterdir() if p.suffix == ".gz")])
+        assert report.files[0].role == "digest" and not report.files[0].warnings
+        assert _count(case) == 0
+        assert [r["role"] for r in case.ledger()] == ["digest"]
