@@ -1,0 +1,57 @@
+"""The case file: versioned schema, read-only guarantee, plain-DuckDB readability."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from viewer.core.case_file import CaseError, CaseFile, CaseVersionError, ReadOnlyCaseError
+from viewer.core.ingest import import_paths
+from viewer.core.migrations import SCHEMA_VERSION
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
+
+
+def test_new_case_is_plain_duckdb_with_expected_tables(tmp_path: Path) -> None:
+    CaseFile.create(tmp_path / "c.caseline").close()
+    con = duckdb.connect(str(tmp_path / "c.caseline"), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"events", "evidence", "imports", "import_warnings", "activity_log", "case_meta"} <= tables
+    version = con.execute("SELECT value FROM case_meta WHERE key = 'schema_version'").fetchall()
+    assert version == [(str(SCHEMA_VERSION),)]
+    assert con.execute("SELECT action FROM activity_log").fetchall() == [("case_created",)]
+
+
+def test_newer_case_is_refused_with_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "c.caseline"
+    CaseFile.create(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE case_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(CaseVersionError, match="newer Caseline"):
+        CaseFile.open(path)
+
+
+def test_not_a_case_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).execute("CREATE TABLE t (x INT)").fetchall()
+    with pytest.raises(CaseError, match="not a Caseline case"):
+        CaseFile.open(other)
+
+
+def test_read_only_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "c.caseline"
+    with CaseFile.create(path) as case:
+        import_paths(case, [SAMPLE])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with CaseFile.open(path, read_only=True) as case:
+        with pytest.raises(ReadOnlyCaseError):
+            import_paths(case, [SAMPLE])
+        with pytest.raises(duckdb.Error):
+            case.cursor().execute("DELETE FROM events").fetchall()
+        assert case.summary().events == 3
+        case.log_activity("query", {"sql": "SELECT 1"})  # silently not logged: the file must not change
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
