@@ -29,10 +29,18 @@ def test_new_import_info_query(tmp_path: Path) -> None:
     assert info["events"] == 3 and info["sources"] == {"cloudtrail": 3}
     assert [row["role"] for row in info["ledger"]] == ["events", "digest"]
     assert info["first_ts"].endswith("+00:00")
-    q = caseline("query", case, "SELECT action, count(*) AS n FROM events GROUP BY ALL ORDER BY 1", "--format", "csv")
+    q = caseline(
+        "query", case, "SELECT action, count(*) AS n FROM events GROUP BY ALL ORDER BY 1", "--format", "csv"
+    )
     assert q.stdout.splitlines() == ["action,n", "ConsoleLogin,1", "DeleteBucketPolicy,1", "StartLogging,1"]
-    j = caseline("query", case, "SELECT raw->>'$.userIdentity.arn' AS arn FROM events WHERE action = 'StartLogging'",
-                 "--format", "json", "--read-only")
+    j = caseline(
+        "query",
+        case,
+        "SELECT raw->>'$.userIdentity.arn' AS arn FROM events WHERE action = 'StartLogging'",
+        "--format",
+        "json",
+        "--read-only",
+    )
     assert json.loads(j.stdout) == {"arn": "arn:aws:iam::123456789012:user/Mary_Major"}
 
 

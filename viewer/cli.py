@@ -68,7 +68,9 @@ def _print_report(report: ImportReport) -> None:
         label = f.format or f.role
         line = f"{f.path}: {label}"
         if f.role == "events":
-            line += f"  seen {c.seen:,} = kept {c.kept:,} + rejected {c.rejected:,} + duplicate {c.duplicate:,}"
+            line += (
+                f"  seen {c.seen:,} = kept {c.kept:,} + rejected {c.rejected:,} + duplicate {c.duplicate:,}"
+            )
         elif f.role == "digest":
             line += "  (digest recorded in the ledger)"
         if f.note:
@@ -116,9 +118,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ledger = case.ledger()
     if args.json:
         out = {
-            "path": s.path, "schema_version": s.schema_version, "events": s.events,
+            "path": s.path,
+            "schema_version": s.schema_version,
+            "events": s.events,
             "evidence_files": s.evidence_files,
-            "first_ts": _jsonable(s.first_ts), "last_ts": _jsonable(s.last_ts), "sources": s.sources,
+            "first_ts": _jsonable(s.first_ts),
+            "last_ts": _jsonable(s.last_ts),
+            "sources": s.sources,
             "ledger": [{k: _jsonable(v) for k, v in row.items()} for row in ledger],
         }
         json.dump(out, sys.stdout, indent=2)
@@ -141,7 +147,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _fmt_ts(ts: dt.datetime | None) -> str:
-    return ts.astimezone(dt.timezone.utc).isoformat(sep=" ") if ts else "-"
+    return ts.astimezone(dt.UTC).isoformat(sep=" ") if ts else "-"
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
@@ -194,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="import files, folders or archives into a case (created if missing)")
     s.add_argument("case")
     s.add_argument("paths", nargs="+")
-    s.add_argument("--format", help="skip detection and read every file as this format (see `caseline formats`)")
+    s.add_argument(
+        "--format", help="skip detection and read every file as this format (see `caseline formats`)"
+    )
     s.set_defaults(func=_cmd_import)
     s = sub.add_parser("info", help="events, sources, time span and the evidence ledger")
     s.add_argument("case")

@@ -9,10 +9,10 @@ name, it asks this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a field is typed, shown and compared."""
 
     TIMESTAMP = "timestamp"
@@ -49,7 +49,9 @@ NORMALIZED_FIELDS: tuple[Field, ...] = (
     Field("event_uid", "VARCHAR", _S, "Event UID", searchable=True),
     Field("log_name", "VARCHAR", _S, "Log", chartable=True),
     Field("event_class", "VARCHAR", _S, "Event class", chartable=True),
-    Field("service", "VARCHAR", _S, "Service", pivot=True, chartable=True, default_column=True, searchable=True),
+    Field(
+        "service", "VARCHAR", _S, "Service", pivot=True, chartable=True, default_column=True, searchable=True
+    ),
     Field("action", "VARCHAR", _S, "Action", pivot=True, default_column=True, searchable=True),
     Field("outcome", "VARCHAR", _S, "Outcome", chartable=True, default_column=True),
     Field("error_code", "VARCHAR", _S, "Error", pivot=True, default_column=True, searchable=True),
@@ -57,19 +59,47 @@ NORMALIZED_FIELDS: tuple[Field, ...] = (
     Field("read_only", "BOOLEAN", _B, "Read-only", chartable=True),
     Field("principal_type", "VARCHAR", _S, "Principal type", chartable=True),
     Field(
-        "principal_id", "VARCHAR", _S, "Principal", pivot=True, default_column=True, searchable=True,
+        "principal_id",
+        "VARCHAR",
+        _S,
+        "Principal",
+        pivot=True,
+        default_column=True,
+        searchable=True,
         correlation_key=True,
     ),
     Field("principal_name", "VARCHAR", _S, "Principal name", pivot=True, searchable=True),
     Field("principal_account", "VARCHAR", _S, "Principal account", pivot=True),
     Field("credential_id", "VARCHAR", _S, "Credential", pivot=True, searchable=True, correlation_key=True),
-    Field("session_issuer", "VARCHAR", _S, "Session issuer", pivot=True, searchable=True, correlation_key=True),
+    Field(
+        "session_issuer", "VARCHAR", _S, "Session issuer", pivot=True, searchable=True, correlation_key=True
+    ),
     Field("session_id", "VARCHAR", _S, "Session", pivot=True),
-    Field("source_identity", "VARCHAR", _S, "Source identity", pivot=True, searchable=True, correlation_key=True),
-    Field("src_ip", "VARCHAR", _IP, "Source IP", pivot=True, default_column=True, searchable=True, correlation_key=True),
+    Field(
+        "source_identity", "VARCHAR", _S, "Source identity", pivot=True, searchable=True, correlation_key=True
+    ),
+    Field(
+        "src_ip",
+        "VARCHAR",
+        _IP,
+        "Source IP",
+        pivot=True,
+        default_column=True,
+        searchable=True,
+        correlation_key=True,
+    ),
     Field("user_agent", "VARCHAR", _S, "User agent", pivot=True, searchable=True),
     Field("target_type", "VARCHAR", _S, "Target type", chartable=True),
-    Field("target_id", "VARCHAR", _S, "Target", pivot=True, default_column=True, searchable=True, correlation_key=True),
+    Field(
+        "target_id",
+        "VARCHAR",
+        _S,
+        "Target",
+        pivot=True,
+        default_column=True,
+        searchable=True,
+        correlation_key=True,
+    ),
     Field("target_name", "VARCHAR", _S, "Target name", searchable=True),
     Field("cloud_account", "VARCHAR", _S, "Account", pivot=True, chartable=True, default_column=True),
     Field("region", "VARCHAR", _S, "Region", pivot=True, chartable=True, default_column=True),

@@ -59,7 +59,9 @@ def test_folder_tree_imports_every_record_and_reconciles(tmp_path: Path) -> None
         assert _count(case, "SELECT count(DISTINCT event_id) FROM events") == 150
         ledger = case.ledger()
         assert [row["records_kept"] for row in ledger] == [50, 50, 50]
-        assert all(row["sha256"] == hashlib.sha256(Path(row["path"]).read_bytes()).hexdigest() for row in ledger)
+        assert all(
+            row["sha256"] == hashlib.sha256(Path(row["path"]).read_bytes()).hexdigest() for row in ledger
+        )
 
 
 def test_identical_records_kept_once_differing_same_id_kept_and_flagged(tmp_path: Path) -> None:
@@ -73,9 +75,9 @@ def test_identical_records_kept_once_differing_same_id_kept_and_flagged(tmp_path
         a, b = report.files
         assert (a.counts.kept, a.counts.duplicate) == (10, 0)
         assert (b.counts.seen, b.counts.kept, b.counts.duplicate) == (3, 1, 2)
-        flagged = case.cursor().execute(
-            "SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip"
-        ).fetchall()
+        flagged = (
+            case.cursor().execute("SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip").fetchall()
+        )
         assert flagged == [("192.0.2.99",), ("203.0.113.7",)]
 
 
@@ -120,12 +122,16 @@ def test_bad_inputs_become_warnings_and_the_rest_imports(tmp_path: Path) -> None
         assert by["6-empty.json"].counts.seen == 0 and by["6-empty.json"].warnings
         assert by["7-notes.txt"].role == "unknown" and "unknown format" in by["7-notes.txt"].warnings[0]
         assert all(f.reconciled for f in report.files)
-        warnings = case.cursor().execute(
-            "SELECT path, position, position_kind, reason FROM import_warnings ORDER BY path"
-        ).fetchall()
+        warnings = (
+            case.cursor()
+            .execute("SELECT path, position, position_kind, reason FROM import_warnings ORDER BY path")
+            .fetchall()
+        )
         assert any(w[0].endswith("4-no-time.json.gz") and w[1] == 2 and w[2] == "record" for w in warnings)
         assert any(w[0].endswith("7-notes.txt") for w in warnings)
-        city = case.cursor().execute("SELECT user_agent FROM events WHERE user_agent LIKE '%Montr%'").fetchall()
+        city = (
+            case.cursor().execute("SELECT user_agent FROM events WHERE user_agent LIKE '%Montr%'").fetchall()
+        )
         assert city == [("aws-cli/2.15.0 Montréal",)] * 3
 
 
@@ -182,14 +188,22 @@ def test_cancel_leaves_case_exactly_as_before(tmp_path: Path) -> None:
 def _snapshot(case: CaseFile) -> dict[str, list]:
     cur = case.cursor()
     tables = ["events", "evidence", "imports", "import_warnings", "activity_log"]
-    return {t: cur.execute(f"SELECT * EXCLUDE (raw) FROM {t} ORDER BY ALL" if t == "events"
-                           else f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    return {
+        t: cur.execute(
+            f"SELECT * EXCLUDE (raw) FROM {t} ORDER BY ALL"
+            if t == "events"
+            else f"SELECT * FROM {t} ORDER BY ALL"
+        ).fetchall()
+        for t in tables
+    }
 
 
 def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:
     digest_dir = SAMPLE.parent / "aws_cloudtrail_digest"
     with _case(tmp_path) as case:
-        report = import_paths(case, [digest_dir / next(p.name for p in digest_dir.iterdir() if p.suffix == ".gz")])
+        report = import_paths(
+            case, [digest_dir / next(p.name for p in digest_dir.iterdir() if p.suffix == ".gz")]
+        )
         assert report.files[0].role == "digest" and not report.files[0].warnings
         assert _count(case) == 0
         assert [r["role"] for r in case.ledger()] == ["digest"]

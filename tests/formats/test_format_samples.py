@@ -44,7 +44,10 @@ def test_sample_imports_to_expected(name: str, tmp_path: Path) -> None:
         assert (f.format, f.role) == (expected["format"], expected["role"])
         c = f.counts
         assert (c.seen, c.kept, c.rejected, c.duplicate) == (
-            expected["seen"], expected["kept"], expected["rejected"], expected["duplicate"]
+            expected["seen"],
+            expected["kept"],
+            expected["rejected"],
+            expected["duplicate"],
         )
         assert len(f.warnings) == expected["warnings"]
         assert f.reconciled
@@ -59,10 +62,12 @@ def test_sample_imports_to_expected(name: str, tmp_path: Path) -> None:
             for col, want in rec.items():
                 value = got[col]
                 if isinstance(value, dt.datetime):
-                    value = value.astimezone(dt.timezone.utc).isoformat()
+                    value = value.astimezone(dt.UTC).isoformat()
                 assert value == want, f"{name}: {col}"
             if i == 0:
                 assert got["record_index"] == expected["record_index_of_records_0"]
         if expected["role"] == "events":
-            rows = cur.execute("SELECT json_type(raw), contains(raw::VARCHAR, event_uid) FROM events").fetchall()
+            rows = cur.execute(
+                "SELECT json_type(raw), contains(raw::VARCHAR, event_uid) FROM events"
+            ).fetchall()
             assert rows and all(r == ("OBJECT", True) for r in rows), "raw keeps the original record as JSON"

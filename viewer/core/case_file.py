@@ -25,7 +25,9 @@ from viewer import __version__
 from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION
 
 
-def fetch_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+def fetch_one(
+    cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
     """First row of a query. DuckDB 2.0 refuses new work on a cursor whose result was not read to
     the end, so `fetchone()` must not be used for single-row lookups."""
     rows = cur.execute(sql, params or []).fetchall()
@@ -172,9 +174,7 @@ class CaseFile:
         n, first, last = fetch_one(cur, "SELECT count(*), min(ts), max(ts) FROM events") or (0, None, None)
         files = fetch_one(cur, "SELECT count(*) FROM evidence WHERE role <> 'container'")
         sources = dict(
-            cur.execute(
-                "SELECT source_type, count(*) FROM events GROUP BY ALL ORDER BY 2 DESC"
-            ).fetchall()
+            cur.execute("SELECT source_type, count(*) FROM events GROUP BY ALL ORDER BY 2 DESC").fetchall()
         )
         return CaseSummary(
             path=str(self.path),
@@ -200,9 +200,7 @@ class CaseFile:
                     continue
                 for sql in statements:
                     cur.execute(sql)
-                cur.execute(
-                    "INSERT OR REPLACE INTO case_meta VALUES ('schema_version', ?)", [str(version)]
-                )
+                cur.execute("INSERT OR REPLACE INTO case_meta VALUES ('schema_version', ?)", [str(version)])
             cur.execute(
                 "INSERT OR REPLACE INTO case_meta VALUES ('last_written_by', ?)", [f"caseline {__version__}"]
             )

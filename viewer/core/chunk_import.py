@@ -107,12 +107,14 @@ class ChunkImporter:
         return counts
 
     def _register_files(self, files: list, spec: FormatSpec) -> None:
-        table = pa.table({
-            "evidence_id": pa.array([eid for eid, _ in files], pa.int32()),
-            "real_path": [str(pf.source.real_path) for _, pf in files],
-            "display_path": [pf.source.display_path for _, pf in files],
-            "position_kind": [spec.reader.position_kind] * len(files),
-        })
+        table = pa.table(
+            {
+                "evidence_id": pa.array([eid for eid, _ in files], pa.int32()),
+                "real_path": [str(pf.source.real_path) for _, pf in files],
+                "display_path": [pf.source.display_path for _, pf in files],
+                "position_kind": [spec.reader.position_kind] * len(files),
+            }
+        )
         self.cur.register("chunk_files_arrow", table)
         self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
@@ -137,11 +139,13 @@ class ChunkImporter:
 
     def _stage_batch(self, spec: FormatSpec, eid: int, batch: list[tuple[int, str]], counts: dict) -> None:
         self.ctx.check()
-        table = pa.table({
-            "evidence_id": pa.array([eid] * len(batch), pa.int32()),
-            "record_index": pa.array([i for i, _ in batch], pa.int64()),
-            "r": pa.array([t for _, t in batch], pa.string()),
-        })
+        table = pa.table(
+            {
+                "evidence_id": pa.array([eid] * len(batch), pa.int32()),
+                "record_index": pa.array([i for i, _ in batch], pa.int64()),
+                "r": pa.array([t for _, t in batch], pa.string()),
+            }
+        )
         self.cur.register("py_records", table)
         try:
             sql = ingest_sql.stage_sql(spec, "SELECT * FROM py_records", False)

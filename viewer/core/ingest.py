@@ -166,7 +166,11 @@ def _find_refused(case: CaseFile, plan: ImportPlan, salvage: set[str], ctx: JobC
     """Probe every fast-path file outside the (rolled back) transaction; return those refused."""
     ctx.progress.phase = "checking damaged files"
     ctx.report(force=True)
-    todo = [(i, f) for i, f in enumerate(plan.files) if f.role == "events" and str(f.source.real_path) not in salvage]
+    todo = [
+        (i, f)
+        for i, f in enumerate(plan.files)
+        if f.role == "events" and str(f.source.real_path) not in salvage
+    ]
     cur = case.cursor()
     remove = ctx.token.on_cancel(cur.interrupt)
     try:
@@ -181,24 +185,47 @@ def _find_refused(case: CaseFile, plan: ImportPlan, salvage: set[str], ctx: JobC
 
 
 def _import_in_transaction(
-    case: CaseFile, cur: duckdb.DuckDBPyConnection, plan: ImportPlan, hashes: list[str], ctx: JobContext,
+    case: CaseFile,
+    cur: duckdb.DuckDBPyConnection,
+    plan: ImportPlan,
+    hashes: list[str],
+    ctx: JobContext,
     salvage: set[str],
 ) -> ImportReport:
     import_id = _next_id(cur, "imports", "import_id")
     cur.execute(
         "INSERT INTO imports (import_id, started_at, kind, params, os_user, tool_version) "
         "VALUES (?, now(), 'file', ?, ?, ?)",
-        [import_id, json.dumps({"paths": [f.source.display_path for f in plan.files if f.source.container is None],
-                                "forced_format": plan.forced_format}), _user(), __version__],
+        [
+            import_id,
+            json.dumps(
+                {
+                    "paths": [f.source.display_path for f in plan.files if f.source.container is None],
+                    "forced_format": plan.forced_format,
+                }
+            ),
+            _user(),
+            __version__,
+        ],
     )
-    known = dict(cur.execute("SELECT sha256, evidence_id FROM evidence WHERE role IN ('events', 'digest')").fetchall())
+    known = dict(
+        cur.execute("SELECT sha256, evidence_id FROM evidence WHERE role IN ('events', 'digest')").fetchall()
+    )
     next_eid = _next_id(cur, "evidence", "evidence_id")
     results: list[FileResult] = []
     ids: dict[int, int] = {}  # plan index -> evidence id
     to_read: list[tuple[int, PlannedFile]] = []
     for i, (pf, sha) in enumerate(zip(plan.files, hashes, strict=True)):
-        res = FileResult(pf.source.display_path, pf.spec.name if pf.spec else None, pf.role, None, sha,
-                         FileCounts(), list(pf.notes), file_notes=list(pf.notes))
+        res = FileResult(
+            pf.source.display_path,
+            pf.spec.name if pf.spec else None,
+            pf.role,
+            None,
+            sha,
+            FileCounts(),
+            list(pf.notes),
+            file_notes=list(pf.notes),
+        )
         results.append(res)
         if pf.role in ("events", "digest") and sha in known:
             res.note = f"already in the case as evidence #{known[sha]}; nothing added"
@@ -211,7 +238,9 @@ def _import_in_transaction(
         ids[i] = res.evidence_id = next_eid
         next_eid += 1
         if pf.role == "unknown":
-            res.file_notes.append("unknown format: not imported (known formats: " + ", ".join(registry.names()) + ")")
+            res.file_notes.append(
+                "unknown format: not imported (known formats: " + ", ".join(registry.names()) + ")"
+            )
             res.warnings.append(res.file_notes[-1])
         if pf.role == "events":
             to_read.append((i, pf))
@@ -234,9 +263,17 @@ def _import_in_transaction(
     cur.execute(
         "UPDATE imports SET finished_at = now(), records_seen = ?, records_kept = ?, records_rejected = ?, "
         "records_duplicate = ? WHERE import_id = ?",
-        [report.total("seen"), report.total("kept"), report.total("rejected"), report.total("duplicate"), import_id],
+        [
+            report.total("seen"),
+            report.total("kept"),
+            report.total("rejected"),
+            report.total("duplicate"),
+            import_id,
+        ],
     )
-    case.log_activity("import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur)
+    case.log_activity(
+        "import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur
+    )
     return report
 
 
@@ -246,18 +283,26 @@ def _uid_conflict_sql() -> str:
     return UID_CONFLICT_SQL
 
 
-def _chunks(files: list[tuple[int, PlannedFile]], salvage: set[str]) -> Iterator[list[tuple[int, PlannedFile]]]:
+def _chunks(
+    files: list[tuple[int, PlannedFile]], salvage: set[str]
+) -> Iterator[list[tuple[int, PlannedFile]]]:
     """Consecutive files read the same way (format, compression, path), bounded in bytes and count."""
 
     def key(pf: PlannedFile) -> tuple[str, bool, bool]:
-        return (pf.spec.name if pf.spec else "", is_gzip(pf.source.real_path), str(pf.source.real_path) in salvage)
+        return (
+            pf.spec.name if pf.spec else "",
+            is_gzip(pf.source.real_path),
+            str(pf.source.real_path) in salvage,
+        )
 
     chunk: list[tuple[int, PlannedFile]] = []
     size = 0
     for item in files:
         pf = item[1]
         single = not pf.spec or pf.spec.reader.kind is not ReaderKind.DOCUMENT or key(pf)[2]
-        if chunk and (key(pf) != key(chunk[0][1]) or size + pf.source.size > CHUNK_BYTES or len(chunk) >= CHUNK_FILES):
+        if chunk and (
+            key(pf) != key(chunk[0][1]) or size + pf.source.size > CHUNK_BYTES or len(chunk) >= CHUNK_FILES
+        ):
             yield chunk
             chunk, size = [], 0
         chunk.append(item)
@@ -270,7 +315,11 @@ def _chunks(files: list[tuple[int, PlannedFile]], salvage: set[str]) -> Iterator
 
 
 def _write_ledger(
-    cur: duckdb.DuckDBPyConnection, import_id: int, plan: ImportPlan, results: list[FileResult], ids: dict[int, int]
+    cur: duckdb.DuckDBPyConnection,
+    import_id: int,
+    plan: ImportPlan,
+    results: list[FileResult],
+    ids: dict[int, int],
 ) -> None:
     by_source = {id(plan.files[i].source): eid for i, eid in ids.items()}
     rows = []
@@ -279,11 +328,27 @@ def _write_ledger(
         c = res.counts
         container = by_source.get(id(pf.source.container)) if pf.source.container else None
         role = "rejected" if res.role == "events" and c.seen == 0 and res.warnings else res.role
-        rows.append([
-            eid, import_id, pf.source.display_path, pf.source.rel_path, container, role, res.format, res.sha256,
-            pf.source.size, c.seen, c.kept, c.rejected, c.duplicate, c.first_ts, c.last_ts, __version__,
-            "; ".join(res.warnings[:3]) or None,
-        ])
+        rows.append(
+            [
+                eid,
+                import_id,
+                pf.source.display_path,
+                pf.source.rel_path,
+                container,
+                role,
+                res.format,
+                res.sha256,
+                pf.source.size,
+                c.seen,
+                c.kept,
+                c.rejected,
+                c.duplicate,
+                c.first_ts,
+                c.last_ts,
+                __version__,
+                "; ".join(res.warnings[:3]) or None,
+            ]
+        )
     if rows:
         cur.executemany(
             "INSERT INTO evidence (evidence_id, import_id, path, rel_path, container_id, role, format, sha256, "
@@ -312,7 +377,9 @@ def _user() -> str:
 
 
 def import_paths(
-    case: CaseFile, paths: list[str | os.PathLike[str]], forced_format: str | None = None,
+    case: CaseFile,
+    paths: list[str | os.PathLike[str]],
+    forced_format: str | None = None,
     ctx: JobContext | None = None,
 ) -> ImportReport:
     """Plan and run in one call (the CLI and tests)."""
@@ -323,4 +390,13 @@ def import_paths(
         plan.cleanup()
 
 
-__all__ = ["ImportPlan", "ImportReport", "FileResult", "PlannedFile", "plan_import", "run_import", "import_paths", "Role"]
+__all__ = [
+    "ImportPlan",
+    "ImportReport",
+    "FileResult",
+    "PlannedFile",
+    "plan_import",
+    "run_import",
+    "import_paths",
+    "Role",
+]

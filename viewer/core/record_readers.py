@@ -98,7 +98,9 @@ def _csv_rows(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[t
             continue
         if len(row) != len(keys):
             problems.append(
-                Problem(line, "line", f"row has {len(row)} cells, the header has {len(keys)}", lost_record=True)
+                Problem(
+                    line, "line", f"row has {len(row)} cells, the header has {len(keys)}", lost_record=True
+                )
             )
             continue
         rec = dict(zip(keys, row, strict=True))
@@ -142,7 +144,9 @@ def _array_elements(text: str, pos: int, problems: list[Problem]) -> Iterator[tu
     while True:
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
         if pos >= len(text):
-            problems.append(Problem(index, "record", f"document ends inside the array (char {pos}): truncated"))
+            problems.append(
+                Problem(index, "record", f"document ends inside the array (char {pos}): truncated")
+            )
             return
         if text[pos] == "]":
             return

@@ -8,12 +8,12 @@ found keeps the path the user would recognise (`bundle.zip!AWSLogs/.../x.json.gz
 
 from __future__ import annotations
 
-import zlib
 import os
 import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -75,7 +75,9 @@ def discover(paths: list[str | os.PathLike[str]]) -> Discovery:
     return Discovery(out, temps)
 
 
-def _expand(src: SourceFile, temps: list[tempfile.TemporaryDirectory[str]], depth: int = 0) -> list[SourceFile]:
+def _expand(
+    src: SourceFile, temps: list[tempfile.TemporaryDirectory[str]], depth: int = 0
+) -> list[SourceFile]:
     kind = archive_kind(src.real_path)
     if kind is None or depth >= 2:
         return [src]
@@ -155,20 +157,22 @@ def _zip_entries(path: Path):  # type: ignore[no-untyped-def]
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise SourceError(f"{path}: not a readable zip archive: {exc}") from exc
-    for info in zf.infolist():
-        yield info.filename, info.file_size, (lambda i=info: zf.open(i)), not info.is_dir()
+    with zf:  # open while the caller copies members out
+        for info in zf.infolist():
+            yield info.filename, info.file_size, (lambda i=info: zf.open(i)), not info.is_dir()
 
 
 def _tar_entries(path: Path):  # type: ignore[no-untyped-def]
     try:
-        tf = tarfile.open(path, "r:*")
+        tf = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below, after the copy
     except (tarfile.TarError, OSError) as exc:
         raise SourceError(f"{path}: not a readable tar archive: {exc}") from exc
-    for m in tf.getmembers():
-        if m.issym() or m.islnk() or m.isdev():
-            yield "../link-refused/" + m.name, 0, None, False  # reported by the path check
-            continue
-        yield m.name, m.size, (lambda m=m: tf.extractfile(m)), m.isfile()
+    with tf:
+        for m in tf.getmembers():
+            if m.issym() or m.islnk() or m.isdev():
+                yield "../link-refused/" + m.name, 0, None, False  # reported by the path check
+                continue
+            yield m.name, m.size, (lambda m=m: tf.extractfile(m)), m.isfile()
 
 
 def is_gzip(path: Path) -> bool:

@@ -116,13 +116,17 @@ def _first_line_object(head: Head) -> dict | None:
 def _sniff_records_document(head: Head) -> bool:
     # `Records` is the first key CloudTrail writes; allow an empty file `{"Records":[]}`.
     s = head.stripped
-    return s.startswith("{") and has_key(s[:400], "Records") and (
-        _looks_like_record(s) or '"Records":[]' in s.replace(" ", "")
+    return (
+        s.startswith("{")
+        and has_key(s[:400], "Records")
+        and (_looks_like_record(s) or '"Records":[]' in s.replace(" ", ""))
     )
 
 
 def _sniff_record_array(head: Head) -> bool:
-    return head.first_char == "[" and _looks_like_record(head.text) and not has_key(head.text, "CloudTrailEvent")
+    return (
+        head.first_char == "[" and _looks_like_record(head.text) and not has_key(head.text, "CloudTrailEvent")
+    )
 
 
 def _sniff_record_lines(head: Head) -> bool:

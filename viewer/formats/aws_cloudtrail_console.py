@@ -13,7 +13,6 @@ import re
 from viewer.formats.aws_cloudtrail import CLOUDTRAIL_MAPPING
 from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, canonical_header
 
-
 # normalized header spelling -> LookupEvents attribute name
 _COLUMNS = {
     "eventid": "EventId",
@@ -35,10 +34,18 @@ _FULL_RECORD = "CloudTrailEvent"
 
 SUMMARY_MAPPING = Mapping(
     paths={
-        "id": "$.EventId", "time": "$.EventTime", "user": "$.Username", "name": "$.EventName",
-        "rtype": "$.ResourceType", "rname": "$.ResourceName", "key": "$.AccessKeyId",
-        "region": "$.AwsRegion", "error": "$.ErrorCode", "ip": "$.SourceIPAddress",
-        "source": "$.EventSource", "ro": "$.ReadOnly",
+        "id": "$.EventId",
+        "time": "$.EventTime",
+        "user": "$.Username",
+        "name": "$.EventName",
+        "rtype": "$.ResourceType",
+        "rname": "$.ResourceName",
+        "key": "$.AccessKeyId",
+        "region": "$.AwsRegion",
+        "error": "$.ErrorCode",
+        "ip": "$.SourceIPAddress",
+        "source": "$.EventSource",
+        "ro": "$.ReadOnly",
     },
     columns={
         "event_uid": "{id}",

@@ -12,9 +12,7 @@ from viewer.formats.base import FormatSpec, Head, Reader, ReaderKind, Role, has_
 
 def _sniff(head: Head) -> bool:
     s = head.stripped
-    return s.startswith("{") and all(
-        has_key(s, k) for k in ("digestStartTime", "digestEndTime", "logFiles")
-    )
+    return s.startswith("{") and all(has_key(s, k) for k in ("digestStartTime", "digestEndTime", "logFiles"))
 
 
 DIGEST = FormatSpec(

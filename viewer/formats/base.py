@@ -16,19 +16,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from viewer.schema import NORMALIZED_FIELDS
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a recognised file is for."""
 
     EVENTS = "events"
     DIGEST = "digest"  # integrity material (CloudTrail digests): recorded, not imported as events
 
 
-class ReaderKind(str, Enum):
+class ReaderKind(StrEnum):
     DOCUMENT = "document"  # one JSON document per file, records at `records_path`
     LINES = "lines"  # one JSON record per line (JSONL)
     CSV = "csv"  # a header row and one record per row
@@ -38,7 +38,9 @@ class ReaderKind(str, Enum):
 @dataclass(frozen=True)
 class Reader:
     kind: ReaderKind
-    records_path: str = "$"  # DOCUMENT: JSON path of the records array, e.g. '$.Records'
+    records_path: str | None = (
+        "$"  # DOCUMENT: path of the records array ('$.Records'); None: doc is one record
+    )
     # When each record is a JSON *string* holding the real record (LookupEvents'
     # CloudTrailEvent), the key of that string inside the record.
     embedded_json_key: str | None = None
