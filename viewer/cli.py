@@ -24,7 +24,7 @@ import duckdb
 
 from viewer import __version__
 from viewer.core.case_file import CaseError, CaseFile
-from viewer.core.ingest import ImportReport, import_paths
+from viewer.core.ingest import FileResult, ImportReport, import_paths
 from viewer.core.jobs import Cancelled, JobContext, Progress
 from viewer.core.sources import SourceError
 from viewer.formats import registry
@@ -60,30 +60,40 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(report: ImportReport) -> None:
-    for f in report.files:
-        if f.role == "container":
-            continue
-        c = f.counts
-        label = f.format or f.role
-        line = f"{f.path}: {label}"
-        if f.role == "events":
-            line += (
-                f"  seen {c.seen:,} = kept {c.kept:,} + rejected {c.rejected:,} + duplicate {c.duplicate:,}"
-            )
-        elif f.role == "digest":
-            line += "  (digest recorded in the ledger)"
-        if f.note:
-            line += f"  ({f.note})"
-        print(line)
+def _file_line(f: FileResult) -> str:
+    c = f.counts
+    line = f"{f.path}: {f.format or f.role}"
+    if f.role == "events":
+        line += f"  seen {c.seen:,} = kept {c.kept:,} + rejected {c.rejected:,} + duplicate {c.duplicate:,}"
+    elif f.role == "digest":
+        line += "  (digest recorded in the ledger)"
+    if f.note:
+        line += f"  ({f.note})"
+    return line
+
+
+def _print_report(report: ImportReport, verbose: bool) -> None:
+    files = [f for f in report.files if f.role != "container" or f.warnings]
+    # Every file when there are few or when asked; otherwise the files that need attention.
+    shown = files if verbose or len(files) <= 30 else [f for f in files if f.warnings or f.note]
+    for f in shown:
+        print(_file_line(f))
         for w in f.warnings[:20]:
             print(f"    warning: {w}")
         if len(f.warnings) > 20:
             print(f"    ... {len(f.warnings) - 20} more warnings (see the import_warnings table)")
+    by_format: dict[str, list[FileResult]] = {}
+    for f in files:
+        by_format.setdefault(f.format or f.role, []).append(f)
+    if len(shown) < len(files):
+        for name, group in sorted(by_format.items()):
+            kept = sum(g.counts.kept for g in group)
+            print(f"{name}: {len(group)} files, {kept:,} events kept")
+    events_files = [f for f in report.files if f.role == "events"]
     print(
-        f"import #{report.import_id}: {len([f for f in report.files if f.role == 'events'])} files, "
-        f"seen {report.total('seen'):,}, kept {report.total('kept'):,}, rejected {report.total('rejected'):,}, "
-        f"duplicate {report.total('duplicate'):,} in {report.elapsed:.1f}s"
+        f"import #{report.import_id}: {len(events_files)} event files, "
+        f"seen {report.total('seen'):,} = kept {report.total('kept'):,} + rejected {report.total('rejected'):,} "
+        f"+ duplicate {report.total('duplicate'):,} in {report.elapsed:.1f}s"
     )
 
 
@@ -97,7 +107,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print("import cancelled; the case is unchanged", file=sys.stderr)
             return 130
         bar.done()
-    _print_report(report)
+    _print_report(report, args.verbose)
     unknown_named = [f for f in report.unknown_files if f.path in args.paths]
     for f in report.unknown_files:
         print(f"error: {f.path}: unknown format (known: {', '.join(registry.names())})", file=sys.stderr)
@@ -137,12 +147,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for src, n in s.sources.items():
         print(f"source    {src}: {n:,}")
     print(f"evidence  {s.evidence_files} files")
+    roles: dict[tuple[str, str], list[int]] = {}
     for row in ledger:
+        key = (row["role"], row["format"] or "-")
+        acc = roles.setdefault(key, [0, 0, 0, 0, 0])
+        for i, col in enumerate(("records_seen", "records_kept", "records_rejected", "records_duplicate")):
+            acc[i] += row[col]
+        acc[4] += 1
+    for (role, fmt), (seen, kept, rej, dup, n) in sorted(roles.items()):
         print(
-            f"  #{row['evidence_id']:<4} {row['role']:<9} {row['format'] or '-':<28} "
-            f"seen {row['records_seen']:>8,} kept {row['records_kept']:>8,} rej {row['records_rejected']:>5,} "
-            f"dup {row['records_duplicate']:>5,}  {row['sha256'][:12]}  {row['path']}"
+            f"  {role:<9} {fmt:<32} {n:>6} files  seen {seen:,} kept {kept:,} rejected {rej:,} duplicate {dup:,}"
         )
+    if args.ledger:
+        for row in ledger:
+            print(
+                f"  #{row['evidence_id']:<5} {row['role']:<9} {row['format'] or '-':<28} "
+                f"seen {row['records_seen']:>8,} kept {row['records_kept']:>8,} rej {row['records_rejected']:>5,} "
+                f"dup {row['records_duplicate']:>5,}  {row['sha256'][:12]}  {row['path']}"
+            )
     return 0
 
 
@@ -203,10 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--format", help="skip detection and read every file as this format (see `caseline formats`)"
     )
+    s.add_argument("-v", "--verbose", action="store_true", help="a summary line for every file")
     s.set_defaults(func=_cmd_import)
     s = sub.add_parser("info", help="events, sources, time span and the evidence ledger")
     s.add_argument("case")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--ledger", action="store_true", help="list every evidence file with its hash and counts")
     s.set_defaults(func=_cmd_info)
     s = sub.add_parser("query", help="run DuckDB SQL on the case")
     s.add_argument("case")
@@ -235,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `caseline ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -90,15 +90,17 @@ class ChunkImporter:
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
+            paths = [str(pf.source.real_path) for _, pf in files]
+            src = ingest_sql.document_source_sql(spec, "chunk_files", paths, _compression(paths))
             try:
-                self._stage_documents(spec, files)
+                self._insert(spec, ingest_sql.records_sql(spec, src, True), True)
             except duckdb.InterruptException:
                 raise
             except duckdb.Error as exc:
                 raise FastPathRefused(str(exc)) from exc
-            self._commit_stage(counts)
+            self._settle(spec, [eid for eid, _ in files], counts)
         else:
-            self._stage_python(spec, files, counts)
+            self._read_python(spec, files, counts)
         prog = self.ctx.progress
         prog.files_done += len(files)
         prog.bytes_done += sum(pf.source.size for _, pf in files)
@@ -119,25 +121,22 @@ class ChunkImporter:
         self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
 
-    def _stage_documents(self, spec: FormatSpec, files: list) -> None:
-        paths = [str(pf.source.real_path) for _, pf in files]
-        src = ingest_sql.document_source_sql(spec, "chunk_files", paths, _compression(paths))
-        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE stage AS {ingest_sql.stage_sql(spec, src, True)}")
+    def _insert(self, spec: FormatSpec, records: str, trusted: bool) -> None:
+        self.cur.execute(ingest_sql.insert_events_sql(spec, records, trusted))
 
-    def _stage_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
+    def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         for eid, pf in files:
             problems: list[Problem] = []
             batch: list[tuple[int, str]] = []
             for item in records(pf.source.real_path, spec.reader, problems):
                 batch.append(item)
                 if len(batch) >= PY_BATCH:
-                    self._stage_batch(spec, eid, batch, counts)
+                    self._python_batch(spec, eid, batch, counts)
                     batch = []
-            if batch or eid not in counts:
-                self._stage_batch(spec, eid, batch, counts)
+            self._python_batch(spec, eid, batch, counts)
             self._record_problems(eid, pf.source.display_path, problems, counts)
 
-    def _stage_batch(self, spec: FormatSpec, eid: int, batch: list[tuple[int, str]], counts: dict) -> None:
+    def _python_batch(self, spec: FormatSpec, eid: int, batch: list[tuple[int, str]], counts: dict) -> None:
         self.ctx.check()
         table = pa.table(
             {
@@ -148,24 +147,35 @@ class ChunkImporter:
         )
         self.cur.register("py_records", table)
         try:
-            sql = ingest_sql.stage_sql(spec, "SELECT * FROM py_records", False)
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE stage AS {sql}")
+            recs = ingest_sql.records_sql(spec, "SELECT * FROM py_records", False)
+            self.cur.execute(ingest_sql.problem_warnings_sql(recs), [self.import_id])
+            for evid, n in self.cur.execute(ingest_sql.problem_counts_sql(recs)).fetchall():
+                counts.setdefault(evid, FileCounts()).add(FileCounts(seen=n, rejected=n))
+            for evid, pos, reason in self.cur.execute(
+                f"SELECT evidence_id, record_index, problem FROM ({recs}) WHERE problem IS NOT NULL LIMIT 1000"
+            ).fetchall():
+                self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
+            self._insert(spec, recs, False)
         finally:
             self.cur.unregister("py_records")
-        self._commit_stage(counts)
+        self._settle(spec, [eid], counts)
 
-    def _commit_stage(self, counts: dict[int, FileCounts]) -> None:
+    def _settle(self, spec: FormatSpec, evidence_ids: list[int], counts: dict[int, FileCounts]) -> None:
+        """Judge the rows just inserted: move rejects to warnings, drop identical duplicates."""
+        assert spec.mapping is not None
         cur = self.cur
-        cur.execute(ingest_sql.VERDICT_SQL)
-        cur.execute(ingest_sql.insert_events_sql())
-        cur.execute(ingest_sql.REJECT_WARNINGS_SQL, [self.import_id])
+        bounds = {"lo": min(evidence_ids) << 32, "hi": (max(evidence_ids) + 1) << 32}
+        cur.execute(ingest_sql.VERDICT_SQL, bounds)
+        cur.execute(ingest_sql.REJECT_WARNINGS_SQL, [self.import_id, spec.mapping.ts_missing_reason])
         for eid, seen, kept, rej, dup, first, last in cur.execute(ingest_sql.FILE_COUNTS_SQL).fetchall():
             counts.setdefault(eid, FileCounts()).add(FileCounts(seen, kept, rej, dup, first, last))
-        for eid, pos, reason in cur.execute(
-            "SELECT evidence_id, record_index, problem FROM stage WHERE problem IS NOT NULL "
-            "ORDER BY evidence_id, record_index LIMIT 1000"
+        for eid, pos in cur.execute(
+            "SELECT evidence_id, record_index FROM verdict WHERE verdict = 'rejected' ORDER BY ALL LIMIT 1000"
         ).fetchall():
-            self.problems.setdefault(eid, []).append(f"record {pos}: {reason}")
+            self.problems.setdefault(eid, []).append(
+                f"{spec.reader.position_kind} {pos}: {spec.mapping.ts_missing_reason}"
+            )
+        cur.execute(ingest_sql.DROP_UNKEPT_SQL)
 
     def _record_problems(self, eid: int, path: str, problems: list[Problem], counts: dict) -> None:
         """Damage found while splitting records: each is a warning, and a lost record a rejection."""

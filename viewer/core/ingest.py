@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from viewer import __version__
 from viewer.core.case_file import CaseFile, fetch_one
@@ -145,6 +146,7 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
             try:
                 with case.transaction(cur):
                     report = _import_in_transaction(case, cur, plan, hashes, ctx, salvage)
+                    ctx.check()  # a cancel that arrived during the last statement still rolls back
                 break
             except FastPathRefused:
                 found = _find_refused(case, plan, salvage, ctx)
@@ -349,20 +351,52 @@ def _write_ledger(
                 "; ".join(res.warnings[:3]) or None,
             ]
         )
-    if rows:
-        cur.executemany(
-            "INSERT INTO evidence (evidence_id, import_id, path, rel_path, container_id, role, format, sha256, "
-            "size_bytes, records_seen, records_kept, records_rejected, records_duplicate, first_ts, last_ts, "
-            "importer_version, imported_at, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, now(), ?)",
-            rows,
-        )
-    notes = [[import_id, eid, results[i].path, w] for i, eid in ids.items() for w in results[i].file_notes]
+    if rows:  # through Arrow: executemany costs ~3 ms a row in DuckDB
+        names = [
+            "evidence_id",
+            "import_id",
+            "path",
+            "rel_path",
+            "container_id",
+            "role",
+            "format",
+            "sha256",
+            "size_bytes",
+            "records_seen",
+            "records_kept",
+            "records_rejected",
+            "records_duplicate",
+            "first_ts",
+            "last_ts",
+            "importer_version",
+            "note",
+        ]
+        table = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+        cur.register("ledger_rows", table)
+        try:
+            cur.execute(
+                f"INSERT INTO evidence ({', '.join(names)}, imported_at) SELECT *, now() FROM ledger_rows"
+            )
+        finally:
+            cur.unregister("ledger_rows")
+    notes = [(eid, results[i].path, w) for i, eid in ids.items() for w in results[i].file_notes]
     if notes:
-        cur.executemany(
-            "INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason) "
-            "VALUES (?, ?, ?, NULL, NULL, ?)",
-            notes,
+        table = pa.table(
+            {
+                "evidence_id": [n[0] for n in notes],
+                "path": [n[1] for n in notes],
+                "reason": [n[2] for n in notes],
+            }
         )
+        cur.register("note_rows", table)
+        try:
+            cur.execute(
+                "INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason) "
+                "SELECT ?, evidence_id, path, NULL, NULL, reason FROM note_rows",
+                [import_id],
+            )
+        finally:
+            cur.unregister("note_rows")
 
 
 def _next_id(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> int:

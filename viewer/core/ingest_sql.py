@@ -12,7 +12,9 @@ import re
 from viewer.formats.base import FormatSpec, Mapping
 from viewer.schema import NORMALIZED_FIELDS
 
-MAX_OBJECT_BYTES = 2 * 1024**3  # DuckDB's default (16 MB) is smaller than real CloudTrail files
+# Largest JSON document the fast path reads. DuckDB reserves buffers of about twice this per
+# thread, so it is bounded; a bigger file is refused by DuckDB and read by the Python path.
+MAX_OBJECT_BYTES = 128 * 1024**2
 
 _STAGE_COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 
@@ -62,108 +64,121 @@ def probe_sql(paths: list[str], compression: str) -> str:
     )
 
 
-def stage_sql(spec: FormatSpec, source_sql: str, trusted_json: bool) -> str:
-    """Mapped rows for every record of `source_sql`, with `problem` set on the ones to reject.
+def records_sql(spec: FormatSpec, source_sql: str, trusted_json: bool) -> str:
+    """`(evidence_id, record_index, r, rec, problem)`: each record's text and why it is unusable.
 
-    `trusted_json`: the records came out of DuckDB's JSON reader, so they are valid, minified
-    JSON already; text from Python readers is validated and normalized here instead, so the same
-    record yields the same raw text (and hash) whichever path read it.
+    `rec` is the record proper (the embedded string for LookupEvents shapes). `trusted_json`: the
+    records came out of DuckDB's JSON reader, so they are valid JSON and need no check.
     """
-    assert spec.mapping is not None
     key = spec.reader.embedded_json_key
     if key:
-        rec = f"json_extract_string(r, {_quote('$.' + key)})"
+        rec = f"CASE WHEN json_valid(r) THEN json_extract_string(r, {_quote('$.' + key)}) END"
         problem = (
             "CASE WHEN NOT json_valid(r) THEN 'invalid JSON' "
             f"WHEN rec IS NULL THEN 'no {key} in the record' "
             f"WHEN NOT json_valid(rec) THEN '{key} is not valid JSON' "
             "WHEN json_type(rec) <> 'OBJECT' THEN 'record is not a JSON object' END"
         )
-        inner = f"SELECT evidence_id, record_index, r, CASE WHEN json_valid(r) THEN {rec} END AS rec FROM ({source_sql})"
-    elif trusted_json:
-        inner = f"SELECT evidence_id, record_index, r, r AS rec FROM ({source_sql})"
-        problem = "NULL::VARCHAR"
     else:
-        inner = f"SELECT evidence_id, record_index, r, r AS rec FROM ({source_sql})"
+        rec = "r"
         problem = (
-            "CASE WHEN NOT json_valid(rec) THEN 'invalid JSON' "
-            "WHEN json_type(rec) <> 'OBJECT' THEN 'record is not a JSON object' END"
+            "NULL::VARCHAR"
+            if trusted_json
+            else (
+                "CASE WHEN NOT json_valid(rec) THEN 'invalid JSON' "
+                "WHEN json_type(rec) <> 'OBJECT' THEN 'record is not a JSON object' END"
+            )
         )
-    raw = "rec::JSON" if trusted_json and not key else "json(rec)"
-    paths = "[" + ", ".join(_quote(p) for p in spec.mapping.paths.values()) + "]"
-    cols = ",\n            ".join(_column_exprs(spec.mapping))
     return f"""
-        SELECT evidence_id, record_index,
-            (evidence_id::BIGINT << 32) + record_index AS event_id,
-            CASE WHEN problem IS NULL AND ts IS NULL THEN {_quote(spec.mapping.ts_missing_reason)}
-                 ELSE problem END AS problem,
-            {_quote(spec.source_type)} AS p_source_type, {_quote(spec.provider)} AS p_provider,
-            * EXCLUDE (evidence_id, record_index, problem, r, x, source_type, provider),
-            CASE WHEN problem IS NULL THEN md5_number(raw::VARCHAR) END AS raw_hash,
-            CASE WHEN problem IS NOT NULL OR ts IS NULL THEN left(r, 300) END AS excerpt
+        SELECT *, {problem} AS problem FROM (
+            SELECT evidence_id, record_index, r, {rec} AS rec FROM ({source_sql})
+        )
+    """
+
+
+def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool) -> str:
+    """Insert every usable record; a NULL `ts` marks a rejection that `settle` moves out.
+
+    All JSON paths are pulled in one `json_extract_string` call, so each record is parsed once.
+    Text from Python readers is normalized with json() so the same record has the same raw text
+    (and hash) whichever path read it.
+    """
+    assert spec.mapping is not None
+    raw = "rec::JSON" if trusted_json and not spec.reader.embedded_json_key else "json(rec)"
+    paths = "[" + ", ".join(_quote(p) for p in spec.mapping.paths.values()) + "]"
+    exprs = _column_exprs(spec.mapping)
+    exprs[_STAGE_COLUMNS.index("source_type")] = f"{_quote(spec.source_type)} AS source_type"
+    exprs[_STAGE_COLUMNS.index("provider")] = f"{_quote(spec.provider)} AS provider"
+    cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "raw_hash"]
+    return f"""
+        INSERT INTO events ({", ".join(cols)})
+        SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
+            evidence_id, record_index, false, raw, md5_number(raw::VARCHAR)
         FROM (
-            SELECT evidence_id, record_index, problem, r, x,
-            CASE WHEN problem IS NULL THEN {raw} END AS raw,
-            {cols}
+            SELECT evidence_id, record_index, raw, {", ".join(exprs)}
             FROM (
-                SELECT *, CASE WHEN problem IS NULL THEN json_extract_string(rec, {paths}) END AS x
-                FROM (SELECT evidence_id, record_index, r, rec, {problem} AS problem FROM ({inner}))
+                SELECT evidence_id, record_index, {raw} AS raw, json_extract_string(rec, {paths}) AS x
+                FROM ({records}) WHERE problem IS NULL
             )
         )
     """
 
 
-def insert_events_sql() -> str:
-    """Keep staged rows that are new: not rejected, not identical to a record already kept."""
-    cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "raw_hash"]
-    select = []
-    for c in cols:
-        if c == "source_type":
-            select.append("p_source_type")
-        elif c == "provider":
-            select.append("p_provider")
-        elif c == "uid_conflict":
-            select.append("false")
-        else:
-            select.append(f"b.{c}")
-    return (
-        f"INSERT INTO events ({', '.join(cols)}) "
-        f"SELECT {', '.join(select)} FROM stage b JOIN verdict v USING (event_id) WHERE v.verdict = 'kept'"
-    )
+def problem_warnings_sql(records: str) -> str:
+    return f"""
+        INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason)
+        SELECT ?, p.evidence_id, f.display_path, p.record_index, f.position_kind,
+            p.problem || ': ' || left(p.r, 300)
+        FROM ({records}) p JOIN chunk_files f USING (evidence_id) WHERE p.problem IS NOT NULL
+    """
 
 
-# Identical means same raw text (hash) among rows of the case; only the time window of the batch
-# is scanned, since identical records share their event time (zone maps prune the rest).
+def problem_counts_sql(records: str) -> str:
+    return f"SELECT evidence_id, count(*) FROM ({records}) WHERE problem IS NOT NULL GROUP BY ALL"
+
+
+# Verdicts over the rows a batch just inserted (event ids in [?, ?)), using narrow columns only.
+# Identical = same raw text (128-bit hash); identical records share their event time, so only
+# older rows in the batch's time window are compared (zone maps skip the rest).
 VERDICT_SQL = """
     CREATE OR REPLACE TEMP TABLE verdict AS
-    WITH win AS (SELECT min(ts) AS lo, max(ts) AS hi FROM stage WHERE problem IS NULL),
+    WITH new AS (
+        SELECT event_id, evidence_id, record_index, ts, raw_hash FROM events WHERE event_id >= $lo AND event_id < $hi
+    ),
+    win AS (SELECT min(ts) AS lo_ts, max(ts) AS hi_ts FROM new),
     known AS (
-        SELECT DISTINCT raw_hash FROM events, win WHERE events.ts BETWEEN win.lo AND win.hi
+        SELECT DISTINCT raw_hash FROM events, win
+        WHERE event_id < $lo AND events.ts BETWEEN win.lo_ts AND win.hi_ts
     )
-    SELECT s.event_id, s.evidence_id,
-        CASE WHEN s.problem IS NOT NULL THEN 'rejected'
+    SELECT n.event_id, n.evidence_id, n.record_index, n.ts,
+        CASE WHEN n.ts IS NULL THEN 'rejected'
              WHEN k.raw_hash IS NOT NULL THEN 'duplicate'
-             WHEN row_number() OVER (PARTITION BY s.raw_hash ORDER BY s.event_id) > 1 THEN 'duplicate'
+             WHEN row_number() OVER (PARTITION BY n.raw_hash ORDER BY n.event_id) > 1 THEN 'duplicate'
              ELSE 'kept' END AS verdict
-    FROM stage s LEFT JOIN known k ON k.raw_hash = s.raw_hash
+    FROM new n LEFT JOIN known k ON k.raw_hash = n.raw_hash
 """
 
 FILE_COUNTS_SQL = """
-    SELECT v.evidence_id, count(*) AS seen,
-        count_if(v.verdict = 'kept') AS kept,
-        count_if(v.verdict = 'rejected') AS rejected,
-        count_if(v.verdict = 'duplicate') AS duplicate,
-        min(s.ts) FILTER (WHERE v.verdict = 'kept') AS first_ts,
-        max(s.ts) FILTER (WHERE v.verdict = 'kept') AS last_ts
-    FROM verdict v JOIN stage s USING (event_id) GROUP BY v.evidence_id
+    SELECT evidence_id, count(*) AS seen,
+        count_if(verdict = 'kept') AS kept,
+        count_if(verdict = 'rejected') AS rejected,
+        count_if(verdict = 'duplicate') AS duplicate,
+        min(ts) FILTER (WHERE verdict = 'kept') AS first_ts,
+        max(ts) FILTER (WHERE verdict = 'kept') AS last_ts
+    FROM verdict GROUP BY evidence_id
 """
 
 REJECT_WARNINGS_SQL = """
     INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason)
-    SELECT ?, s.evidence_id, f.display_path, s.record_index, f.position_kind,
-        s.problem || ': ' || s.excerpt
-    FROM stage s JOIN chunk_files f USING (evidence_id) WHERE s.problem IS NOT NULL
+    SELECT ?, e.evidence_id, f.display_path, e.record_index, f.position_kind, ? || ': ' || left(e.raw::VARCHAR, 300)
+    FROM verdict v JOIN events e USING (event_id) JOIN chunk_files f ON f.evidence_id = e.evidence_id
+    WHERE v.verdict = 'rejected'
 """
+
+DROP_UNKEPT_SQL = (
+    "DELETE FROM events WHERE event_id IN (SELECT event_id FROM verdict WHERE verdict <> 'kept')"
+)
+
 
 # Records that share a natural id (eventID) but differ are all kept, and flagged on both sides.
 UID_CONFLICT_SQL = """

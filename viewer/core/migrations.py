@@ -16,7 +16,9 @@ def _events_ddl() -> str:
             # zstd keeps the raw records near the size of the gzipped evidence (measured 1.2x);
             # DuckDB's default string compression gets ~2:1 where gzip gets ~8:1.
             cols.append("raw JSON USING COMPRESSION zstd NOT NULL")
-        elif f.name in ("event_id", "ts", "source_type", "provider", "evidence_id", "record_index"):
+        elif f.name in ("event_id", "source_type", "provider", "evidence_id", "record_index"):
+            # ts is not declared NOT NULL: an import inserts first and moves rows without a time
+            # out to import_warnings before it commits, so no committed row has a NULL ts.
             cols.append(f"{f.name} {f.sql_type} NOT NULL")
         else:
             cols.append(f"{f.name} {f.sql_type}")

@@ -92,19 +92,23 @@ def _expand(
 
 
 def archive_kind(path: Path) -> str | None:
+    """'zip' or 'tar' (plain or gzip/bz2/xz-compressed) by content, else None. Cheap: no full read."""
     with path.open("rb") as fh:
-        magic = fh.read(4)
-    if magic.startswith(b"PK\x03\x04") or magic == b"PK\x05\x06":
+        start = fh.read(8192)
+    if start.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
-    if magic[:2] == GZIP_MAGIC or path.suffix in (".tar", ".tgz"):
+    if start.startswith(GZIP_MAGIC):
+        try:
+            start = zlib.decompressobj(31).decompress(start, 512)
+        except zlib.error:
+            return None
+    elif start.startswith((b"BZh", b"\xfd7zXZ")):
         try:
             return "tar" if tarfile.is_tarfile(path) else None
-        except (OSError, EOFError, tarfile.TarError):
+        except (OSError, tarfile.TarError):
             return None
-    try:
-        return "tar" if tarfile.is_tarfile(path) else None
-    except (OSError, tarfile.TarError):
-        return None
+    # POSIX/GNU tar headers carry "ustar" at offset 257.
+    return "tar" if start[257:262] == b"ustar" else None
 
 
 def _safe_member_path(name: str) -> PurePosixPath | None:

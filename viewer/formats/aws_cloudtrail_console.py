@@ -74,7 +74,8 @@ SUMMARY_MAPPING = Mapping(
 
 def _header_keys(head: Head) -> set[str]:
     line = head.first_line
-    if "," not in line and ";" not in line:
+    # A header row is short and is not JSON; a one-line JSON document would otherwise be split.
+    if head.first_char in "{[" or len(line) > 4096 or ("," not in line and ";" not in line):
         return set()
     cells = re.split(r"[,;]", line)
     return {_COLUMNS.get(canonical_header(c.strip().strip('"')), "") for c in cells} - {""}
