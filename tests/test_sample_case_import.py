@@ -1,0 +1,61 @@
+"""The bundled sample case imports to exactly its ground truth (truth.json, computed by the generator)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from viewer.core.case_file import CaseFile
+from viewer.core.ingest import import_paths
+
+REPO = Path(__file__).resolve().parents[1]
+GENERATOR = REPO / "sample_cases" / "generate_aws_incident.py"
+
+
+@pytest.fixture(scope="module")
+def sample_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaseFile, dict]:
+    root = tmp_path_factory.mktemp("sample")
+    evidence = root / "evidence"
+    truth_path = root / "truth.json"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(evidence), "--truth", str(truth_path)], check=True
+    )
+    case = CaseFile.create(root / "sample.caseline")
+    report = import_paths(case, [evidence])
+    assert all(f.reconciled for f in report.files)
+    return case, json.loads(truth_path.read_text())
+
+
+def test_every_record_is_accounted_for(sample_case: tuple[CaseFile, dict]) -> None:
+    case, truth = sample_case
+    counts = truth["counts"]
+    ledger = case.ledger()
+    events = [r for r in ledger if r["role"] == "events"]
+    assert len(events) == counts["log_files"]
+    assert len([r for r in ledger if r["role"] == "digest"]) == counts["digest_files"]
+    assert sum(r["records_seen"] for r in events) == counts["records_on_disk"]
+    assert sum(r["records_duplicate"] for r in events) == counts["identical_duplicate_records"]
+    assert case.summary().events == counts["records_on_disk"] - counts["identical_duplicate_records"]
+    assert case.cursor().execute("SELECT count(*) FROM import_warnings").fetchall() == [(0,)]
+
+
+def test_attacker_ips_find_exactly_the_attacker_events(sample_case: tuple[CaseFile, dict]) -> None:
+    case, truth = sample_case
+    ips = truth["attacker"]["ips"]
+    n = case.cursor().execute(
+        f"SELECT count(*) FROM events WHERE src_ip IN ({', '.join('?' * len(ips))})", ips
+    ).fetchall()[0][0]
+    assert n == truth["counts"]["attacker_unique_events"]
+
+
+def test_leaked_key_and_temporary_keys_are_credentials(sample_case: tuple[CaseFile, dict]) -> None:
+    case, truth = sample_case
+    keys = set(truth["attacker"]["long_term_access_keys"]) | set(truth["attacker"]["temporary_access_keys"])
+    seen = {r[0] for r in case.cursor().execute("SELECT DISTINCT credential_id FROM events").fetchall()}
+    leaked = next(k for k, v in truth["attacker"]["long_term_access_keys"].items() if "leaked" in v)
+    assert leaked in seen
+    assert keys & seen, "the attacker's keys appear as credential ids"
