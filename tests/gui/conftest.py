@@ -1,0 +1,67 @@
+"""Fixtures for the GUI tests: one small synthetic case per session, a throwaway QSettings, and
+a MainWindow that has finished its first count, page and bars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from PySide6.QtCore import QSettings, QThreadPool
+from support.synthetic_case import build_synthetic_case
+
+N_EVENTS = 20_000
+WAIT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20k-event synthetic case, built once; tests open it read-only or copy it."""
+    return build_synthetic_case(tmp_path_factory.mktemp("gui_case") / "synthetic.caseline", N_EVENTS)
+
+
+@pytest.fixture(scope="session")
+def small_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,500 events: three table pages, enough for paging and model tests."""
+    return build_synthetic_case(tmp_path_factory.mktemp("gui_small") / "small.caseline", 2_500, seed=3)
+
+
+@pytest.fixture
+def sql(case_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An independent read-only connection for expected values (computed from the table)."""
+    con = duckdb.connect(str(case_path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    """QSettings in a temp INI file, so tests never touch the user's recent-case list."""
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def _drain_pool(qapp: object) -> Iterator[None]:
+    """Workers must not outlive a test: they hold cursors on connections the test closes."""
+    yield
+    QThreadPool.globalInstance().waitForDone(WAIT_MS)
+
+
+def open_window(qtbot, settings: QSettings, path: Path, read_only: bool = True):  # type: ignore[no-untyped-def]
+    """A shown 1400x900 MainWindow with `path` open, its count, first page and bars in."""
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    with (
+        qtbot.waitSignal(win.timeline.bucketsDrawn, timeout=WAIT_MS),
+        qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS),
+    ):
+        assert win.open_case(path, read_only=read_only)
+    qtbot.waitUntil(lambda: win.table_model.is_row_loaded(0), timeout=WAIT_MS)
+    return win

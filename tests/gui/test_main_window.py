@@ -1,0 +1,195 @@
+"""MainWindow end to end on a 20k-event synthetic case: bars, range filter, detail, columns,
+filter errors, empty states, read-only badge, recent cases, j/k navigation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from viewer import schema
+from viewer.gui.main_window import MainWindow
+
+from .conftest import N_EVENTS, WAIT_MS, open_window
+
+
+def test_open_case_draws_bars_and_fills_status(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    assert win.stack.currentWidget() is win.splitter
+    heights = [np.asarray(i.opts["height"]) for i in win.timeline.bar_items()]
+    assert heights and all((h > 0).all() for h in heights)
+    assert sum(h.sum() for h in heights) == N_EVENTS
+    assert win.table_model.rowCount() == N_EVENTS
+    assert win.filter_bar.count_label.text() == f"{N_EVENTS:,} events"
+    qtbot.waitUntil(lambda: win.count_label.text() != "", timeout=WAIT_MS)
+    assert win.count_label.text() == f"{N_EVENTS:,} events in case"
+    first, last = sql.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    assert win.span_label.text().startswith(f"{first:%Y-%m-%d %H:%M:%S} → {last:%Y-%m-%d %H:%M:%S}")
+    assert win.span_label.text().endswith("(UTC+00:00)")
+    assert str(case_path) in win.path_label.text()
+
+
+def test_selecting_a_range_filters_the_table(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    start = dt.datetime(2024, 3, 10, 6, 0, tzinfo=dt.UTC)
+    end = dt.datetime(2024, 3, 11, 18, 30, tzinfo=dt.UTC)
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS) as blocker:
+        win.timeline.select_range(start, end)
+    expected = sql.execute("SELECT count(*) FROM events WHERE ts >= ? AND ts < ?", [start, end]).fetchone()[0]
+    assert 0 < expected < N_EVENTS
+    assert blocker.args == [expected]
+    assert win.table_model.rowCount() == expected
+    assert win.filter_bar.range_label.isVisible()
+    assert win.timeline.region.isVisible()
+    # The timeline keeps charting everything: the range is a selection, not a filter on the bars.
+    assert win.timeline.buckets.total == N_EVENTS
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        win.filter_bar.range_clear.click()
+    assert win.table_model.rowCount() == N_EVENTS
+    assert not win.timeline.region.isVisible()
+
+
+def test_clicking_a_row_shows_raw_json_and_provenance(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    row = 3
+    rect = win.table.visualRect(win.table_model.index(row, 1))
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS) as blocker:
+        QTest.mouseClick(
+            win.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center()
+        )
+    detail = blocker.args[0]
+    event_id = win.table_model.event_id_at(row)
+    assert detail.event_id == event_id
+    raw = json.loads(
+        sql.execute("SELECT raw::VARCHAR FROM events WHERE event_id = ?", [event_id]).fetchone()[0]
+    )
+    tree = win.detail.raw_tree
+    top = {tree.topLevelItem(i).text(0): tree.topLevelItem(i) for i in range(tree.topLevelItemCount())}
+    assert set(top) == set(raw)
+    assert top["eventID"].text(1) == raw["eventID"]
+    assert top["userIdentity"].isExpanded()  # small record: expanded by default
+    assert json.loads(win.detail.raw_json_text()) == raw
+    fields = {
+        win.detail.fields_table.item(r, 0).toolTip(): win.detail.fields_table.item(r, 1).text()
+        for r in range(win.detail.fields_table.rowCount())
+    }
+    assert fields["action"] == raw["eventName"]
+    prov = win.detail.provenance_label.text()
+    assert "part-0000" in prov and "record" in prov and "sha256" in prov
+    assert "/evidence/synthetic/part-" in win.detail.provenance_label.toolTip()  # full path on hover
+    win.detail.copy_raw_json()
+    from PySide6.QtWidgets import QApplication
+
+    assert json.loads(QApplication.clipboard().text()) == raw
+
+
+def test_j_and_k_move_through_events(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.table.select_row(0)
+    win.table.setFocus()
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS):
+        QTest.keyClick(win.table, Qt.Key.Key_J)
+    assert win.table.currentIndex().row() == 1
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS):
+        QTest.keyClick(win.table, Qt.Key.Key_J)
+    assert win.table.currentIndex().row() == 2
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS) as blocker:
+        QTest.keyClick(win.table, Qt.Key.Key_K)
+    assert win.table.currentIndex().row() == 1
+    assert blocker.args[0].event_id == win.table_model.event_id_at(1)
+
+
+def test_column_chooser_adds_and_removes_columns(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    menu = win.table.column_menu()
+    by_name = {a.data(): a for a in menu.actions() if a.data()}
+    assert set(by_name) >= {f.name for f in schema.NORMALIZED_FIELDS}
+    assert schema.RAW.name not in by_name
+    assert all(by_name[f.name].isChecked() for f in schema.default_columns())
+    n = win.table_model.columnCount()
+    with qtbot.waitSignal(win.table_model.modelRefreshed, timeout=WAIT_MS):
+        by_name["user_agent"].trigger()
+    assert win.table_model.columnCount() == n + 1
+    assert schema.field("user_agent").title in [
+        win.table_model.headerData(c, Qt.Orientation.Horizontal) for c in range(n + 1)
+    ]
+    with qtbot.waitSignal(win.table_model.modelRefreshed, timeout=WAIT_MS):
+        win.table.column_menu().actions()[
+            [f.name for f in schema.ALL_EVENT_FIELDS if f.name != "event_id"].index("region")
+        ].trigger()
+    assert win.table_model.column_of("region") == -1
+    assert win.table_model.columnCount() == n
+
+
+def test_filter_errors_show_inline_and_valid_filters_apply(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    QTest.keyClick(win.table, Qt.Key.Key_Slash)
+    assert win.filter_bar.edit.hasFocus()
+    qtbot.keyClicks(win.filter_bar.edit, "bogus:1")
+    QTest.keyClick(win.filter_bar.edit, Qt.Key.Key_Return)
+    assert win.filter_bar.has_error() and "bogus" in win.filter_bar.error_text
+    assert win.table_model.rowCount() == N_EVENTS  # the bad text was not applied
+    win.filter_bar.edit.setText("outcome:failure")
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS) as blocker:
+        QTest.keyClick(win.filter_bar.edit, Qt.Key.Key_Return)
+    expected = sql.execute("SELECT count(*) FROM events WHERE outcome = 'failure'").fetchone()[0]
+    assert blocker.args == [expected]
+    assert not win.filter_bar.has_error()
+    qtbot.waitUntil(
+        lambda: win.timeline.buckets is not None and win.timeline.buckets.total == expected, timeout=WAIT_MS
+    )
+
+
+def test_read_only_badge(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path, read_only=True)
+    assert win.read_only_badge.isVisible()
+    assert win.read_only_badge.text() == "READ-ONLY"
+    assert not win.import_action.isEnabled()
+    assert "read-only" in win.windowTitle()
+
+
+def test_writable_case_has_no_badge_and_recent_is_stored(qtbot, settings, case_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    copy = tmp_path / "copy.caseline"
+    shutil.copy(case_path, copy)
+    win = open_window(qtbot, settings, copy, read_only=False)
+    assert not win.read_only_badge.isVisible()
+    assert win.import_action.isEnabled()
+    assert win.recent.paths()[0] == str(copy.resolve())
+    settings.sync()
+    assert str(copy.resolve()) in Path(settings.fileName()).read_text()
+
+
+def test_empty_states(qtbot, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.stack.currentWidget() is win.empty_state
+    assert "Open a case (Ctrl+O) or create one (Ctrl+N)" in win.empty_state.headline.text()
+    assert not win.import_action.isEnabled()
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        assert win.new_case(tmp_path / "new.caseline")
+    qtbot.waitUntil(lambda: win.empty_state.headline.text() == "Import evidence (Ctrl+I)", timeout=WAIT_MS)
+    assert win.stack.currentWidget() is win.empty_state
+    assert win.import_action.isEnabled()
+    dialog = win.show_import_dialog()
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    assert win.close_case()
+    assert "Open a case" in win.empty_state.headline.text()
+
+
+def test_open_returns_quickly(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    """Counting, paging and bucketing happen in the background: opening only wires things up."""
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    t0 = time.perf_counter()
+    win.open_case(case_path, read_only=True)
+    elapsed = time.perf_counter() - t0
+    qtbot.waitUntil(lambda: win.timeline.buckets is not None, timeout=WAIT_MS)
+    assert elapsed < 0.5, f"open_case blocked the GUI thread for {elapsed * 1000:.0f} ms"

@@ -1,0 +1,53 @@
+"""Start the desktop application: `caseline open [CASE] [--read-only]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+from viewer import __version__
+
+APP_NAME = "Caseline"
+ORG_NAME = "Caseline"
+ORG_DOMAIN = "caseline.invalid"
+
+
+def _application() -> QApplication:
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setOrganizationName(ORG_NAME)
+    QCoreApplication.setOrganizationDomain(ORG_DOMAIN)
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationDisplayName(APP_NAME)
+    return app
+
+
+def run(case_path: str | None, read_only: bool = False) -> int:
+    """Open the main window (and `case_path` if given); returns the exit status."""
+    app = _application()
+    # Imported after QApplication exists: pyqtgraph reads the application's palette on import.
+    from viewer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if case_path and not window.open_case(case_path, read_only=read_only):
+        return 2
+    return int(app.exec())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="caseline open", description="Open the Caseline window.")
+    parser.add_argument("case", nargs="?", help="case file to open")
+    parser.add_argument("--read-only", action="store_true", help="open the case read-only (auditor mode)")
+    args = parser.parse_args(argv)
+    return run(args.case, read_only=args.read_only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

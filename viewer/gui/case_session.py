@@ -1,0 +1,68 @@
+"""The open case as the window sees it: the CaseFile, a cursor factory and its summary.
+
+The summary (count, time span, sources) is computed in the background: on a 10M-event case it
+is a full scan and must not freeze the window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from PySide6.QtCore import QObject, Signal, Slot
+
+from viewer.core.case_file import CaseFile, CaseSummary
+from viewer.core.jobs import CancelToken
+from viewer.gui.jobs_qt import SupersedingRunner
+
+
+class CaseSession(QObject):
+    """Owns one open CaseFile; `cursor` is what background workers call (one cursor per job)."""
+
+    summaryReady = Signal(object)  # CaseSummary
+    summaryFailed = Signal(str)
+
+    def __init__(self, case: CaseFile, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.case = case
+        self.summary: CaseSummary | None = None
+        self._runner = SupersedingRunner(self)
+        self._runner.resultReady.connect(self._on_summary)
+        self._runner.failed.connect(self.summaryFailed)
+
+    @classmethod
+    def open(cls, path: str | Path, read_only: bool = False, parent: QObject | None = None) -> CaseSession:
+        return cls(CaseFile.open(path, read_only=read_only), parent)
+
+    @classmethod
+    def create(cls, path: str | Path, parent: QObject | None = None) -> CaseSession:
+        return cls(CaseFile.create(path), parent)
+
+    @property
+    def path(self) -> Path:
+        return self.case.path
+
+    @property
+    def read_only(self) -> bool:
+        return self.case.read_only
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.case.cursor()
+
+    def refresh_summary(self) -> None:
+        case = self.case
+
+        def work(_token: CancelToken) -> CaseSummary:
+            return case.summary()
+
+        self._runner.submit(work)
+
+    @Slot(object)
+    def _on_summary(self, summary: object) -> None:
+        assert isinstance(summary, CaseSummary)
+        self.summary = summary
+        self.summaryReady.emit(summary)
+
+    def close(self) -> None:
+        self._runner.cancel()
+        self.case.close()

@@ -1,0 +1,323 @@
+"""The event table as a Qt model over the paged read core.
+
+Nothing is loaded whole: the row count comes from SQL (`EventPager.count`), and `data()` serves
+rows from an LRU cache of pages of `PAGE_SIZE` rows. A row whose page is not cached shows a
+placeholder and asks for the page; pages are fetched one at a time on a background lane, newest
+request first (pages scrolled past are dropped from the queue), and `dataChanged` tells the view
+when a page arrives. Sorting is only by time (asc/desc), done in SQL with the (ts, event_id)
+tiebreak by the pager; there is no proxy model over millions of rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import duckdb
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QColor
+
+from viewer import schema
+from viewer.core.event_query import EventFilter
+from viewer.core.jobs import CancelToken
+from viewer.core.paging import EventPager
+from viewer.gui.jobs_qt import SupersedingRunner
+from viewer.gui.time_text import format_ts
+
+CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
+_Index = QModelIndex | QPersistentModelIndex
+
+PLACEHOLDER = "…"
+#: The column that orders the table; the first timestamp field of the schema (the event time).
+TIME_FIELD: schema.Field = next(f for f in schema.NORMALIZED_FIELDS if f.kind is schema.Kind.TIMESTAMP)
+
+
+def chooseable_fields() -> list[schema.Field]:
+    """Fields a user may show as columns: all but the raw record and the id (always fetched)."""
+    return [f for f in schema.ALL_EVENT_FIELDS if f.kind is not schema.Kind.JSON and f is not schema.EVENT_ID]
+
+
+def display_value(f: schema.Field, value: Any) -> str:
+    if value is None:
+        return ""
+    if f.kind is schema.Kind.TIMESTAMP:
+        return format_ts(value)
+    if f.kind is schema.Kind.BOOL:
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Page:
+    event_ids: list[int]
+    display: list[list[str]]  # [row][column], formatted in the worker thread
+
+
+@dataclasses.dataclass(frozen=True)
+class _Query:
+    """Everything that defines the rows; a change builds a new pager."""
+
+    cur_factory: CursorFactory
+    filt: EventFilter
+    columns: tuple[str, ...]
+    descending: bool
+
+
+class EventTableModel(QAbstractTableModel):
+    """Rows of the `events` table for one filter, paged in from DuckDB in the background."""
+
+    PAGE_SIZE = 1000
+    MAX_PAGES = 24  # LRU capacity: ~24k rows of formatted strings
+    MAX_WANTED = 4  # pending page requests kept; older ones were scrolled past
+
+    countChanged = Signal(int)
+    queryFailed = Signal(str)
+    modelRefreshed = Signal()  # a new query (filter, columns, order) is installed
+    pageLoaded = Signal(int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._columns: tuple[str, ...] = tuple(f.name for f in schema.default_columns())
+        self._fields: list[schema.Field] = [schema.field(c) for c in self._columns]
+        self._filter = EventFilter()
+        self._descending = False
+        self._cur_factory: CursorFactory | None = None
+        self._pager: EventPager | None = None
+        self._count = 0
+        self._epoch = 0  # bumps whenever the installed pager changes; tags page results
+        self._pages: OrderedDict[int, _Page] = OrderedDict()
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self._fetching: int | None = None
+        self._query_runner = SupersedingRunner(self)
+        self._query_runner.resultReady.connect(self._install)
+        self._query_runner.failed.connect(self.queryFailed)
+        self._page_runner = SupersedingRunner(self)
+        self._page_runner.resultReady.connect(self._on_page)
+        self._page_runner.failed.connect(self._on_page_failed)
+
+    # -- what to show ----------------------------------------------------------------------
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns asked for (shown once the re-query lands)."""
+        return self._columns
+
+    @property
+    def event_filter(self) -> EventFilter:
+        return self._filter
+
+    @property
+    def descending(self) -> bool:
+        return self._descending
+
+    @property
+    def busy(self) -> bool:
+        return self._query_runner.busy
+
+    def set_source(self, cur_factory: CursorFactory | None, filt: EventFilter | None = None) -> None:
+        """Show the events of a case (None: show nothing)."""
+        self._cur_factory = cur_factory
+        if filt is not None:
+            self._filter = filt
+        if cur_factory is None:
+            self._query_runner.cancel()
+            self._install(None)
+            return
+        self._requery()
+
+    def set_filter(self, filt: EventFilter) -> None:
+        self._filter = filt
+        self._requery()
+
+    def set_columns(self, names: Sequence[str]) -> None:
+        for n in names:
+            schema.field(n)  # KeyError for a column the schema does not know
+        self._columns = tuple(names)
+        self._requery()
+
+    def set_descending(self, descending: bool) -> None:
+        if descending != self._descending:
+            self._descending = descending
+            self._requery()
+
+    def refresh(self) -> None:
+        """Re-run the current query (after an import added events)."""
+        self._requery()
+
+    def _requery(self) -> None:
+        if self._cur_factory is None:
+            return
+        q = _Query(self._cur_factory, self._filter, self._columns, self._descending)
+
+        def work(token: CancelToken) -> tuple[_Query, EventPager, int]:
+            pager = EventPager(q.cur_factory, q.filt, list(q.columns), descending=q.descending)
+            pager.prepare()
+            token.raise_if_cancelled()
+            return q, pager, int(pager.count())
+
+        self._query_runner.submit(work)
+
+    @Slot(object)
+    def _install(self, result: object) -> None:
+        self.beginResetModel()
+        self._epoch += 1
+        self._page_runner.cancel()
+        self._pages.clear()
+        self._wanted.clear()
+        self._fetching = None
+        if result is None:
+            self._pager, self._count = None, 0
+        else:
+            q, pager, count = cast(tuple[_Query, EventPager, int], result)
+            self._columns = q.columns
+            self._fields = [schema.field(c) for c in q.columns]
+            self._pager, self._count = pager, count
+        self.endResetModel()
+        self.countChanged.emit(self._count)
+        self.modelRefreshed.emit()
+
+    # -- lookups for the window ------------------------------------------------------------
+    def event_count(self) -> int:
+        return self._count
+
+    def field_at(self, column: int) -> schema.Field:
+        return self._fields[column]
+
+    def column_of(self, name: str) -> int:
+        """Column index of `name` among the columns shown now (-1 if hidden)."""
+        names = [f.name for f in self._fields]
+        return names.index(name) if name in names else -1
+
+    def event_id_at(self, row: int) -> int | None:
+        """The event id of `row` if its page is loaded (it is whenever the row is on screen)."""
+        page = self._pages.get(row // self.PAGE_SIZE)
+        if page is None:
+            return None
+        return page.event_ids[row % self.PAGE_SIZE]
+
+    def is_row_loaded(self, row: int) -> bool:
+        return row // self.PAGE_SIZE in self._pages
+
+    # -- Qt model interface ----------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else self._count
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(self._fields)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, col = index.row(), index.column()
+        if not (0 <= row < self._count and 0 <= col < len(self._fields)):
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.UserRole):
+            page = self._pages.get(row // self.PAGE_SIZE)
+            if page is None:
+                self._request(row // self.PAGE_SIZE)
+                return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
+            self._pages.move_to_end(row // self.PAGE_SIZE)
+            if role == Qt.ItemDataRole.UserRole:
+                return page.event_ids[row % self.PAGE_SIZE]
+            text = page.display[row % self.PAGE_SIZE][col]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return text if len(text) > 40 else None
+            return text
+        if role == Qt.ItemDataRole.ForegroundRole and not self.is_row_loaded(row):
+            return QColor("#9a9a9a")
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            f = self._fields[col]
+            h = Qt.AlignmentFlag.AlignRight if f.kind is schema.Kind.INT else Qt.AlignmentFlag.AlignLeft
+            return int(h | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if not 0 <= section < len(self._fields):
+                return None
+            f = self._fields[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return f.title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                extra = " (click to sort by time)" if f is TIME_FIELD else ""
+                return f"{f.name}{extra}"
+            return None
+        if role == Qt.ItemDataRole.DisplayRole and 0 <= section < self._count:
+            return str(section + 1)
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Only time orders the table (SQL keyset paging); other columns are ignored."""
+        if 0 <= column < len(self._fields) and self._fields[column] is TIME_FIELD:
+            self.set_descending(order == Qt.SortOrder.DescendingOrder)
+
+    # -- paging ----------------------------------------------------------------------------
+    def _request(self, page: int) -> None:
+        if page == self._fetching:
+            return
+        self._wanted[page] = None
+        self._wanted.move_to_end(page)
+        while len(self._wanted) > self.MAX_WANTED:
+            self._wanted.popitem(last=False)
+        if self._fetching is None:
+            self._fetch_next()
+
+    def _fetch_next(self) -> None:
+        while self._wanted:
+            page, _ = self._wanted.popitem(last=True)  # newest request first
+            if page not in self._pages:
+                break
+        else:
+            self._fetching = None
+            return
+        pager, epoch, fields = self._pager, self._epoch, list(self._fields)
+        if pager is None:
+            self._fetching = None
+            return
+        self._fetching = page
+        start = page * self.PAGE_SIZE
+        n = min(self.PAGE_SIZE, self._count - start)
+
+        def work(token: CancelToken) -> tuple[int, int, _Page]:
+            table = pager.page(start, n)
+            ids = [int(v) for v in table.column(schema.EVENT_ID.name).to_pylist()]
+            cols = [table.column(f.name).to_pylist() for f in fields]
+            display = [
+                [display_value(f, col[i]) for f, col in zip(fields, cols, strict=True)]
+                for i in range(len(ids))
+            ]
+            return epoch, page, _Page(ids, display)
+
+        self._page_runner.submit(work)
+
+    @Slot(object)
+    def _on_page(self, result: object) -> None:
+        epoch, page, data = cast(tuple[int, int, _Page], result)
+        self._fetching = None
+        if epoch == self._epoch:
+            self._pages[page] = data
+            while len(self._pages) > self.MAX_PAGES:
+                self._pages.popitem(last=False)
+            first = page * self.PAGE_SIZE
+            last = min(first + len(data.event_ids), self._count) - 1
+            if last >= first and self._fields:
+                self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._fields) - 1))
+            self.pageLoaded.emit(page)
+        self._fetch_next()
+
+    @Slot(str)
+    def _on_page_failed(self, message: str) -> None:
+        self._fetching = None
+        self.queryFailed.emit(message)
+        self._fetch_next()

@@ -1,0 +1,352 @@
+"""The main window: wires the timeline, filter bar, table and detail dock, menus and status bar.
+
+Data flow: the filter bar owns the EventFilter. A timeline selection sets its time range; a
+change re-queries the table (count + pages) and the timeline (bars, without the time range, which
+is drawn as the selection). The current row's event id drives the detail dock. All queries run
+on background runners; this module only connects signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QThreadPool, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.core.case_file import CaseError, CaseSummary
+from viewer.gui.case_session import CaseSession
+from viewer.gui.detail_pane import DetailPane
+from viewer.gui.empty_state import EmptyStateWidget
+from viewer.gui.event_table_model import EventTableModel
+from viewer.gui.event_table_view import EventTableView
+from viewer.gui.filter_bar import FilterBar
+from viewer.gui.import_dialog import ImportDialog
+from viewer.gui.recent_cases import RecentCaseList
+from viewer.gui.time_text import format_range
+from viewer.gui.timeline_widget import TimelineWidget
+
+CASE_FILTER = "Caseline case (*.caseline *.duckdb *.db);;All files (*)"
+_BADGE_STYLE = (
+    "QLabel { background: #C62828; color: white; font-weight: bold; border-radius: 3px; padding: 1px 8px; }"
+)
+
+
+class MainWindow(QMainWindow):
+    caseChanged = Signal(object)  # CaseSession | None
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Caseline")
+        self.resize(1400, 900)
+        self.settings = settings or QSettings()
+        self.recent = RecentCaseList(self.settings)
+        self.session: CaseSession | None = None
+        self.import_dialog: ImportDialog | None = None
+        self._build_widgets()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._show_empty_state()
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.timeline = TimelineWidget(self)
+        self.filter_bar = FilterBar(self)
+        self.table_model = EventTableModel(self)
+        self.table = EventTableView(self.table_model, self)
+        lower = QWidget(self)
+        lay = QVBoxLayout(lower)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.filter_bar)
+        lay.addWidget(self.table, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.timeline)
+        self.splitter.addWidget(lower)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([300, 500])
+        self.empty_state = EmptyStateWidget(self)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty_state)
+        self.stack.addWidget(self.splitter)
+        self.setCentralWidget(self.stack)
+
+        self.detail = DetailPane(self)
+        self.detail_dock = QDockWidget("Event detail", self)
+        self.detail_dock.setObjectName("detail_dock")
+        self.detail_dock.setWidget(self.detail)
+        self.detail_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        self.resizeDocks([self.detail_dock], [400], Qt.Orientation.Horizontal)
+
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+    ) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        self.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        self.new_action = self._action("&New case…", self._new_case_dialog, QKeySequence.StandardKey.New)
+        m.addAction(self.new_action)
+        self.open_action = self._action("&Open case…", self._open_case_dialog, QKeySequence.StandardKey.Open)
+        m.addAction(self.open_action)
+        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.import_action = self._action("&Import evidence…", self.show_import_dialog, "Ctrl+I")
+        m.addAction(self.import_action)
+        m.addSeparator()
+        self.close_action = self._action("&Close case", self.close_case, QKeySequence.StandardKey.Close)
+        m.addAction(self.close_action)
+        m.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        v = bar.addMenu("&View")
+        self.fit_action = self._action("&Fit timeline", self.timeline.fit_all, "Home")
+        v.addAction(self.fit_action)
+        self.focus_filter_action = self._action(
+            "Focus &filter", self.focus_filter, QKeySequence.StandardKey.Find
+        )
+        v.addAction(self.focus_filter_action)
+        QShortcut(QKeySequence("/"), self, self.focus_filter)
+        self.next_action = self._action("&Next event", lambda: self.table.step(1), "J")
+        self.prev_action = self._action("&Previous event", lambda: self.table.step(-1), "K")
+        v.addAction(self.next_action)
+        v.addAction(self.prev_action)
+        v.addSeparator()
+        columns = v.addMenu("&Columns")
+        columns.aboutToShow.connect(lambda: self.table.fill_column_menu(columns))
+        v.addAction(self.detail_dock.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.path_label = QLabel(self)
+        self.count_label = QLabel(self)
+        self.span_label = QLabel(self)
+        self.read_only_badge = QLabel("READ-ONLY", self)
+        self.read_only_badge.setStyleSheet(_BADGE_STYLE)
+        self.read_only_badge.setToolTip("Opened read-only: nothing can change the case file")
+        self.read_only_badge.hide()
+        sb.addWidget(self.read_only_badge)
+        sb.addWidget(self.path_label, 1)
+        sb.addPermanentWidget(self.span_label)
+        sb.addPermanentWidget(self.count_label)
+
+    def _connect(self) -> None:
+        self.timeline.rangeSelected.connect(self.filter_bar.set_time_range)
+        self.filter_bar.filterChanged.connect(self.table_model.set_filter)
+        self.filter_bar.filterChanged.connect(self.timeline.set_filter)
+        self.filter_bar.filterChanged.connect(lambda _f: self.filter_bar.set_count(None))
+        self.table_model.countChanged.connect(self.filter_bar.set_count)
+        self.table_model.queryFailed.connect(self._query_failed)
+        self.timeline.queryFailed.connect(self._query_failed)
+        self.table.eventActivated.connect(self._show_event)
+        self.empty_state.primaryClicked.connect(self._empty_primary)
+        self.empty_state.secondaryClicked.connect(self._new_case_dialog)
+
+    # -- case lifecycle --------------------------------------------------------------------
+    def open_case(self, path: str | Path, read_only: bool = False) -> bool:
+        try:
+            session = CaseSession.open(path, read_only=read_only, parent=self)
+        except CaseError as exc:
+            QMessageBox.warning(self, "Cannot open case", str(exc))
+            return False
+        self._install(session)
+        return True
+
+    def new_case(self, path: str | Path) -> bool:
+        try:
+            session = CaseSession.create(path, parent=self)
+        except CaseError as exc:
+            QMessageBox.warning(self, "Cannot create case", str(exc))
+            return False
+        self._install(session)
+        return True
+
+    def close_case(self) -> bool:
+        if self.import_dialog is not None and self.import_dialog.running:
+            QMessageBox.information(
+                self, "Import running", "Cancel or finish the import before closing the case."
+            )
+            return False
+        if self.import_dialog is not None:
+            self.import_dialog.close()
+            self.import_dialog.deleteLater()
+            self.import_dialog = None
+        self.table_model.set_source(None)
+        self.timeline.set_source(None)
+        self.detail.clear()
+        if self.session is not None:
+            # Workers hold cursors of this connection: let them finish before closing it.
+            QThreadPool.globalInstance().waitForDone(3000)
+            self.session.close()
+            self.session.deleteLater()
+            self.session = None
+        self.caseChanged.emit(None)
+        self._show_empty_state()
+        return True
+
+    def _install(self, session: CaseSession) -> None:
+        if self.session is not None and not self.close_case():
+            session.close()
+            return
+        self.session = session
+        self.recent.add(session.path)
+        self.setWindowTitle(f"Caseline — {session.path.name}" + (" (read-only)" if session.read_only else ""))
+        self.read_only_badge.setVisible(session.read_only)
+        self.import_action.setEnabled(not session.read_only)
+        self.path_label.setText(str(session.path))
+        self.count_label.setText("")
+        self.span_label.setText("")
+        self.filter_bar.reset()
+        self.filter_bar.set_count(None)
+        session.summaryReady.connect(self._on_summary)
+        session.refresh_summary()
+        self.table_model.set_source(session.cursor, self.filter_bar.event_filter)
+        self.timeline.set_source(session.cursor, self.filter_bar.event_filter)
+        self.detail.clear()
+        self.detail_dock.show()
+        self.close_action.setEnabled(True)
+        self.caseChanged.emit(session)
+
+    @Slot(object)
+    def _on_summary(self, summary: CaseSummary) -> None:
+        self.count_label.setText(f"{summary.events:,} events in case")
+        if summary.first_ts is not None and summary.last_ts is not None:
+            self.span_label.setText(format_range(summary.first_ts, summary.last_ts))
+        else:
+            self.span_label.setText("")
+        if summary.events == 0:
+            self._show_no_events_state()
+        else:
+            self.stack.setCurrentWidget(self.splitter)
+
+    def _refresh_after_import(self, _report: object) -> None:
+        if self.session is not None:
+            self.session.refresh_summary()
+            self.timeline.refresh()
+            self.table_model.refresh()
+
+    # -- empty states ----------------------------------------------------------------------
+    def _show_empty_state(self) -> None:
+        self.setWindowTitle("Caseline")
+        self.read_only_badge.hide()
+        self.path_label.setText("No case open")
+        self.count_label.setText("")
+        self.span_label.setText("")
+        self.import_action.setEnabled(False)
+        self.close_action.setEnabled(False)
+        self.detail_dock.hide()
+        self.empty_state.show_message(
+            "Open a case (Ctrl+O) or create one (Ctrl+N)",
+            "A case is one file holding the evidence ledger, the events and your notes.",
+            "Open case…",
+            "New case…",
+        )
+        self.stack.setCurrentWidget(self.empty_state)
+
+    def _show_no_events_state(self) -> None:
+        self.close_action.setEnabled(True)
+        if self.session is not None and self.session.read_only:
+            self.empty_state.show_message(
+                "This case has no events", "It is open read-only, so evidence cannot be imported here."
+            )
+        else:
+            self.empty_state.show_message(
+                "Import evidence (Ctrl+I)",
+                "Add log files, a folder or an archive; formats are detected from content.",
+                "Import evidence…",
+            )
+        self.stack.setCurrentWidget(self.empty_state)
+
+    @Slot()
+    def _empty_primary(self) -> None:
+        if self.session is None:
+            self._open_case_dialog()
+        else:
+            self.show_import_dialog()
+
+    # -- actions ---------------------------------------------------------------------------
+    @Slot()
+    def show_import_dialog(self) -> ImportDialog | None:
+        if self.session is None or self.session.read_only:
+            return None
+        if self.import_dialog is None:
+            self.import_dialog = ImportDialog(self.session.case, self)
+            self.import_dialog.imported.connect(self._refresh_after_import)
+        self.import_dialog.show()
+        self.import_dialog.raise_()
+        return self.import_dialog
+
+    @Slot()
+    def focus_filter(self) -> None:
+        if self.session is not None:
+            self.filter_bar.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.filter_bar.edit.selectAll()
+
+    @Slot(object)
+    def _show_event(self, event_id: int) -> None:
+        if self.session is not None:
+            self.detail.show_event(self.session.cursor, event_id)
+
+    @Slot(str)
+    def _query_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"Query failed: {message.splitlines()[0]}", 10000)
+
+    def _open_case_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open case", _documents(), CASE_FILTER)
+        if path:
+            self.open_case(path)
+
+    def _new_case_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "New case", str(Path(_documents()) / "case.caseline"), CASE_FILTER
+        )
+        if path:
+            self.new_case(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for p in paths:
+            self.recent_menu.addAction(p, partial(self.open_case, p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.recent.clear)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        if not self.close_case():
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+
+def _documents() -> str:
+    return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
