@@ -12,6 +12,7 @@ never covers bars.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import html
@@ -50,6 +51,19 @@ OTHER_COLOUR = "#B0B0B0"
 MIN_BAR_PX = 4  # a bar is at least this many pixels wide: bucket count = plot width / 4
 MAX_BUCKETS = 2000
 DEBOUNCE_MS = 60
+
+
+class _UtcDateAxis(pg.DateAxisItem):
+    """pyqtgraph's date axis in UTC, with day ticks that name the month ("Mar 13", not "13")."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom", utcOffset=0)
+        # Copies: the zoom levels are module-level objects shared with every other date axis.
+        self.zoomLevels = type(self.zoomLevels)((k, copy.deepcopy(v)) for k, v in self.zoomLevels.items())
+        for level in self.zoomLevels.values():
+            for spec in level.tickSpecs:
+                if spec.format in ("%d", "%a %d"):
+                    spec.format = "%b %d" if spec.format == "%d" else "%a %b %d"
 
 
 def default_stack_field() -> schema.Field:
@@ -120,7 +134,7 @@ class TimelineWidget(QWidget):
         head.addWidget(self.bucket_label)
 
         self.view_box = _TimelineViewBox()
-        self.axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
+        self.axis = _UtcDateAxis()
         self.plot_widget = pg.PlotWidget(
             viewBox=self.view_box, axisItems={"bottom": self.axis}, background="w"
         )
@@ -201,7 +215,9 @@ class TimelineWidget(QWidget):
             self.clear_selection()
         if base != self._filter:
             self._filter = base
-            self._query(fit=False, reuse_extent=False)
+            # Fit to what the new filter matches: bars sized for its span, where the hits are.
+            self._extent = None
+            self._query(fit=True)
 
     def refresh(self) -> None:
         self._extent = None

@@ -1,0 +1,58 @@
+"""Render the main window on the sample case to docs/screenshot.png (offscreen; no display needed).
+
+.venv/bin/python scripts/screenshot.py [CASE] [--filter TEXT] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def pump(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", nargs="?", default=str(REPO / "sample_cases/aws_incident/aws_incident.caseline"))
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--row", type=int, default=3)
+    ap.add_argument("--stack-by", default="cloud_account")
+    ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
+    args = ap.parse_args()
+    app = QApplication([])
+    from viewer.gui.main_window import MainWindow
+
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings)
+    w.resize(1400, 900)
+    w.show()
+    w.open_case(Path(args.case), read_only=True)
+    w.timeline.set_stack_by(args.stack_by)
+    pump(1500)
+    if args.filter:
+        w.filter_bar.edit.setText(args.filter)
+        w.filter_bar.apply_text()
+        pump(1500)
+    w.table.select_row(args.row)
+    pump(1000)
+    w.grab().save(args.out)
+    print(f"saved {args.out}")
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()
