@@ -59,7 +59,8 @@ class _UtcDateAxis(pg.DateAxisItem):
     def __init__(self) -> None:
         super().__init__(orientation="bottom", utcOffset=0)
         # Copies: the zoom levels are module-level objects shared with every other date axis.
-        self.zoomLevels = type(self.zoomLevels)((k, copy.deepcopy(v)) for k, v in self.zoomLevels.items())
+        levels: Any = self.zoomLevels
+        self.zoomLevels = type(levels)((k, copy.deepcopy(v)) for k, v in levels.items())
         for level in self.zoomLevels.values():
             for spec in level.tickSpecs:
                 if spec.format in ("%d", "%a %d"):

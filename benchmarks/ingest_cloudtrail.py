@@ -1,0 +1,220 @@
+"""Import benchmark: Caseline against the decompress+parse floor, measured in the same run.
+
+    python benchmarks/ingest_cloudtrail.py --events 1000000 [--repeat 3] [--workdir /tmp/caseline-bench]
+
+Generates N realistic CloudTrail events (~1.5 KB each) as gz files in the S3 delivery layout
+(cached in the work folder), then prints, as medians over --repeat runs:
+  * the floor: gunzip + orjson parse of every file, on one core and on two processes;
+  * Caseline's import (a fresh `caseline import` subprocess per run): events/s, peak RSS, ratio to
+    the two-core floor, and the case file size against the gzipped evidence;
+  * read paths on the resulting case, when the read-side modules are present: a timeline bucket
+    query, a 200-row page in the middle of the time-sorted table, and a free-text search.
+The machine is shared and noisy: compare ratios, not absolute figures, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import orjson
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+PER_FILE = 1000
+ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
+REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"]
+CALLS = [
+    ("s3.amazonaws.com", "GetObject", True, "Data"), ("s3.amazonaws.com", "PutObject", False, "Data"),
+    ("ec2.amazonaws.com", "DescribeInstances", True, "Management"),
+    ("iam.amazonaws.com", "ListRoles", True, "Management"), ("sts.amazonaws.com", "AssumeRole", True, "Management"),
+    ("kms.amazonaws.com", "Decrypt", True, "Management"), ("logs.amazonaws.com", "DescribeLogGroups", True, "Management"),
+    ("lambda.amazonaws.com", "Invoke", False, "Data"), ("ec2.amazonaws.com", "RunInstances", False, "Management"),
+    ("cloudtrail.amazonaws.com", "LookupEvents", True, "Management"),
+]
+AGENTS = [
+    "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79-99.164.amzn2023.x86_64 exe/x86_64.amzn.2023 prompt/off command/s3.cp",
+    "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.1.0-18-amd64 md/arch#x86_64 lang/python#3.11.2",
+    "console.amazonaws.com", "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64",
+]
+
+
+def _record(rng: random.Random, t: float, i: int) -> dict:
+    service, name, read_only, category = CALLS[i % len(CALLS)] if rng.random() < 0.3 else rng.choice(CALLS)
+    account = rng.choice(ACCOUNTS)
+    user = f"user{rng.randrange(400):03d}"
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    key = "ASIA" + uuid.UUID(int=rng.getrandbits(128)).hex[:16].upper()
+    rec = {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole", "principalId": f"AROA{account}EXAMPLE:{user}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/Engineer/{user}", "accountId": account, "accessKeyId": key,
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": f"AROA{account}EXAMPLE",
+                                  "arn": f"arn:aws:iam::{account}:role/Engineer", "accountId": account,
+                                  "userName": "Engineer"},
+                "attributes": {"creationDate": ts, "mfaAuthenticated": "true"},
+            },
+        },
+        "eventTime": ts, "eventSource": service, "eventName": name, "awsRegion": rng.choice(REGIONS),
+        "sourceIPAddress": f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}", "userAgent": rng.choice(AGENTS),
+        "requestParameters": {"bucketName": f"acme-data-{rng.randrange(50)}",
+                              "key": f"exports/{uuid.UUID(int=rng.getrandbits(128))}.parquet",
+                              "Host": "acme-data.s3.us-east-1.amazonaws.com"},
+        "responseElements": None,
+        "additionalEventData": {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
+                                "bytesTransferredIn": 0, "bytesTransferredOut": rng.randrange(100, 10**7),
+                                "x-amz-id-2": uuid.UUID(int=rng.getrandbits(128)).hex * 2},
+        "requestID": uuid.UUID(int=rng.getrandbits(128)).hex[:20].upper(),
+        "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "readOnly": read_only,
+        "resources": [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::acme-data/exports/{i}.parquet"},
+                      {"accountId": account, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::acme-data"}],
+        "eventType": "AwsApiCall", "managementEvent": category == "Management", "recipientAccountId": account,
+        "eventCategory": category,
+        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                       "clientProvidedHostHeader": f"{service.split('.')[0]}.us-east-1.amazonaws.com"},
+    }
+    if rng.random() < 0.03:
+        rec["errorCode"], rec["errorMessage"] = "AccessDenied", "User is not authorized to perform this operation"
+    return rec
+
+
+def _write_file(args: tuple[Path, int, int]) -> int:
+    root, index, n = args
+    rng = random.Random(index)
+    t0 = 1714521600 + index * 600  # files are ~10 minutes apart, like real delivery
+    recs = [_record(rng, t0 + rng.random() * 900, i) for i in range(n)]
+    account, region = ACCOUNTS[index % 3], REGIONS[index % 4]
+    day = time.strftime("%Y/%m/%d", time.gmtime(t0))
+    stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(t0 + 900))
+    folder = root / "AWSLogs" / account / "CloudTrail" / region / day
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{account}_CloudTrail_{region}_{stamp}_{index:016X}.json.gz"
+    (folder / name).write_bytes(gzip.compress(orjson.dumps({"Records": recs}), compresslevel=6, mtime=0))
+    return n
+
+
+def generate(root: Path, events: int) -> list[Path]:
+    marker = root / f".complete-{events}"
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        jobs = [(root, i, min(PER_FILE, events - i * PER_FILE)) for i in range((events + PER_FILE - 1) // PER_FILE)]
+        with ProcessPoolExecutor(2) as pool:
+            assert sum(pool.map(_write_file, jobs, chunksize=8)) == events
+        marker.touch()
+    return sorted(root.rglob("*.json.gz"))
+
+
+def _parse_file(path: Path) -> int:
+    return len(orjson.loads(zlib.decompress(path.read_bytes(), 31))["Records"])
+
+
+def floor(files: list[Path], workers: int) -> float:
+    t = time.perf_counter()
+    if workers == 1:
+        n = sum(_parse_file(f) for f in files)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            n = sum(pool.map(_parse_file, files, chunksize=16))
+    assert n > 0
+    return time.perf_counter() - t
+
+
+def caseline_import(evidence: Path, case: Path) -> tuple[float, float]:
+    """Seconds and peak RSS (bytes) of one `caseline import` in a fresh process."""
+    case.unlink(missing_ok=True)
+    t = time.perf_counter()
+    proc = psutil.Popen([sys.executable, "-m", "viewer.cli", "import", str(case), str(evidence)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return elapsed, peak
+
+
+def read_paths(case: Path, repeat: int) -> None:
+    """Timeline, paging and search on the imported case, if the read-side core is available."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from viewer.core.case_file import CaseFile
+        from viewer.core.event_query import EventFilter
+        from viewer.core.paging import EventPager
+        from viewer.core.timeline import bucket_counts, time_extent
+    except ImportError as exc:
+        print(f"read paths: skipped ({exc})")
+        return
+    with CaseFile.open(case, read_only=True) as c:
+        cur = c.cursor()
+        lo, hi = time_extent(cur, EventFilter())
+        med = _median(lambda: bucket_counts(cur, lo, hi, 2000), repeat)
+        print(f"timeline 2,000 buckets, full range: {med * 1000:.1f} ms")
+        pager = EventPager(c.cursor, EventFilter(), ["ts", "action", "principal_id", "src_ip"])
+        prep = _median(pager.prepare, 1)
+        n = pager.count()
+        page = _median(lambda: pager.page(n // 2, 200), repeat)
+        print(f"table: prepare {prep * 1000:.0f} ms, 200-row page at row {n // 2:,}: {page * 1000:.1f} ms")
+        search = EventPager(c.cursor, EventFilter(text="user123"), ["ts", "action"])
+        t = _median(lambda: (search.prepare(), search.page(0, 200)), repeat)
+        print(f"free-text search 'user123': first page {t * 1000:.0f} ms ({search.count():,} hits)")
+
+
+def _median(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/caseline-bench"))
+    args = ap.parse_args()
+    evidence = args.workdir / f"evidence-{args.events}"
+    t = time.perf_counter()
+    files = generate(evidence, args.events)
+    gz_bytes = sum(f.stat().st_size for f in files)
+    print(f"evidence: {args.events:,} events in {len(files):,} gz files, {gz_bytes / 1e6:.1f} MB "
+          f"(ready in {time.perf_counter() - t:.1f}s)")
+    one = statistics.median(floor(files, 1) for _ in range(args.repeat))
+    two = statistics.median(floor(files, 2) for _ in range(args.repeat))
+    print(f"floor gunzip+orjson: 1 core {one:.2f}s ({args.events / one:,.0f} ev/s), "
+          f"2 processes {two:.2f}s ({args.events / two:,.0f} ev/s)")
+    case = args.workdir / f"bench-{args.events}.caseline"
+    runs = [caseline_import(evidence, case) for _ in range(args.repeat)]
+    secs = statistics.median(r[0] for r in runs)
+    peak = max(r[1] for r in runs)
+    size = case.stat().st_size
+    print(f"caseline import: {secs:.2f}s median of {len(runs)} ({args.events / secs:,.0f} ev/s), "
+          f"{secs / two:.2f}x the 2-core floor, peak RSS {peak / 2**20:,.0f} MiB")
+    print(f"case file {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence")
+    read_paths(case, args.repeat)
+    if os.environ.get("KEEP_CASE") is None:
+        case.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Bucket counts: sums equal plain counts, top-N plus "other", NULLs under "(none)", nice widths."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pytest
+from support.synthetic_case import build_synthetic_case
+
+from viewer.core.case_file import CaseFile
+from viewer.core.event_query import EventFilter
+from viewer.core.timeline import NICE_BUCKETS, NONE, OTHER, bucket_counts, nice_bucket, time_extent
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = build_synthetic_case(tmp_path_factory.mktemp("tl") / "case.duckdb", 8_000, seed=11)
+    c = CaseFile.open(path)
+    # Some NULLs so the "(none)" series has something to show.
+    c.cursor().execute("UPDATE events SET region = NULL WHERE record_index % 17 = 0")
+    yield c
+    c.close()
+
+
+def _epoch(t: dt.datetime) -> float:
+    return (t - EPOCH).total_seconds()
+
+
+@pytest.mark.parametrize("span_s", [0.5, 59, 3600, 86_400 * 30, 86_400 * 3650])
+@pytest.mark.parametrize("max_buckets", [1, 10, 2000])
+def test_nice_bucket_is_the_smallest_nice_width_that_fits(span_s: float, max_buckets: int) -> None:
+    w = nice_bucket(span_s, max_buckets)
+    assert span_s / w.total_seconds() <= max_buckets
+    smaller = [b for b in NICE_BUCKETS if b < w]
+    assert not smaller or span_s / smaller[-1].total_seconds() > max_buckets
+
+
+def test_time_extent(case: CaseFile) -> None:
+    cur = case.cursor()
+    assert time_extent(cur) == tuple(cur.execute("SELECT min(ts), max(ts) FROM events").fetchone())
+    assert time_extent(cur, EventFilter(text="action:NoSuchAction")) is None
+
+
+@pytest.mark.parametrize("stack_by", ["source_type", "region", "outcome"])
+@pytest.mark.parametrize("zoom", [None, dt.timedelta(days=2), dt.timedelta(hours=5)])
+def test_bucket_sums_equal_counts(case: CaseFile, stack_by: str, zoom: dt.timedelta | None) -> None:
+    """Full range and 2 days use the per-minute rollup plus edge minutes; 5 h (1 min buckets at
+    500 max -> 1 min; 2000 -> 10 s) also exercises the direct SQL path below."""
+    cur = case.cursor()
+    first, last = time_extent(cur)
+    start = first if zoom is None else first + dt.timedelta(days=10, minutes=7, seconds=13)
+    end = last + dt.timedelta(seconds=1) if zoom is None else start + zoom
+    buckets = 2000 if zoom == dt.timedelta(hours=5) else 500
+    b = bucket_counts(cur, start, end, buckets, stack_by=stack_by, top_n=3)
+    assert b.n <= buckets + 1
+    assert b.edges[0] <= _epoch(start) and b.edges[-1] >= _epoch(end)
+    assert np.allclose(np.diff(b.edges), b.bucket.total_seconds())
+    n_range = cur.execute("SELECT count(*) FROM events WHERE ts >= ? AND ts < ?", [start, end]).fetchone()[0]
+    assert b.total == n_range == int(b.totals().sum())
+    per_cat = dict(
+        cur.execute(
+            f"SELECT coalesce({stack_by}::VARCHAR, '{NONE}'), count(*) FROM events "
+            "WHERE ts >= ? AND ts < ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            [start, end],
+        ).fetchall()
+    )
+    top = list(per_cat)[:3]
+    assert [k for k in b.series if k != OTHER] == top
+    for name in top:
+        assert int(b.series[name].sum()) == per_cat[name]
+    rest = sum(v for k, v in per_cat.items() if k not in top)
+    assert int(b.series[OTHER].sum()) == rest if rest else OTHER not in b.series
+
+
+def test_each_bucket_counts_its_own_interval(case: CaseFile) -> None:
+    cur = case.cursor()
+    first, last = time_extent(cur)
+    b = bucket_counts(cur, first, last + dt.timedelta(seconds=1), 40, stack_by="region", top_n=20)
+    assert NONE in b.series and OTHER not in b.series
+    totals = b.totals()
+    for i in (0, 5, len(totals) // 2, len(totals) - 1):
+        lo = EPOCH + dt.timedelta(seconds=float(b.edges[i]))
+        hi = EPOCH + dt.timedelta(seconds=float(b.edges[i + 1]))
+        n = cur.execute(
+            "SELECT count(*) FROM events WHERE ts >= greatest(?, ?) AND ts < least(?, ?)",
+            [lo, first, hi, last + dt.timedelta(seconds=1)],
+        ).fetchone()[0]
+        assert totals[i] == n
+    rows = b.to_rows()
+    assert sum(c for _, _, c in rows) == b.total and all(c > 0 for _, _, c in rows)
+
+
+def test_filter_applies(case: CaseFile) -> None:
+    cur = case.cursor()
+    first, last = time_extent(cur)
+    b = bucket_counts(cur, first, last, 100, filt=EventFilter(text="-outcome:success"), stack_by="outcome")
+    expected = cur.execute(
+        "SELECT count(*) FROM events WHERE outcome <> 'success' AND ts < ?", [last]
+    ).fetchone()[0]
+    assert b.total == expected and "success" not in b.series
+
+
+def test_stack_by_must_be_chartable(case: CaseFile) -> None:
+    first, last = time_extent(case.cursor())
+    with pytest.raises(ValueError, match="chartable"):
+        bucket_counts(case.cursor(), first, last, 100, stack_by="principal_id")
+
+
+def test_rollup_path_equals_plain_query(case: CaseFile) -> None:
+    """The first request is a plain query, repeats slice the per-minute rollup: same numbers."""
+    from viewer.core import timeline
+
+    cur = case.cursor()
+    first, last = time_extent(cur)
+    start, end = first + dt.timedelta(days=3, seconds=29), last - dt.timedelta(days=2, seconds=7)
+    timeline._ROLLUPS.clear()  # noqa: SLF001 - controlling the cache is the point of the test
+    timeline._SEEN.clear()  # noqa: SLF001
+    plain = bucket_counts(cur, start, end, 300, stack_by="region", top_n=4)
+    assert not timeline._ROLLUPS  # noqa: SLF001
+    again = [bucket_counts(cur, start, end, 300, stack_by="region", top_n=4) for _ in range(2)]
+    assert timeline._ROLLUPS  # noqa: SLF001
+    for b in again:
+        assert b.bucket == plain.bucket and np.array_equal(b.edges, plain.edges)
+        assert list(b.series) == list(plain.series)
+        for k in plain.series:
+            assert np.array_equal(b.series[k], plain.series[k]), k
