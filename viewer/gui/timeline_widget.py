@@ -59,9 +59,10 @@ class _UtcDateAxis(pg.DateAxisItem):
     def __init__(self) -> None:
         super().__init__(orientation="bottom", utcOffset=0)
         # Copies: the zoom levels are module-level objects shared with every other date axis.
-        levels: Any = self.zoomLevels
-        self.zoomLevels = type(levels)((k, copy.deepcopy(v)) for k, v in levels.items())
-        for level in self.zoomLevels.values():
+        levels: Any = getattr(self, "zoomLevels")  # noqa: B009 - pyqtgraph sets it untyped
+        copied = type(levels)((k, copy.deepcopy(v)) for k, v in levels.items())
+        self.zoomLevels = copied
+        for level in copied.values():
             for spec in level.tickSpecs:
                 if spec.format in ("%d", "%a %d"):
                     spec.format = "%b %d" if spec.format == "%d" else "%a %b %d"
