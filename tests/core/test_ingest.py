@@ -207,3 +207,14 @@ def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:
         assert report.files[0].role == "digest" and not report.files[0].warnings
         assert _count(case) == 0
         assert [r["role"] for r in case.ledger()] == ["digest"]
+
+
+def test_same_record_in_another_layout_is_a_duplicate(tmp_path: Path) -> None:
+    recs = _records(3)
+    _write_gz(tmp_path / "a.json.gz", recs)
+    (tmp_path / "b.json").write_text(json.dumps(recs, indent=4))  # pretty-printed bare array
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    with _case(tmp_path) as case:
+        report = import_paths(case, [tmp_path / "a.json.gz", tmp_path / "b.json", tmp_path / "c.jsonl"])
+        assert [(f.counts.kept, f.counts.duplicate) for f in report.files] == [(3, 0), (0, 3), (0, 3)]
+        assert _count(case, "SELECT count(*) FROM events WHERE uid_conflict") == 0

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from viewer.core import ingest_sql
+from viewer.core.array_extract import array_source_sql, extract_arrays, scratch_dir
 from viewer.core.jobs import JobContext
 from viewer.core.record_readers import Problem, records
 from viewer.formats.base import FormatSpec, ReaderKind
@@ -90,14 +92,7 @@ class ChunkImporter:
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
-            paths = [str(pf.source.real_path) for _, pf in files]
-            src = ingest_sql.document_source_sql(spec, "chunk_files", paths, _compression(paths))
-            try:
-                self._insert(spec, ingest_sql.records_sql(spec, src, True), True)
-            except duckdb.InterruptException:
-                raise
-            except duckdb.Error as exc:
-                raise FastPathRefused(str(exc)) from exc
+            self._read_documents(spec, files)
             self._settle(spec, [eid for eid, _ in files], counts)
         else:
             self._read_python(spec, files, counts)
@@ -107,6 +102,31 @@ class ChunkImporter:
         prog.records += sum(c.seen for c in counts.values())
         self.ctx.report()
         return counts
+
+    def _read_documents(self, spec: FormatSpec, files: list) -> None:
+        """Array path for plain documents, DuckDB's document reader for the others."""
+        with scratch_dir() as folder:
+            arrays = extract_arrays(
+                [(eid, pf.source.real_path) for eid, pf in files], spec.reader.records_path, Path(folder)
+            )
+            ready = [a for a in arrays if a.array_path is not None]
+            if ready:
+                src = array_source_sql(ready)
+                self._insert_trusted(spec, src, minified=False)
+        others = [str(a.source) for a in arrays if a.array_path is None]
+        if others:
+            src = ingest_sql.document_source_sql(spec, "chunk_files", others, _compression(others))
+            self._insert_trusted(spec, src, minified=True)
+
+    def _insert_trusted(self, spec: FormatSpec, source_sql: str, minified: bool) -> None:
+        """Records from DuckDB's JSON readers; any DuckDB error means the fast path refused them."""
+        records = ingest_sql.records_sql(spec, source_sql, True)
+        try:
+            self.cur.execute(ingest_sql.insert_events_sql(spec, records, True, minified))
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise FastPathRefused(str(exc)) from exc
 
     def _register_files(self, files: list, spec: FormatSpec) -> None:
         table = pa.table(
@@ -120,9 +140,6 @@ class ChunkImporter:
         self.cur.register("chunk_files_arrow", table)
         self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
-
-    def _insert(self, spec: FormatSpec, records: str, trusted: bool) -> None:
-        self.cur.execute(ingest_sql.insert_events_sql(spec, records, trusted))
 
     def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         for eid, pf in files:
@@ -155,7 +172,7 @@ class ChunkImporter:
                 f"SELECT evidence_id, record_index, problem FROM ({recs}) WHERE problem IS NOT NULL LIMIT 1000"
             ).fetchall():
                 self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
-            self._insert(spec, recs, False)
+            self.cur.execute(ingest_sql.insert_events_sql(spec, recs, False))
         finally:
             self.cur.unregister("py_records")
         self._settle(spec, [eid], counts)

@@ -32,6 +32,7 @@ from viewer.formats.base import FormatSpec, ReaderKind, Role
 
 CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memory, paces progress
 CHUNK_FILES = 400
+MEMORY_LIMIT = '1GB'  # DuckDB's share; keeps peak RSS bounded whatever the evidence size
 
 
 @dataclass
@@ -138,7 +139,7 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
         hashes = list(pool.map(lambda f: sha256_file(f.source.real_path), plan.files))
     ctx.check()
     cur = case.cursor()
-    cur.execute("SET memory_limit = '1GB'")  # keeps peak RSS bounded whatever the evidence size
+    cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # keeps peak RSS bounded whatever the evidence size
     remove_hook = ctx.token.on_cancel(cur.interrupt)
     salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
     try:

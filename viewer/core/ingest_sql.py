@@ -96,7 +96,7 @@ def records_sql(spec: FormatSpec, source_sql: str, trusted_json: bool) -> str:
     """
 
 
-def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool) -> str:
+def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool, minified: bool = False) -> str:
     """Insert every usable record; a NULL `ts` marks a rejection that `settle` moves out.
 
     All JSON paths are pulled in one `json_extract_string` call, so each record is parsed once.
@@ -104,7 +104,9 @@ def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool) -> str
     (and hash) whichever path read it.
     """
     assert spec.mapping is not None
-    raw = "rec::JSON" if trusted_json and not spec.reader.embedded_json_key else "json(rec)"
+    # json() re-writes the record minified, so the same record read from a pretty-printed file
+    # and from a compact one is stored (and hashed) the same; json_extract output already is.
+    raw = "rec::JSON" if minified and not spec.reader.embedded_json_key else "json(rec)"
     paths = "[" + ", ".join(_quote(p) for p in spec.mapping.paths.values()) + "]"
     exprs = _column_exprs(spec.mapping)
     exprs[_STAGE_COLUMNS.index("source_type")] = f"{_quote(spec.source_type)} AS source_type"
@@ -113,7 +115,7 @@ def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool) -> str
     return f"""
         INSERT INTO events ({", ".join(cols)})
         SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
-            evidence_id, record_index, false, raw, md5_number(raw::VARCHAR)
+            evidence_id, record_index, false, raw, hash(raw::VARCHAR)
         FROM (
             SELECT evidence_id, record_index, raw, {", ".join(exprs)}
             FROM (
@@ -137,25 +139,37 @@ def problem_counts_sql(records: str) -> str:
     return f"SELECT evidence_id, count(*) FROM ({records}) WHERE problem IS NOT NULL GROUP BY ALL"
 
 
-# Verdicts over the rows a batch just inserted (event ids in [?, ?)), using narrow columns only.
-# Identical = same raw text (128-bit hash); identical records share their event time, so only
-# older rows in the batch's time window are compared (zone maps skip the rest).
+# Verdicts over the rows a batch just inserted (event ids in [$lo, $hi)), on narrow columns.
+# A record is a duplicate only when an earlier kept-or-pending record has the same event time and
+# byte-identical raw text; the 64-bit hash just picks the few candidates worth comparing. Earlier
+# rows of the same batch count too (their own verdicts do not matter: identical text means the
+# first of them is the one kept). Rejected rows have no time and never match.
 VERDICT_SQL = """
     CREATE OR REPLACE TEMP TABLE verdict AS
     WITH new AS (
-        SELECT event_id, evidence_id, record_index, ts, raw_hash FROM events WHERE event_id >= $lo AND event_id < $hi
+        SELECT event_id, evidence_id, record_index, ts, raw_hash FROM events
+        WHERE event_id >= $lo AND event_id < $hi
     ),
     win AS (SELECT min(ts) AS lo_ts, max(ts) AS hi_ts FROM new),
-    known AS (
-        SELECT DISTINCT raw_hash FROM events, win
-        WHERE event_id < $lo AND events.ts BETWEEN win.lo_ts AND win.hi_ts
+    older AS (
+        SELECT e.event_id, e.ts, e.raw_hash FROM events e, win
+        WHERE e.event_id < $hi AND e.ts BETWEEN win.lo_ts AND win.hi_ts
+    ),
+    candidates AS (
+        SELECT DISTINCT n.event_id, o.event_id AS older_id FROM new n
+        JOIN older o ON o.raw_hash = n.raw_hash AND o.ts = n.ts AND o.event_id < n.event_id
+    ),
+    dup AS (
+        SELECT DISTINCT c.event_id FROM candidates c
+        JOIN events a ON a.event_id = c.event_id
+        JOIN events b ON b.event_id = c.older_id
+        WHERE a.raw::VARCHAR = b.raw::VARCHAR
     )
     SELECT n.event_id, n.evidence_id, n.record_index, n.ts,
         CASE WHEN n.ts IS NULL THEN 'rejected'
-             WHEN k.raw_hash IS NOT NULL THEN 'duplicate'
-             WHEN row_number() OVER (PARTITION BY n.raw_hash ORDER BY n.event_id) > 1 THEN 'duplicate'
+             WHEN d.event_id IS NOT NULL THEN 'duplicate'
              ELSE 'kept' END AS verdict
-    FROM new n LEFT JOIN known k ON k.raw_hash = n.raw_hash
+    FROM new n LEFT JOIN dup d USING (event_id)
 """
 
 FILE_COUNTS_SQL = """

@@ -22,8 +22,9 @@ def _events_ddl() -> str:
             cols.append(f"{f.name} {f.sql_type} NOT NULL")
         else:
             cols.append(f"{f.name} {f.sql_type}")
-    # raw_hash identifies identical records for de-duplication (128-bit md5 of the raw text).
-    cols.append("raw_hash UHUGEINT NOT NULL")
+    # raw_hash finds candidate duplicates cheaply (DuckDB's 64-bit hash of the raw text); a
+    # candidate is only dropped after its raw text compared equal to an earlier record's.
+    cols.append("raw_hash UBIGINT NOT NULL")
     return "CREATE TABLE events (\n  " + ",\n  ".join(cols) + "\n)"
 
 

@@ -1,0 +1,105 @@
+"""Cutting the records array out of JSON documents, so DuckDB reads records directly.
+
+DuckDB reads a top-level JSON array element by element (`read_json_objects(format='array')`)
+three times faster than it parses a whole `{"Records":[...]}` document and unnests the list
+(measured 0.5 s against 1.5 s per 100k CloudTrail records). So, for a document whose records
+array is its first and only key, Python gunzips the file and writes the bytes between `[` and
+`]` to a scratch file, without parsing anything, and DuckDB reads that. zlib releases the GIL,
+so two threads keep up with DuckDB. Anything that does not have exactly that shape (other keys,
+damaged gzip) is left to the other paths, which report precisely what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from viewer.core.sources import GZIP_MAGIC
+
+_WS = b" \t\r\n"
+
+
+@dataclass
+class ArrayFile:
+    evidence_id: int
+    source: Path
+    array_path: Path | None  # None: this file cannot take the array path
+    reason: str = ""
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    """A private folder in memory when the OS offers one (/dev/shm), else the temp folder."""
+    shm = Path("/dev/shm")
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return tempfile.TemporaryDirectory(prefix="caseline-arrays-", dir=base)
+
+
+def _array_span(data: bytes, key: str | None) -> tuple[int, int] | None:
+    """Start and end (exclusive) of the records array, or None when the shape is not plain."""
+    if key is None:  # the document is itself the array
+        start = len(data) - len(data.lstrip(_WS))
+        end = len(data.rstrip(_WS))
+        ok = data[start : start + 1] == b"[" and data[end - 1 : end] == b"]"
+        return (start, end) if ok else None
+    m = re.match(rb'\s*\{\s*"' + re.escape(key.encode()) + rb'"\s*:\s*\[', data)
+    if m is None:
+        return None
+    body = data.rstrip(_WS)
+    if not body.endswith(b"}"):
+        return None
+    end = len(body[:-1].rstrip(_WS))
+    if data[end - 1 : end] != b"]":
+        return None  # another key follows the records: leave it to the document path
+    return m.end() - 1, end
+
+
+def _extract_one(evidence_id: int, source: Path, key: str | None, folder: Path) -> ArrayFile:
+    data = source.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        d = zlib.decompressobj(31)
+        try:
+            data = d.decompress(data) + d.flush()
+        except zlib.error as exc:
+            return ArrayFile(evidence_id, source, None, f"gzip: {exc}")
+        if not d.eof or d.unused_data.strip(b"\0"):
+            return ArrayFile(evidence_id, source, None, "gzip stream truncated or multi-member")
+    span = _array_span(data, key)
+    if span is None:
+        return ArrayFile(evidence_id, source, None, "records array is not the document's only key")
+    target = folder / f"{evidence_id}.json"
+    with target.open("wb") as fh:
+        fh.write(memoryview(data)[span[0] : span[1]])
+    return ArrayFile(evidence_id, source, target)
+
+
+def extract_arrays(
+    files: list[tuple[int, Path]], records_path: str | None, folder: Path, workers: int = 2
+) -> list[ArrayFile]:
+    """Write each file's records array to `folder`; files of another shape get array_path None."""
+    key = None if records_path == "$" else (records_path or "").removeprefix("$.")
+    if records_path is None or (key and "." in key):
+        return [ArrayFile(eid, p, None, "records are not a top-level array") for eid, p in files]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda f: _extract_one(f[0], f[1], key or None, folder), files))
+
+
+def array_source_sql(files: list[ArrayFile]) -> str:
+    """One scan per file, so WITH ORDINALITY numbers each file's records from 1.
+
+    DuckDB's default maximum object size (16 MB) applies to each record here, which is plenty;
+    raising it costs a buffer of twice that size per file scan (measured: 2.5x slower imports).
+    """
+    parts = []
+    for f in files:
+        path = str(f.array_path).replace("'", "''")
+        parts.append(
+            f"SELECT {int(f.evidence_id)} AS evidence_id, (ordinality - 1)::BIGINT AS record_index, json AS r "
+            f"FROM read_json_objects('{path}', format = 'array') "
+            "WITH ORDINALITY"
+        )
+    return " UNION ALL ".join(parts)
