@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from support.synthetic_case import build_synthetic_case  # noqa: E402
 
-from viewer.core import search_index, timeline  # noqa: E402
+from viewer.core import paging, search_index, timeline  # noqa: E402
 from viewer.core.case_file import CaseFile  # noqa: E402
 from viewer.core.event_detail import fetch_event  # noqa: E402
 from viewer.core.event_query import EventFilter  # noqa: E402
@@ -85,37 +86,95 @@ def sizes(case: CaseFile) -> None:
     print(f"  case file {case.path.stat().st_size / 1e6:.0f} MB")
 
 
-def bench_timeline(cur: Any, runs: int) -> None:
+def build_persisted(case: CaseFile) -> None:
+    """Rollup and anchors as two imports would leave them: all but the last ~1M events (through a
+    temp view shadowing `events`), then the last ~1M incrementally. Prints seconds per 1M events."""
+    cur = case.cursor()
+    for stmt in timeline.DDL + paging.DDL:
+        cur.execute(stmt)
+    n = int(cur.execute("SELECT count(*) FROM events").fetchall()[0][0])
+    tail = min(1_000_000, n // 2)
+    cut = cur.execute(f"SELECT event_id FROM events ORDER BY event_id DESC LIMIT 1 OFFSET {tail}").fetchall()
+    cur.execute("BEGIN")
+    cur.execute("DELETE FROM timeline_rollup_state")
+    cur.execute("DELETE FROM page_anchors_state")
+    db = cur.execute("SELECT current_database()").fetchall()[0][0]
+    cur.execute(f'CREATE TEMP VIEW events AS SELECT * FROM "{db}".main.events WHERE event_id <= {cut[0][0]}')
+    first_r, first_a = timeline.update_rollup(cur), paging.update_anchors(cur)
+    cur.execute("DROP VIEW temp.events")
+    inc_r, inc_a = timeline.update_rollup(cur), paging.update_anchors(cur)
+    cur.execute("COMMIT")
+    cur.execute("CHECKPOINT")
+    head = (n - tail) / 1e6
+    print(
+        f"  first build of {n - tail:,}: rollup {first_r:.2f} s ({first_r / head:.2f} s/1M), "
+        f"anchors {first_a:.2f} s ({first_a / head:.2f} s/1M)"
+    )
+    print(
+        f"  incremental {tail:,} into {n - tail:,}: rollup {inc_r:.2f} s ({inc_r / tail * 1e6:.2f} s/1M), "
+        f"anchors {inc_a:.2f} s ({inc_a / tail * 1e6:.2f} s/1M)"
+    )
+    rows = cur.execute("SELECT (SELECT count(*) FROM timeline_rollup), (SELECT count(*) FROM page_anchors)")
+    print("  rollup rows {:,}, anchors {:,}".format(*rows.fetchall()[0]), flush=True)
+
+
+def first_timeline(path: Path, runs: int) -> None:
+    """A fresh process opens the case, asks the extent and full-range buckets: what the first
+    drawn timeline waits for (drawing adds ~15 ms, performance.md). Median of `runs`."""
+    code = (
+        "import time, datetime as dt; t0 = time.perf_counter()\n"
+        "from viewer.core.case_file import CaseFile\n"
+        "from viewer.core.timeline import bucket_counts, time_extent\n"
+        "t1 = time.perf_counter()\n"
+        f"c = CaseFile.open({str(path)!r}, read_only=True).cursor()\n"
+        "a, b = time_extent(c); bucket_counts(c, a, b + dt.timedelta(seconds=1), 2000)\n"
+        "print((time.perf_counter() - t1) * 1000)"
+    )
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        times.append(float(out.stdout.strip()))
+    report("fresh process: open + time_extent + full-range buckets", statistics.median(times))
+
+
+def bench_timeline(case: CaseFile, cur: Any, runs: int) -> None:
     first, last = time_extent(cur)
     end = last + dt.timedelta(seconds=1)
 
-    def cold() -> None:
-        timeline._ROLLUPS.clear()  # first query of a filter: a plain group-by
-        timeline._SEEN.clear()
-        bucket_counts(cur, first, end, 2000)
+    def plain() -> None:
+        lo, hi = timeline._us(first), timeline._us(end)
+        w = int(timeline.nice_bucket((end - first).total_seconds(), 2000).total_seconds() * 1e6)
+        timeline._counts_sql(cur, "source_type", "true", [], lo, hi, (lo // w) * w, w)
 
-    def build() -> None:
-        timeline._ROLLUPS.clear()  # second query of a filter: builds the per-minute rollup
-        bucket_counts(cur, first, end, 2000)
-
-    report("timeline 2000 buckets full range, first (plain SQL)", median_ms(cold, runs))
-    report("timeline 2000 buckets full range, second (builds rollup)", median_ms(build, runs))
+    report("timeline full range, plain GROUP BY over events (baseline)", median_ms(plain, runs))
     report(
-        "timeline 2000 buckets full range, cached rollup",
+        "timeline full range, 2000 buckets (rollup)",
         median_ms(lambda: bucket_counts(cur, first, end, 2000), runs),
     )
+    report("time_extent (unfiltered)", median_ms(lambda: time_extent(cur), runs))
     z0 = first + (last - first) / 2
+    for label, span in (
+        ("14 days", dt.timedelta(days=14)),
+        ("3 days", dt.timedelta(days=3)),
+        ("1 day", dt.timedelta(days=1)),
+        ("6 h", dt.timedelta(hours=6)),
+    ):
+        b = bucket_counts(cur, z0, z0 + span, 2000)
+        report(
+            f"timeline 2000 buckets zoomed {label} ({b.bucket.total_seconds():g} s buckets)",
+            median_ms(lambda s=span: bucket_counts(cur, z0, z0 + s, 2000), runs),
+            "rollup" if b.bucket.total_seconds() % (timeline.GRAIN_US / 1e6) == 0 else "events",
+        )
     report(
-        "timeline 2000 buckets zoomed (6 h, 10 s buckets, SQL)",
-        median_ms(lambda: bucket_counts(cur, z0, z0 + dt.timedelta(hours=6), 2000), runs),
-    )
-    report(
-        "timeline 2000 buckets zoomed (3 days, cached rollup)",
-        median_ms(lambda: bucket_counts(cur, z0, z0 + dt.timedelta(days=3), 2000), runs),
-    )
-    report(
-        "timeline 2000 buckets, stack_by region",
+        "timeline full range, stack_by region",
         median_ms(lambda: bucket_counts(cur, first, end, 2000, stack_by="region"), runs),
+    )
+    filt = EventFilter(text="-outcome:success")
+    report(
+        "timeline full range, field filter (events)",
+        median_ms(lambda: bucket_counts(cur, first, end, 2000, filt=filt), runs),
     )
 
 
@@ -126,6 +185,10 @@ def bench_pages(case: CaseFile, runs: int, filt: EventFilter, label: str) -> Non
         return p
 
     report(f"pager prepare() [{label}]", median_ms(fresh, max(3, runs // 2)))
+    if label == "unfiltered":  # the sorted pass the stored anchors replace
+        old = lambda: EventPager(case.cursor, filt, COLUMNS, k=paging.DEFAULT_K).prepare()  # noqa: E731
+        report("pager prepare() [unfiltered, sorted pass (baseline)]", median_ms(old, 3))
+        report("prepare() + first page [unfiltered]", median_ms(lambda: fresh().page(0, 200), runs))
     pager = fresh()
     n = pager.count()
     for where, start in (("start", 0), ("middle", n // 2), ("end", max(0, n - 200))):
@@ -199,8 +262,15 @@ def main() -> None:
     ap.add_argument(
         "--no-index", action="store_true", help="skip building the search index and search benches"
     )
+    ap.add_argument(
+        "--no-persist", action="store_true", help="do not (re)build the timeline rollup and page anchors"
+    )
     args = ap.parse_args()
     path = ensure_case(args)
+    if not args.no_persist:
+        with CaseFile.open(path) as case:
+            build_persisted(case)
+    first_timeline(path, 5)
     with CaseFile.open(path) as case:
         if not args.no_index:
             ensure_index(case)
@@ -209,13 +279,13 @@ def main() -> None:
         n = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
         print(f"{n:,} events", flush=True)
         bench_baselines(cur, args.runs, n)
-        bench_timeline(cur, args.runs)
+        bench_timeline(case, cur, args.runs)
         bench_pages(case, args.runs, EventFilter(), "unfiltered")
         bench_pages(
             case, args.runs, EventFilter(text="-outcome:success source:aws_cloudtrail"), "field filter"
         )
         bench_pages(case, args.runs, EventFilter(text="mallory2"), "free text")
-        if search_index.is_ready(cur):
+        if search_index.is_ready(cur) and not args.no_index:
             bench_search(cur, args.runs)
         ids = [r[0] for r in cur.execute("SELECT event_id FROM events USING SAMPLE 20 ROWS").fetchall()]
         it = iter(ids * (args.runs + 2))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS
+
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.sources import archive_kind, read_head

@@ -275,7 +275,7 @@ def _insert_sql() -> str:
     INSERT INTO events BY NAME
     SELECT * EXCLUDE (i, p, m1, m2),
       {_raw_sql()} AS raw,
-      (hash(i, $seed, 30)::UHUGEINT << 64) | hash(i, $seed, 31)::UHUGEINT AS raw_hash
+      hash(i, $seed, 30) AS dedup_key
     FROM ({_columns_select()})
     """
 

@@ -112,17 +112,17 @@ class ChunkImporter:
             ready = [a for a in arrays if a.array_path is not None]
             if ready:
                 src = array_source_sql(ready)
-                self._insert_trusted(spec, src, minified=False)
+                self._insert_trusted(spec, src)
         others = [str(a.source) for a in arrays if a.array_path is None]
         if others:
             src = ingest_sql.document_source_sql(spec, "chunk_files", others, _compression(others))
-            self._insert_trusted(spec, src, minified=True)
+            self._insert_trusted(spec, src)
 
-    def _insert_trusted(self, spec: FormatSpec, source_sql: str, minified: bool) -> None:
+    def _insert_trusted(self, spec: FormatSpec, source_sql: str) -> None:
         """Records from DuckDB's JSON readers; any DuckDB error means the fast path refused them."""
         records = ingest_sql.records_sql(spec, source_sql, True)
         try:
-            self.cur.execute(ingest_sql.insert_events_sql(spec, records, True, minified))
+            self.cur.execute(ingest_sql.insert_events_sql(spec, records))
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
@@ -172,7 +172,7 @@ class ChunkImporter:
                 f"SELECT evidence_id, record_index, problem FROM ({recs}) WHERE problem IS NOT NULL LIMIT 1000"
             ).fetchall():
                 self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
-            self.cur.execute(ingest_sql.insert_events_sql(spec, recs, False))
+            self.cur.execute(ingest_sql.insert_events_sql(spec, recs))
         finally:
             self.cur.unregister("py_records")
         self._settle(spec, [eid], counts)

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from viewer import __version__
+from viewer.core import derived
 from viewer.core.case_file import CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
 from viewer.core.jobs import Cancelled, JobContext
@@ -32,7 +33,7 @@ from viewer.formats.base import FormatSpec, ReaderKind, Role
 
 CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memory, paces progress
 CHUNK_FILES = 400
-MEMORY_LIMIT = '1GB'  # DuckDB's share; keeps peak RSS bounded whatever the evidence size
+MEMORY_LIMIT = "1GB"  # DuckDB's share; keeps peak RSS bounded whatever the evidence size
 
 
 @dataclass
@@ -140,6 +141,8 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     ctx.check()
     cur = case.cursor()
     cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # keeps peak RSS bounded whatever the evidence size
+    # preserve_insertion_order stays on: turned off, both threads write partial row groups that
+    # the commit merges, leaving ~35% of the file as free blocks, for no measurable speed gain.
     remove_hook = ctx.token.on_cancel(cur.interrupt)
     salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
     try:
@@ -159,6 +162,10 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
         raise Cancelled() from exc
     finally:
         remove_hook()
+    # Fold the import into the database file now: it compacts the blocks written during the
+    # import, and works around a DuckDB 2.0.1 bug where ORDER BY ... LIMIT after a DELETE and an
+    # INSERT in one session returns wrong rows until the next checkpoint.
+    cur.execute("CHECKPOINT")
     report.elapsed = time.monotonic() - started
     prog.phase = "done"
     ctx.report(force=True)
@@ -261,6 +268,7 @@ def _import_in_transaction(
                 results[i].warnings.append("no records found in the file")
     if ids:
         cur.execute(_uid_conflict_sql(), [min(ids.values()), max(ids.values())])
+    derived.update_all(cur, ctx)
     _write_ledger(cur, import_id, plan, results, ids)
     report = ImportReport(import_id, results, 0.0)
     cur.execute(

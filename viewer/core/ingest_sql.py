@@ -96,26 +96,24 @@ def records_sql(spec: FormatSpec, source_sql: str, trusted_json: bool) -> str:
     """
 
 
-def insert_events_sql(spec: FormatSpec, records: str, trusted_json: bool, minified: bool = False) -> str:
+def insert_events_sql(spec: FormatSpec, records: str) -> str:
     """Insert every usable record; a NULL `ts` marks a rejection that `settle` moves out.
 
     All JSON paths are pulled in one `json_extract_string` call, so each record is parsed once.
-    Text from Python readers is normalized with json() so the same record has the same raw text
-    (and hash) whichever path read it.
     """
     assert spec.mapping is not None
-    # json() re-writes the record minified, so the same record read from a pretty-printed file
-    # and from a compact one is stored (and hashed) the same; json_extract output already is.
-    raw = "rec::JSON" if minified and not spec.reader.embedded_json_key else "json(rec)"
+    # The raw record is stored as it was written. Re-writing every record minified (json())
+    # cost 25% of the import; formatting only matters when comparing duplicate candidates.
+    raw = "rec::JSON"
     paths = "[" + ", ".join(_quote(p) for p in spec.mapping.paths.values()) + "]"
     exprs = _column_exprs(spec.mapping)
     exprs[_STAGE_COLUMNS.index("source_type")] = f"{_quote(spec.source_type)} AS source_type"
     exprs[_STAGE_COLUMNS.index("provider")] = f"{_quote(spec.provider)} AS provider"
-    cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "raw_hash"]
+    cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "dedup_key"]
     return f"""
         INSERT INTO events ({", ".join(cols)})
         SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
-            evidence_id, record_index, false, raw, hash(raw::VARCHAR)
+            evidence_id, record_index, false, raw, hash(coalesce(event_uid, raw::VARCHAR))
         FROM (
             SELECT evidence_id, record_index, raw, {", ".join(exprs)}
             FROM (
@@ -140,30 +138,30 @@ def problem_counts_sql(records: str) -> str:
 
 
 # Verdicts over the rows a batch just inserted (event ids in [$lo, $hi)), on narrow columns.
-# A record is a duplicate only when an earlier kept-or-pending record has the same event time and
-# byte-identical raw text; the 64-bit hash just picks the few candidates worth comparing. Earlier
-# rows of the same batch count too (their own verdicts do not matter: identical text means the
-# first of them is the one kept). Rejected rows have no time and never match.
+# A record is a duplicate only when an earlier record has the same event time, the same dedup
+# key and the same content as JSON (json() ignores formatting); the key just picks the few
+# candidates worth comparing. Earlier rows of the same batch count too: of identical records the
+# first is kept. Rejected rows have no time and never match.
 VERDICT_SQL = """
     CREATE OR REPLACE TEMP TABLE verdict AS
     WITH new AS (
-        SELECT event_id, evidence_id, record_index, ts, raw_hash FROM events
+        SELECT event_id, evidence_id, record_index, ts, dedup_key FROM events
         WHERE event_id >= $lo AND event_id < $hi
     ),
     win AS (SELECT min(ts) AS lo_ts, max(ts) AS hi_ts FROM new),
     older AS (
-        SELECT e.event_id, e.ts, e.raw_hash FROM events e, win
+        SELECT e.event_id, e.ts, e.dedup_key FROM events e, win
         WHERE e.event_id < $hi AND e.ts BETWEEN win.lo_ts AND win.hi_ts
     ),
     candidates AS (
         SELECT DISTINCT n.event_id, o.event_id AS older_id FROM new n
-        JOIN older o ON o.raw_hash = n.raw_hash AND o.ts = n.ts AND o.event_id < n.event_id
+        JOIN older o ON o.dedup_key = n.dedup_key AND o.ts = n.ts AND o.event_id < n.event_id
     ),
     dup AS (
         SELECT DISTINCT c.event_id FROM candidates c
         JOIN events a ON a.event_id = c.event_id
         JOIN events b ON b.event_id = c.older_id
-        WHERE a.raw::VARCHAR = b.raw::VARCHAR
+        WHERE json(a.raw)::VARCHAR = json(b.raw)::VARCHAR
     )
     SELECT n.event_id, n.evidence_id, n.record_index, n.ts,
         CASE WHEN n.ts IS NULL THEN 'rejected'
@@ -195,11 +193,17 @@ DROP_UNKEPT_SQL = (
 
 
 # Records that share a natural id (eventID) but differ are all kept, and flagged on both sides.
+# Only ids seen more than once are compared, and as JSON, so formatting is not a difference.
 UID_CONFLICT_SQL = """
     UPDATE events SET uid_conflict = true
     WHERE event_uid IN (
         SELECT event_uid FROM events
-        WHERE event_uid IN (SELECT event_uid FROM events WHERE evidence_id BETWEEN ? AND ?)
-        GROUP BY event_uid HAVING count(DISTINCT raw_hash) > 1
+        WHERE event_uid IN (
+            SELECT event_uid FROM events WHERE event_uid IN (
+                SELECT event_uid FROM events WHERE evidence_id BETWEEN ? AND ? AND event_uid IS NOT NULL
+            )
+            GROUP BY event_uid HAVING count(*) > 1
+        )
+        GROUP BY event_uid HAVING count(DISTINCT json(raw)::VARCHAR) > 1
     ) AND NOT uid_conflict
 """

@@ -22,9 +22,10 @@ def _events_ddl() -> str:
             cols.append(f"{f.name} {f.sql_type} NOT NULL")
         else:
             cols.append(f"{f.name} {f.sql_type}")
-    # raw_hash finds candidate duplicates cheaply (DuckDB's 64-bit hash of the raw text); a
-    # candidate is only dropped after its raw text compared equal to an earlier record's.
-    cols.append("raw_hash UBIGINT NOT NULL")
+    # dedup_key picks candidate duplicates cheaply: a 64-bit hash of the record's natural id
+    # (eventID...) or, without one, of its raw text. A candidate is only dropped after its raw
+    # record compared equal (as JSON, whatever the formatting) to an earlier one.
+    cols.append("dedup_key UBIGINT NOT NULL")
     return "CREATE TABLE events (\n  " + ",\n  ".join(cols) + "\n)"
 
 
