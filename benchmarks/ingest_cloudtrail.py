@@ -55,7 +55,10 @@ def _record(rng: random.Random, t: float, i: int) -> dict:
     account = rng.choice(ACCOUNTS)
     user = f"user{rng.randrange(400):03d}"
     ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-    key = "ASIA" + uuid.UUID(int=rng.getrandbits(128)).hex[:16].upper()
+    # Like real STS sessions: one temporary key and creation time per user per hour.
+    session_start = int(t) // 3600 * 3600
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session_start))
+    key = "ASIA" + uuid.UUID(int=random.Random(f"{user}{account}{session_start}").getrandbits(128)).hex[:16].upper()
     rec = {
         "eventVersion": "1.09",
         "userIdentity": {
@@ -65,7 +68,7 @@ def _record(rng: random.Random, t: float, i: int) -> dict:
                 "sessionIssuer": {"type": "Role", "principalId": f"AROA{account}EXAMPLE",
                                   "arn": f"arn:aws:iam::{account}:role/Engineer", "accountId": account,
                                   "userName": "Engineer"},
-                "attributes": {"creationDate": ts, "mfaAuthenticated": "true"},
+                "attributes": {"creationDate": created, "mfaAuthenticated": "true"},
             },
         },
         "eventTime": ts, "eventSource": service, "eventName": name, "awsRegion": rng.choice(REGIONS),
@@ -107,7 +110,7 @@ def _write_file(args: tuple[Path, int, int]) -> int:
 
 
 def generate(root: Path, events: int) -> list[Path]:
-    marker = root / f".complete-{events}"
+    marker = root / f".complete-v2-{events}"  # bump when the generated records change
     if not marker.exists():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
