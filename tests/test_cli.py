@@ -58,3 +58,12 @@ def test_errors_go_to_stderr_with_nonzero_exit(tmp_path: Path) -> None:
     r = caseline("import", case, str(notes), "--format", "nope")
     assert r.returncode == 2 and "unknown format 'nope'" in r.stderr
     assert caseline("new", case).returncode == 2  # exists already
+
+
+def test_reindex_builds_derived_tables(tmp_path: Path) -> None:
+    case = str(tmp_path / "c.caseline")
+    assert caseline("import", case, sample("aws_cloudtrail")).returncode == 0
+    r = caseline("reindex", case)
+    assert r.returncode == 0 and "timeline_rollup: up to date" in r.stdout
+    q = caseline("query", case, "SELECT key FROM case_meta WHERE key LIKE 'derived:%' ORDER BY 1", "--format", "csv")
+    assert q.stdout.splitlines()[1:] == ["derived:page_anchors", "derived:timeline_rollup"]

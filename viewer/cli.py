@@ -200,6 +200,19 @@ def _write_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         print(f"({len(rows)} rows)")
 
 
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    from viewer.core import derived
+
+    with CaseFile.open(args.case) as case:
+        cur = case.cursor()
+        with case.transaction(cur):
+            timings = derived.update_all(cur, JobContext(on_progress=_ProgressBar(sys.stderr)))
+        cur.execute("CHECKPOINT")
+    for name, seconds in timings.items():
+        print(f"{name}: up to date ({seconds:.2f}s)")
+    return 0
+
+
 def _cmd_formats(args: argparse.Namespace) -> int:
     for spec in sorted(registry.FORMATS, key=lambda s: s.name):
         print(f"{spec.name:<34} {spec.role.value:<7} {spec.title}")
@@ -238,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--read-only", action="store_true", help="open the case read-only: nothing can change it")
     s.set_defaults(func=_cmd_query)
+    s = sub.add_parser("reindex", help="bring the timeline rollup, page anchors and search index up to date")
+    s.add_argument("case")
+    s.set_defaults(func=_cmd_reindex)
     s = sub.add_parser("formats", help="list the log formats Caseline reads")
     s.set_defaults(func=_cmd_formats)
     s = sub.add_parser("open", help="open the desktop application")
