@@ -13,7 +13,6 @@ from viewer.core import search_index
 from viewer.core.case_file import CaseFile
 from viewer.core.event_query import (
     ALIASES,
-    FALLBACK_TEXT_COLUMNS,
     EventFilter,
     FilterError,
     parse_filter,
@@ -85,8 +84,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = build_synthetic_case(tmp_path_factory.mktemp("q") / "case.duckdb", 6_000, seed=3)
     c = CaseFile.open(path)
     cur = c.cursor()
-    search_index.create_tables(cur)
-    search_index.build_index(cur)
+    search_index.update_index(cur)
     yield c
     c.close()
 
@@ -105,13 +103,13 @@ def _ids(case: CaseFile, f: EventFilter, use_index: bool) -> set[int]:
     }
 
 
-def _tokens(row: dict[str, Any]) -> set[str]:
-    """An independent Python rendition of the documented tokenization."""
+def _matches(row: dict[str, Any], word: str, prefix: bool = False) -> bool:
+    """An independent Python rendition of the documented free-text rule (search_index docstring)."""
     vals = [str(row[f.name]) for f in searchable_fields() if row[f.name] is not None]
-    text = " ".join([*vals, re.sub(r'"[^"]*":', " ", row["raw_text"])]).lower()
-    toks = (t.strip(".:/-") for t in re.split(r"[^a-z0-9_.@:/-]+", text))
-    iso = re.compile(r"....-..-..t")
-    return {t[:64] for t in toks if len(t) >= 2 and not (len(t) >= 19 and iso.match(t))}
+    text = "\n".join([*vals, row["raw_text"]]).lower()
+    sep = r"[^a-z0-9_.@-]"
+    tail = "" if prefix else f"(?:{sep}|$)"
+    return re.search(f"(?:^|{sep}){re.escape(word.lower())}{tail}", text) is not None
 
 
 def test_field_filters_match_python(case: CaseFile, rows: list[dict[str, Any]]) -> None:
@@ -145,41 +143,33 @@ def test_pivots_and_time_range_match_python(case: CaseFile, rows: list[dict[str,
     assert _ids(case, f, use_index=False) == expected
 
 
-def test_fallback_text_is_substring_over_fallback_columns(case: CaseFile, rows: list[dict[str, Any]]) -> None:
-    word = rows[3]["principal_name"][:4].upper()
-
-    def hit(r: dict[str, Any]) -> bool:
-        return any(word.lower() in (r[c] or "").lower() for c in FALLBACK_TEXT_COLUMNS)
-
-    assert _ids(case, EventFilter(text=word), use_index=False) == {r["event_id"] for r in rows if hit(r)}
-
-
-def test_index_text_matches_python_tokens(case: CaseFile, rows: list[dict[str, Any]]) -> None:
-    toks = {r["event_id"]: _tokens(r) for r in rows}
+def test_free_text_matches_python_with_and_without_index(case: CaseFile, rows: list[dict[str, Any]]) -> None:
     r0 = rows[42]
-    queries = [
-        r0["src_ip"],  # 10.x.y.1 is a substring of 10.x.y.10: tokens must not confuse them
-        r0["event_uid"].upper(),
-        f"{r0['principal_name']} {r0['action']}",
-        f"-{r0['region']}",
-        "quarterly",
-    ]
-    for q in queries:
-        neg = q.startswith("-")
-        words = search_index.query_tokens(q.lstrip("-"))
-        expected = {eid for eid, t in toks.items() if all(w in t for w in words) != neg}
-        assert _ids(case, EventFilter(text=q), use_index=True) == expected, q
-        assert expected, q
+    checks: dict[str, Any] = {
+        r0["src_ip"]: lambda r: _matches(r, r0["src_ip"]),  # 10.x.y.1 must not match 10.x.y.10
+        r0["event_uid"].upper(): lambda r: _matches(r, r0["event_uid"]),
+        f"{r0['principal_name']} {r0['action']}": lambda r: (
+            _matches(r, r0["principal_name"]) and _matches(r, r0["action"])
+        ),
+        f"-{r0['region']}": lambda r: not _matches(r, r0["region"]),
+        "quarterly": lambda r: _matches(r, "quarterly"),
+        '"arn:aws:s3:::re"*': lambda r: _matches(r, "arn:aws:s3:::re", prefix=True),
+        '"not authorized"': lambda r: _matches(r, "not authorized"),
+        "alice*": lambda r: _matches(r, "alice", prefix=True),
+    }
+    cur = case.cursor()
+    for q, pred in checks.items():
+        expected = {r["event_id"] for r in rows if pred(r)}
+        assert expected and len(expected) < len(rows), q
+        for use_index in (True, False):
+            sql, params = where_sql(EventFilter(text=q), cur, use_index=use_index)
+            got = {r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE {sql}", params).fetchall()}
+            assert got == expected, (q, use_index)
+        assert _ids(case, EventFilter(text=q), use_index=False) == expected, q  # no cursor: scan
 
 
-def test_index_prefix_matches_python_tokens(case: CaseFile, rows: list[dict[str, Any]]) -> None:
-    """Prefix queries see terms held by two or more events (one build batch here), by design."""
-    toks = {r["event_id"]: _tokens(r) for r in rows}
-    df: dict[str, int] = {}
-    for t in toks.values():
-        for x in t:
-            df[x] = df.get(x, 0) + 1
-    vocab = {x for x, n in df.items() if n >= 2 and x.startswith("arn:aws:s3:::re")}
-    expected = {eid for eid, t in toks.items() if t & vocab}
-    assert _ids(case, EventFilter(text='"arn:aws:s3:::re"*'), use_index=True) == expected
-    assert expected
+def test_words_inside_tokens_are_not_found(case: CaseFile, rows: list[dict[str, Any]]) -> None:
+    """`alic` is not a token of `alice` (only `alic*` is); `user/alice` does hold `alice`."""
+    sql, params = where_sql(EventFilter(text="alic"), case.cursor())
+    assert case.cursor().execute(f"SELECT count(*) FROM events WHERE {sql}", params).fetchall()[0][0] == 0
+    assert any("/alice" in r["raw_text"] for r in rows if _matches(r, "alice"))

@@ -1,7 +1,11 @@
-"""The search index finds exactly what brute force finds, and builds incrementally."""
+"""The search index gives exactly what a brute-force scan gives, builds incrementally, cancels cleanly."""
 
 from __future__ import annotations
 
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,126 +13,218 @@ from support.synthetic_case import build_synthetic_case
 
 from viewer.core import search_index
 from viewer.core.case_file import CaseFile
-from viewer.core.jobs import Cancelled, CancelToken, JobContext
+from viewer.core.event_query import EventFilter, where_sql
+from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 from viewer.schema import searchable_fields
+
+SEP = r"[^a-z0-9_.@-]"
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small blocks and slices so a few thousand events make many blocks and several slices."""
+    monkeypatch.setattr(search_index, "BLOCK_EVENTS", 64)
+    monkeypatch.setattr(search_index, "SLICE_BLOCKS", 8)
+
+
+def _texts(cur: Any) -> list[tuple[int, Any, str]]:
+    """(event_id, ts, searched text) of every event, built in Python (brute force)."""
+    cols = [f.name for f in searchable_fields()]
+    rows = cur.execute(f"SELECT event_id, ts, {', '.join(cols)}, raw::VARCHAR FROM events").fetchall()
+    return [(r[0], r[1], "\n".join(str(v) for v in r[2:] if v is not None).lower()) for r in rows]
+
+
+_ASCII_SEP = "".join(c for c in map(chr, range(128)) if re.fullmatch(SEP, c.lower()))
+
+
+def _brute(texts: list[tuple[int, Any, str]], query: str, phrase: bool = False) -> list[int]:
+    """Event ids matching every word of `query` (documented semantics), in (ts, event_id) order.
+
+    Independent of the SQL: Python's re on Python-built text. `phrase` takes `query` as one needle.
+    """
+    pats = []
+    for word in [query] if phrase else query.split():
+        prefix = word.endswith("*") and len(word) > 1
+        core = (word[:-1] if prefix else word).strip(_ASCII_SEP)
+        if not core:
+            return []
+        pats.append(re.compile(f"(?:^|{SEP}){re.escape(core.lower())}" + ("" if prefix else f"(?:{SEP}|$)")))
+    hits = [(ts, eid) for eid, ts, text in texts if all(p.search(text) for p in pats)]
+    return [eid for _, eid in sorted(hits)]
+
+
+def _search(cur: Any, query: str, limit: int = 25) -> tuple[list[int], int]:
+    msgs = list(search_index.search(cur, query, limit=limit))
+    assert msgs[-1].done and msgs[-1].total is not None
+    assert all(m.event_ids == msgs[0].event_ids for m in msgs)
+    return msgs[0].event_ids, msgs[-1].total
+
+
+def _queries(texts: list[tuple[int, Any, str]], seed: int, n: int) -> Iterator[str]:
+    """Random words, prefixes, pairs and phrases taken from the data, plus a few odd ones."""
+    rng = random.Random(seed)
+    yield from ["nosuchword", "a", "alice", "ALICE*", "getobject", "awsapicall", '"-x-"', "arn:aws:iam::"]
+    for _ in range(n):
+        text = rng.choice(texts)[2]
+        toks = [t for t in re.split(f"{SEP}+", text) if t]
+        tok = rng.choice(toks)
+        kind = rng.randrange(5)
+        if kind == 0:
+            yield tok.upper()
+        elif kind == 1:
+            yield tok[: rng.randrange(1, len(tok) + 1)] + "*"
+        elif kind == 2:
+            yield f"{tok} {rng.choice(toks)}"
+        elif kind == 3:
+            start = rng.randrange(len(text))
+            yield '"' + text[start : start + rng.randrange(3, 30)].replace('"', "").strip() + '"'
+        else:
+            yield tok[:-1] if len(tok) > 2 else tok  # a cut token: substring, not a token
+
+
+def _check_queries(cur: Any, queries: Iterator[str]) -> None:
+    texts = _texts(cur)
+    for q in queries:
+        if q.startswith('"'):  # a quoted phrase is one needle; the filter bar parses quotes
+            sql, params = where_sql(EventFilter(text=q), cur)
+            got = {r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE {sql}", params).fetchall()}
+            assert got == set(_brute(texts, q.strip('"'), phrase=True)), q
+            continue
+        expected = _brute(texts, q)
+        first, total = _search(cur, q)
+        assert total == len(expected), q
+        assert first == expected[:25], q
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = build_synthetic_case(tmp_path_factory.mktemp("s") / "case.duckdb", 4_000, seed=2)
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseFile]:
+    path = build_synthetic_case(tmp_path_factory.mktemp("s") / "case.duckdb", 3_000, seed=2)
     c = CaseFile.open(path)
-    cur = c.cursor()
-    search_index.create_tables(cur)
-    search_index.build_index(cur)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(search_index, "BLOCK_EVENTS", 64)
+        cur = c.cursor()
+        with c.transaction(cur):
+            stats = search_index.update_index(cur)
+    assert stats.events == 3_000 and stats.blocks == 47
     yield c
     c.close()
 
 
-def _ilike_ids(case: CaseFile, word: str) -> set[int]:
-    """Brute force: case-insensitive substring anywhere in raw or the searchable fields."""
-    cols = [f.name for f in searchable_fields()] + ["raw::VARCHAR"]
-    where = " OR ".join(f"coalesce({c} ILIKE ?, false)" for c in cols)
-    rows = case.cursor().execute(f"SELECT event_id FROM events WHERE {where}", [f"%{word}%"] * len(cols))
-    return {r[0] for r in rows.fetchall()}
+def test_random_queries_equal_brute_force_synthetic(synthetic: CaseFile) -> None:
+    cur = synthetic.cursor()
+    assert search_index.is_ready(cur)
+    _check_queries(cur, _queries(_texts(cur), seed=1, n=50))
 
 
-def _search_all(case: CaseFile, text: str) -> tuple[list[int], int]:
-    msgs = list(search_index.search(case.cursor(), text, limit=50))
-    assert msgs[-1].done and msgs[-1].total is not None
-    return msgs[0].event_ids, msgs[-1].total
+def test_index_narrows_rare_tokens(synthetic: CaseFile) -> None:
+    cur = synthetic.cursor()
+    uid = cur.execute("SELECT event_uid FROM events LIMIT 1").fetchall()[0][0]
+    assert (
+        len(search_index.candidates(cur, search_index.parse_query(uid))) <= 2
+    )  # its block (+ a rare collision)
+    assert len(search_index.candidates(cur, search_index.parse_query("awsapicall"))) == 47
 
 
-def test_token_queries_equal_ilike(case: CaseFile) -> None:
-    """Words chosen so that substring and token matching coincide (whole, distinctive tokens)."""
-    cur = case.cursor()
-    uid, name, ident = cur.execute(
-        "SELECT event_uid, principal_name, credential_id FROM events "
-        "WHERE credential_id IS NOT NULL AND principal_name LIKE '%_1' LIMIT 1"
-    ).fetchone()
-    for word in [uid, uid.upper(), name, ident.lower(), "AssumeRoleWithSAML", "nosuchword"]:
-        expected = _ilike_ids(case, word)
-        sql, params = search_index.search_event_ids_sql(search_index.query_tokens(word))
-        got = {r[0] for r in cur.execute(sql, params).fetchall()}
-        assert got == expected, word
-        assert _search_all(case, word)[1] == len(expected)
+def test_where_sql_with_and_without_index_agree(synthetic: CaseFile) -> None:
+    cur = synthetic.cursor()
+    texts = _texts(cur)
+    for q in ["alice", "-alice getobject", "10.1*", '"user is not authorized"', '"arn:aws:s3:::re"*']:
+        ids = []
+        for use_index in (True, False):
+            sql, params = where_sql(EventFilter(text=q), cur, use_index=use_index)
+            ids.append(
+                {r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE {sql}", params).fetchall()}
+            )
+        assert ids[0] == ids[1], q
+        if not q.startswith("-") and '"' not in q:
+            assert ids[0] == set(_brute(texts, q)), q
 
 
-def test_words_inside_compound_tokens_are_not_found(case: CaseFile) -> None:
-    """ "quarterly" also occurs inside paths like quarterly/ledger/x.json, one token: documented."""
-    cur = case.cursor()
-    sql, params = search_index.search_event_ids_sql(["quarterly"])
-    got = {r[0] for r in cur.execute(sql, params).fetchall()}
-    assert got and got < _ilike_ids(case, "quarterly")
-    sql, params = search_index.search_event_ids_sql(["quarterly*"])
-    by_prefix = {r[0] for r in cur.execute(sql, params).fetchall()}
-    assert got < by_prefix <= _ilike_ids(case, "quarterly")  # paths starting with it are prefix hits
+def test_semantics_examples() -> None:
+    texts = [(1, 1, "arn:aws:iam::1:user/alice"), (2, 2, "malice 10.0.0.10"), (3, 3, "10.0.0.1, josé")]
+    assert _brute(texts, "alice") == [1]
+    assert _brute(texts, "10.0.0.1") == [3]
+    assert _brute(texts, "10.0.0.1*") == [2, 3]
+    n = search_index.make_needle('"10.0.0.1,"')
+    assert n == search_index.Needle("10.0.0.1") and n.index_tokens == ["10.0.0.1"]
+    assert search_index.Needle("arn:aws:iam::1:user/Bob", prefix=True).index_tokens == [
+        "arn",
+        "aws",
+        "iam",
+        "user",
+    ]
+    assert search_index.make_needle(":/") is None
+    assert search_index.parse_query("Alice alice b* :") == [
+        search_index.Needle("Alice"),
+        search_index.Needle("alice"),
+        search_index.Needle("b", prefix=True),
+    ]
 
 
-def test_tokens_not_substrings(case: CaseFile) -> None:
-    """10.a.b.1 must not match 10.a.b.10, which ILIKE would; documented behaviour."""
-    cur = case.cursor()
-    ip = cur.execute("SELECT src_ip FROM events WHERE src_ip LIKE '10.%.1' LIMIT 1").fetchone()[0]
-    exact = {r[0] for r in cur.execute("SELECT event_id FROM events WHERE src_ip = ?", [ip]).fetchall()}
-    sql, params = search_index.search_event_ids_sql([ip])
-    assert {r[0] for r in cur.execute(sql, params).fetchall()} == exact
-    assert exact < _ilike_ids(case, ip)  # the substring scan also finds 10.a.b.10
+def _import_half(case: CaseFile, files: list[Path]) -> None:
+    from viewer.core.ingest import import_paths
+
+    import_paths(case, [str(f) for f in files])
 
 
-def test_first_hits_are_earliest_matches(case: CaseFile) -> None:
-    cur = case.cursor()
-    msgs = list(search_index.search(cur, "quarterly invoice", limit=10))
-    first, total = msgs[0].event_ids, msgs[-1].total
-    sql, params = search_index.search_event_ids_sql(["quarterly", "invoice"])
-    both = {r[0] for r in cur.execute(sql, params).fetchall()}
-    one = {r[0] for r in cur.execute(*search_index.search_event_ids_sql(["quarterly"])).fetchall()}
-    assert 10 < len(both) < len(one)  # the intersection narrows, and there is more than one page
-    assert total == len(both)
-    expected = cur.execute(
-        "SELECT event_id FROM events WHERE list_contains(?, event_id) ORDER BY ts, event_id LIMIT 10",
-        [sorted(both)],
-    ).fetchall()
-    assert first == [r[0] for r in expected]
+def test_cloudtrail_import_incremental(tmp_path: Path) -> None:
+    """Real-shaped CloudTrail through the importer; a second import is indexed incrementally."""
+    import sys
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from ingest_cloudtrail import generate
 
-def test_incremental_build_indexes_only_new_events(tmp_path: Any) -> None:
-    path = build_synthetic_case(tmp_path / "inc.duckdb", 1_500, seed=4)
-    with CaseFile.open(path) as c:
-        cur = c.cursor()
-        search_index.create_tables(cur)
-        # Index the first "import" (evidence 1 only), then pretend evidence 2 arrived later.
-        cur.execute(
-            "CREATE TEMP TABLE later AS SELECT * FROM events WHERE evidence_id > 0 AND record_index >= 1000"
-        )
-        cur.execute("DELETE FROM events WHERE record_index >= 1000")
-        first = search_index.build_index(cur)
-        assert first.events == 1000 and search_index.is_ready(cur)
-        cur.execute("UPDATE later SET event_id = event_id + 2 * 4294967296, evidence_id = evidence_id + 2")
-        cur.execute("INSERT INTO events SELECT * FROM later")
-        assert not search_index.is_ready(cur)
-        again = search_index.build_index(cur)
+    files = generate(tmp_path / "ev", 2_500)
+    case = CaseFile.create(tmp_path / "ct.caseline")
+    try:
+        _import_half(case, files[:2])
+        cur = case.cursor()
+        with case.transaction(cur):
+            first = search_index.update_index(cur)
+        assert first.events == 2_000 and search_index.is_ready(cur)
+        _import_half(case, files[2:])
+        assert not search_index.is_ready(cur) and search_index.usable(cur)
+        _check_queries(cur, _queries(_texts(cur), seed=3, n=15))  # the unindexed tail is checked
+        with case.transaction(cur):
+            again = search_index.update_index(cur)
         assert again.events == 500 and search_index.is_ready(cur)
-        assert search_index.build_index(cur).events == 0
+        assert search_index.update_index(cur).events == 0
         dupes = cur.execute(
-            "SELECT count(*) FROM (SELECT term_hash, event_id FROM search_postings GROUP BY ALL HAVING count(*) > 1)"
-        ).fetchone()[0]
-        assert dupes == 0
+            "SELECT count(*) FROM (SELECT term_hash, block_id FROM search_block_terms GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchall()[0][0]
+        overlaps = cur.execute(
+            "SELECT count(*) FROM search_blocks a JOIN search_blocks b ON a.block_id < b.block_id "
+            "AND a.event_id_hi >= b.event_id_lo AND b.event_id_hi >= a.event_id_lo"
+        ).fetchall()[0][0]
+        assert dupes == 0 and overlaps == 0
+        _check_queries(cur, _queries(_texts(cur), seed=4, n=30))
+    finally:
+        case.close()
 
 
-def test_cancelled_build_raises(tmp_path: Any) -> None:
-    path = build_synthetic_case(tmp_path / "cancel.duckdb", 500, seed=1)
+def test_cancel_rolls_back_everything(tmp_path: Path) -> None:
+    path = build_synthetic_case(tmp_path / "cancel.duckdb", 1_500, seed=1)
     with CaseFile.open(path) as c:
         cur = c.cursor()
         search_index.create_tables(cur)
         token = CancelToken()
-        token.cancel()
-        with pytest.raises(Cancelled):
-            search_index.build_index(cur, ctx=JobContext(token))
+
+        def cancel_after_first_slice(p: Progress) -> None:
+            token.cancel()
+
+        with pytest.raises(Cancelled), c.transaction(cur):
+            search_index.update_index(cur, JobContext(token, cancel_after_first_slice, min_interval=0))
+        for table in ("search_blocks", "search_block_terms", "search_index_batches"):
+            assert cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == 0, table
         assert not search_index.is_ready(cur)
+        assert _search(cur, "alice")[1] == len(_brute(_texts(cur), "alice"))  # scans when not indexed
 
 
-def test_query_tokens() -> None:
-    assert search_index.query_tokens('Alice "10.0.0.1," x arn:aws:iam::1:user/Bob.') == [
-        "alice",
-        "10.0.0.1",
-        "arn:aws:iam::1:user/bob",
-    ]
+def test_changed_hash_makes_index_unusable(tmp_path: Path) -> None:
+    path = build_synthetic_case(tmp_path / "h.duckdb", 500, seed=5)
+    with CaseFile.open(path) as c:
+        cur = c.cursor()
+        search_index.update_index(cur)
+        cur.execute("UPDATE search_index_batches SET hash_check = 0")
+        assert not search_index.usable(cur) and not search_index.is_ready(cur)
+        assert _search(cur, "bob")[1] == len(_brute(_texts(cur), "bob"))

@@ -7,10 +7,11 @@ Grammar (whitespace separates terms, all terms are ANDed):
   dictionary fast paths). ``field:"a b"`` quotes a value, ``field:val*`` (or ``field:"a b"*``) is a prefix match,
   ``-field:value`` negates (rows where the column is NULL count as "not equal").
 * aliases: ip, user/principal (principal_id OR principal_name), key, account, event, source, error.
-* bare words and ``"quoted phrases"`` are free text: every word must match, case-insensitively;
-  ``-word`` excludes. With the search index a word matches whole index tokens (``word*`` matches
-  token prefixes, see `viewer.core.search_index`); a quoted phrase requires all its words, not
-  their adjacency (the index keeps no positions).
+* bare words and ``"quoted phrases"`` are free text: every word must match, case-insensitively,
+  at token boundaries (``alice`` finds ``user/alice`` but not ``malice``; a phrase matches as a
+  whole); ``word*`` is a token prefix; ``-word`` excludes. The exact rules are in
+  `viewer.core.search_index`; its index only narrows where the exact check runs, so results are
+  the same with or without it.
 
 Unknown fields raise `FilterError` with the character position, so the bar can underline it.
 """
@@ -40,10 +41,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 #: Columns a `field:value` term may name: everything except the raw record (free text covers it).
 FILTER_COLUMNS: tuple[str, ...] = tuple(n for n in field_names() if n != RAW.name)
-
-#: Free-text fallback when the case has no (complete) search index: ILIKE over these columns.
-#: A scan of raw JSON takes ~16 s at 10M events; these few normalized columns ~0.5 s.
-FALLBACK_TEXT_COLUMNS: tuple[str, ...] = ("action", "principal_name", "src_ip", "target_id", "error_code")
 
 
 class FilterError(ValueError):
@@ -176,10 +173,6 @@ def _is_varchar(col: str) -> bool:
     return field(col).sql_type == "VARCHAR"
 
 
-def _like_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _field_sql(term: Term, params: list[object]) -> str:
     parts = []
     for col in term.columns:
@@ -194,27 +187,13 @@ def _field_sql(term: Term, params: list[object]) -> str:
     return f"NOT coalesce({sql}, false)" if term.negated else sql
 
 
-def _fallback_text_sql(term: Term, params: list[object]) -> str:
-    parts = []
-    for word in term.value.split():
-        ors = []
-        for col in FALLBACK_TEXT_COLUMNS:
-            ors.append(f"{col} ILIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(word)}%")
-        parts.append("coalesce(" + " OR ".join(ors) + ", false)")
-    sql = " AND ".join(parts) if parts else "true"
-    return f"NOT ({sql})" if term.negated else f"({sql})"
-
-
-def _index_text_sql(term: Term, params: list[object]) -> str:
-    words = search_index.query_tokens(term.value)
-    if not words:
-        return "false" if not term.negated else "true"
-    if term.prefix:
-        words[-1] = words[-1] + "*"
-    sub, sub_params = search_index.search_event_ids_sql(words)
+def _text_sql(term: Term, cur: duckdb.DuckDBPyConnection | None, params: list[object]) -> str:
+    needle = search_index.make_needle(term.value, term.prefix)
+    if needle is None:  # nothing but separators: matches no event
+        return "true" if term.negated else "false"
+    sql, sub_params = search_index.filter_sql([needle], cur)
     params.extend(sub_params)
-    return f"event_id {'NOT IN' if term.negated else 'IN'} ({sub})"
+    return f"NOT coalesce({sql}, false)" if term.negated else sql
 
 
 def where_sql(
@@ -222,15 +201,15 @@ def where_sql(
 ) -> tuple[str, list[object]]:
     """A parameterised WHERE fragment ("true" when empty); never interpolates user values.
 
-    Free text uses the search index when it is complete (`search_index.is_ready(cur)`; pass the
-    cursor, or force with `use_index`). Otherwise - no cursor, no index, or an index missing the
-    latest import - it falls back to case-insensitive substring matching over
-    FALLBACK_TEXT_COLUMNS: that misses text found only in the raw record (request ids, request
-    parameters) but stays well under a second at 10M events, where scanning raw takes ~16 s.
+    Free text is always exact (`search_index.match_sql`). With a cursor on a case whose index is
+    usable (`search_index.usable`; force off with `use_index=False`) the fragment also names the
+    candidate event id ranges, so DuckDB checks only those; otherwise the check scans every event
+    (~2-3 s per 1M events).
     """
     parsed = parse_filter(f.text)
     if use_index is None:
-        use_index = bool(parsed.text_terms) and cur is not None and search_index.is_ready(cur)
+        use_index = bool(parsed.text_terms) and cur is not None and search_index.usable(cur)
+    index_cur = cur if use_index else None
     params: list[object] = []
     clauses: list[str] = []
     if f.time_range is not None:
@@ -241,8 +220,7 @@ def where_sql(
     for term in parsed.field_terms:
         clauses.append(_field_sql(term, params))
     for term in parsed.text_terms:
-        text_sql = _index_text_sql if use_index else _fallback_text_sql
-        clauses.append(text_sql(term, params))
+        clauses.append(_text_sql(term, index_cur, params))
     if not clauses:
         return "true", params
     return " AND ".join(f"({c})" for c in clauses), params
