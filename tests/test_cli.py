@@ -25,6 +25,7 @@ def test_new_import_info_query(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "aws_cloudtrail  seen 3 = kept 3 + rejected 0 + duplicate 0" in r.stdout
     assert "digest recorded in the ledger" in r.stdout
+    assert "search index: up to date" in r.stdout  # built after the import committed
     info = json.loads(caseline("info", case, "--json").stdout)
     assert info["events"] == 3 and info["sources"] == {"cloudtrail": 3}
     assert [row["role"] for row in info["ledger"]] == ["events", "digest"]
@@ -62,8 +63,8 @@ def test_errors_go_to_stderr_with_nonzero_exit(tmp_path: Path) -> None:
 
 def test_reindex_builds_derived_tables(tmp_path: Path) -> None:
     case = str(tmp_path / "c.caseline")
-    assert caseline("import", case, sample("aws_cloudtrail")).returncode == 0
+    assert caseline("import", case, sample("aws_cloudtrail"), "--no-search-index").returncode == 0
     r = caseline("reindex", case)
     assert r.returncode == 0 and "timeline_rollup: up to date" in r.stdout
     q = caseline("query", case, "SELECT key FROM case_meta WHERE key LIKE 'derived:%' ORDER BY 1", "--format", "csv")
-    assert q.stdout.splitlines()[1:] == ["derived:page_anchors", "derived:timeline_rollup"]
+    assert q.stdout.splitlines()[1:] == ["derived:page_anchors", "derived:search_index", "derived:timeline_rollup"]

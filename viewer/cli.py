@@ -107,7 +107,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print("import cancelled; the case is unchanged", file=sys.stderr)
             return 130
         bar.done()
-    _print_report(report, args.verbose)
+        _print_report(report, args.verbose)
+        if not args.no_search_index and report.total("kept"):
+            _build_search_index(case)
     unknown_named = [f for f in report.unknown_files if f.path in args.paths]
     for f in report.unknown_files:
         print(f"error: {f.path}: unknown format (known: {', '.join(registry.names())})", file=sys.stderr)
@@ -200,13 +202,29 @@ def _write_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         print(f"({len(rows)} rows)")
 
 
+def _build_search_index(case: CaseFile) -> None:
+    """The free-text index is built after the import commits (see viewer.core.derived)."""
+    from viewer.core import derived
+
+    bar = _ProgressBar(sys.stderr)
+    try:
+        timings = derived.update_deferred(case, JobContext(on_progress=bar))
+    except Cancelled:
+        bar.done()
+        print("search index: interrupted; search stays exact (unindexed events are scanned)", file=sys.stderr)
+        return
+    bar.done()
+    for name, seconds in timings.items():
+        print(f"{name.replace('_', ' ')}: up to date in {seconds:.1f}s")
+
+
 def _cmd_reindex(args: argparse.Namespace) -> int:
     from viewer.core import derived
 
     with CaseFile.open(args.case) as case:
         cur = case.cursor()
         with case.transaction(cur):
-            timings = derived.update_all(cur, JobContext(on_progress=_ProgressBar(sys.stderr)))
+            timings = derived.update_all(cur, JobContext(on_progress=_ProgressBar(sys.stderr)), deferred=True)
         cur.execute("CHECKPOINT")
     for name, seconds in timings.items():
         print(f"{name}: up to date ({seconds:.2f}s)")
@@ -239,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help="skip detection and read every file as this format (see `caseline formats`)"
     )
     s.add_argument("-v", "--verbose", action="store_true", help="a summary line for every file")
+    s.add_argument(
+        "--no-search-index",
+        action="store_true",
+        help="skip building the free-text index now (search stays exact, but scans; `caseline reindex` builds it)",
+    )
     s.set_defaults(func=_cmd_import)
     s = sub.add_parser("info", help="events, sources, time span and the evidence ledger")
     s.add_argument("case")

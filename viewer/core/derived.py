@@ -5,8 +5,12 @@ always be rebuilt from the events. So they are not schema migrations. Each has a
 code's version differs from the one a case was built with, its tables are dropped and rebuilt
 from the events at the next write (an import, or `caseline reindex`). Until then the readers see
 that the stored state does not match and fall back to the events table, slower but still exact.
-Every update is incremental and runs inside the import's transaction, so an import and its
-derived data commit or roll back together.
+Every update is incremental. The cheap ones (`inline`) run inside the import's transaction, so
+an import and its rollup and anchors commit or roll back together. The free-text index costs about
+as much as the import itself (tokenizing ~1.7 KB of JSON per record), so it is *deferred*: built
+in its own transaction after the import commits, by the GUI in the background or by the CLI right
+after `caseline import`. Search stays exact meanwhile: events above the index's high-water mark
+are always checked directly.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core import paging, timeline
-from viewer.core.case_file import fetch_one
-from viewer.core.jobs import JobContext
+from viewer.core import paging, search_index, timeline
+from viewer.core.case_file import CaseFile, fetch_one
+from viewer.core.jobs import Cancelled, JobContext
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Derived:
     version: int
     ddl: list[str]
     update: Callable[[duckdb.DuckDBPyConnection, JobContext | None], object]
+    inline: bool = True  # updated inside the import transaction; else deferred to its own
 
     @property
     def tables(self) -> list[str]:
@@ -40,8 +45,8 @@ class Derived:
 DERIVED: tuple[Derived, ...] = (
     Derived("timeline_rollup", 1, timeline.DDL, timeline.update_rollup),
     Derived("page_anchors", 1, paging.DDL, paging.update_anchors),
+    Derived("search_index", 1, search_index.DDL, search_index.update_index, inline=False),
 )
-# The free-text index joins this list once its build is cheap enough to run inside every import.
 
 
 def _built_version(cur: duckdb.DuckDBPyConnection, d: Derived) -> int | None:
@@ -49,10 +54,16 @@ def _built_version(cur: duckdb.DuckDBPyConnection, d: Derived) -> int | None:
     return int(row[0]) if row else None
 
 
-def update_all(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> dict[str, float]:
-    """Bring every derived structure up to date with the events; returns seconds per structure."""
+def update_all(
+    cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None, deferred: bool = False
+) -> dict[str, float]:
+    """Bring the inline (or, with `deferred`, every) derived structure up to date with the events.
+
+    Runs inside the caller's transaction; returns seconds per structure updated."""
     timings: dict[str, float] = {}
     for d in DERIVED:
+        if not (d.inline or deferred):
+            continue
         if ctx is not None:
             ctx.check()
             ctx.progress.phase = f"indexing: {d.name.replace('_', ' ')}"
@@ -69,3 +80,36 @@ def update_all(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) ->
         d.update(cur, ctx)
         timings[d.name] = time.perf_counter() - started
     return timings
+
+
+def pending(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when a deferred structure is missing, outdated or behind the events."""
+    for d in DERIVED:
+        if d.inline:
+            continue
+        if _built_version(cur, d) != d.version:
+            return True
+        if d.name == "search_index" and not search_index.is_ready(cur):
+            return True
+    return False
+
+
+def update_deferred(case: CaseFile, ctx: JobContext | None = None) -> dict[str, float]:
+    """Build the deferred structures in their own transaction (after an import has committed)."""
+    ctx = ctx or JobContext()
+    cur = case.cursor()
+    remove = ctx.token.on_cancel(cur.interrupt)
+    try:
+        with case.transaction(cur):
+            timings = update_all(cur, ctx, deferred=True)
+            ctx.check()
+    except duckdb.InterruptException as exc:
+        raise Cancelled() from exc
+    finally:
+        remove()
+    cur.execute("CHECKPOINT")
+    return {k: v for k, v in timings.items() if not _is_inline(k)}
+
+
+def _is_inline(name: str) -> bool:
+    return next(d.inline for d in DERIVED if d.name == name)

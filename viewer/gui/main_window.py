@@ -35,6 +35,7 @@ from viewer.gui.event_table_view import EventTableView
 from viewer.gui.filter_bar import FilterBar
 from viewer.gui.import_dialog import ImportDialog
 from viewer.gui.recent_cases import RecentCaseList
+from viewer.gui.search_indexer import SearchIndexer
 from viewer.gui.time_text import format_range
 from viewer.gui.timeline_widget import TimelineWidget
 
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
+        self.indexer = SearchIndexer(self)
         self.path_label = QLabel(self)
         self.count_label = QLabel(self)
         self.span_label = QLabel(self)
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self.read_only_badge.hide()
         sb.addWidget(self.read_only_badge)
         sb.addWidget(self.path_label, 1)
+        sb.addPermanentWidget(self.indexer.label)
         sb.addPermanentWidget(self.span_label)
         sb.addPermanentWidget(self.count_label)
 
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
             self.import_dialog.close()
             self.import_dialog.deleteLater()
             self.import_dialog = None
+        self.indexer.cancel()
         self.table_model.set_source(None)
         self.timeline.set_source(None)
         self.detail.clear()
@@ -233,6 +237,7 @@ class MainWindow(QMainWindow):
         self.detail_dock.show()
         self.close_action.setEnabled(True)
         self.caseChanged.emit(session)
+        self.indexer.start(session.case)
 
     @Slot(object)
     def _on_summary(self, summary: CaseSummary) -> None:
@@ -251,6 +256,7 @@ class MainWindow(QMainWindow):
             self.session.refresh_summary()
             self.timeline.refresh()
             self.table_model.refresh()
+            self.indexer.start(self.session.case)
 
     # -- empty states ----------------------------------------------------------------------
     def _show_empty_state(self) -> None:
@@ -296,6 +302,7 @@ class MainWindow(QMainWindow):
     def show_import_dialog(self) -> ImportDialog | None:
         if self.session is None or self.session.read_only:
             return None
+        self.indexer.cancel()  # both write the case; the index resumes after the import
         if self.import_dialog is None:
             self.import_dialog = ImportDialog(self.session.case, self)
             self.import_dialog.imported.connect(self._refresh_after_import)

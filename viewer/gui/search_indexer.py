@@ -1,0 +1,58 @@
+"""Builds the free-text index in the background after an import, and says so in the status bar.
+
+The index is deferred (see viewer.core.derived): the case is usable at once and search stays
+exact while it builds, only slower. Starting an import cancels the build (both write the case);
+the window restarts it when the import is done.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QLabel, QWidget
+
+from viewer.core import derived
+from viewer.core.case_file import CaseFile
+from viewer.core.jobs import Job, JobContext, Progress
+from viewer.gui.jobs_qt import JobHandle, start_job
+
+
+def _build_if_needed(case: CaseFile, ctx: JobContext) -> bool:
+    if not derived.pending(case.cursor()):
+        return False
+    derived.update_deferred(case, ctx)
+    return True
+
+
+class SearchIndexer(QObject):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(parent)
+        self.label.setToolTip("Search works meanwhile; events not yet indexed are checked directly")
+        self.label.hide()
+        self._handle: JobHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def start(self, case: CaseFile | None) -> None:
+        if case is None or case.read_only or self._handle is not None:
+            return
+        job = Job("Indexing for search", lambda ctx: _build_if_needed(case, ctx))
+        self._handle = start_job(job, self)
+        self._handle.progress.connect(self._on_progress)
+        self._handle.done.connect(self._on_done)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    @Slot(object)
+    def _on_progress(self, p: Progress) -> None:
+        self.label.setText(f"{p.phase or 'indexing'}…")
+        self.label.show()
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._handle = None
+        self.label.hide()
