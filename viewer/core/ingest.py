@@ -26,6 +26,7 @@ from viewer import __version__
 from viewer.core import derived
 from viewer.core.case_file import CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
+from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, read_head
 from viewer.formats import registry
@@ -267,7 +268,7 @@ def _import_in_transaction(
                 results[i].file_notes.append("no records found in the file")
                 results[i].warnings.append("no records found in the file")
     if ids:
-        cur.execute(_uid_conflict_sql(), [min(ids.values()), max(ids.values())])
+        cur.execute(UID_CONFLICT_SQL, [min(ids.values()), max(ids.values())])
     derived.update_all(cur, ctx)
     _write_ledger(cur, import_id, plan, results, ids)
     report = ImportReport(import_id, results, 0.0)
@@ -286,12 +287,6 @@ def _import_in_transaction(
         "import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur
     )
     return report
-
-
-def _uid_conflict_sql() -> str:
-    from viewer.core.ingest_sql import UID_CONFLICT_SQL
-
-    return UID_CONFLICT_SQL
 
 
 def _chunks(
