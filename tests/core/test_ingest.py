@@ -218,3 +218,32 @@ def test_same_record_in_another_layout_is_a_duplicate(tmp_path: Path) -> None:
         report = import_paths(case, [tmp_path / "a.json.gz", tmp_path / "b.json", tmp_path / "c.jsonl"])
         assert [(f.counts.kept, f.counts.duplicate) for f in report.files] == [(3, 0), (0, 3), (0, 3)]
         assert _count(case, "SELECT count(*) FROM events WHERE uid_conflict") == 0
+
+
+def test_record_index_is_each_records_position_in_its_file(tmp_path: Path) -> None:
+    """Many files of uneven sizes in one chunk: DuckDB reads them on all threads, and every row's
+    provenance must still point at its own record (the staged scan numbers records per file)."""
+    tree = tmp_path / "AWSLogs"
+    sizes = [0, 1, 2500, 7, 1200, 3, 4096, 0, 650, 1]
+    start = 0
+    for n, size in enumerate(sizes):
+        recs = _records(size, start)
+        for pos, r in enumerate(recs):
+            r["requestID"] = f"file{n}-pos{pos}"
+            r["padding"] = "x" * (pos * 37 % 900)  # uneven record sizes
+        _write_gz(tree / f"f{n:02d}.json.gz", recs)
+        start += size
+    with _case(tmp_path) as case:
+        report = import_paths(case, [tree])
+        assert report.total("kept") == sum(sizes)
+        rows = (
+            case.cursor()
+            .execute(
+                "SELECT ev.path, e.record_index, e.raw->>'$.requestID' FROM events e "
+                "JOIN evidence ev USING (evidence_id)"
+            )
+            .fetchall()
+        )
+    assert len(rows) == sum(sizes)
+    for path, index, request_id in rows:
+        assert request_id == f"file{int(Path(path).name[1:3])}-pos{index}"

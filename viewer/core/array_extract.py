@@ -88,18 +88,30 @@ def extract_arrays(
         return list(pool.map(lambda f: _extract_one(f[0], f[1], key or None, folder), files))
 
 
-def array_source_sql(files: list[ArrayFile]) -> str:
-    """One scan per file, so WITH ORDINALITY numbers each file's records from 1.
+def stage_sql(files: list[ArrayFile]) -> list[str]:
+    """Statements that load the arrays into `array_stage` and number each file's records.
+
+    One multi-file scan, which DuckDB runs on all threads (a scan WITH ORDINALITY runs on one:
+    measured 0.98 cores against 1.6). The reader returns the files in list order and each
+    file's records in order, and with preserve_insertion_order (on, the default) the stage keeps
+    that order, so a record's index in its file is its rowid minus the file's first rowid.
 
     DuckDB's default maximum object size (16 MB) applies to each record here, which is plenty;
     raising it costs a buffer of twice that size per file scan (measured: 2.5x slower imports).
     """
-    parts = []
-    for f in files:
-        path = str(f.array_path).replace("'", "''")
-        parts.append(
-            f"SELECT {int(f.evidence_id)} AS evidence_id, (ordinality - 1)::BIGINT AS record_index, json AS r "
-            f"FROM read_json_objects('{path}', format = 'array') "
-            "WITH ORDINALITY"
-        )
-    return " UNION ALL ".join(parts)
+    paths = ", ".join("'" + str(f.array_path).replace("'", "''") + "'" for f in files)
+    ids = ", ".join(str(int(f.evidence_id)) for f in files)
+    return [
+        "CREATE OR REPLACE TEMP TABLE array_stage AS "
+        f"SELECT file_index::INTEGER AS fi, json AS r FROM read_json_objects([{paths}], format = 'array')",
+        "CREATE OR REPLACE TEMP TABLE array_firsts AS "
+        f"SELECT fi, ([{ids}])[fi + 1] AS evidence_id, min(rowid) AS first_row FROM array_stage GROUP BY fi",
+    ]
+
+
+STAGED_RECORDS_SQL = """
+    SELECT f.evidence_id, (s.rowid - f.first_row)::BIGINT AS record_index, s.r
+    FROM array_stage s JOIN array_firsts f USING (fi)
+"""
+
+DROP_STAGE_SQL = ["DROP TABLE IF EXISTS array_stage", "DROP TABLE IF EXISTS array_firsts"]

@@ -10,6 +10,8 @@ which know line numbers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,14 @@ import duckdb
 import pyarrow as pa
 
 from viewer.core import ingest_sql
-from viewer.core.array_extract import array_source_sql, extract_arrays, scratch_dir
+from viewer.core.array_extract import (
+    DROP_STAGE_SQL,
+    STAGED_RECORDS_SQL,
+    ArrayFile,
+    extract_arrays,
+    scratch_dir,
+    stage_sql,
+)
 from viewer.core.jobs import JobContext
 from viewer.core.record_readers import Problem, records
 from viewer.formats.base import FormatSpec, ReaderKind
@@ -80,8 +89,40 @@ class ChunkImporter:
         self.ctx = ctx
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
 
-    def import_chunk(self, files: list, python_only: bool = False) -> dict[int, FileCounts]:
+    def import_chunks(self, work: list[tuple[list, bool]]) -> Iterator[dict[int, FileCounts]]:
+        """Import each (files, python_only) chunk in turn, yielding its counts.
+
+        While DuckDB reads one chunk, a thread already gunzips the next one's records arrays
+        (zlib releases the GIL), so decompression no longer waits for the database.
+        """
+        with scratch_dir() as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
+            pending: dict[int, Future[list[ArrayFile]]] = {}
+
+            def prefetch(k: int) -> None:
+                if k < len(work) and not work[k][1]:
+                    spec: FormatSpec = work[k][0][0][1].spec
+                    if spec.reader.kind is ReaderKind.DOCUMENT:
+                        files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
+                        pending[k] = ahead.submit(
+                            extract_arrays, files, spec.reader.records_path, Path(folder)
+                        )
+
+            prefetch(0)
+            try:
+                for k, (files, python_only) in enumerate(work):
+                    self.ctx.check()
+                    prefetch(k + 1)
+                    yield self.import_chunk(files, python_only, pending.pop(k, None))
+            finally:
+                for f in pending.values():
+                    f.cancel()
+
+    def import_chunk(
+        self, files: list, python_only: bool = False, arrays: Future[list[ArrayFile]] | None = None
+    ) -> dict[int, FileCounts]:
         """Import files (list of (evidence id, PlannedFile)) of one format.
+
+        `arrays`: the files' records arrays, already being extracted by `import_chunks`.
 
         Raises FastPathRefused when DuckDB's reader fails on a document chunk: the transaction is
         then aborted (DuckDB aborts it on any error), so the caller rolls back, finds the files at
@@ -92,7 +133,7 @@ class ChunkImporter:
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
-            self._read_documents(spec, files)
+            self._read_documents(spec, files, arrays)
             self._settle(spec, [eid for eid, _ in files], counts)
         else:
             self._read_python(spec, files, counts)
@@ -103,20 +144,40 @@ class ChunkImporter:
         self.ctx.report()
         return counts
 
-    def _read_documents(self, spec: FormatSpec, files: list) -> None:
+    def _read_documents(self, spec: FormatSpec, files: list, arrays: Future[list[ArrayFile]] | None) -> None:
         """Array path for plain documents, DuckDB's document reader for the others."""
-        with scratch_dir() as folder:
-            arrays = extract_arrays(
-                [(eid, pf.source.real_path) for eid, pf in files], spec.reader.records_path, Path(folder)
-            )
-            ready = [a for a in arrays if a.array_path is not None]
-            if ready:
-                src = array_source_sql(ready)
-                self._insert_trusted(spec, src)
-        others = [str(a.source) for a in arrays if a.array_path is None]
+        if arrays is None:
+            with scratch_dir() as folder:
+                extracted = extract_arrays(
+                    [(eid, pf.source.real_path) for eid, pf in files], spec.reader.records_path, Path(folder)
+                )
+                self._read_arrays(spec, extracted)
+        else:
+            extracted = arrays.result()
+            self._read_arrays(spec, extracted)
+        others = [str(a.source) for a in extracted if a.array_path is None]
         if others:
             src = ingest_sql.document_source_sql(spec, "chunk_files", others, _compression(others))
             self._insert_trusted(spec, src)
+
+    def _read_arrays(self, spec: FormatSpec, extracted: list[ArrayFile]) -> None:
+        ready = [a for a in extracted if a.array_path is not None]
+        if not ready:
+            return
+        try:
+            for sql in stage_sql(ready):
+                self.cur.execute(sql)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise FastPathRefused(str(exc)) from exc
+        finally:
+            for a in ready:  # staged (or refused): the scratch copy has done its job
+                assert a.array_path is not None
+                a.array_path.unlink(missing_ok=True)
+        self._insert_trusted(spec, STAGED_RECORDS_SQL)
+        for sql in DROP_STAGE_SQL:
+            self.cur.execute(sql)
 
     def _insert_trusted(self, spec: FormatSpec, source_sql: str) -> None:
         """Records from DuckDB's JSON readers; any DuckDB error means the fast path refused them."""

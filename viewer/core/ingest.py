@@ -257,10 +257,9 @@ def _import_in_transaction(
             to_read.append((i, pf))
     importer = ChunkImporter(cur, import_id, ctx)
     ctx.progress.phase = "importing"
-    for chunk in _chunks(to_read, salvage):
-        ctx.check()
-        python_only = str(chunk[0][1].source.real_path) in salvage
-        counts = importer.import_chunk([(ids[i], pf) for i, pf in chunk], python_only)
+    chunks = list(_chunks(to_read, salvage))
+    work = [([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage) for c in chunks]
+    for chunk, counts in zip(chunks, importer.import_chunks(work), strict=True):
         for i, _pf in chunk:
             results[i].counts = counts.get(ids[i], FileCounts())
             results[i].warnings.extend(importer.problems.pop(ids[i], []))

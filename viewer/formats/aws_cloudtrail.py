@@ -9,8 +9,6 @@ All share one mapping: the raw record is always the CloudTrail record itself.
 
 from __future__ import annotations
 
-import orjson
-
 from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, has_key
 
 _UI = "$.userIdentity"
@@ -104,15 +102,6 @@ def _looks_like_record(text: str) -> bool:
     )
 
 
-def _first_line_object(head: Head) -> dict | None:
-    """The first line parsed as a JSON object, or None when it is not one complete object."""
-    try:
-        value = orjson.loads(head.first_line)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _sniff_records_document(head: Head) -> bool:
     # `Records` is the first key CloudTrail writes; allow an empty file `{"Records":[]}`.
     s = head.stripped
@@ -130,7 +119,7 @@ def _sniff_record_array(head: Head) -> bool:
 
 
 def _sniff_record_lines(head: Head) -> bool:
-    obj = _first_line_object(head)
+    obj = head.first_line_object
     return obj is not None and "eventTime" in obj and "eventName" in obj and "Records" not in obj
 
 
@@ -138,7 +127,7 @@ def _sniff_single_record(head: Head) -> bool:
     # A pretty-printed single record: one document, not one object per line.
     return (
         head.first_char == "{"
-        and _first_line_object(head) is None
+        and head.first_line_object is None
         and not has_key(head.text[:400], "Records")
         and has_key(head.text, "eventVersion")
         and _looks_like_record(head.text)
@@ -155,7 +144,7 @@ def _sniff_lookup_array(head: Head) -> bool:
 
 
 def _sniff_lookup_lines(head: Head) -> bool:
-    obj = _first_line_object(head)
+    obj = head.first_line_object
     return obj is not None and "CloudTrailEvent" in obj
 
 

@@ -17,6 +17,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+import orjson
 
 from viewer.schema import NORMALIZED_FIELDS
 
@@ -89,18 +93,27 @@ class Head:
     text: str  # decoded (BOM stripped), at most a few tens of KB
     compressed: bool = False
 
-    @property
+    # Cached: every format's sniffer asks the same questions of the same head.
+    @cached_property
     def stripped(self) -> str:
         return self.text.lstrip()
 
     @property
     def first_char(self) -> str:
-        s = self.stripped
-        return s[:1]
+        return self.stripped[:1]
 
-    @property
+    @cached_property
     def first_line(self) -> str:
-        return self.stripped.split("\n", 1)[0].rstrip("\r")
+        return self.stripped.partition("\n")[0].rstrip("\r")
+
+    @cached_property
+    def first_line_object(self) -> dict[str, Any] | None:
+        """The first line parsed as a JSON object; None when it is not one complete object."""
+        try:
+            value = orjson.loads(self.first_line)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
