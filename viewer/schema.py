@@ -43,7 +43,8 @@ _S, _T, _IP, _I, _B, _J = Kind.STRING, Kind.TIMESTAMP, Kind.IP, Kind.INT, Kind.B
 #: Normalized columns filled by the format mappings, in table order.
 NORMALIZED_FIELDS: tuple[Field, ...] = (
     Field("ts", "TIMESTAMPTZ", _T, "Time", default_column=True),
-    Field("ts_end", "TIMESTAMPTZ", _T, "End time"),
+    Field("ts_end", "TIMESTAMPTZ", _T, "End time"),  # intervals: flows, findings (first -> last seen)
+    Field("ingest_ts", "TIMESTAMPTZ", _T, "Received"),  # when the provider received or delivered it
     Field("source_type", "VARCHAR", _S, "Source", chartable=True, default_column=True),
     Field("provider", "VARCHAR", _S, "Cloud", chartable=True),
     Field("event_uid", "VARCHAR", _S, "Event UID", searchable=True),
@@ -88,6 +89,12 @@ NORMALIZED_FIELDS: tuple[Field, ...] = (
         searchable=True,
         correlation_key=True,
     ),
+    Field("src_port", "INTEGER", _I, "Source port"),
+    Field("dst_ip", "VARCHAR", _IP, "Destination IP", pivot=True, searchable=True, correlation_key=True),
+    Field("dst_port", "INTEGER", _I, "Destination port", pivot=True),
+    Field("protocol", "VARCHAR", _S, "Protocol", chartable=True),
+    Field("bytes", "BIGINT", _I, "Bytes"),
+    Field("packets", "BIGINT", _I, "Packets"),
     Field("user_agent", "VARCHAR", _S, "User agent", pivot=True, searchable=True),
     Field("target_type", "VARCHAR", _S, "Target type", chartable=True),
     Field(
@@ -104,6 +111,8 @@ NORMALIZED_FIELDS: tuple[Field, ...] = (
     Field("cloud_account", "VARCHAR", _S, "Account", pivot=True, chartable=True, default_column=True),
     Field("region", "VARCHAR", _S, "Region", pivot=True, chartable=True, default_column=True),
     Field("correlation_id", "VARCHAR", _S, "Request / correlation id", searchable=True, correlation_key=True),
+    Field("severity", "VARCHAR", _S, "Severity", chartable=True),  # the source's own label or number
+    Field("severity_id", "SMALLINT", _I, "Severity (OCSF)", chartable=True),  # 0-6, 99 other
 )
 
 #: Columns the case file adds around the normalized ones: identity, provenance, raw record.

@@ -10,7 +10,8 @@ import pytest
 
 from viewer.core.case_file import CaseError, CaseFile, CaseVersionError, ReadOnlyCaseError
 from viewer.core.ingest import import_paths
-from viewer.core.migrations import SCHEMA_VERSION
+from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION, missing_columns
+from viewer.schema import field_names
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
 
@@ -55,3 +56,30 @@ def test_read_only_changes_nothing(tmp_path: Path) -> None:
         assert case.summary().events == 3
         case.log_activity("query", {"sql": "SELECT 1"})  # silently not logged: the file must not change
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_every_schema_field_is_created_by_a_migration(tmp_path: Path) -> None:
+    assert missing_columns() == []
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        cols = [r[0] for r in case.cursor().execute("DESCRIBE events").fetchall()]
+    assert set(field_names()) <= set(cols)
+
+
+def test_schema_1_case_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -> None:
+    path = tmp_path / "old.caseline"
+    con = duckdb.connect(str(path))
+    for sql in MIGRATIONS[0][1]:
+        con.execute(sql)
+    con.execute("INSERT INTO case_meta VALUES ('schema_version', '1')")
+    con.execute(
+        "INSERT INTO events (event_id, ts, source_type, provider, action, evidence_id, record_index, raw, dedup_key) "
+        "VALUES (7, '2024-05-01 10:00:00+00', 'cloudtrail', 'aws', 'GetObject', 1, 6, '{\"a\": 1}', 42)"
+    )
+    con.close()
+    with CaseFile.open(path) as case:
+        cur = case.cursor()
+        assert cur.execute("SELECT value FROM case_meta WHERE key = 'schema_version'").fetchall() == [
+            (str(SCHEMA_VERSION),)
+        ]
+        row = cur.execute("SELECT action, raw->>'$.a', dst_ip, bytes FROM events").fetchall()
+    assert row == [("GetObject", "1", None, None)]

@@ -6,27 +6,52 @@ writes and reads; a case with a higher number was written by a newer Caseline an
 
 from __future__ import annotations
 
-from viewer.schema import ALL_EVENT_FIELDS, RAW
+from viewer.schema import ALL_EVENT_FIELDS
 
-
-def _events_ddl() -> str:
-    cols = []
-    for f in ALL_EVENT_FIELDS:
-        if f is RAW:
-            # zstd keeps the raw records near the size of the gzipped evidence (measured 1.2x);
-            # DuckDB's default string compression gets ~2:1 where gzip gets ~8:1.
-            cols.append("raw JSON USING COMPRESSION zstd NOT NULL")
-        elif f.name in ("event_id", "source_type", "provider", "evidence_id", "record_index"):
-            # ts is not declared NOT NULL: an import inserts first and moves rows without a time
-            # out to import_warnings before it commits, so no committed row has a NULL ts.
-            cols.append(f"{f.name} {f.sql_type} NOT NULL")
-        else:
-            cols.append(f"{f.name} {f.sql_type}")
-    # dedup_key picks candidate duplicates cheaply: a 64-bit hash of the record's natural id
-    # (eventID...) or, without one, of its raw text. A candidate is only dropped after its raw
-    # record compared equal (as JSON, whatever the formatting) to an earlier one.
-    cols.append("dedup_key UBIGINT NOT NULL")
-    return "CREATE TABLE events (\n  " + ",\n  ".join(cols) + "\n)"
+# The events table as schema 1 created it; later schemas add columns with ALTER TABLE, so an
+# old case and a new one end up with the same columns. zstd keeps the raw records near the size
+# of the gzipped evidence (measured 1.2x); DuckDB's default string compression gets ~2:1 where
+# gzip gets ~8:1. ts may be NULL while an import runs: rows without a time move to
+# import_warnings before it commits. dedup_key picks candidate duplicates cheaply: a 64-bit hash
+# of the record's natural id (eventID...) or, without one, of its raw text; a candidate is only
+# dropped after its raw record compared equal (as JSON) to an earlier one.
+_EVENTS_V1 = """CREATE TABLE events (
+  event_id BIGINT NOT NULL,
+  ts TIMESTAMPTZ,
+  ts_end TIMESTAMPTZ,
+  source_type VARCHAR NOT NULL,
+  provider VARCHAR NOT NULL,
+  event_uid VARCHAR,
+  log_name VARCHAR,
+  event_class VARCHAR,
+  service VARCHAR,
+  action VARCHAR,
+  outcome VARCHAR,
+  error_code VARCHAR,
+  error_message VARCHAR,
+  read_only BOOLEAN,
+  principal_type VARCHAR,
+  principal_id VARCHAR,
+  principal_name VARCHAR,
+  principal_account VARCHAR,
+  credential_id VARCHAR,
+  session_issuer VARCHAR,
+  session_id VARCHAR,
+  source_identity VARCHAR,
+  src_ip VARCHAR,
+  user_agent VARCHAR,
+  target_type VARCHAR,
+  target_id VARCHAR,
+  target_name VARCHAR,
+  cloud_account VARCHAR,
+  region VARCHAR,
+  correlation_id VARCHAR,
+  evidence_id INTEGER NOT NULL,
+  record_index BIGINT NOT NULL,
+  uid_conflict BOOLEAN,
+  raw JSON USING COMPRESSION zstd NOT NULL,
+  dedup_key UBIGINT NOT NULL
+)"""
 
 
 _V1 = [
@@ -61,7 +86,7 @@ _V1 = [
         imported_at TIMESTAMPTZ NOT NULL,
         note VARCHAR
     )""",
-    _events_ddl(),
+    _EVENTS_V1,
     """CREATE TABLE import_warnings (
         import_id INTEGER NOT NULL,
         evidence_id INTEGER,
@@ -79,5 +104,29 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+# Schema 2: the columns network, finding and delivery-time sources fill (formats.md 2.2).
+_V2 = [
+    f"ALTER TABLE events ADD COLUMN {name} {sql_type}"
+    for name, sql_type in [
+        ("ingest_ts", "TIMESTAMPTZ"),
+        ("src_port", "INTEGER"),
+        ("dst_ip", "VARCHAR"),
+        ("dst_port", "INTEGER"),
+        ("protocol", "VARCHAR"),
+        ("bytes", "BIGINT"),
+        ("packets", "BIGINT"),
+        ("severity", "VARCHAR"),
+        ("severity_id", "SMALLINT"),
+    ]
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
+
+
+def missing_columns() -> list[str]:
+    """Schema fields no migration creates: a test keeps this empty."""
+    created = "\n".join(s for _, stmts in MIGRATIONS for s in stmts)
+    return [f.name for f in ALL_EVENT_FIELDS if f" {f.name} " not in created]
+
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
