@@ -73,7 +73,42 @@ def records(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tup
         return _csv_rows(path, reader, problems)
     if reader.kind is ReaderKind.DOCUMENT:
         return _document(read_text(path, problems), reader.records_path, problems)
+    if reader.kind is ReaderKind.EXPLODE:
+        return _exploded(read_text(path, problems), reader, problems)
     return iter(())
+
+
+def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    """Records from `reader.explode`, numbered across the file in order.
+
+    The file is one JSON document, or one document per line (JSONL exporters); a document that
+    does not parse or that explode rejects is a warning with its line, and the rest still import.
+    """
+    assert reader.explode is not None
+    if not text.strip():
+        problems.append(Problem(0, "byte", "file is empty"))
+        return
+    try:
+        docs: list[tuple[int, object]] = [(1, orjson.loads(text))]
+    except orjson.JSONDecodeError:
+        docs = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                docs.append((n, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                problems.append(Problem(n, "line", f"invalid JSON: {exc}", lost_record=True))
+    index = 0
+    for line, doc in docs:
+        try:
+            items = list(reader.explode(doc))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problems.append(Problem(line, "line", f"document not understood: {exc}", lost_record=True))
+            continue
+        for item in items:
+            yield index, orjson.dumps(item).decode()
+            index += 1
 
 
 def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:

@@ -14,7 +14,7 @@ Formats emit typed columns only; they never build display strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -36,6 +36,10 @@ class ReaderKind(StrEnum):
     DOCUMENT = "document"  # one JSON document per file, records at `records_path`
     LINES = "lines"  # one JSON record per line (JSONL)
     CSV = "csv"  # a header row and one record per row
+    # Python turns each parsed JSON document (the whole file, or each line of a JSONL file) into
+    # its records with `Reader.explode`: for nested shapes (OTLP resourceLogs, CloudWatch Logs
+    # subscription payloads) whose records need context from around them.
+    EXPLODE = "explode"
     NONE = "none"  # no records (digests)
 
 
@@ -51,6 +55,9 @@ class Reader:
     # CSV: header synonyms -> canonical key used in the raw record and the mapping.
     csv_columns: dict[str, str] = field(default_factory=dict)
     csv_embedded_json_column: str | None = None  # a column holding the whole original record
+    # EXPLODE: one parsed JSON document -> its records (each becomes one event's raw record).
+    # Raising ValueError rejects the document with that message; its records are counted lost.
+    explode: Callable[[Any], Iterable[Any]] | None = None
 
     @property
     def position_kind(self) -> str:
