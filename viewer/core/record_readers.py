@@ -100,11 +100,11 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
             except orjson.JSONDecodeError as exc:
                 problems.append(Problem(n, "line", f"invalid JSON: {exc}", lost_record=True))
     index = 0
-    for line, doc in docs:
+    for line_no, doc in docs:
         try:
             items = list(reader.explode(doc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            problems.append(Problem(line, "line", f"document not understood: {exc}", lost_record=True))
+            problems.append(Problem(line_no, "line", f"document not understood: {exc}", lost_record=True))
             continue
         for item in items:
             yield index, orjson.dumps(item).decode()
