@@ -1,0 +1,1 @@
+"""Query languages over the case: translators to DuckDB SQL and the safe runner."""

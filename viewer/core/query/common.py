@@ -1,0 +1,48 @@
+"""What every query translator shares: its error type and the table names analysts use.
+
+A translator turns a query into one DuckDB SELECT over the case, or refuses it with a
+`TranslationError` that names the construct and where it is: never a silently different result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TranslationError(Exception):
+    """The query uses something outside the supported subset, or is malformed."""
+
+    message: str
+    line: int  # 1-based
+    column: int  # 1-based
+    construct: str = ""  # the operator / function / keyword refused, when there is one
+
+    def __str__(self) -> str:
+        what = f" ({self.construct})" if self.construct else ""
+        return f"line {self.line}, column {self.column}: {self.message}{what}"
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset in `text`."""
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return line, offset - (before.rfind("\n") + 1) + 1
+
+
+# Table names as Sentinel / Log Analytics / Defender name them, mapped to the case's sources.
+# Each is a relation over `events` with the normalized columns (plus `raw`), so a query written
+# for Sentinel runs on evidence from any cloud that fills those columns.
+SOURCE_TABLES: dict[str, str] = {
+    "events": "events",
+    "AWSCloudTrail": "(SELECT * FROM events WHERE source_type = 'cloudtrail')",
+    "AWSVPCFlow": "(SELECT * FROM events WHERE source_type = 'vpcflow')",
+    "AWSGuardDuty": "(SELECT * FROM events WHERE source_type = 'guardduty')",
+    "AWSCloudWatch": "(SELECT * FROM events WHERE source_type = 'cwl')",
+    "AzureActivity": "(SELECT * FROM events WHERE source_type = 'azure_activity')",
+    "SigninLogs": "(SELECT * FROM events WHERE source_type = 'entra_signin')",
+    "AuditLogs": "(SELECT * FROM events WHERE source_type = 'entra_audit')",
+    "OfficeActivity": "(SELECT * FROM events WHERE source_type = 'm365_ual')",
+    "GCPAuditLogs": "(SELECT * FROM events WHERE source_type = 'gcp_audit')",
+    "KubernetesAudit": "(SELECT * FROM events WHERE source_type = 'k8s_audit')",
+}
