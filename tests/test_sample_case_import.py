@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from support.sample_case import build_sample_case
 
 from viewer.core.case_file import CaseFile
-from viewer.core.ingest import import_paths
-
-REPO = Path(__file__).resolve().parents[1]
-GENERATOR = REPO / "sample_cases" / "generate_aws_incident.py"
 
 
 @pytest.fixture(scope="module")
 def sample_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaseFile, dict]:
-    root = tmp_path_factory.mktemp("sample")
-    evidence = root / "evidence"
-    truth_path = root / "truth.json"
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "--out", str(evidence), "--truth", str(truth_path)], check=True
-    )
-    case = CaseFile.create(root / "sample.caseline")
-    report = import_paths(case, [evidence])
-    assert all(f.reconciled for f in report.files)
-    return case, json.loads(truth_path.read_text())
+    return build_sample_case(tmp_path_factory.mktemp("sample"))
 
 
 def test_every_record_is_accounted_for(sample_case: tuple[CaseFile, dict]) -> None:

@@ -1,0 +1,84 @@
+"""The bundled query library: well-formed, every SQL query runs, and the questions find the sample story."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from support.sample_case import build_sample_case
+
+from viewer.core.case_file import CaseFile
+from viewer.core.query import library
+
+QUERIES = library.bundled()
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaseFile, dict]:
+    return build_sample_case(tmp_path_factory.mktemp("library"))
+
+
+def _rows(case: CaseFile, name: str) -> list[dict]:
+    rel = case.cursor().execute(library.get(name).text("sql"))
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
+
+
+def test_library_has_forty_queries_with_unique_names() -> None:
+    assert len(QUERIES) >= 40
+    assert len({q.name for q in QUERIES}) == len(QUERIES)
+    assert sum(1 for q in QUERIES if {"kql", "insights"} <= set(q.texts)) >= 15
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.name)
+def test_every_sql_query_runs_on_a_case(query: library.LibraryQuery, sample: tuple[CaseFile, dict]) -> None:
+    case, _ = sample
+    case.cursor().execute(query.text("sql")).fetchall()  # binds every column and function
+
+
+def test_exfiltration_query_finds_the_stolen_data(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    exfil = truth["exfiltration"]
+    [row] = [
+        r
+        for r in _rows(case, "aws_s3_data_access_by_principal")
+        if r["principal_id"] == exfil["principal_arn"] and r["bucket"] == exfil["bucket"]
+    ]
+    assert row["reads"] == exfil["get_object_count"]
+    assert row["bytes_out"] == exfil["bytes_transferred_out"]
+
+
+def test_tampering_query_finds_stop_logging(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    stopped = dt.datetime.fromisoformat(truth["logging_gap"]["stopped_at"])
+    rows = _rows(case, "aws_logging_tampering")
+    assert any(r["action"] == "StopLogging" and r["ts"] == stopped for r in rows)
+
+
+def test_recon_query_finds_the_first_attacker_call(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    first = truth["stages"][0]
+    assert first["event_names"] == ["GetCallerIdentity"]
+    when = dt.datetime.fromisoformat(first["first_event_time"])
+    rows = _rows(case, "aws_get_caller_identity")
+    assert any(r["ts"] == when and r["src_ip"] in truth["attacker"]["ips"] for r in rows)
+
+
+def test_cross_account_assume_role_query_finds_the_pivot(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    times = {dt.datetime.fromisoformat(p["eventTime"]) for p in truth["cross_account_assume_role"]}
+    rows = _rows(case, "aws_assume_role_cross_account")
+    assert times & {r["ts"] for r in rows}
+    assert all(r["role_account"] != r["principal_account"] for r in rows)
+
+
+def test_malformed_library_file_is_refused_with_its_name(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(
+        '[[query]]\nname = "Bad Name"\ntitle = "t"\ndescription = "d"\nsql = "SELECT 1"\n'
+    )
+    with pytest.raises(library.LibraryError, match=r"bad.toml, query 1: name 'Bad Name'"):
+        library.load(tmp_path)
+    (tmp_path / "bad.toml").write_text('[[query]]\nname = "x"\n')
+    with pytest.raises(library.LibraryError, match="missing title, description, sql"):
+        library.load(tmp_path)
