@@ -123,3 +123,26 @@ def test_read_only_case_runs_queries_and_stays_byte_identical(tmp_path: Path) ->
             runner.run("sql", "UPDATE events SET action = 'x'")
         runner.close()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_saved_queries_live_in_the_case_and_are_logged(tmp_path: Path) -> None:
+    from viewer.core.query import saved
+
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        saved.save(case, "root use", "kql", 'AWSCloudTrail | where principal_type == "Root"', "who used root")
+        saved.save(case, "root use", "sql", "SELECT * FROM events WHERE principal_type = 'Root'", "v2")
+        saved.save(case, "admins", "sql", "SELECT 1")
+        got = [(q.name, q.language, q.description) for q in saved.list_saved(case)]
+        assert got == [("admins", "sql", ""), ("root use", "sql", "v2")]
+        assert saved.delete(case, "admins") and not saved.delete(case, "admins")
+        actions = [
+            r[0]
+            for r in case.cursor().execute("SELECT action FROM activity_log ORDER BY logged_at").fetchall()
+        ]
+        assert actions.count("query_saved") == 3 and actions.count("query_deleted") == 1
+        with pytest.raises(ValueError, match="name"):
+            saved.save(case, "  ", "sql", "SELECT 1")
+    with CaseFile.open(tmp_path / "c.caseline", read_only=True) as ro:
+        assert [q.name for q in saved.list_saved(ro)] == ["root use"]
+        with pytest.raises(Exception, match="read-only"):
+            saved.save(ro, "x", "sql", "SELECT 1")

@@ -165,7 +165,7 @@ class CaseFile:
         c.execute(
             "INSERT INTO activity_log (logged_at, os_user, tool_version, action, detail) "
             "VALUES (now(), ?, ?, ?, ?)",
-            [_os_user(), __version__, action, json.dumps(detail, default=str)],
+            [os_user(), __version__, action, json.dumps(detail, default=str)],
         )
 
     # -- summary ---------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return int(row[0])
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -291,7 +291,12 @@ def _import_in_transaction(
 def _chunks(
     files: list[tuple[int, PlannedFile]], salvage: set[str]
 ) -> Iterator[list[tuple[int, PlannedFile]]]:
-    """Consecutive files read the same way (format, compression, path), bounded in bytes and count."""
+    """Consecutive files read the same way (format, compression, path), bounded in bytes and count.
+
+    Document, text and Parquet files share a DuckDB statement with others of their kind (S3
+    access logs are thousands of tiny files); line, CSV and salvaged files are read one by one.
+    Text is bounded by its estimated decompressed size, since Python holds it while DuckDB reads.
+    """
 
     def key(pf: PlannedFile) -> tuple[str, bool, bool]:
         return (
@@ -300,18 +305,23 @@ def _chunks(
             str(pf.source.real_path) in salvage,
         )
 
+    from viewer.core.text_import import TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
+
+    batched = (ReaderKind.DOCUMENT, ReaderKind.TEXT, ReaderKind.PARQUET)
     chunk: list[tuple[int, PlannedFile]] = []
     size = 0
     for item in files:
         pf = item[1]
-        single = not pf.spec or pf.spec.reader.kind is not ReaderKind.DOCUMENT or key(pf)[2]
-        if chunk and (
-            key(pf) != key(chunk[0][1]) or size + pf.source.size > CHUNK_BYTES or len(chunk) >= CHUNK_FILES
-        ):
+        k = key(pf)
+        single = not pf.spec or pf.spec.reader.kind not in batched or k[2]
+        text = pf.spec is not None and pf.spec.reader.kind is ReaderKind.TEXT
+        weight = pf.source.size * (TEXT_GZIP_RATIO if text and k[1] else 1)
+        limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
+        if chunk and (key(chunk[0][1]) != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
             yield chunk
             chunk, size = [], 0
         chunk.append(item)
-        size += pf.source.size
+        size += weight
         if single:
             yield chunk
             chunk, size = [], 0
@@ -408,9 +418,9 @@ def _next_id(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
 
 
 def _user() -> str:
-    from viewer.core.case_file import _os_user
+    from viewer.core.case_file import os_user
 
-    return _os_user()
+    return os_user()
 
 
 def import_paths(

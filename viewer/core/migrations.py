@@ -120,7 +120,20 @@ _V2 = [
     ]
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
+# Schema 3: named queries saved in the case, so a report can cite them and a colleague rerun them.
+_V3 = [
+    """CREATE TABLE saved_queries (
+        name VARCHAR PRIMARY KEY,
+        language VARCHAR NOT NULL,      -- sql | kql | insights
+        text VARCHAR NOT NULL,
+        description VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        os_user VARCHAR
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
 
 
 def missing_columns() -> list[str]:
