@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--filter", default="")
     ap.add_argument("--row", type=int, default=3)
     ap.add_argument("--stack-by", default="cloud_account")
+    ap.add_argument("--query", default="", help="open the query workbench and run this SQL")
+    ap.add_argument("--lang", default="sql")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     app = QApplication([])
@@ -49,6 +51,13 @@ def main() -> None:
         pump(1500)
     w.table.select_row(args.row)
     pump(1000)
+    if args.query:
+        w.show_queries()
+        w.resizeDocks([w.query_dock], [380], Qt.Orientation.Vertical)
+        tab = w.query_dock.current_tab
+        tab.set_text(args.query, args.lang)
+        tab.run()
+        pump(2500)
     w.grab().save(args.out)
     print(f"saved {args.out}")
     app.quit()

@@ -34,6 +34,7 @@ from viewer.gui.event_table_model import EventTableModel
 from viewer.gui.event_table_view import EventTableView
 from viewer.gui.filter_bar import FilterBar
 from viewer.gui.import_dialog import ImportDialog
+from viewer.gui.query.dock import QueryDock
 from viewer.gui.recent_cases import RecentCaseList
 from viewer.gui.search_indexer import SearchIndexer
 from viewer.gui.time_text import format_range
@@ -97,6 +98,10 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
         self.resizeDocks([self.detail_dock], [400], Qt.Orientation.Horizontal)
+        # Queries open below the timeline and table, never over them (hidden until asked for).
+        self.query_dock = QueryDock(self.settings, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.query_dock)
+        self.query_dock.hide()
 
     def _action(
         self,
@@ -144,6 +149,11 @@ class MainWindow(QMainWindow):
         columns.aboutToShow.connect(lambda: self.table.fill_column_menu(columns))
         v.addAction(self.detail_dock.toggleViewAction())
 
+        q = bar.addMenu("&Query")
+        self.query_action = self._action("Query &workbench", self.show_queries, "Ctrl+E")
+        q.addAction(self.query_action)
+        q.addAction(self._action("&New query tab", self._new_query_tab, "Ctrl+Shift+E"))
+
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.indexer = SearchIndexer(self)
@@ -171,6 +181,9 @@ class MainWindow(QMainWindow):
         self.table.eventActivated.connect(self._show_event)
         self.empty_state.primaryClicked.connect(self._empty_primary)
         self.empty_state.secondaryClicked.connect(self._new_case_dialog)
+        self.query_dock.showTimeRange.connect(self.filter_bar.set_time_range)
+        self.query_dock.openEvent.connect(self._show_event)
+        self.caseChanged.connect(lambda s: self.query_dock.set_case(s.case if s is not None else None))
 
     # -- case lifecycle --------------------------------------------------------------------
     def open_case(self, path: str | Path, read_only: bool = False) -> bool:
@@ -202,6 +215,7 @@ class MainWindow(QMainWindow):
             self.import_dialog.deleteLater()
             self.import_dialog = None
         self.indexer.cancel()
+        self.query_dock.set_case(None)  # interrupts a running query before the connection closes
         self.table_model.set_source(None)
         self.timeline.set_source(None)
         self.detail.clear()
@@ -311,6 +325,17 @@ class MainWindow(QMainWindow):
         return self.import_dialog
 
     @Slot()
+    def show_queries(self) -> None:
+        self.query_dock.show()
+        self.query_dock.raise_()
+        tab = self.query_dock.current_tab
+        if tab is not None:
+            tab.editor.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _new_query_tab(self) -> None:
+        self.query_dock.show()
+        self.query_dock.new_tab()
+
     def focus_filter(self) -> None:
         if self.session is not None:
             self.filter_bar.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)

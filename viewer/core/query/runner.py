@@ -132,6 +132,12 @@ class QueryRunner:
         # One row past the bound tells "more than"; it stays in the table but is never shown.
         limited = held > self.max_rows
         rows = min(held, self.max_rows)
+        # Chain of custody: what was asked of the evidence (a no-op on a read-only case).
+        self.case.log_activity(
+            "query_run",
+            {"language": language, "text": text[:4000], "rows": rows, "limited": limited},
+            self._cur,
+        )
         return QueryResult(translated, table, columns, types, rows, limited, time.monotonic() - started)
 
     def page(self, result: QueryResult, start: int, n: int) -> pa.Table:

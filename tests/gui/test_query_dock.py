@@ -1,0 +1,98 @@
+"""The query workbench in the window: run, errors at their position, back to the events, library."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+
+from viewer.core.query import library
+
+from .conftest import WAIT_MS, open_window
+
+
+def _run(qtbot, tab, text: str, language: str = "sql") -> None:  # type: ignore[no-untyped-def]
+    tab.set_text(text, language)
+    with qtbot.waitSignal(tab._lane.busyChanged, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
+        QTest.keyClick(tab.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_ctrl_enter_runs_and_the_grid_pages_the_result(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    QTest.keyClick(win, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert win.query_dock.isVisible()
+    tab = win.query_dock.current_tab
+    _run(qtbot, tab, "SELECT event_id, ts, action FROM events ORDER BY ts, event_id")
+    expected = sql.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert tab.model.rowCount() == expected
+    assert tab.status.text().startswith(f"{expected:,} rows")
+    last = sql.execute("SELECT action FROM events ORDER BY ts, event_id OFFSET ? LIMIT 1", [expected - 1]).fetchone()[0]
+    assert tab.model.data(tab.model.index(expected - 1, 2)) == last  # a block far from the first
+    assert "+00:00" in tab.model.data(tab.model.index(0, 1))  # times carry their offset
+
+
+def test_error_is_marked_at_its_line_and_column(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    tab = win.query_dock.current_tab
+    _run(qtbot, tab, "SELECT action\nFROM events\nWHERE nope = 1")
+    assert "nope" in tab.status.text() and "line 3, column 7" in tab.status.text()
+    [mark] = tab.editor.extraSelections()
+    assert mark.cursor.blockNumber() == 2 and mark.cursor.selectedText() == "nope"
+    _run(qtbot, tab, "DELETE FROM events")
+    assert "only SELECT" in tab.status.text()
+
+
+def test_result_leads_to_the_timeline_and_the_event(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    tab = win.query_dock.current_tab
+    _run(qtbot, tab, "SELECT event_id, ts FROM events WHERE action = 'GetObject' ORDER BY ts LIMIT 50")
+    lo, hi = sql.execute(
+        "SELECT min(ts), max(ts) FROM (SELECT ts FROM events WHERE action = 'GetObject' ORDER BY ts LIMIT 50)"
+    ).fetchone()
+    with qtbot.waitSignal(win.filter_bar.filterChanged, timeout=WAIT_MS) as blocker:
+        tab.timeline_button.click()
+    start, end = blocker.args[0].time_range
+    assert start == lo and hi < end
+    tab.grid.setCurrentIndex(tab.model.index(4, 0))
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS) as shown:
+        tab.event_button.click()
+    assert shown.args[0].event_id == tab.model.row(4)["event_id"]
+
+
+def test_group_by_draws_a_chart_and_show_sql_shows_the_query(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    tab = win.query_dock.current_tab
+    _run(qtbot, tab, "SELECT time_bucket(INTERVAL 1 DAY, ts) AS day, count(*) AS n FROM events GROUP BY 1")
+    assert tab.chart.caption.text().startswith("n over day")
+    assert len(tab.chart.plot.getPlotItem().items) == 1
+    tab.sql_button.click()
+    assert tab.sql_view.isVisible() and "time_bucket" in tab.sql_view.toPlainText()
+
+
+def test_library_query_opens_in_a_new_tab_and_history_remembers(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    dock = win.query_dock
+    q = library.get("volume_by_source")
+    tab = dock.open_library_query(q.name, "sql")
+    assert dock.tabs.count() == 2 and q.text("sql") in tab.editor.toPlainText()
+    _run(qtbot, tab, tab.editor.toPlainText())
+    assert tab.model.rowCount() > 0
+    assert dock.history()[0] == ("sql", tab.editor.toPlainText().strip())
+
+
+def test_completion_offers_raw_json_paths(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    dock = win.query_dock
+    qtbot.waitUntil(lambda: len(dock.words.json_paths) > 0, timeout=WAIT_MS)
+    tab = dock.current_tab
+    tab.set_language("kql")
+    tab.editor.setPlainText("")
+    QTest.keyClicks(tab.editor, "raw.userIdentity.ar")
+    popup = tab.editor.completer.popup()
+    qtbot.waitUntil(popup.isVisible, timeout=WAIT_MS)
+    assert tab.editor.completer.currentCompletion() == "raw.userIdentity.arn"

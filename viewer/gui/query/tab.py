@@ -1,0 +1,253 @@
+"""One query tab: language, editor, Show SQL, results grid or chart, and what leads to the events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.core.case_file import CaseFile
+from viewer.core.jobs import CancelToken
+from viewer.core.query.common import TranslationError
+from viewer.core.query.runner import QueryResult, QueryRunner, translate
+from viewer.gui.jobs_qt import SupersedingRunner
+from viewer.gui.query.chart import ResultChart, chart_kind
+from viewer.gui.query.editor import QueryEditor
+from viewer.gui.query.results import ResultModel
+
+LANGUAGE_TITLES = {"sql": "DuckDB SQL", "kql": "KQL", "insights": "Logs Insights"}
+
+
+class QueryTab(QWidget):
+    titleChanged = Signal(str)
+    showTimeRange = Signal(object, object)  # start, end (UTC datetimes)
+    openEvent = Signal(object)  # event ids are 64-bit: Signal(int) would overflow
+    ran = Signal(str, str)  # language, text: for the history
+
+    def __init__(self, language: str = "sql", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.case: CaseFile | None = None
+        self.allow_external = False
+        self.max_rows = 1_000_000
+        self._lane = SupersedingRunner(self)
+        self._lane.resultReady.connect(self._on_result)
+        self._lane.failed.connect(self._on_failed)
+        self._lane.busyChanged.connect(self._on_busy)
+
+        self.language = QComboBox(self)
+        for key, title in LANGUAGE_TITLES.items():
+            self.language.addItem(title, key)
+        self.run_button = self._button("Run", "Run the query, or the selected part (Ctrl+Enter)", self.run)
+        self.cancel_button = self._button("Cancel", "Stop the running query (Esc)", self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.sql_button = self._button("Show SQL", "Show the DuckDB SQL this query runs as", self.toggle_sql)
+        self.sql_button.setCheckable(True)
+        self.timeline_button = self._button(
+            "Show on timeline",
+            "Select the time span of the result (or of the selected rows)",
+            self.show_on_timeline,
+        )
+        self.event_button = self._button(
+            "Open event", "Open the event of the current row", self.open_current_event
+        )
+        self.status = QLabel("", self)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (
+            self.language,
+            self.run_button,
+            self.cancel_button,
+            self.sql_button,
+            self.timeline_button,
+            self.event_button,
+        ):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+
+        self.editor = QueryEditor(language, self)
+        self.editor.runRequested.connect(self.run_text)
+        self.sql_view = QPlainTextEdit(self)
+        self.sql_view.setReadOnly(True)
+        self.sql_view.setFont(self.editor.font())
+        self.sql_view.hide()
+        self.model = ResultModel(self)
+        self.grid = QTableView(self)
+        self.grid.setModel(self.model)
+        self.grid.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.grid.verticalHeader().setDefaultSectionSize(self.grid.fontMetrics().height() + 6)
+        self.grid.doubleClicked.connect(lambda _i: self.open_current_event())
+        self.chart = ResultChart(self)
+        self.views = QTabWidget(self)
+        self.views.addTab(self.grid, "Table")
+        self.views.addTab(self.chart, "Chart")
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.editor)
+        split.addWidget(self.sql_view)
+        split.addWidget(self.views)
+        split.setSizes([140, 80, 300])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(split, 1)
+        self.language.currentIndexChanged.connect(self._language_changed)
+        self.set_language(language)
+        self._update_result_actions()
+
+    def _button(self, text: str, tip: str, slot: Any) -> QToolButton:
+        b = QToolButton(self)
+        b.setText(text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        return b
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def current_language(self) -> str:
+        return str(self.language.currentData())
+
+    def set_language(self, language: str) -> None:
+        self.language.setCurrentIndex(list(LANGUAGE_TITLES).index(language))
+
+    def set_text(self, text: str, language: str | None = None) -> None:
+        if language:
+            self.set_language(language)
+        self.editor.setPlainText(text)
+
+    def set_case(self, case: CaseFile | None) -> None:
+        self._lane.cancel()
+        self.case = case
+        self.model.set_result(None, None)
+        self.status.setText("" if case else "Open a case to run queries.")
+        self._update_result_actions()
+
+    def _language_changed(self) -> None:
+        self.editor.set_language(self.current_language)
+        self.titleChanged.emit(LANGUAGE_TITLES[self.current_language])
+        if self.sql_button.isChecked():
+            self._refresh_sql()
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self) -> None:
+        self.run_text(self.editor.query_to_run())
+
+    @Slot(str)
+    def run_text(self, text: str) -> None:
+        if self.case is None or not text.strip():
+            return
+        case, language = self.case, self.current_language
+        allow, max_rows = self.allow_external, self.max_rows
+
+        def work(token: CancelToken) -> tuple[QueryRunner, QueryResult] | TranslationError:
+            runner = QueryRunner(case, allow_external=allow, max_rows=max_rows)
+            try:
+                return runner, runner.run(language, text, token)
+            except TranslationError as exc:
+                runner.close()
+                return exc
+
+        self.editor.clear_error()
+        self.status.setStyleSheet("")
+        self.status.setText("Running…")
+        self.ran.emit(language, text)
+        self._lane.submit(work)
+
+    def cancel(self) -> None:
+        if self._lane.busy:
+            self._lane.cancel()
+            self.status.setText("Cancelled.")
+
+    @Slot(object)
+    def _on_result(self, value: object) -> None:
+        if isinstance(value, TranslationError):
+            self._show_error(value)
+            return
+        assert isinstance(value, tuple)
+        runner, result = value
+        self.model.set_result(runner, result)
+        self.grid.resizeColumnsToContents()
+        for col in range(self.model.columnCount()):
+            self.grid.setColumnWidth(col, min(self.grid.columnWidth(col), 360))
+        self.status.setText(f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms")
+        if result.translated.chart or (chart_kind(result) and result.time_column):
+            drawn = self.chart.show_result(runner, result)
+            if drawn and result.translated.chart:
+                self.views.setCurrentWidget(self.chart)
+        else:
+            self.chart.show_result(runner, result)
+            self.views.setCurrentWidget(self.grid)
+        self._update_result_actions()
+        if self.sql_button.isChecked():
+            self.sql_view.setPlainText(result.translated.sql)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.status.setStyleSheet("color: #C62828;")
+        self.status.setText(message.split("\n\n")[0])
+
+    def _show_error(self, err: TranslationError) -> None:
+        self.status.setStyleSheet("color: #C62828;")
+        self.status.setText(str(err).split("\n")[0])
+        self.status.setToolTip(str(err))
+        self.editor.mark_error(err.line, err.column)
+
+    @Slot(bool)
+    def _on_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    # -- Show SQL -----------------------------------------------------------------------------
+    def toggle_sql(self) -> None:
+        self.sql_view.setVisible(self.sql_button.isChecked())
+        if self.sql_button.isChecked():
+            self._refresh_sql()
+
+    def _refresh_sql(self) -> None:
+        try:
+            self.sql_view.setPlainText(translate(self.current_language, self.editor.query_to_run()).sql)
+        except TranslationError as err:
+            self.sql_view.setPlainText(f"-- cannot translate: {err}")
+            self.editor.mark_error(err.line, err.column)
+        except ImportError as err:
+            self.sql_view.setPlainText(f"-- {LANGUAGE_TITLES[self.current_language]} is not available: {err}")
+
+    # -- leading back to the events -----------------------------------------------------------
+    def _update_result_actions(self) -> None:
+        r = self.model.result
+        self.timeline_button.setEnabled(r is not None and r.time_column is not None and r.rows > 0)
+        self.event_button.setEnabled(r is not None and r.event_id_column is not None and r.rows > 0)
+
+    def _selected_rows(self) -> list[int]:
+        rows = sorted({i.row() for i in self.grid.selectionModel().selectedRows()})
+        return rows or list(range(min(self.model.rowCount(), 5000)))
+
+    def show_on_timeline(self) -> None:
+        r = self.model.result
+        if r is None or r.time_column is None:
+            return
+        times = [self.model.row(i)[r.time_column] for i in self._selected_rows()]
+        times = [t for t in times if isinstance(t, dt.datetime)]
+        if times:
+            self.showTimeRange.emit(min(times), max(times) + dt.timedelta(microseconds=1))
+
+    def open_current_event(self) -> None:
+        r = self.model.result
+        index = self.grid.currentIndex()
+        if r is None or r.event_id_column is None or not index.isValid():
+            return
+        event_id = self.model.row(index.row())[r.event_id_column]
+        if event_id is not None:
+            self.openEvent.emit(int(event_id))
