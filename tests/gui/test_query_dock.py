@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-
 from viewer.core.query import library
 
 from .conftest import WAIT_MS, open_window
