@@ -1,0 +1,150 @@
+"""summarize: count, dcount, sum, min, max, avg, make_set, grouped by columns and bin().
+
+KQL puts the group-by columns first, then the aggregates, and names an unnamed aggregate
+`count_` or `<function>_<column>`. Grouping keys of type string treat a NULL as KQL's empty
+string; a dynamic key is refused, as KQL refuses it. dcount is computed exactly, where KQL
+estimates (its error is about 1% at default accuracy, none on small sets).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lark import Token, Tree
+
+from viewer.core.query.kql.model import (
+    DATETIME,
+    DYNAMIC,
+    LONG,
+    NUMERIC,
+    REAL,
+    STRING,
+    TIMESPAN,
+    Column,
+    Relation,
+    Typed,
+    ident,
+)
+from viewer.core.query.kql.operators import check_new_name, group_key_sql, output_sql
+from viewer.core.query.kql.scalars import AGGREGATES, Scope, name_text, node
+
+if TYPE_CHECKING:
+    from viewer.core.query.kql.translator import Translator
+
+
+def summarize(tr: Translator, rel: Relation, op: Tree) -> Relation:
+    aggregates, groups = _split(op)
+    scope = tr.scope(rel)
+    columns: list[Column] = []
+    selects: list[str] = []
+    for item in groups:
+        value = scope.expr(item.children[1])
+        if value.type == DYNAMIC:
+            raise node(tr.text, item).error(
+                "a dynamic group key is not allowed (KQL refuses it too): use tostring()", "by"
+            )
+        name = _group_name(tr, item, value)
+        check_new_name(node(tr.text, item), name, [c.name for c in columns])
+        columns.append(Column(name, value.type))
+        selects.append(f"{group_key_sql(value)} AS {ident(name)}")
+    for item in aggregates:
+        name, sql, kind = _aggregate(tr, scope, item)
+        check_new_name(node(tr.text, item), name, [c.name for c in columns])
+        columns.append(Column(name, kind))
+        selects.append(f"{sql} AS {ident(name)}")
+    if not aggregates and not groups:
+        raise node(tr.text, op).error("summarize needs an aggregation or a by clause", "summarize")
+    sql = f"SELECT {', '.join(selects)} FROM {rel.cte}"
+    if groups:
+        sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(groups)))
+    return Relation(tr.add_cte(sql), columns)
+
+
+def _split(op: Tree) -> tuple[list[Tree], list[Tree]]:
+    aggregates: list[Tree] = []
+    groups: list[Tree] = []
+    target = aggregates
+    for child in op.children:
+        if isinstance(child, Token) and str(child) == "by":
+            target = groups
+        elif isinstance(child, Tree):
+            target.append(child)
+    return aggregates, groups
+
+
+def _group_name(tr: Translator, item: Tree, value: Typed) -> str:
+    name, expr = item.children
+    if name is not None:
+        return str(name)
+    if isinstance(expr, Tree) and expr.data == "name":
+        return name_text(expr.children[0])
+    if isinstance(expr, Tree) and expr.data == "call" and str(expr.children[0]) == "bin":
+        column = expr.children[1]
+        if isinstance(column, Tree) and column.data == "name":
+            return name_text(column.children[0])  # KQL names bin(ts, 1h) after its column
+    raise node(tr.text, item).error(
+        "name this group key (name = ...): KQL's generated names are not reproduced", "by"
+    )
+
+
+def _aggregate(tr: Translator, scope: Scope, item: Tree) -> tuple[str, str, str]:
+    given, expr = item.children
+    if not (isinstance(expr, Tree) and expr.data == "call" and str(expr.children[0]) in AGGREGATES):
+        raise node(tr.text, item).error(
+            "each summarize item must be one aggregation call (count, dcount, sum, min, max, avg, make_set)",
+            "summarize",
+        )
+    function = str(expr.children[0])
+    args = [a for a in expr.children[1:] if a is not None]
+    sql, kind = _aggregate_sql(tr, scope, expr, function, args)
+    if given is not None:
+        return str(given), sql, kind
+    if function == "count":
+        return "count_", sql, kind
+    arg = args[0]
+    if isinstance(arg, Tree) and arg.data == "name":
+        return f"{function}_{name_text(arg.children[0])}", sql, kind
+    raise node(tr.text, item).error(
+        "name this aggregation (name = ...): KQL's generated names are not reproduced", function
+    )
+
+
+def _aggregate_sql(
+    tr: Translator, scope: Scope, expr: Tree, function: str, args: list[Any]
+) -> tuple[str, str]:
+    where = node(tr.text, expr)
+    if function == "count":
+        if args:
+            raise where.error("count() takes no argument here (countif is not supported)", "count")
+        return "count(*)", LONG
+    if len(args) != 1:
+        raise where.error(f"{function}() takes one argument here", function)
+    value = scope.expr(args[0])
+    if function == "dcount":
+        if value.type == DYNAMIC:
+            raise where.error("dcount() of a dynamic value is not supported: use tostring()", function)
+        return f"count(DISTINCT {group_key_sql(value)})", LONG
+    if function == "make_set":
+        if value.type not in (STRING, LONG):
+            raise where.error(
+                f"make_set() of {value.type} is not supported (strings and longs are)", function
+            )
+        key = group_key_sql(value)
+        return (
+            f"coalesce(to_json(list(DISTINCT {key}) FILTER (WHERE {key} IS NOT NULL)), '[]'::JSON)",
+            DYNAMIC,
+        )
+    if function in ("sum", "avg"):
+        if value.type not in NUMERIC:
+            raise where.error(f"{function}() needs a number, got {value.type}", function)
+        if function == "avg":
+            return f"avg({value.sql})", REAL
+        return (
+            (f"CAST(sum({value.sql}) AS BIGINT)", LONG) if value.type == LONG else (f"sum({value.sql})", REAL)
+        )
+    # min / max
+    if value.type not in (*NUMERIC, DATETIME, TIMESPAN):
+        raise where.error(
+            f"{function}() of {value.type} is not supported (numbers and datetimes are)", function
+        )
+    return f"{function}({output_sql(value)})", value.type
