@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,44 @@ def test_malformed_library_file_is_refused_with_its_name(tmp_path: Path) -> None
     (tmp_path / "bad.toml").write_text('[[query]]\nname = "x"\n')
     with pytest.raises(library.LibraryError, match="missing title, description, sql"):
         library.load(tmp_path)
+
+
+def _normalized(rows: list[tuple]) -> list[tuple]:
+    """Rows comparable across languages: KQL has no NULL strings (they read as ""), sets as sets."""
+
+    def cell(v: object) -> object:
+        if v is None:
+            return ""
+        if isinstance(v, str) and v.startswith("["):  # a KQL dynamic array comes back as JSON text
+            try:
+                v = json.loads(v)
+            except ValueError:
+                return v
+        if isinstance(v, list):
+            return tuple(sorted(map(str, v)))
+        if isinstance(v, float):
+            return round(v, 6)
+        return v
+
+    return sorted((tuple(cell(v) for v in r) for r in rows), key=repr)
+
+
+@pytest.mark.parametrize("query", [q for q in QUERIES if "kql" in q.texts], ids=lambda q: q.name)
+def test_kql_version_answers_like_the_sql_version(
+    query: library.LibraryQuery, sample: tuple[CaseFile, dict]
+) -> None:
+    from viewer.core.query.runner import translate
+
+    case, _ = sample
+    cur = case.cursor()
+    want_rel = cur.execute(query.text("sql"))
+    want_cols = [d[0] for d in want_rel.description]
+    want = want_rel.fetchall()
+    got_rel = cur.execute(translate("kql", query.text("kql")).sql)
+    got_cols = [d[0] for d in got_rel.description]
+    got = got_rel.fetchall()
+    # The KQL version may leave out a column KQL cannot compute; every column it has must agree.
+    assert set(got_cols) <= set(want_cols), f"KQL columns {got_cols} not in the SQL version's {want_cols}"
+    pick = [want_cols.index(c) for c in got_cols]
+    assert len(got) == len(want)
+    assert _normalized(got) == _normalized([tuple(r[i] for i in pick) for r in want])
