@@ -1,0 +1,30 @@
+"""CloudWatch Logs Insights query language -> DuckDB SQL over the case's events.
+
+`translate(text)` is a pure function: the same text always gives the same SQL, so the query
+workbench can "Show SQL", and anything outside the supported subset raises `TranslationError`
+naming the construct and its line and column instead of running something different.
+
+Parser: lark 1.3 (LALR, contextual lexer) with the grammar in `grammar.py`. Evaluated against
+sqlglot (no Logs Insights dialect; its tokenizer cannot tell `/regex/` from division) and
+duckdb-kql (KQL only). A hand-written recursive-descent parser was the alternative; lark gives
+positions, precedence and error reporting for a 60-line grammar, and is pure Python.
+
+Supported: commands `fields`, `display`, `filter`, `stats` (up to two), `sort`, `limit`, `parse`
+(glob with `as`, regex with named groups), `dedup`; comments `#`; operators `and or not`,
+`= != < <= > >=`, `like "text"`, `like /re/`, `=~ /re/`, `in [...]` and their `not` forms,
+`+ - * / % ^`; functions `strlen tolower toupper concat ispresent isempty abs floor ceil
+datefloor bin` and the aggregates `count count_distinct sum avg min max`. Field mapping:
+`fields.py`; command semantics and defaults: `pipeline.py`; expression typing: `expressions.py`.
+"""
+
+from __future__ import annotations
+
+from viewer.core.query.insights.grammar import parse
+from viewer.core.query.insights.pipeline import DEFAULT_LIMIT, ChartHint, Pipeline, Translation
+
+__all__ = ["DEFAULT_LIMIT", "ChartHint", "Translation", "translate"]
+
+
+def translate(text: str) -> Translation:
+    """Translate a Logs Insights query into one DuckDB SELECT over `events`."""
+    return Pipeline(text).run(parse(text))
