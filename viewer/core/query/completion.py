@@ -15,22 +15,26 @@ from viewer.core.query.common import SOURCE_TABLES
 
 SAMPLE_PER_SOURCE = 200
 
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 KEYWORDS = {
-    "sql": (
+    "sql": _words(
         "SELECT FROM WHERE GROUP BY ORDER BY HAVING LIMIT WITH AS AND OR NOT IN IS NULL LIKE ILIKE "
         "BETWEEN CASE WHEN THEN ELSE END DISTINCT JOIN LEFT INNER ON USING UNION ALL DESC ASC "
         "INTERVAL QUALIFY OVER PARTITION"
-    ).split(),
-    "kql": (
+    ),
+    "kql": _words(
         "where project project-away extend summarize by bin count dcount sum min max avg make_set top "
         "sort order take limit distinct join kind inner leftouter union let render timechart barchart "
         "has contains startswith endswith in between matches regex ago now datetime todatetime tostring "
         "parse_json and or not asc desc"
-    ).split(),
-    "insights": (
+    ),
+    "insights": _words(
         "fields filter stats count count_distinct sum avg min max by bin sort asc desc limit parse display "
         "dedup like in as and or not @timestamp @message @logStream @log"
-    ).split(),
+    ),
 }
 
 
