@@ -247,3 +247,20 @@ def test_record_index_is_each_records_position_in_its_file(tmp_path: Path) -> No
     assert len(rows) == sum(sizes)
     for path, index, request_id in rows:
         assert request_id == f"file{int(Path(path).name[1:3])}-pos{index}"
+
+
+def test_a_file_read_in_several_python_batches_is_counted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON lines go through the Python reader in batches; each batch is judged on its own rows."""
+    from viewer.core import chunk_import
+
+    monkeypatch.setattr(chunk_import, "PY_BATCH", 1000)
+    recs = _records(2500)
+    lines = [json.dumps(r) for r in recs]
+    lines[1500] = json.dumps({k: v for k, v in recs[1500].items() if k != "eventTime"})  # rejected
+    lines.append(lines[10])  # an identical duplicate in the last batch
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with _case(tmp_path) as case:
+        [f] = import_paths(case, [path]).files
+        assert (f.counts.seen, f.counts.kept, f.counts.rejected, f.counts.duplicate) == (2501, 2499, 1, 1)
+        assert _count(case) == 2499

@@ -22,6 +22,9 @@ from pathlib import Path
 from viewer.core.sources import GZIP_MAGIC
 
 _WS = b" \t\r\n"
+# `], "key": [` near the end: the document ends with an array that is not the records array.
+# A false match (such text inside a record) only sends the file to the slower document path.
+_LATER_ARRAY_KEY = re.compile(rb'\]\s*,\s*"[^"\\]*"\s*:\s*\[')
 
 
 @dataclass
@@ -55,6 +58,8 @@ def _array_span(data: bytes, key: str | None) -> tuple[int, int] | None:
     end = len(body[:-1].rstrip(_WS))
     if data[end - 1 : end] != b"]":
         return None  # another key follows the records: leave it to the document path
+    if _LATER_ARRAY_KEY.search(data, max(0, end - 4096), end):
+        return None  # `{"events":[...],"searchedLogStreams":[...]}`: the last array is another key
     return m.end() - 1, end
 
 

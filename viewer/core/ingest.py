@@ -62,6 +62,9 @@ class ImportPlan:
     files: list[PlannedFile]
     discovery: Discovery
     forced_format: str | None = None
+    # Where the files came from when not from the user's disk: ('live:aws-s3', acquisition record).
+    # The record goes into imports.params next to the paths; it never holds secrets.
+    origin: tuple[str, dict] | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -153,8 +156,9 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
                     report = _import_in_transaction(case, cur, plan, hashes, ctx, salvage)
                     ctx.check()  # a cancel that arrived during the last statement still rolls back
                 break
-            except FastPathRefused:
-                found = _find_refused(case, plan, salvage, ctx)
+            except FastPathRefused as refused:
+                # Files DuckDB cannot read at all; else the chunk whose records array it refused.
+                found = _find_refused(case, plan, salvage, ctx) or (set(refused.paths) - salvage)
                 if not found:
                     raise
                 salvage |= found
@@ -206,14 +210,17 @@ def _import_in_transaction(
     import_id = _next_id(cur, "imports", "import_id")
     cur.execute(
         "INSERT INTO imports (import_id, started_at, kind, params, os_user, tool_version) "
-        "VALUES (?, now(), 'file', ?, ?, ?)",
+        "VALUES (?, now(), ?, ?, ?, ?)",
         [
             import_id,
+            plan.origin[0] if plan.origin else "file",
             json.dumps(
                 {
                     "paths": [f.source.display_path for f in plan.files if f.source.container is None],
                     "forced_format": plan.forced_format,
-                }
+                    **({"acquisition": plan.origin[1]} if plan.origin else {}),
+                },
+                default=str,
             ),
             _user(),
             __version__,

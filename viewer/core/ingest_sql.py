@@ -207,3 +207,24 @@ UID_CONFLICT_SQL = """
         GROUP BY event_uid HAVING count(DISTINCT json(raw)::VARCHAR) > 1
     ) AND NOT uid_conflict
 """
+
+
+# Text lines that fit no layout of their format were inserted with raw {"line": ...} only and
+# no time (text_import); they become warnings naming the line, count as rejected, and go.
+_TEXT_UNMATCHED = """
+    FROM events WHERE event_id >= $lo AND event_id < $hi AND ts IS NULL AND json_extract(raw, '$.fields') IS NULL
+"""
+TEXT_UNMATCHED_WARNINGS_SQL = f"""
+    INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason)
+    SELECT $import_id, e.evidence_id, f.display_path, e.record_index, 'line',
+        len(string_split(e.line, ' ')) || ' space-separated tokens match no known field order of '
+            || $what || ': ' || left(e.line, 300)
+    FROM (SELECT evidence_id, record_index, raw->>'$.line' AS line {_TEXT_UNMATCHED}) e
+    JOIN chunk_files f USING (evidence_id)
+"""
+TEXT_UNMATCHED_COUNTS_SQL = f"SELECT evidence_id, count(*) {_TEXT_UNMATCHED} GROUP BY evidence_id"
+TEXT_UNMATCHED_SAMPLE_SQL = f"""
+    SELECT evidence_id, record_index, len(string_split(raw->>'$.line', ' ')) {_TEXT_UNMATCHED}
+    ORDER BY evidence_id, record_index LIMIT 1000
+"""
+TEXT_UNMATCHED_DELETE_SQL = f"DELETE {_TEXT_UNMATCHED}"

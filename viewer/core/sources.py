@@ -197,6 +197,8 @@ def read_head(path: Path) -> tuple[Head, list[str]]:
     except (OSError, zlib.error) as exc:
         notes.append(f"could not read the start of the file: {exc}")
         data = b""
+    if data.startswith(b"PAR1"):  # Parquet is binary: its sniffer reads the magic, not text
+        return Head(path=str(path), text=data.decode("latin-1"), compressed=compressed), notes
     text, enc_note = decode_text(data)
     if enc_note:
         notes.append(enc_note)

@@ -109,6 +109,7 @@ def _sniff_records_document(head: Head) -> bool:
         s.startswith("{")
         and has_key(s[:400], "Records")
         and (_looks_like_record(s) or '"Records":[]' in s.replace(" ", ""))
+        and '"AwsCloudTrailInsight"' not in s  # Insights events have their own format
     )
 
 

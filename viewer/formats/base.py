@@ -40,6 +40,9 @@ class ReaderKind(StrEnum):
     # its records with `Reader.explode`: for nested shapes (OTLP resourceLogs, CloudWatch Logs
     # subscription payloads) whose records need context from around them.
     EXPLODE = "explode"
+    # Text lines split into named fields by `Reader.text` (TextSyntax), tokenized in DuckDB.
+    TEXT = "text"
+    PARQUET = "parquet"  # a Parquet file, one record per row, read by DuckDB
     NONE = "none"  # no records (digests)
 
 
@@ -58,11 +61,13 @@ class Reader:
     # EXPLODE: one parsed JSON document -> its records (each becomes one event's raw record).
     # Raising ValueError rejects the document with that message; its records are counted lost.
     explode: Callable[[Any], Iterable[Any]] | None = None
+    # TEXT: how a line becomes named fields.
+    text: TextSyntax | None = None
 
     @property
     def position_kind(self) -> str:
         """How `record_index` counts: lines for line formats, array positions otherwise."""
-        return "line" if self.kind in (ReaderKind.LINES, ReaderKind.CSV) else "record"
+        return "line" if self.kind in (ReaderKind.LINES, ReaderKind.CSV, ReaderKind.TEXT) else "record"
 
 
 @dataclass(frozen=True)
@@ -146,3 +151,89 @@ def has_key(text: str, key: str) -> bool:
 def canonical_header(header: str) -> str:
     """A CSV header reduced to lower-case letters and digits, so spellings compare equal."""
     return re.sub(r"[^a-z0-9]", "", header.strip().lstrip("\ufeff").lower())
+
+
+# --- Text formats -----------------------------------------------------------------------------
+# A line of a text log becomes named fields by a *layout*: the documented field order written as
+# the documentation writes it, e.g. 'type time elb "request" "user_agent"' (a quoted name is a
+# field enclosed in double quotes, a [bracketed] name a field enclosed in brackets, like the S3
+# access log time). The pipeline tokenizes every line in DuckDB and stores
+# {"line": <the line>, "fields": {name: value}} as the raw record, so mappings read
+# '$.fields."name"' like any JSON path.
+
+_LAYOUT_TOKEN = re.compile(r'"([^"]+)"|\[([^\]]+)\]|(\S+)')
+
+
+@dataclass(frozen=True)
+class TextField:
+    name: str
+    enclosed: str = ""  # '"' or '[' when the value is written inside quotes or brackets
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """One documented order of fields on a line.
+
+    `first_token`: a regular expression (RE2, full match) the line's first space-separated token
+    must match for this layout to apply; '' accepts any. `min_fields`: formats that append new
+    fields over the years (S3, ALB) accept lines that stop after this many fields.
+    """
+
+    name: str
+    spec: str  # the field order, e.g. 'bucket_owner bucket [time] "request_uri"'
+    first_token: str = ""
+    min_fields: int | None = None
+
+    @cached_property
+    def fields(self) -> tuple[TextField, ...]:
+        out = []
+        for quoted, bracketed, plain in _LAYOUT_TOKEN.findall(self.spec):
+            if quoted:
+                out.append(TextField(quoted, '"'))
+            elif bracketed:
+                out.append(TextField(bracketed, "["))
+            else:
+                out.append(TextField(plain))
+        return tuple(out)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def prefixes(self) -> list[TextLayout]:
+        """This layout and each shorter documented form it accepts (longest first)."""
+        lo = self.min_fields or len(self.fields)
+        out = [self]
+        for n in range(len(self.fields) - 1, lo - 1, -1):
+            kept = self.fields[:n]
+            spec = " ".join(
+                f'"{f.name}"' if f.enclosed == '"' else f"[{f.name}]" if f.enclosed == "[" else f.name
+                for f in kept
+            )
+            out.append(TextLayout(self.name, spec, self.first_token))
+        return out
+
+
+@dataclass(frozen=True)
+class TextSyntax:
+    """How lines of a text format become fields (ReaderKind.TEXT).
+
+    Each line is matched against `layouts` in order (its token shape and first token decide).
+    `header`: given a file's first line, the field names it declares (VPC Flow Logs on S3 start
+    with such a line), or None when the line is a record; a file with a header is read with
+    that order only. `fixed`: a field order the user gave, used for every line of every file.
+    """
+
+    layouts: tuple[TextLayout, ...] = ()
+    header: Callable[[str], tuple[str, ...] | None] | None = None
+    fixed: TextLayout | None = None
+    # Lines beyond the layout's last field: kept in the raw line; the fields stop at the layout.
+    allow_extra_fields: bool = False
+
+
+def with_text_layout(spec: FormatSpec, layout: TextLayout) -> FormatSpec:
+    """`spec` reading every line with `layout` (a field order the user gave once)."""
+    from dataclasses import replace
+
+    assert spec.reader.text is not None, f"{spec.name} is not a text format"
+    return replace(spec, reader=replace(spec.reader, text=replace(spec.reader.text, fixed=layout)))

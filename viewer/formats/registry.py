@@ -59,23 +59,69 @@ class UnknownFormatError(KeyError):
         return f"unknown format {self.args[0]!r}; known formats: {', '.join(sorted(_BY_NAME))}"
 
 
+def _custom_specs() -> list[FormatSpec]:
+    # Imported here, not at the top: the top of this module is the list other modules extend.
+    from viewer.formats import custom_store
+
+    return custom_store.load_all().specs
+
+
+def is_custom(spec: FormatSpec) -> bool:
+    from viewer.formats.custom import PREFIX
+
+    return spec.name.startswith(PREFIX)
+
+
 def get(name: str) -> FormatSpec:
+    """A format by name; `custom:NAME` is a user's custom format (CustomFormatError if broken)."""
+    from viewer.formats import custom_store
+    from viewer.formats.custom import PREFIX
+
+    if name.startswith(PREFIX):
+        return custom_store.get(name)
     try:
         return _BY_NAME[name]
     except KeyError:
         raise UnknownFormatError(name) from None
 
 
+def all_specs() -> list[FormatSpec]:
+    """Built-in formats, then the user's custom formats that load (see `custom_problems`)."""
+    return [*FORMATS, *_custom_specs()]
+
+
+def custom_problems() -> list[str]:
+    """Why custom format files were skipped: each names its file and the problem."""
+    from viewer.formats import custom_store
+
+    return [str(e) for e in custom_store.load_all().errors]
+
+
+def _rank(spec: FormatSpec) -> tuple[bool, int]:
+    # Built-in formats first whatever their priority: a custom format never takes a file from one.
+    return (is_custom(spec), -spec.priority)
+
+
 def candidates(head: Head) -> list[FormatSpec]:
     """Every format that claims the file, best first. A sniffer that raises claims nothing."""
     found = []
-    for spec in FORMATS:
+    for spec in all_specs():
         try:
             if spec.sniff(head):
                 found.append(spec)
         except Exception:  # noqa: BLE001 - a sniffer must never break detection of other formats
             continue
-    return sorted(found, key=lambda s: -s.priority)
+    return sorted(found, key=_rank)
+
+
+def is_ambiguous(found: list[FormatSpec]) -> bool:
+    """True when the best two claimants rank equal: only the user can choose between them."""
+    return len(found) > 1 and _rank(found[0]) == _rank(found[1])
+
+
+def tied_best(found: list[FormatSpec]) -> list[FormatSpec]:
+    """The claimants that rank equal with the best one (one item when detection is clear)."""
+    return [s for s in found if _rank(s) == _rank(found[0])] if found else []
 
 
 def detect(head: Head) -> FormatSpec | None:
@@ -84,4 +130,5 @@ def detect(head: Head) -> FormatSpec | None:
 
 
 def names() -> list[str]:
-    return sorted(_BY_NAME)
+    """Built-in format names, then custom ones (`custom:NAME`)."""
+    return sorted(_BY_NAME) + sorted(s.name for s in _custom_specs())

@@ -4,29 +4,30 @@ Non-modal on purpose: an import of a few GB takes minutes and the analyst keeps 
 timeline meanwhile. The plan (format and role per file, sniffed from content) is shown before
 anything is written; the import runs as one core Job (all-or-nothing: Cancel rolls back), and the
 per-file summary reconciles seen = kept + rejected + duplicate, warnings one click away.
+
+Detection is the user's to overrule: a tie between equally ranked formats is asked
+(FormatChoicePanel), and a file of unknown format (or any file) can be mapped by hand into a
+custom format ("Map fields…", Ctrl+M) that is saved, detected from then on, and used at once.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,33 +36,20 @@ from viewer.core import ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.jobs import CancelToken, Job, Progress
 from viewer.formats import registry
+from viewer.gui.field_mapping_dialog import FieldMappingDialog
+from viewer.gui.format_choice import FormatChoicePanel, tied_formats
+from viewer.gui.import_trees import (
+    PLAN_COLUMNS,
+    SUMMARY_COLUMNS,
+    make_tree,
+    mb,
+    plan_item,
+    progress_text,
+    summary_item,
+)
 from viewer.gui.jobs_qt import JobHandle, SupersedingRunner, start_job
 
-_PLAN_COLUMNS = ["File", "Format", "Role", "Size", "Notes"]
-_SUMMARY_COLUMNS = ["File", "Format", "Role", "Seen", "Kept", "Rejected", "Duplicate", "Notes"]
-_ROLE_COLOURS = {"events": "#1B5E20", "digest": "#0D47A1", "unknown": "#B71C1C", "container": "#555555"}
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1024**2:,.1f} MB"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def progress_text(p: Progress) -> str:
-    """'files 3/10 · 120,000 records · 45.2 MB / 196.0 MB · 12,345 rec/s · ETA 0:12'."""
-    parts = [p.phase or "working"]
-    parts.append(f"files {p.files_done}/{p.files_total}" if p.files_total else f"files {p.files_done}")
-    parts.append(f"{p.records:,} records")
-    parts.append(f"{_mb(p.bytes_done)} / {_mb(p.bytes_total)}" if p.bytes_total else _mb(p.bytes_done))
-    parts.append(f"{p.rate:,.0f} rec/s")
-    parts.append(f"ETA {_eta(p.eta_seconds)}")
-    return " · ".join(parts)
+__all__ = ["ImportDialog", "progress_text"]
 
 
 class ImportDialog(QDialog):
@@ -85,6 +73,9 @@ class ImportDialog(QDialog):
         self._paths: list[str] = []
         self._plan: ingest.ImportPlan | None = None
         self._handle: JobHandle | None = None
+        self._mapping: FieldMappingDialog | None = None
+        # Set by "Save and import" in the mapping dialog: (file, custom format) to use once planned.
+        self._import_with: tuple[str, str] | None = None
         self._planner = SupersedingRunner(self)
         self._planner.resultReady.connect(self._show_plan)
         self._planner.failed.connect(self._plan_failed)
@@ -102,19 +93,28 @@ class ImportDialog(QDialog):
         self.add_archive_button.clicked.connect(self._pick_archive)
         self.clear_button.clicked.connect(lambda: self.set_paths([]))
         self.format_combo = QComboBox(self)
-        self.format_combo.addItem("auto-detect (from content)", None)
-        for name in registry.names():
-            self.format_combo.addItem(name, name)
+        self._fill_format_combo()
         self.format_combo.currentIndexChanged.connect(lambda _i: self._replan())
+        self.map_button = QPushButton("Map fields…", self)
+        self.map_button.setShortcut(QKeySequence("Ctrl+M"))
+        self.map_button.setToolTip(
+            "Read the selected file (or the first of unknown format) as a custom format: "
+            "pick its time and fields, save, import (Ctrl+M)"
+        )
+        self.map_button.clicked.connect(lambda: self.open_mapping())
         top = QHBoxLayout()
         for b in (self.add_files_button, self.add_folder_button, self.add_archive_button, self.clear_button):
             top.addWidget(b)
         top.addStretch(1)
         top.addWidget(QLabel("Format:", self))
         top.addWidget(self.format_combo)
+        top.addWidget(self.map_button)
 
-        self.plan_tree = _tree(self, _PLAN_COLUMNS)
-        self.summary_tree = _tree(self, _SUMMARY_COLUMNS)
+        self.plan_tree = make_tree(self, PLAN_COLUMNS)
+        self.plan_tree.itemSelectionChanged.connect(self._update_buttons)
+        self.choice_panel = FormatChoicePanel(self)
+        self.choice_panel.choiceChanged.connect(self._choice_made)
+        self.summary_tree = make_tree(self, SUMMARY_COLUMNS)
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.plan_tree)
         self.pages.addWidget(self.summary_tree)
@@ -140,6 +140,7 @@ class ImportDialog(QDialog):
 
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.choice_panel)
         lay.addWidget(self.pages, 1)
         lay.addWidget(self.status_label)
         lay.addWidget(self.progress_bar)
@@ -192,47 +193,58 @@ class ImportDialog(QDialog):
         forced = self.format_combo.currentData()
         self.status_label.setText(f"Looking at {len(paths)} path(s)…")
 
-        def work(token: CancelToken) -> ingest.ImportPlan:
+        def work(token: CancelToken) -> tuple[ingest.ImportPlan, dict[int, list[str]]]:
             plan = ingest.plan_import(paths, forced_format=forced)
             if token.cancelled:
                 plan.cleanup()
-            return plan
+            return plan, tied_formats(plan)
 
         self._planner.submit(work)
         self._update_buttons()
 
     @Slot(object)
-    def _show_plan(self, plan: object) -> None:
-        assert isinstance(plan, ingest.ImportPlan)
+    def _show_plan(self, planned: object) -> None:
+        plan, ties = cast(tuple[ingest.ImportPlan, dict[int, list[str]]], planned)
         self._plan = plan
+        forced = self._use_requested_format(plan)
+        self.choice_panel.set_ties(plan, {i: t for i, t in ties.items() if i not in forced})
         self.plan_tree.clear()
-        for pf in plan.files:
+        known = ", ".join(registry.names())
+        for i, pf in enumerate(plan.files):
             notes = list(pf.notes)
-            if pf.ambiguous:
+            if i in forced:
+                notes.append("read with your new custom format")
+            elif i in ties:
+                notes.append("several formats match equally: choose above")
+            elif pf.ambiguous:
                 notes.append("also matches: " + ", ".join(pf.candidates[1:]))
-            item = QTreeWidgetItem(
-                [
-                    pf.source.display_path,
-                    pf.spec.name if pf.spec else "—",
-                    pf.role,
-                    _mb(pf.source.size),
-                    "; ".join(notes),
-                ]
-            )
-            item.setForeground(2, _brush(_ROLE_COLOURS.get(pf.role, "#222")))
-            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setToolTip(0, pf.source.display_path)
+            if pf.role == "unknown":
+                notes.append("unknown format: select it and press Map fields… (Ctrl+M)")
+            item = plan_item(i, pf, notes, known)
             self.plan_tree.addTopLevelItem(item)
         roles: dict[str, int] = {}
         for pf in plan.files:
             roles[pf.role] = roles.get(pf.role, 0) + 1
         summary = ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
         self.status_label.setText(
-            f"{len(plan.files)} file(s): {summary}. {_mb(plan.total_bytes)} of events "
+            f"{len(plan.files)} file(s): {summary}. {mb(plan.total_bytes)} of events "
             "to read. Press Import to add them to the case."
+            + (
+                " Files of unknown format can be mapped with Map fields… (Ctrl+M)."
+                if roles.get("unknown")
+                else ""
+            )
+            + (
+                f" {self.choice_panel.unresolved} file(s) need you to choose their format (above)."
+                if self.choice_panel.unresolved
+                else ""
+            )
         )
         self._update_buttons()
+        self._show_choices()
         self.planReady.emit(plan)
+        if forced and self.import_button.isEnabled():
+            self.start_import()
 
     @Slot(str)
     def _plan_failed(self, message: str) -> None:
@@ -240,9 +252,82 @@ class ImportDialog(QDialog):
         self._update_buttons()
 
     def _drop_plan(self) -> None:
+        self.choice_panel.set_ties(None, {})
         if self._plan is not None:
             self._plan.cleanup()
             self._plan = None
+
+    def _use_requested_format(self, plan: ingest.ImportPlan) -> set[int]:
+        """Apply "Save and import": that file is read with the format just saved."""
+        if self._import_with is None:
+            return set()
+        path, spec_name = self._import_with
+        self._import_with = None
+        spec = registry.get(spec_name)
+        hits = {i for i, pf in enumerate(plan.files) if pf.source.display_path == path}
+        for i in hits:
+            plan.files[i].spec = spec
+        return hits
+
+    @Slot()
+    def _choice_made(self) -> None:
+        self._show_choices()
+        self._update_buttons()
+
+    def _show_choices(self) -> None:
+        """The Format column of tied files: the user's choice, or a pointer to the question."""
+        plan = self._plan
+        waiting = set(self.choice_panel.waiting_files())
+        for row in range(self.plan_tree.topLevelItemCount()):
+            item = self.plan_tree.topLevelItem(row)
+            if item is None:
+                continue
+            i = int(item.data(0, Qt.ItemDataRole.UserRole))
+            if plan is not None and i in self.choice_panel.tied_files():
+                spec = plan.files[i].spec
+                item.setText(1, "⚠ choose above" if i in waiting else (spec.name if spec else "—"))
+
+    # -- custom formats --------------------------------------------------------------------
+    def _fill_format_combo(self) -> None:
+        current = self.format_combo.currentData()
+        self.format_combo.blockSignals(True)
+        self.format_combo.clear()
+        self.format_combo.addItem("auto-detect (from content)", None)
+        for name in registry.names():
+            self.format_combo.addItem(name, name)
+        index = self.format_combo.findData(current) if current else 0
+        self.format_combo.setCurrentIndex(max(index, 0))
+        self.format_combo.blockSignals(False)
+
+    def _mapping_target(self) -> ingest.PlannedFile | None:
+        """The selected plan file, else the first file of unknown format."""
+        plan = self._plan
+        if plan is None:
+            return None
+        item = self.plan_tree.currentItem()
+        if item is not None and item.isSelected():
+            pf = plan.files[int(item.data(0, Qt.ItemDataRole.UserRole))]
+            if not pf.source.is_archive:
+                return pf
+        return next((pf for pf in plan.files if pf.role == "unknown" and not pf.source.is_archive), None)
+
+    def open_mapping(self) -> FieldMappingDialog | None:
+        """Open "Map fields…" for the target file; the dialog reads its sample in the background."""
+        target = self._mapping_target()
+        if target is None or self.running:
+            return None
+        dialog = FieldMappingDialog(str(target.source.real_path), self)
+        display = target.source.display_path
+        dialog.formatSaved.connect(lambda _name: self._fill_format_combo())
+        dialog.importRequested.connect(lambda name: self._custom_format_chosen(display, name))
+        dialog.finished.connect(dialog.deleteLater)
+        self._mapping = dialog
+        dialog.open()  # window-modal, without a nested event loop
+        return dialog
+
+    def _custom_format_chosen(self, display_path: str, spec_name: str) -> None:
+        self._import_with = (display_path, spec_name)
+        self._replan()
 
     # -- importing -------------------------------------------------------------------------
     @Slot()
@@ -312,30 +397,7 @@ class ImportDialog(QDialog):
     def _show_summary(self, report: Any) -> None:
         self.summary_tree.clear()
         for fr in report.files:
-            c = fr.counts
-            item = QTreeWidgetItem(
-                [
-                    fr.path,
-                    fr.format or "—",
-                    fr.role,
-                    f"{c.seen:,}",
-                    f"{c.kept:,}",
-                    f"{c.rejected:,}",
-                    f"{c.duplicate:,}",
-                    fr.note,
-                ]
-            )
-            for col in range(3, 7):
-                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setToolTip(0, fr.path)
-            if fr.warnings:
-                item.setText(7, " ".join(filter(None, [f"{len(fr.warnings)} warning(s) ▸", fr.note])))
-                item.setForeground(7, _brush("#B26A00"))
-                for w in fr.warnings:
-                    child = QTreeWidgetItem([w])
-                    item.addChild(child)
-                    child.setFirstColumnSpanned(True)
-            self.summary_tree.addTopLevelItem(item)
+            self.summary_tree.addTopLevelItem(summary_item(fr))
         self.pages.setCurrentWidget(self.summary_tree)
         self.status_label.setText(
             f"Imported {report.total('kept'):,} events from {len(report.files)} file(s) in "
@@ -353,11 +415,15 @@ class ImportDialog(QDialog):
             self.format_combo,
         ):
             b.setEnabled(not running)
+        self.map_button.setEnabled(not running and self._mapping_target() is not None)
+        waiting = self.choice_panel.unresolved
         self.import_button.setEnabled(
             not running
+            and not waiting
             and self._plan is not None
             and any(pf.role in ("events", "digest") for pf in self._plan.files)
         )
+        self.import_button.setToolTip(f"Choose a format for {waiting} file(s) first" if waiting else "")
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running)
 
@@ -375,20 +441,3 @@ class ImportDialog(QDialog):
             return
         self._drop_plan()
         super().closeEvent(event)
-
-
-def _tree(parent: QWidget, headers: list[str]) -> QTreeWidget:
-    t = QTreeWidget(parent)
-    t.setHeaderLabels(headers)
-    t.setRootIsDecorated(True)
-    t.setAlternatingRowColors(True)
-    t.setUniformRowHeights(True)
-    h = t.header()
-    h.setStretchLastSection(True)
-    h.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-    h.resizeSection(0, 380)
-    return t
-
-
-def _brush(colour: str) -> QBrush:
-    return QBrush(QColor(colour))
