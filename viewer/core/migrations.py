@@ -133,7 +133,96 @@ _V3 = [
     )""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
+# Schema 4: case work and evidence integrity (issue #6), used by viewer/core/casework.
+# Annotations are an append-only change log: every edit, undo and redo is a new row carrying the
+# value before and after, so the history is auditable and undo never deletes anything. The
+# current state is the newest change per slot (target + attribute + tag name); a NULL value means
+# cleared. The views below are what the GUI, reports and SQL users read.
+_ANNOTATION_SLOT = "target_kind, event_id, entity_kind, entity_value, bookmark_id, attribute, name"
+_V4 = [
+    """CREATE TABLE annotation_changes (
+        change_id BIGINT PRIMARY KEY,
+        action_id BIGINT NOT NULL,      -- one user action (tag 40 events at once); undo reverts whole actions
+        action_kind VARCHAR NOT NULL,   -- edit | undo | redo
+        reverts_action BIGINT,          -- undo/redo: the edit action it reverts or re-applies
+        changed_at TIMESTAMPTZ NOT NULL,
+        os_user VARCHAR,
+        tool_version VARCHAR NOT NULL,
+        target_kind VARCHAR NOT NULL,   -- event | entity | bookmark
+        event_id BIGINT,                -- target_kind = event
+        entity_kind VARCHAR,            -- target_kind = entity, e.g. ip | user | access_key
+        entity_value VARCHAR,
+        bookmark_id BIGINT,             -- target_kind = bookmark
+        attribute VARCHAR NOT NULL,     -- tag | star | note | bookmark
+        name VARCHAR NOT NULL,          -- the tag for attribute = tag, else ''
+        value VARCHAR,                  -- new value; NULL = removed (bookmark: JSON name/start/end/note)
+        prev_value VARCHAR              -- value before this change
+    )""",
+    f"""CREATE VIEW annotation_current AS
+        SELECT * EXCLUDE (newest) FROM (
+            SELECT *, row_number() OVER (PARTITION BY {_ANNOTATION_SLOT} ORDER BY change_id DESC) AS newest
+            FROM annotation_changes)
+        WHERE newest = 1 AND value IS NOT NULL""",
+    """CREATE VIEW event_tags AS SELECT event_id, name AS tag, changed_at AS tagged_at, os_user
+        FROM annotation_current WHERE target_kind = 'event' AND attribute = 'tag'""",
+    """CREATE VIEW event_stars AS SELECT event_id, changed_at AS starred_at, os_user
+        FROM annotation_current WHERE target_kind = 'event' AND attribute = 'star'""",
+    """CREATE VIEW event_notes AS SELECT event_id, value AS note, changed_at AS noted_at, os_user
+        FROM annotation_current WHERE target_kind = 'event' AND attribute = 'note'""",
+    """CREATE VIEW event_annotations AS
+        SELECT event_id,
+               bool_or(attribute = 'star') AS starred,
+               coalesce(list(name ORDER BY name) FILTER (WHERE attribute = 'tag'), []) AS tags,
+               max(value) FILTER (WHERE attribute = 'note') AS note,
+               max(changed_at) AS changed_at
+        FROM annotation_current WHERE target_kind = 'event' GROUP BY event_id""",
+    """CREATE VIEW entity_notes AS
+        SELECT entity_kind, entity_value, value AS note, changed_at AS noted_at, os_user
+        FROM annotation_current WHERE target_kind = 'entity' AND attribute = 'note'""",
+    """CREATE VIEW bookmarks AS
+        SELECT bookmark_id,
+               json_extract_string(value, '$.name') AS name,
+               CAST(json_extract_string(value, '$.start') AS TIMESTAMPTZ) AS start_ts,
+               CAST(json_extract_string(value, '$.end') AS TIMESTAMPTZ) AS end_ts,
+               json_extract_string(value, '$.note') AS note,
+               changed_at, os_user
+        FROM annotation_current WHERE target_kind = 'bookmark' AND attribute = 'bookmark'""",
+    # One row per verification run (custody verify, CloudTrail digest validation) and its findings:
+    # a report cites what was checked, when, by whom, and with which evidence folder and keys.
+    """CREATE TABLE integrity_runs (
+        run_id INTEGER PRIMARY KEY,
+        kind VARCHAR NOT NULL,          -- verify | cloudtrail_digests
+        started_at TIMESTAMPTZ NOT NULL,
+        os_user VARCHAR,
+        tool_version VARCHAR NOT NULL,
+        params JSON,                    -- evidence folder, key source
+        ok BOOLEAN NOT NULL,            -- true only when every item was checked and passed
+        summary JSON                    -- counts per status
+    )""",
+    """CREATE TABLE integrity_findings (
+        run_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        subject_kind VARCHAR NOT NULL,  -- evidence | case | log_file | digest | chain
+        subject VARCHAR NOT NULL,       -- file path or S3 key
+        evidence_id INTEGER,
+        status VARCHAR NOT NULL,        -- unchanged | modified | missing | valid | invalid | unknown_key | gap ...
+        passed BOOLEAN NOT NULL,
+        message VARCHAR NOT NULL,
+        detail JSON
+    )""",
+    # CloudTrail public keys (ListPublicKeys): from a key file the user supplies, or live later.
+    """CREATE TABLE cloudtrail_public_keys (
+        fingerprint VARCHAR PRIMARY KEY,
+        value_der_b64 VARCHAR NOT NULL, -- base64 of the DER PKCS #1 RSA public key, as ListPublicKeys returns it
+        validity_start TIMESTAMPTZ,
+        validity_end TIMESTAMPTZ,
+        region VARCHAR,                 -- keys are per region; ListPublicKeys output does not name it
+        source VARCHAR NOT NULL,        -- key file path or live:<region>
+        added_at TIMESTAMPTZ NOT NULL
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
 
 
 def missing_columns() -> list[str]:

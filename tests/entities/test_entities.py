@@ -1,0 +1,306 @@
+"""Pivots, actor resolution and network attribution against stories whose truth is known."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from unittest import mock
+
+import duckdb
+import pytest
+from support.sample_case import build_sample_case
+
+from entities import stories
+from viewer.core.case_file import CaseFile
+from viewer.core.entities import actors, api, builder, cards, network, pivots
+from viewer.core.event_query import EventFilter, where_sql
+from viewer.core.ingest import import_paths
+
+FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
+
+
+def _event_id(cur: duckdb.DuckDBPyConnection, uid: str) -> int:
+    return int(cur.execute("SELECT event_id FROM events WHERE event_uid = ?", [uid]).fetchall()[0][0])
+
+
+def _import(case: CaseFile, *paths: Path) -> duckdb.DuckDBPyConnection:
+    import_paths(case, list(paths))
+    cur = case.cursor()
+    builder.update(cur)
+    actors.create_view(cur)
+    return cur
+
+
+# -- the bundled AWS incident -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[duckdb.DuckDBPyConnection, dict]:
+    case, truth = build_sample_case(tmp_path_factory.mktemp("sample"))
+    cur = case.cursor()
+    builder.update(cur)
+    actors.create_view(cur)
+    return cur, truth
+
+
+def _leaked(truth: dict) -> tuple[str, str]:
+    """(leaked key, its user's ARN) from the truth file."""
+    keys = truth["attacker"]["long_term_access_keys"]
+    key = next(k for k, why in keys.items() if "leaked" in why)
+    user = next(a for a in truth["attacker"]["principal_arns"] if a.endswith(":user/" + keys[key].split()[0]))
+    return key, user
+
+
+def test_temporary_keys_resolve_to_the_leaked_user_across_accounts(sample) -> None:
+    cur, truth = sample
+    leaked_key, user = _leaked(truth)
+    for temp_key, session_arn in truth["attacker"]["temporary_access_keys"].items():
+        event = cur.execute(
+            "SELECT max(event_id) FROM events WHERE credential_id = ? AND principal_id = ?",
+            [temp_key, session_arn],
+        ).fetchall()[0][0]
+        chain = actors.actor_chain(cur, int(event))
+        assert chain is not None
+        assert chain.actor == user
+        assert chain.gap is False
+        assert chain.source_identity == truth["attacker"]["source_identity"]
+        assert chain.hops[-1].identity == leaked_key and chain.hops[-1].kind == "root key"
+    # The dev-account key was issued in another account's session: two issuing hops.
+    dev_key = next(
+        k for k, arn in truth["attacker"]["temporary_access_keys"].items() if ":333333333333:" in arn
+    )
+    depth = cur.execute("SELECT depth FROM credential_actor WHERE credential_id = ?", [dev_key]).fetchall()
+    assert depth == [(2,)]
+
+
+def test_role_owner_copy_of_cross_account_assume_role_has_the_same_actor(sample) -> None:
+    cur, truth = sample
+    _, user = _leaked(truth)
+    for shared in truth["cross_account_assume_role"]:
+        for record in shared["records"]:
+            chain = actors.actor_chain(cur, _event_id(cur, record["eventID"]))
+            assert chain is not None and chain.actor == user, record
+
+
+def test_event_actor_view_and_actor_pivot_cover_every_attacker_identity(sample) -> None:
+    cur, truth = sample
+    _, user = _leaked(truth)
+    temp = list(truth["attacker"]["temporary_access_keys"])
+    via_view = cur.execute(
+        "SELECT count(*) FROM events e JOIN event_actor a USING (event_id) "
+        "WHERE e.credential_id IN (SELECT unnest(?::VARCHAR[])) AND a.actor = ?",
+        [temp, user],
+    ).fetchall()[0][0]
+    direct = cur.execute(
+        "SELECT count(*) FROM events WHERE credential_id IN (SELECT unnest(?::VARCHAR[]))", [temp]
+    ).fetchall()[0][0]
+    assert via_view == direct > 0
+    where, params = actors.actor_filter(cur, user)
+    principals = {
+        r[0]
+        for r in cur.execute(f"SELECT DISTINCT principal_id FROM events WHERE {where}", params).fetchall()
+    }
+    sessions = set(truth["attacker"]["temporary_access_keys"].values())
+    assert sessions | {user} <= principals
+    # The created backup-admin user is not ci-deploy: its key's creator is provenance only.
+    assert truth["exfiltration"]["principal_arn"] not in principals
+
+
+def test_key_created_by_attacker_shows_its_creator(sample) -> None:
+    cur, truth = sample
+    backup_key = next(k for k, why in truth["attacker"]["long_term_access_keys"].items() if "created" in why)
+    event = cur.execute("SELECT max(event_id) FROM events WHERE credential_id = ?", [backup_key]).fetchall()[
+        0
+    ][0]
+    chain = actors.actor_chain(cur, int(event))
+    assert chain is not None and chain.actor == truth["exfiltration"]["principal_arn"]
+    created = [h for h in chain.hops if h.kind == "key created by"]
+    admin_session = next(
+        a for a in truth["attacker"]["temporary_access_keys"].values() if ":111111111111:" in a
+    )
+    assert [h.identity for h in created] == [admin_session]
+
+
+@pytest.mark.parametrize("kind", ["principal", "ip", "credential", "target_id", "user_agent", "action"])
+def test_panels_from_tables_equal_counting_the_events(sample, kind: str) -> None:
+    cur, truth = sample
+    first = dt.datetime.fromisoformat(truth["time_range"]["first_event"])
+    ranges = [
+        None,
+        (first + dt.timedelta(minutes=17), first + dt.timedelta(days=2, minutes=41)),  # partial edge hours
+        (first + dt.timedelta(hours=5), first + dt.timedelta(hours=5, minutes=20)),  # inside one hour
+    ]
+    for time_range in ranges:
+        fast = pivots.panel_rows(cur, kind, time_range, limit=10_000)
+        with mock.patch.object(builder, "is_ready", return_value=False):
+            slow = pivots.panel_rows(cur, kind, time_range, limit=10_000)
+        assert fast.exact_from_tables and not slow.exact_from_tables
+        assert fast.rows == slow.rows and fast.total_entities == slow.total_entities > 0
+
+
+def test_exfiltration_ip_panel_and_filters_agree_with_the_truth(sample) -> None:
+    cur, truth = sample
+    exfil = truth["exfiltration"]
+    page = pivots.panel_rows(cur, "ip", search=exfil["source_ip"])
+    row = next(r for r in page.rows if r.entity == exfil["source_ip"])
+    start = dt.datetime.fromisoformat(exfil["first_get_object"])
+    end = dt.datetime.fromisoformat(exfil["last_get_object"]) + dt.timedelta(seconds=1)
+    # Between its first and last GetObject the exfiltration address did nothing else.
+    during = pivots.panel_rows(cur, "ip", (start, end), search=exfil["source_ip"]).rows
+    assert [r.events for r in during if r.entity == exfil["source_ip"]] == [exfil["get_object_count"]]
+    pf = pivots.selection_filter(cur, "ip", [exfil["source_ip"]])
+    total = cur.execute(f"SELECT count(*) FROM events WHERE {pf.where_sql}", pf.params).fetchall()[0][0]
+    assert row.events == total and row.first_seen is not None
+    card = cards.ip_card(cur, exfil["source_ip"])
+    assert [p["value"] for p in card["principals"]] == [exfil["principal_arn"]]
+
+
+def test_filter_text_selects_what_the_sql_selects(sample) -> None:
+    cur, truth = sample
+    leaked_key, user = _leaked(truth)
+    for kind, value in (("credential", leaked_key), ("principal", user)):
+        pf = pivots.selection_filter(cur, kind, [value])
+        assert pf.filter_text is not None
+        text_sql, params = where_sql(EventFilter(text=pf.filter_text))
+        by_text = cur.execute(f"SELECT count(*) FROM events WHERE {text_sql}", params).fetchall()[0][0]
+        by_sql = cur.execute(f"SELECT count(*) FROM events WHERE {pf.where_sql}", pf.params).fetchall()[0][0]
+        assert by_text == by_sql > 0
+
+
+def test_pivot_report_accepts_a_typed_name(sample) -> None:
+    cur, truth = sample
+    _, user = _leaked(truth)
+    report = api.pivot_report(cur, "principal", user.rsplit("/", 1)[1])
+    assert report["matches"] == [user]
+    assert report["actor"] == user
+    identities = set(report["actor_activity"]["identities"])
+    assert set(truth["attacker"]["temporary_access_keys"].values()) <= identities
+    json.dumps(report)  # the CLI prints it as JSON
+
+
+# -- out of order ------------------------------------------------------------------------------
+def test_assume_role_arriving_later_relinks_earlier_events(tmp_path: Path) -> None:
+    case = CaseFile.create(tmp_path / "late.caseline")
+    uses = stories.write_cloudtrail(tmp_path / "a" / "uses.json", stories.session_calls())
+    cur = _import(case, uses)
+    run = _event_id(cur, "e-run")
+    before = actors.actor_chain(cur, run)
+    assert before is not None and before.gap and before.actor == stories.SESSION_ARN
+    issuing = stories.write_cloudtrail(tmp_path / "b" / "assume.json", [stories.assume_role()])
+    cur = _import(case, issuing)
+    after = actors.actor_chain(cur, run)
+    assert after is not None and not after.gap and after.actor == stories.USER_ARN
+    assert cur.execute("SELECT actor FROM event_actor WHERE event_id = ?", [run]).fetchall() == [
+        (stories.USER_ARN,)
+    ]
+
+
+def test_issuing_record_after_its_uses_in_one_file(tmp_path: Path) -> None:
+    case = CaseFile.create(tmp_path / "one.caseline")
+    records = [*stories.session_calls(), stories.assume_role()]  # the AssumeRole is last in the file
+    cur = _import(case, stories.write_cloudtrail(tmp_path / "ct.json", records))
+    chain = actors.actor_chain(cur, _event_id(cur, "e-desc"))
+    assert chain is not None and chain.actor == stories.USER_ARN and not chain.gap
+
+
+# -- network and other clouds ------------------------------------------------------------------
+@pytest.fixture()
+def network_case(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    stories.write_cloudtrail(ev / "cloudtrail.json", [stories.assume_role(), *stories.session_calls()])
+    stories.write_flow_log(ev / f"{stories.ACCOUNT}_vpcflowlogs_us-east-1_fl-0a1b_20240501T1010Z_a1.log")
+    stories.write_guardduty(ev / "finding.json", FORMATS / "aws_guardduty_finding" / "finding.json")
+    stories.write_entra_signin(ev / "signins.json", FORMATS / "entra_signin" / "signIns-page-1.json")
+    case = CaseFile.create(tmp_path / "net.caseline")
+    cur = _import(case, ev)
+    sources = {r[0] for r in cur.execute("SELECT DISTINCT source_type FROM events").fetchall()}
+    assert {"cloudtrail", "vpcflow", "guardduty", "entra_signin"} <= sources
+    return cur
+
+
+def test_flow_record_shows_instance_and_who_launched_it(network_case) -> None:
+    cur = network_case
+    flow = cur.execute(
+        "SELECT event_id FROM events WHERE source_type = 'vpcflow' AND dst_ip = ?", [stories.EXFIL_DEST]
+    ).fetchall()[0][0]
+    found = network.attribute_event(cur, int(flow))
+    assert found and found[0].instance_id == stories.INSTANCE and found[0].eni == stories.ENI
+    assert found[0].launched_by == stories.SESSION_ARN
+    assert found[0].launched_by_actor == stories.USER_ARN
+    at = dt.datetime(2024, 5, 1, 10, 30, tzinfo=dt.UTC)
+    by_public = network.instance_for_ip(cur, stories.PUBLIC_IP, at)
+    assert by_public is not None and by_public.instance_id == stories.INSTANCE
+    assert network.instance_for_ip(cur, stories.PRIVATE_IP, dt.datetime(2024, 5, 1, 9, tzinfo=dt.UTC)) is None
+
+
+def test_guardduty_finding_links_instance_addresses(network_case) -> None:
+    cur = network_case
+    finding = cur.execute("SELECT event_id FROM events WHERE source_type = 'guardduty'").fetchall()[0][0]
+    links = network.finding_links(cur, int(finding))
+    assert links["instance"] == [stories.INSTANCE]
+    assert links["eni"] == [stories.ENI]
+    assert {stories.PRIVATE_IP, stories.PUBLIC_IP} <= set(links["ip"])
+
+
+def test_one_ip_entity_across_sources_and_spellings(network_case) -> None:
+    cur = network_case
+    row = next(
+        r
+        for r in pivots.panel_rows(cur, "ip", search=stories.ATTACKER_IP).rows
+        if r.entity == stories.ATTACKER_IP
+    )
+    assert {"cloudtrail", "vpcflow", "entra_signin"} <= set(row.sources)
+    assert {"aws", "azure"} <= set(row.clouds)
+    pf = pivots.selection_filter(cur, "ip", [f"::ffff:{stories.ATTACKER_IP}"])
+    stored = {
+        r[0]
+        for r in cur.execute(
+            f"SELECT coalesce(src_ip, '') || '|' || coalesce(dst_ip, '') FROM events WHERE {pf.where_sql}",
+            pf.params,
+        ).fetchall()
+    }
+    assert any(f"::ffff:{stories.ATTACKER_IP}" in s for s in stored)
+    assert (
+        row.events
+        == cur.execute(f"SELECT count(*) FROM events WHERE {pf.where_sql}", pf.params).fetchall()[0][0]
+    )
+    card = cards.ip_card(cur, stories.EXFIL_DEST)
+    assert [(f["direction"], f["bytes"]) for f in card["flows"]] == [("in", stories.EXFIL_BYTES)]
+
+
+def test_gcp_delegation_chain_names_the_original_authority(tmp_path: Path) -> None:
+    sample = FORMATS / "gcp_audit" / "audit.json"
+    case = CaseFile.create(tmp_path / "gcp.caseline")
+    cur = _import(case, sample)
+    text = json.loads(sample.read_text())
+    entries = text if isinstance(text, list) else text.get("entries", [text])
+    delegated = [
+        e
+        for e in entries
+        if e.get("protoPayload", {}).get("authenticationInfo", {}).get("serviceAccountDelegationInfo")
+    ]
+    assert delegated, "the bundled GCP sample has an impersonated call"
+    entry = delegated[0]
+    authorities = entry["protoPayload"]["authenticationInfo"]["serviceAccountDelegationInfo"]
+    original = authorities[0]["firstPartyPrincipal"]["principalEmail"]
+    chain = actors.actor_chain(cur, _event_id(cur, entry["insertId"]))
+    assert chain is not None and chain.actor == original
+    assert chain.hops[0].identity == entry["protoPayload"]["authenticationInfo"]["principalEmail"]
+
+
+def test_incremental_update_equals_a_full_rebuild(tmp_path: Path) -> None:
+    case = CaseFile.create(tmp_path / "inc.caseline")
+    _import(case, stories.write_cloudtrail(tmp_path / "a" / "uses.json", stories.session_calls()))
+    cur = _import(case, stories.write_cloudtrail(tmp_path / "b" / "assume.json", [stories.assume_role()]))
+    tables = ("entity_totals", "credential_actor", "net_binding", "instance_launch")
+
+    def snapshot() -> dict[str, list[tuple]]:
+        return {t: sorted(cur.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+    incremental = snapshot()
+    assert builder.is_ready(cur)
+    cur.execute("DELETE FROM entity_state")  # forget the mark: the next update rebuilds everything
+    assert not builder.is_ready(cur)
+    builder.update(cur)
+    assert snapshot() == incremental
+    assert incremental["instance_launch"] and incremental["net_binding"]

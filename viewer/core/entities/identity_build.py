@@ -1,0 +1,235 @@
+"""The credential graph and the compact credential -> actor tables (formats.md section 3.1, 3.4, 3.5).
+
+`credential_issue` has one row per credential-issuing record: STS AssumeRole* / GetSessionToken /
+GetFederationToken (the new `responseElements.credentials.accessKeyId`, who asked with which key,
+the session it became, sourceIdentity, sharedEventID) and IAM CreateAccessKey (who created a
+long-term key for which user). Rows are appended per import from the new events only.
+
+`credential_actor` and `principal_actor` are recomputed from the whole graph after every import,
+so the order in which evidence arrives does not matter: an AssumeRole imported after the calls
+made with its key (another file, another region, a later import) re-links them at that update.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from viewer.core.jobs import JobContext
+
+ISSUING_ACTIONS = (
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+)
+MAX_DEPTH = 16  # role chains are short; this only stops a cycle of bad data
+
+DDL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS credential_issue (
+        credential_id VARCHAR NOT NULL,      -- the key issued (ASIA... / AKIA...)
+        kind VARCHAR NOT NULL,               -- the issuing API (AssumeRole, CreateAccessKey, ...)
+        issued_ts TIMESTAMPTZ, expires_ts TIMESTAMPTZ,
+        issued_to VARCHAR,                   -- assumed-role session ARN, or the key's user name
+        role_arn VARCHAR, session_name VARCHAR,
+        issued_by_credential VARCHAR,        -- the caller's key; NULL for SAML/OIDC and AWSAccount copies
+        issued_by_principal VARCHAR,         -- the caller's principal_id as the events table has it
+        issued_by_type VARCHAR,              -- the caller's userIdentity.type
+        source_identity VARCHAR, shared_event_id VARCHAR,
+        account VARCHAR,                     -- recipient account of the issuing record
+        event_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS credential_use (
+        credential_id VARCHAR NOT NULL, provider VARCHAR, principal_id VARCHAR, principal_type VARCHAR,
+        principal_name VARCHAR, session_issuer VARCHAR,
+        n BIGINT NOT NULL, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ
+    )""",
+    """CREATE TABLE IF NOT EXISTS credential_actor (
+        credential_id VARCHAR NOT NULL,
+        actor VARCHAR,                       -- who is really behind the key
+        actor_type VARCHAR,
+        root_credential VARCHAR,             -- the first key of its chain
+        depth INTEGER NOT NULL,              -- issuing hops from the root
+        source_identity VARCHAR,
+        gap BOOLEAN NOT NULL                 -- the chain stops at a key whose issuing record is missing
+    )""",
+    """CREATE TABLE IF NOT EXISTS principal_actor (
+        provider VARCHAR NOT NULL, principal_id VARCHAR NOT NULL, actor VARCHAR NOT NULL, via VARCHAR
+    )""",
+]
+TABLES = ("credential_issue", "credential_use", "credential_actor", "principal_actor")
+
+_ACTIONS_SQL = ", ".join(f"'{a}'" for a in ISSUING_ACTIONS)
+_ISSUE_PATHS = (
+    "$.responseElements.credentials.accessKeyId",  # 1
+    "$.responseElements.credentials.expiration",  # 2
+    "$.responseElements.assumedRoleUser.arn",  # 3
+    "$.requestParameters.roleArn",  # 4
+    "$.requestParameters.roleSessionName",  # 5
+    "$.userIdentity.accessKeyId",  # 6
+    "$.responseElements.sourceIdentity",  # 7
+    "$.requestParameters.sourceIdentity",  # 8
+    "$.sharedEventID",  # 9
+    "$.responseElements.accessKey.accessKeyId",  # 10
+    "$.responseElements.accessKey.userName",  # 11
+    "$.requestParameters.userName",  # 12
+)
+# STS writes `expiration` as "Mar 13, 2024, 12:16:40 AM" in CloudTrail; some tools write ISO.
+_EXPIRES = (
+    "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), try_strptime(v[2], '%b %d, %Y, %I:%M:%S %p')::TIMESTAMPTZ)"
+)
+
+
+def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> None:
+    """Add the issuing records and key usage found in events above `mark`."""
+    if ctx is not None:
+        ctx.check()
+    # One JSON parse per record: `raw->>path` parses the whole record again for every path.
+    paths = ", ".join(f"'{p}'" for p in _ISSUE_PATHS)
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _issuing AS
+            SELECT event_id, ts, action, principal_id, principal_type, principal_name, source_identity,
+                   cloud_account, json_extract_string(raw, [{paths}]) AS v
+            FROM events
+            WHERE event_id > $mark AND error_code IS NULL
+              AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
+                   OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))""",
+        {"mark": mark},
+    )
+    cur.execute(
+        f"""INSERT INTO credential_issue
+            SELECT v[1], action, ts, {_EXPIRES}, v[3], v[4], v[5], nullif(v[6], ''), principal_id, principal_type,
+                   coalesce(v[7], v[8], source_identity), v[9], cloud_account, event_id
+            FROM _issuing WHERE action <> 'CreateAccessKey' AND v[1] IS NOT NULL"""
+    )
+    cur.execute(
+        """INSERT INTO credential_issue
+           SELECT v[10], action, ts, NULL, coalesce(v[11], v[12], principal_name), NULL, NULL, nullif(v[6], ''),
+                  principal_id, principal_type, source_identity, NULL, cloud_account, event_id
+           FROM _issuing WHERE action = 'CreateAccessKey' AND v[10] IS NOT NULL"""
+    )
+    cur.execute("DROP TABLE _issuing")
+    if ctx is not None:
+        ctx.check()
+    cur.execute(
+        """INSERT INTO credential_use
+           SELECT credential_id, any_value(provider), principal_id, any_value(principal_type),
+                  any_value(principal_name), any_value(session_issuer), count(*), min(ts), max(ts)
+           FROM events WHERE event_id > $mark AND credential_id IS NOT NULL AND credential_id <> ''
+           GROUP BY credential_id, principal_id""",
+        {"mark": mark},
+    )
+
+
+def rebuild_actors(cur: duckdb.DuckDBPyConnection, compact_use: bool) -> None:
+    """Recompute credential_actor and principal_actor from the whole graph (order-independent)."""
+    if compact_use:
+        cur.execute(
+            """CREATE OR REPLACE TEMP TABLE _use_all AS
+               SELECT credential_id, provider, principal_id, principal_type, principal_name, session_issuer,
+                      sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts
+               FROM credential_use GROUP BY ALL"""
+        )
+        cur.execute("DELETE FROM credential_use")
+        cur.execute("INSERT INTO credential_use SELECT * FROM _use_all ORDER BY credential_id")
+        cur.execute("DROP TABLE _use_all")
+    _rebuild_credential_actor(cur)
+    _rebuild_principal_actor(cur)
+    # A token seen in Azure Activity names its user by object id: give it the sign-in's UPN.
+    cur.execute(
+        """UPDATE credential_actor SET actor = pa.actor FROM principal_actor pa
+           WHERE pa.provider = 'azure' AND pa.principal_id = credential_actor.actor"""
+    )
+
+
+# The issuing record of each temporary key: of the two copies of a cross-account AssumeRole the
+# caller's (with the caller's key) wins over the role owner's (which names only an AWSAccount).
+_PARENT = """
+    SELECT credential_id, issued_by_credential AS parent, issued_by_principal, issued_by_type,
+           source_identity, issued_to
+    FROM credential_issue WHERE kind <> 'CreateAccessKey'
+    QUALIFY row_number() OVER (PARTITION BY credential_id
+                               ORDER BY issued_by_credential IS NULL, issued_ts, event_id) = 1"""
+
+# One representative user of each key: the principal seen with it most often.
+_USER = """
+    SELECT credential_id, arg_max(principal_id, n) AS principal_id, arg_max(principal_type, n) AS principal_type,
+           arg_max(principal_name, n) AS principal_name, arg_max(session_issuer, n) AS session_issuer,
+           arg_max(provider, n) AS provider
+    FROM (SELECT credential_id, principal_id, principal_type, principal_name, session_issuer, provider,
+                 sum(n) AS n FROM credential_use GROUP BY ALL)
+    GROUP BY credential_id"""
+
+
+def _rebuild_credential_actor(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _parent AS {_PARENT}")
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _user AS {_USER}")
+    # Walk every key up to its root. The recursion only follows keys that have an issuing
+    # record, so its size is the number of temporary keys times their depth.
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _root AS
+            WITH RECURSIVE up(start, cur, depth, sid) AS (
+                SELECT credential_id, credential_id, 0, source_identity FROM (
+                    SELECT credential_id, source_identity FROM _parent
+                    UNION SELECT credential_id, NULL FROM _user)
+                UNION ALL
+                SELECT up.start, p.parent, up.depth + 1, coalesce(up.sid, p2.source_identity)
+                FROM up JOIN _parent p ON p.credential_id = up.cur
+                LEFT JOIN _parent p2 ON p2.credential_id = p.parent
+                WHERE p.parent IS NOT NULL AND up.depth < {MAX_DEPTH}
+            )
+            SELECT start, arg_max(cur, depth) AS root, max(depth) AS depth,
+                   arg_max(sid, depth) AS sid FROM up GROUP BY start"""
+    )
+    cur.execute("DELETE FROM credential_actor")
+    cur.execute(
+        """INSERT INTO credential_actor
+           SELECT r.start,
+                  CASE
+                    WHEN rp.credential_id IS NOT NULL AND rp.issued_by_type <> 'AWSAccount'
+                      THEN rp.issued_by_principal                        -- SAML / OIDC / user without key
+                    WHEN rp.credential_id IS NOT NULL THEN 'AWSAccount:' || rp.issued_by_principal
+                    WHEN ru.session_issuer LIKE '%/aws-reserved/sso.amazonaws.com/%'
+                      THEN ru.principal_name                            -- Identity Center: session = user
+                    ELSE ru.principal_id END,
+                  CASE
+                    WHEN rp.credential_id IS NOT NULL THEN rp.issued_by_type
+                    WHEN ru.session_issuer LIKE '%/aws-reserved/sso.amazonaws.com/%' THEN 'IdentityCenterUser'
+                    ELSE ru.principal_type END,
+                  r.root, r.depth::INTEGER, coalesce(r.sid, rp.source_identity),
+                  -- a temporary key whose issuing record is not in the case, or an AWSAccount copy
+                  (rp.credential_id IS NULL AND ru.principal_type = 'AssumedRole'
+                     AND coalesce(ru.session_issuer, '') NOT LIKE '%/aws-reserved/sso.amazonaws.com/%')
+                  OR coalesce(rp.issued_by_type = 'AWSAccount', false)
+           FROM _root r
+           LEFT JOIN _parent rp ON rp.credential_id = r.root
+           LEFT JOIN _user ru ON ru.credential_id = r.root
+           ORDER BY r.start"""
+    )
+    for t in ("_parent", "_user", "_root"):
+        cur.execute(f"DROP TABLE {t}")
+
+
+def _rebuild_principal_actor(cur: duckdb.DuckDBPyConnection) -> None:
+    """Identities that carry no key of their own but are someone else under another name."""
+    cur.execute("DELETE FROM principal_actor")
+    # Cross-account AssumeRole: the role owner's copy names the caller only as an AWSAccount
+    # principal; the caller's copy (same sharedEventID) has the key and so the actor.
+    cur.execute(
+        """INSERT INTO principal_actor
+           SELECT DISTINCT 'aws', owner.issued_by_principal, ca.actor, 'sharedEventID'
+           FROM credential_issue owner
+           JOIN credential_issue caller ON caller.shared_event_id = owner.shared_event_id
+                AND caller.issued_by_credential IS NOT NULL
+           JOIN credential_actor ca ON ca.credential_id = caller.issued_by_credential
+           WHERE owner.issued_by_type = 'AWSAccount' AND ca.actor IS NOT NULL"""
+    )
+    # Azure Activity names users by object id (the `oid` claim); Entra sign-ins carry the same
+    # object id as `userId` next to the UPN an analyst knows.
+    cur.execute(
+        """INSERT INTO principal_actor
+           SELECT DISTINCT 'azure', uid, arg_max(principal_id, ts), 'entra userId'
+           FROM (SELECT coalesce(raw->>'$.properties.userId', raw->>'$.userId') AS uid, principal_id, ts
+                 FROM events WHERE source_type = 'entra_signin' AND principal_id IS NOT NULL)
+           WHERE uid IS NOT NULL AND uid <> principal_id GROUP BY uid"""
+    )

@@ -1,0 +1,159 @@
+"""IP <-> ENI <-> instance bindings over time, instance launches and GuardDuty links (formats.md 3.2, 3.3).
+
+Bindings come from CloudTrail EC2 calls (RunInstances, CreateNetworkInterface,
+AttachNetworkInterface, AssociateAddress; the paths are the EC2 API's, as CloudTrail renders them
+with `items` lists), from VPC flow records (`interface-id`, `instance-id` and the ENI's own
+address, per hour) and from GuardDuty findings (`resource.instanceDetails.networkInterfaces`).
+Private addresses are reused, so a binding has a time window and readers join on time.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from viewer.core.jobs import JobContext
+
+DDL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS net_binding (
+        ip VARCHAR,                      -- NULL for an ENI -> instance attachment
+        eni VARCHAR, instance_id VARCHAR,
+        seen_from TIMESTAMPTZ NOT NULL, seen_to TIMESTAMPTZ,   -- NULL: until a later binding
+        origin VARCHAR NOT NULL,         -- the action or source that showed it
+        event_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS instance_launch (
+        instance_id VARCHAR NOT NULL, launched_ts TIMESTAMPTZ, principal_id VARCHAR,
+        credential_id VARCHAR, account VARCHAR, region VARCHAR, event_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS finding_link (
+        event_id BIGINT NOT NULL,        -- the GuardDuty finding
+        link_kind VARCHAR NOT NULL,      -- instance, eni, ip, access_key, principal
+        value VARCHAR NOT NULL
+    )""",
+]
+TABLES = ("net_binding", "instance_launch", "finding_link")
+
+_EC2 = "service = 'ec2.amazonaws.com' AND error_code IS NULL AND event_id > $mark"
+_EC2_PATHS = (
+    "$.responseElements.instancesSet.items",  # 1 RunInstances
+    "$.responseElements.networkInterface.networkInterfaceId",  # 2 CreateNetworkInterface
+    "$.responseElements.networkInterface.privateIpAddress",  # 3
+    "$.requestParameters.publicIp",  # 4 AssociateAddress
+    "$.requestParameters.instanceId",  # 5 AssociateAddress, AttachNetworkInterface
+    "$.requestParameters.networkInterfaceId",  # 6
+)
+
+
+def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> None:
+    for step in (_cloudtrail, _flows, _guardduty):
+        if ctx is not None:
+            ctx.check()
+        step(cur, mark)
+
+
+def _cloudtrail(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
+    # One JSON parse per record into a small temp table; `raw->>path` would parse it per path.
+    paths = ", ".join(f"'{p}'" for p in _EC2_PATHS)
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ec2 AS
+            SELECT event_id, ts, action, principal_id, credential_id, cloud_account, region,
+                   json_extract(raw, [{paths}]) AS v
+            FROM events WHERE {_EC2} AND action IN
+                ('RunInstances', 'CreateNetworkInterface', 'AssociateAddress', 'AttachNetworkInterface')""",
+        {"mark": mark},
+    )
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE _launched AS
+           SELECT event_id, ts, principal_id, credential_id, cloud_account, region,
+                  unnest(CAST(v[1] AS JSON[])) AS item
+           FROM _ec2 WHERE action = 'RunInstances'"""
+    )
+    cur.execute(
+        """INSERT INTO instance_launch
+           SELECT item->>'$.instanceId', ts, principal_id, credential_id, cloud_account, region, event_id
+           FROM _launched WHERE item->>'$.instanceId' IS NOT NULL"""
+    )
+    # Each launched instance's interfaces: private address, and the public one when CloudTrail has it.
+    cur.execute(
+        """INSERT INTO net_binding
+           SELECT ip, eni, instance_id, ts, NULL, 'RunInstances', event_id FROM (
+               SELECT nic->>'$.networkInterfaceId' AS eni, instance_id, ts, event_id,
+                      unnest([nic->>'$.privateIpAddress', nic->>'$.association.publicIp']) AS ip
+               FROM (SELECT item->>'$.instanceId' AS instance_id, ts, event_id,
+                            unnest(CAST(item->'$.networkInterfaceSet.items' AS JSON[])) AS nic FROM _launched))
+           WHERE ip IS NOT NULL"""
+    )
+    cur.execute(
+        """INSERT INTO net_binding
+           SELECT v[3]->>'$', v[2]->>'$', NULL, ts, NULL, action, event_id
+           FROM _ec2 WHERE action = 'CreateNetworkInterface' AND v[2]->>'$' IS NOT NULL"""
+    )
+    cur.execute(
+        """INSERT INTO net_binding
+           SELECT CASE WHEN action = 'AssociateAddress' THEN v[4]->>'$' END, v[6]->>'$', v[5]->>'$',
+                  ts, NULL, action, event_id
+           FROM _ec2 WHERE action IN ('AssociateAddress', 'AttachNetworkInterface')
+             AND coalesce(v[6]->>'$', v[5]->>'$') IS NOT NULL"""
+    )
+    cur.execute("DROP TABLE _launched")
+    cur.execute("DROP TABLE _ec2")
+
+
+def _flows(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
+    # The ENI's own address is the source of egress records and the destination of ingress
+    # ones (flow-direction, v5); without the field, the private one of the two.
+    local = """CASE lower(raw->>'$.fields."flow-direction"')
+                 WHEN 'egress' THEN raw->>'$.fields.srcaddr' WHEN 'ingress' THEN raw->>'$.fields.dstaddr'
+                 ELSE CASE WHEN regexp_matches(raw->>'$.fields.srcaddr', '^(10\\.|192\\.168\\.|172\\.(1[6-9]|2[0-9]|3[01])\\.)')
+                           THEN raw->>'$.fields.srcaddr' ELSE raw->>'$.fields.dstaddr' END END"""
+    cur.execute(
+        f"""INSERT INTO net_binding
+            SELECT ip, eni, instance_id, min(ts), max(coalesce(ts_end, ts)), 'vpcflow', min(event_id) FROM (
+                SELECT nullif({local}, '-') AS ip, nullif(raw->>'$.fields."interface-id"', '-') AS eni,
+                       nullif(raw->>'$.fields."instance-id"', '-') AS instance_id, ts, ts_end, event_id,
+                       epoch_us(ts) // 3600000000 AS hour
+                FROM events WHERE source_type = 'vpcflow' AND event_id > $mark)
+            WHERE eni IS NOT NULL AND ip IS NOT NULL GROUP BY ip, eni, instance_id, hour""",
+        {"mark": mark},
+    )
+
+
+def _guardduty(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
+    # EventBridge delivers the finding under `detail`; exports and the API give it bare.
+    finding = "coalesce(raw->'$.detail', raw)"
+    cur.execute(
+        f"""INSERT INTO finding_link
+            SELECT event_id, link_kind, value FROM (
+                SELECT event_id, unnest([
+                    {{'link_kind': 'instance', 'value': f->>'$.resource.instanceDetails.instanceId'}},
+                    {{'link_kind': 'access_key', 'value': f->>'$.resource.accessKeyDetails.accessKeyId'}},
+                    {{'link_kind': 'principal', 'value': f->>'$.resource.accessKeyDetails.principalId'}},
+                    {{'link_kind': 'ip', 'value': src_ip}}, {{'link_kind': 'ip', 'value': dst_ip}}
+                ], recursive := true)
+                FROM (SELECT event_id, {finding} AS f, src_ip, dst_ip FROM events
+                      WHERE source_type = 'guardduty' AND event_id > $mark))
+            WHERE value IS NOT NULL""",
+        {"mark": mark},
+    )
+    cur.execute(
+        f"""INSERT INTO finding_link
+            SELECT DISTINCT event_id, unnest(['eni', 'ip', 'ip'])::VARCHAR,
+                   unnest([nic->>'$.networkInterfaceId', nic->>'$.privateIpAddress', nic->>'$.publicIp'])
+            FROM (SELECT event_id, unnest(CAST(f->'$.resource.instanceDetails.networkInterfaces' AS JSON[])) AS nic
+                  FROM (SELECT event_id, {finding} AS f FROM events
+                        WHERE source_type = 'guardduty' AND event_id > $mark))""",
+        {"mark": mark},
+    )
+    cur.execute("DELETE FROM finding_link WHERE value IS NULL")
+    cur.execute(
+        f"""INSERT INTO net_binding
+            SELECT unnest([nic->>'$.privateIpAddress', nic->>'$.publicIp']) AS ip, nic->>'$.networkInterfaceId',
+                   instance_id, ts, ts_end, 'guardduty', event_id
+            FROM (SELECT event_id, ts, coalesce(ts_end, ts) AS ts_end,
+                         f->>'$.resource.instanceDetails.instanceId' AS instance_id,
+                         unnest(CAST(f->'$.resource.instanceDetails.networkInterfaces' AS JSON[])) AS nic
+                  FROM (SELECT event_id, ts, ts_end, {finding} AS f FROM events
+                        WHERE source_type = 'guardduty' AND event_id > $mark))""",
+        {"mark": mark},
+    )
+    cur.execute("DELETE FROM net_binding WHERE ip IS NULL AND instance_id IS NULL")

@@ -1,0 +1,248 @@
+"""Pivot panels: entities of one kind with counts, first/last seen, sources, clouds and failures.
+
+Without a time filter a panel reads `entity_totals` (one row per entity). With one it sums the
+whole hours inside the range from `entity_rollup` and counts the partial hours at its two edges
+from `events`. When the correlation tables do not cover the events yet (an import in progress,
+an old case) it counts from `events` directly: slower, same answer.
+
+A click on one or several entities becomes a `PivotFilter`: filter-bar text when the filter
+language can say it, and always a parameterised SQL predicate over `events`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from viewer.core.entities import builder
+from viewer.core.entities.kinds import EntityKind, entity_kind, normalize_ip
+from viewer.core.entities.panel_stats import HOUR_US, entity_expr
+
+TimeRange = tuple[dt.datetime, dt.datetime]
+
+#: Sort keys a panel offers -> the column of the aggregated rows.
+SORT_KEYS: dict[str, str] = {
+    "events": "n",
+    "failures": "n_fail",
+    "first_seen": "first_ts",
+    "last_seen": "last_ts",
+    "entity": "entity",
+}
+
+
+@dataclass(frozen=True)
+class PanelRow:
+    entity: str
+    events: int
+    failures: int
+    first_seen: dt.datetime | None
+    last_seen: dt.datetime | None
+    sources: tuple[str, ...]
+    clouds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PanelPage:
+    kind: str
+    rows: list[PanelRow]
+    total_entities: int  # entities matching the search in the range, for "200 of 65,024"
+    exact_from_tables: bool  # False: counted from events (correlation tables not up to date)
+
+
+@dataclass(frozen=True)
+class PivotFilter:
+    """What a pivot click filters the timeline and table by."""
+
+    filter_text: str | None  # for `EventFilter(text=...)`; None when the language cannot say it
+    where_sql: str  # parameterised predicate over `events`, always exact
+    params: list[object]
+
+
+def _us(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def _aggregate_events_sql(kind: EntityKind, where: str) -> str:
+    """Per (entity, source, cloud) counts straight from events, with the same once-per-event rule
+    for IPs as the rollup."""
+    parts: list[str] = []
+    seen: list[str] = []
+    for column in kind.columns:
+        value = entity_expr(kind, column)
+        same = "".join(f" AND {value} IS DISTINCT FROM {entity_expr(kind, c)}" for c in seen)
+        parts.append(
+            f"""SELECT {value} AS entity, source_type, provider, count(*) AS n,
+                       count(*) FILTER (WHERE outcome = 'failure') AS n_fail, min(ts) AS first_ts,
+                       max(ts) AS last_ts
+                FROM events WHERE ({where}) AND {column} IS NOT NULL{same} GROUP BY ALL"""
+        )
+        seen.append(column)
+    return " UNION ALL ".join(parts)
+
+
+def _parts_sql(kind: EntityKind, time_range: TimeRange | None, use_tables: bool) -> tuple[str, list[object]]:
+    """Rows (entity, source_type, provider, n, n_fail, first_ts, last_ts) to be summed per entity."""
+    if time_range is None:
+        if use_tables:
+            raise AssertionError("whole-case panels read entity_totals")
+        return _aggregate_events_sql(kind, "true"), []
+    start, end = time_range
+    if not use_tables:
+        return _aggregate_events_sql(kind, "ts >= ? AND ts < ?"), [start, end] * len(kind.columns)
+    lo = -(-_us(start) // HOUR_US) * HOUR_US  # first whole hour inside the range
+    hi = (_us(end) // HOUR_US) * HOUR_US  # end of the last whole hour inside it
+    if lo >= hi:  # no whole hour: the range is small, count it from events
+        return _aggregate_events_sql(kind, "ts >= ? AND ts < ?"), [start, end] * len(kind.columns)
+    lo_t = dt.datetime.fromtimestamp(lo / 1e6, dt.UTC)
+    hi_t = dt.datetime.fromtimestamp(hi / 1e6, dt.UTC)
+    edges = "(ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?)"
+    edge_params: list[object] = [start, lo_t, hi_t, end]
+    sql = (
+        "SELECT entity, source_type, provider, n, n_fail, first_ts, last_ts FROM entity_rollup "
+        "WHERE kind = ? AND hour_us >= ? AND hour_us < ? UNION ALL " + _aggregate_events_sql(kind, edges)
+    )
+    return sql, [kind.name, lo, hi, *edge_params * len(kind.columns)]
+
+
+def panel_rows(
+    cur: duckdb.DuckDBPyConnection,
+    kind_name: str,
+    time_range: TimeRange | None = None,
+    search: str = "",
+    sort: str = "events",
+    descending: bool = True,
+    limit: int = 200,
+    offset: int = 0,
+) -> PanelPage:
+    """One page of a pivot panel. `search` keeps entities containing it (case-insensitive).
+
+    >>> page = panel_rows(cur, "principal", sort="failures", limit=20)  # doctest: +SKIP
+    >>> page.rows[0].entity, page.rows[0].failures  # doctest: +SKIP
+    ('arn:aws:iam::111111111111:user/ci-deploy', 5)
+    """
+    kind = entity_kind(kind_name)
+    order = SORT_KEYS[sort]
+    use_tables = builder.is_ready(cur)
+    params: list[object]
+    if time_range is None and use_tables:
+        body = (
+            "SELECT entity, n, n_fail, first_ts, last_ts, sources, clouds FROM entity_totals WHERE kind = ?"
+        )
+        params = [kind.name]
+    else:
+        parts, params = _parts_sql(kind, time_range, use_tables)
+        body = f"""SELECT entity, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_ts) AS first_ts,
+                          max(last_ts) AS last_ts,
+                          list_sort(list_distinct(list(source_type))) AS sources,
+                          list_sort(list_distinct(list(provider))) AS clouds
+                   FROM ({parts}) GROUP BY entity"""
+    where = ""
+    if search:
+        where = "WHERE contains(lower(entity), ?)"
+        params.append(search.lower())
+    direction = "DESC" if descending else "ASC"
+    if time_range is None and use_tables:
+        # A separate count: a window count makes DuckDB carry every row of the stored table
+        # through the sort instead of keeping only the top `limit + offset`.
+        total_sql, window = f"SELECT count(*) FROM ({body}) {where}", ""
+    else:
+        total_sql, window = "", ", count(*) OVER () AS total"  # aggregate once, count alongside
+    rows = cur.execute(
+        f"""SELECT entity, n, n_fail, first_ts, last_ts, sources, clouds{window}
+            FROM ({body}) {where} ORDER BY {order} {direction} NULLS LAST, entity LIMIT ? OFFSET ?""",
+        [*params, limit, offset],
+    ).fetchall()
+    if total_sql:
+        total = int(cur.execute(total_sql, params).fetchall()[0][0])
+    else:
+        total = int(rows[0][7]) if rows else 0
+    return PanelPage(
+        kind.name,
+        [
+            PanelRow(r[0], int(r[1]), int(r[2]), r[3], r[4], tuple(r[5] or ()), tuple(r[6] or ()))
+            for r in rows
+        ],
+        total,
+        use_tables,
+    )
+
+
+def _stored_values(cur: duckdb.DuckDBPyConnection, kind: EntityKind, entities: list[str]) -> list[str]:
+    """The entities plus every stored spelling of them (e.g. `::ffff:1.2.3.4` for `1.2.3.4`)."""
+    if not kind.is_ip:
+        return list(entities)
+    canonical = [normalize_ip(e) for e in entities]
+    try:
+        rows = cur.execute(
+            "SELECT DISTINCT stored FROM entity_alias WHERE kind = ? AND list_contains(?, entity)",
+            [kind.name, canonical],
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    return sorted({*canonical, *(r[0] for r in rows)})
+
+
+def _quote(value: str) -> str | None:
+    if '"' in value:
+        return None  # the language has no escape for a quote inside a quoted value
+    return (
+        value if value and not any(c.isspace() for c in value) and not value.endswith("*") else f'"{value}"'
+    )
+
+
+def selection_filter(cur: duckdb.DuckDBPyConnection, kind_name: str, entities: list[str]) -> PivotFilter:
+    """The filter for a click on one or several entities of a panel.
+
+    >>> selection_filter(cur, "credential", ["AKIAEGMMBOSVCVFYSJGQ"]).filter_text  # doctest: +SKIP
+    'credential_id:AKIAEGMMBOSVCVFYSJGQ'
+
+    The filter language ANDs its terms, so it can express one entity in one column; several
+    entities, or an IP (source or destination), come as SQL only (`filter_text` None).
+    """
+    kind = entity_kind(kind_name)
+    values = _stored_values(cur, kind, entities)
+    marks = ", ".join("?" for _ in values)
+    clauses: list[str] = []
+    params: list[object] = []
+    for column in kind.columns:
+        expr = column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
+        clauses.append(f"{expr} IN ({marks})")
+        params.extend(values)
+    where = clauses[0] if len(clauses) == 1 else "(" + " OR ".join(clauses) + ")"
+    text = None
+    if len(values) == 1 and len(kind.columns) == 1:
+        quoted = _quote(values[0])
+        text = f"{kind.columns[0]}:{quoted}" if quoted is not None else None
+    return PivotFilter(text, where, params)
+
+
+def swimlane_counts(
+    cur: duckdb.DuckDBPyConnection,
+    kind_name: str,
+    entities: list[str],
+    time_range: TimeRange,
+    buckets: int,
+) -> dict[str, list[int]]:
+    """Events per bucket for each entity (one timeline lane per entity), `buckets` equal slices
+    of the range."""
+    kind = entity_kind(kind_name)
+    start, end = time_range
+    width = max(1, (_us(end) - _us(start)) // max(1, buckets))
+    wanted = [normalize_ip(e) for e in entities] if kind.is_ip else list(entities)
+    pf = selection_filter(cur, kind.name, wanted)
+    lanes = {e: [0] * buckets for e in wanted}
+    cases = " ".join(
+        f"WHEN {entity_expr(kind, c)} IN ({', '.join('?' for _ in wanted)}) THEN {entity_expr(kind, c)}"
+        for c in kind.columns
+    )
+    rows = cur.execute(
+        f"""SELECT CASE {cases} END AS entity, (epoch_us(ts) - ?) // ? AS b, count(*)
+            FROM events WHERE ts >= ? AND ts < ? AND {pf.where_sql} GROUP BY ALL""",
+        [*wanted * len(kind.columns), _us(start), width, start, end, *pf.params],
+    ).fetchall()
+    for entity, b, n in rows:
+        if entity in lanes and 0 <= b < buckets:
+            lanes[entity][int(b)] += int(n)
+    return lanes
