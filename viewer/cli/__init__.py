@@ -3,8 +3,15 @@
     caseline new CASE
     caseline import CASE PATH... [--format NAME]
     caseline info CASE [--json]
-    caseline query CASE "SQL" [--format table|csv|json] [--read-only]
-    caseline formats
+    caseline query CASE QUERY [--lang sql|kql|insights] [--library NAME|list] [--show-sql] [--format ...]
+    caseline verify CASE|BUNDLE.zip [--evidence DIR] [--keys FILE]
+    caseline report CASE -o report.html [--pdf report.pdf]
+    caseline bundle CASE -o case.zip
+    caseline export CASE -o out.csv|.jsonl|.parquet [--filter TEXT] [--query QUERY --lang L]
+    caseline entities CASE --kind principal|ip|resource|credential|session [--json]
+    caseline pivot CASE KIND VALUE [--json]
+    caseline fetch CASE aws-s3 --bucket B --start D --end D [--profile P] [--region R] [--endpoint-url URL]
+    caseline formats [--json | --markdown]
     caseline open [CASE] [--read-only]
 
 Errors go to stderr with a non-zero exit status; warnings never fail an import.
@@ -13,7 +20,6 @@ Errors go to stderr with a non-zero exit status; warnings never fail an import.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
@@ -23,11 +29,14 @@ from typing import Any
 import duckdb
 
 from viewer import __version__
+from viewer.cli import casework_cmd, entities_cmd, fetch_cmd, query_cmd
+from viewer.cli.output import jsonable
 from viewer.core.case_file import CaseError, CaseFile
-from viewer.core.ingest import FileResult, ImportReport, import_paths
+from viewer.core.ingest import FileResult, ImportPlan, ImportReport, plan_import, run_import
 from viewer.core.jobs import Cancelled, JobContext, Progress
 from viewer.core.sources import SourceError
-from viewer.formats import registry
+from viewer.formats import catalog, custom_store, registry
+from viewer.formats.custom import CustomFormatError
 
 
 class _ProgressBar:
@@ -97,31 +106,47 @@ def _print_report(report: ImportReport, verbose: bool) -> None:
     )
 
 
+def _detection_notes(plan: ImportPlan) -> list[str]:
+    """Files whose format was a coin toss between equally ranked formats, and which one won."""
+    notes = []
+    for pf in plan.files:
+        if plan.forced_format or pf.spec is None or len(pf.candidates) < 2:
+            continue
+        found = [registry.get(n) for n in pf.candidates]
+        if registry.is_ambiguous(found):
+            tied = ", ".join(s.name for s in registry.tied_best(found))
+            notes.append(
+                f"{pf.source.display_path}: matches {tied} equally; read as {pf.spec.name} "
+                "(choose with --format)"
+            )
+    return notes
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
+    for problem in registry.custom_problems():
+        print(f"warning: custom format skipped: {problem}", file=sys.stderr)
     bar = _ProgressBar(sys.stderr)
-    with CaseFile.open_or_create(args.case) as case:
-        try:
-            report = import_paths(case, args.paths, args.format, JobContext(on_progress=bar))
-        except Cancelled:
+    plan = plan_import(args.paths, args.format)
+    try:
+        with CaseFile.open_or_create(args.case) as case:
+            try:
+                report = run_import(case, plan, JobContext(on_progress=bar))
+            except Cancelled:
+                bar.done()
+                print("import cancelled; the case is unchanged", file=sys.stderr)
+                return 130
             bar.done()
-            print("import cancelled; the case is unchanged", file=sys.stderr)
-            return 130
-        bar.done()
-        _print_report(report, args.verbose)
-        if not args.no_search_index and report.total("kept"):
-            _build_search_index(case)
+            _print_report(report, args.verbose)
+            for note in _detection_notes(plan):
+                print(f"note: {note}", file=sys.stderr)
+            if not args.no_search_index and report.total("kept"):
+                _build_search_index(case)
+    finally:
+        plan.cleanup()
     unknown_named = [f for f in report.unknown_files if f.path in args.paths]
     for f in report.unknown_files:
         print(f"error: {f.path}: unknown format (known: {', '.join(registry.names())})", file=sys.stderr)
     return 1 if unknown_named else 0
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dt.datetime):
-        return v.isoformat()
-    if isinstance(v, (dt.date, dt.timedelta)):
-        return str(v)
-    return v
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -134,10 +159,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
             "schema_version": s.schema_version,
             "events": s.events,
             "evidence_files": s.evidence_files,
-            "first_ts": _jsonable(s.first_ts),
-            "last_ts": _jsonable(s.last_ts),
+            "first_ts": jsonable(s.first_ts),
+            "last_ts": jsonable(s.last_ts),
             "sources": s.sources,
-            "ledger": [{k: _jsonable(v) for k, v in row.items()} for row in ledger],
+            "ledger": [{k: jsonable(v) for k, v in row.items()} for row in ledger],
         }
         json.dump(out, sys.stdout, indent=2)
         print()
@@ -174,34 +199,6 @@ def _fmt_ts(ts: dt.datetime | None) -> str:
     return ts.astimezone(dt.UTC).isoformat(sep=" ") if ts else "-"
 
 
-def _cmd_query(args: argparse.Namespace) -> int:
-    with CaseFile.open(args.case, read_only=args.read_only) as case:
-        cur = case.cursor()
-        rel = cur.execute(args.sql)
-        cols = [d[0] for d in rel.description] if rel.description else []
-        rows = rel.fetchall() if cols else []
-    _write_rows(cols, rows, args.format)
-    return 0
-
-
-def _write_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
-    if fmt == "json":
-        for r in rows:
-            print(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)}, default=str))
-    elif fmt == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows([[_jsonable(v) for v in r] for r in rows])
-    else:
-        text = [[("" if v is None else str(_jsonable(v))) for v in r] for r in rows]
-        widths = [min(60, max([len(c)] + [len(t[i]) for t in text])) for i, c in enumerate(cols)]
-        print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-        print("  ".join("-" * w for w in widths))
-        for t in text:
-            print("  ".join(v[:w].ljust(w) for v, w in zip(t, widths, strict=True)))
-        print(f"({len(rows)} rows)")
-
-
 def _build_search_index(case: CaseFile) -> None:
     """The free-text index is built after the import commits (see viewer.core.derived)."""
     from viewer.core import derived
@@ -232,8 +229,27 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
-    for spec in sorted(registry.FORMATS, key=lambda s: s.name):
-        print(f"{spec.name:<34} {spec.role.value:<7} {spec.title}")
+    if args.markdown:  # the built-in formats: what docs/formats.md is generated from
+        sys.stdout.write(catalog.markdown(list(registry.FORMATS)))
+        return 0
+    infos = [catalog.describe(s, custom=registry.is_custom(s)) for s in registry.all_specs()]
+    problems = registry.custom_problems()
+    if args.json:
+        out = {
+            "formats": [i.as_dict() for i in infos],
+            "custom_formats_dir": str(custom_store.formats_dir()),
+            "custom_format_problems": problems,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{'NAME':<36} {'SOURCE TYPE':<22} {'PROVIDER':<8} {'READER':<8} {'ORIGIN':<8} TITLE")
+    for i in sorted(infos, key=lambda i: (i.origin != "built-in", i.name)):
+        reader = i.reader if i.role == "events" else i.role
+        print(f"{i.name:<36} {i.source_type:<22} {i.provider:<8} {reader:<8} {i.origin:<8} {i.title}")
+    print(f"({len(infos)} formats; custom formats live in {custom_store.formats_dir()})")
+    for problem in problems:
+        print(f"warning: custom format skipped: {problem}", file=sys.stderr)
     return 0
 
 
@@ -254,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("case")
     s.add_argument("paths", nargs="+")
     s.add_argument(
-        "--format", help="skip detection and read every file as this format (see `caseline formats`)"
+        "--format",
+        help="skip detection and read every file as this format, built-in or custom:NAME (see `caseline formats`)",
     )
     s.add_argument("-v", "--verbose", action="store_true", help="a summary line for every file")
     s.add_argument(
@@ -268,16 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--ledger", action="store_true", help="list every evidence file with its hash and counts")
     s.set_defaults(func=_cmd_info)
-    s = sub.add_parser("query", help="run DuckDB SQL on the case")
-    s.add_argument("case")
-    s.add_argument("sql")
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    s.add_argument("--read-only", action="store_true", help="open the case read-only: nothing can change it")
-    s.set_defaults(func=_cmd_query)
+    query_cmd.register(sub)
+    casework_cmd.register(sub)
+    entities_cmd.register(sub)
+    fetch_cmd.register(sub)
+
     s = sub.add_parser("reindex", help="bring the timeline rollup, page anchors and search index up to date")
     s.add_argument("case")
     s.set_defaults(func=_cmd_reindex)
-    s = sub.add_parser("formats", help="list the log formats Caseline reads")
+    s = sub.add_parser("formats", help="list the log formats Caseline reads, built-in and custom")
+    out = s.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable, with columns filled per format")
+    out.add_argument(
+        "--markdown", action="store_true", help="the built-in formats as docs/formats.md is generated"
+    )
     s.set_defaults(func=_cmd_formats)
     s = sub.add_parser("open", help="open the desktop application")
     s.add_argument("case", nargs="?")
@@ -287,10 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse takes positionals only before the first option; `query CASE --lang kql TEXT`
+    # leaves TEXT over, which the query command accepts (nothing else does).
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if not getattr(args, "takes_extra_positionals", False) or any(e.startswith("--") for e in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.extra_positionals = extras
     try:
         return int(args.func(args))
-    except (CaseError, SourceError, registry.UnknownFormatError) as exc:
+    except (CaseError, SourceError, registry.UnknownFormatError, CustomFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:

@@ -1,0 +1,86 @@
+"""The CLI commands added for queries, case work and entities, run as a user would (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.sample_case import build_sample_case
+
+
+def caseline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "viewer.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    case, truth = build_sample_case(root)
+    path = str(case.path)
+    case.close()
+    return path, truth, root / "evidence"
+
+
+def test_query_in_kql_insights_library_and_show_sql(sample: tuple[str, dict, Path]) -> None:
+    case, truth, _ = sample
+    exfil = truth["exfiltration"]
+    r = caseline(
+        "query",
+        case,
+        "--lang",
+        "kql",
+        'AWSCloudTrail | where action == "GetObject" | summarize n = count() by principal_id',
+        "--format",
+        "json",
+    )
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {"principal_id": exfil["principal_arn"], "n": exfil["get_object_count"]} in rows
+    r = caseline(
+        "query", case, "--library", "aws_s3_data_access_by_principal", "--lang", "insights", "--format", "csv"
+    )
+    assert r.returncode == 0 and exfil["bucket"] in r.stdout
+    r = caseline("query", "--show-sql", "AWSCloudTrail | take 3", "--lang", "kql")
+    assert r.returncode == 0 and "SELECT" in r.stdout and "LIMIT 3" in r.stdout.upper()
+    r = caseline("query", "--library", "list")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) >= 40
+    r = caseline("query", case, "--lang", "kql", "AWSCloudTrail | mv-expand x")
+    assert r.returncode == 2 and "line 1, column" in r.stderr
+
+
+def test_verify_report_bundle_and_export(sample: tuple[str, dict, Path], tmp_path: Path) -> None:
+    case, truth, evidence = sample
+    r = caseline("verify", case, "--evidence", str(evidence))
+    # The sample trail's digests carry stand-in signatures and a logging gap: never "verified".
+    assert r.returncode == 1 and "NOT verified" in r.stdout
+    assert "verify: verified" in r.stdout  # but every evidence file re-hashes unchanged
+    out = tmp_path / "report.html"
+    assert caseline("report", case, "-o", str(out)).returncode == 0
+    assert "<html" in out.read_text().lower()
+    copy = tmp_path / "copy.caseline"
+    shutil.copy(case, copy)
+    z = tmp_path / "case.zip"
+    assert caseline("bundle", str(copy), "-o", str(z)).returncode == 0
+    r = caseline("verify", str(z))
+    assert r.returncode == 0 and "verified" in r.stdout
+    csv_out = tmp_path / "exfil.csv"
+    r = caseline("export", str(copy), "-o", str(csv_out), "--filter", "action:GetObject")
+    assert r.returncode == 0
+    lines = csv_out.read_text().splitlines()
+    assert "evidence_sha256" in lines[0] and len(lines) > truth["exfiltration"]["get_object_count"]
+
+
+def test_entities_and_pivot(sample: tuple[str, dict, Path], tmp_path: Path) -> None:
+    case, truth, _ = sample
+    copy = tmp_path / "c.caseline"
+    shutil.copy(case, copy)
+    r = caseline("entities", str(copy), "--kind", "ip", "--json")
+    assert r.returncode == 0
+    ips = {e["entity"] for e in json.loads(r.stdout)["entities"]}
+    assert set(truth["attacker"]["ips"]) <= ips
+    r = caseline("pivot", str(copy), "principal", "backup-admin", "--json")
+    rep = json.loads(r.stdout)
+    assert rep["matches"] == [truth["exfiltration"]["principal_arn"]]

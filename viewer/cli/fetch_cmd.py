@@ -1,0 +1,85 @@
+"""`caseline fetch`: evidence straight from the cloud into the case, as an ordinary import.
+
+caseline fetch CASE aws-s3 --bucket B --start 2024-03-11 --end 2024-03-15 [--prefix P]
+    [--account A ...] [--trail-region R ...] [--no-digests] [--estimate]
+    [--profile P | --keyring-name N] [--role-arn ARN [--external-id X]] [--region R] [--endpoint-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from viewer.core.case_file import CaseFile
+from viewer.core.fetch import s3_trail
+from viewer.core.fetch.aws_auth import AwsTarget, FetchError
+from viewer.core.jobs import JobContext
+
+
+def register(sub: Any) -> None:
+    s = sub.add_parser("fetch", help="fetch evidence from AWS into the case (resumable)")
+    s.add_argument("case")
+    fsub = s.add_subparsers(dest="source", required=True)
+    a = fsub.add_parser("aws-s3", help="a CloudTrail trail bucket: logs and digests by date prefix")
+    a.add_argument("--bucket", required=True)
+    a.add_argument("--prefix", default="", help="the trail's S3 key prefix (before AWSLogs/)")
+    a.add_argument("--start", required=True, type=dt.date.fromisoformat)
+    a.add_argument("--end", required=True, type=dt.date.fromisoformat)
+    a.add_argument("--account", action="append", default=[], help="only these accounts (repeatable)")
+    a.add_argument("--trail-region", action="append", default=[], help="only these regions (repeatable)")
+    a.add_argument("--no-digests", action="store_true")
+    a.add_argument("--estimate", action="store_true", help="count objects and bytes, download nothing")
+    a.add_argument("--cache", help="download folder (default: beside the case, CASE.fetch/)")
+    for p in (a,):
+        p.add_argument("--profile")
+        p.add_argument("--keyring-name", help="an access key stored in the OS keyring")
+        p.add_argument("--role-arn")
+        p.add_argument("--external-id")
+        p.add_argument("--region")
+        p.add_argument("--endpoint-url")
+    a.set_defaults(func=_aws_s3)
+
+
+def _target(args: argparse.Namespace) -> AwsTarget:
+    return AwsTarget(
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        keyring_name=args.keyring_name,
+        role_arn=args.role_arn,
+        external_id=args.external_id,
+    )
+
+
+def _aws_s3(args: argparse.Namespace) -> int:
+    req = s3_trail.S3TrailRequest(
+        args.bucket,
+        args.start,
+        args.end,
+        args.prefix,
+        tuple(args.account),
+        tuple(args.trail_region),
+        not args.no_digests,
+    )
+    try:
+        if args.estimate:
+            n, size = s3_trail.estimate(_target(args), req)
+            print(f"{n:,} objects, {size / 1e6:,.1f} MB to download")
+            return 0
+        cache = Path(args.cache) if args.cache else Path(args.case + ".fetch")
+        with CaseFile.open_or_create(args.case) as case:
+            rep = s3_trail.fetch(case, _target(args), req, cache, JobContext())
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    acq = rep.acquisition
+    print(
+        f"fetched as {acq.caller.get('arn')}: {acq.objects_listed:,} objects listed, {acq.downloaded:,} downloaded, "
+        f"{acq.already_downloaded:,} already here, {acq.records_imported:,} records imported"
+    )
+    for f in acq.failed:
+        print(f"  not fetched: {f}", file=sys.stderr)
+    return 0 if rep.complete else 1
