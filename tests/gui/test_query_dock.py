@@ -25,7 +25,9 @@ def test_ctrl_enter_runs_and_the_grid_pages_the_result(qtbot, settings, case_pat
     expected = sql.execute("SELECT count(*) FROM events").fetchone()[0]
     assert tab.model.rowCount() == expected
     assert tab.status.text().startswith(f"{expected:,} rows")
-    last = sql.execute("SELECT action FROM events ORDER BY ts, event_id OFFSET ? LIMIT 1", [expected - 1]).fetchone()[0]
+    last = sql.execute(
+        "SELECT action FROM events ORDER BY ts, event_id OFFSET ? LIMIT 1", [expected - 1]
+    ).fetchone()[0]
     assert tab.model.data(tab.model.index(expected - 1, 2)) == last  # a block far from the first
     assert "+00:00" in tab.model.data(tab.model.index(0, 1))  # times carry their offset
 
@@ -95,3 +97,17 @@ def test_completion_offers_raw_json_paths(qtbot, settings, case_path) -> None:  
     popup = tab.editor.completer.popup()
     qtbot.waitUntil(popup.isVisible, timeout=WAIT_MS)
     assert tab.editor.completer.currentCompletion() == "raw.userIdentity.arn"
+
+
+def test_ctrl_c_copies_the_selected_cells_with_headers(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    tab = win.query_dock.current_tab
+    _run(qtbot, tab, "SELECT action, count(*) AS n FROM events GROUP BY action ORDER BY n DESC, action")
+    tab.grid.selectRow(0)
+    tab.grid.setFocus()
+    QTest.keyClick(tab.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    first = tab.model.row(0)
+    assert QApplication.clipboard().text() == f"action\tn\n{first['action']}\t{first['n']}"

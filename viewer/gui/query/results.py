@@ -19,7 +19,7 @@ MAX_CELL = 400  # characters shown per cell; copy and export carry the full valu
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def cell_text(value: Any) -> str:
+def cell_text(value: Any, full: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
@@ -28,7 +28,7 @@ def cell_text(value: Any) -> str:
         text = json.dumps(value, separators=(",", ":"), default=str)
     else:
         text = str(value)
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL] + "…"
+    return text if full or len(text) <= MAX_CELL else text[:MAX_CELL] + "…"
 
 
 class ResultModel(QAbstractTableModel):

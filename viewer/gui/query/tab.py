@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -26,7 +27,7 @@ from viewer.core.query.runner import QueryResult, QueryRunner, translate
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.query.chart import ResultChart, chart_kind
 from viewer.gui.query.editor import QueryEditor
-from viewer.gui.query.results import ResultModel
+from viewer.gui.query.results import ResultModel, cell_text
 
 LANGUAGE_TITLES = {"sql": "DuckDB SQL", "kql": "KQL", "insights": "Logs Insights"}
 
@@ -90,6 +91,11 @@ class QueryTab(QWidget):
         self.grid.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.grid.verticalHeader().setDefaultSectionSize(self.grid.fontMetrics().height() + 6)
         self.grid.doubleClicked.connect(lambda _i: self.open_current_event())
+        copy = QAction("Copy", self.grid)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selection)
+        self.grid.addAction(copy)
         self.chart = ResultChart(self)
         self.views = QTabWidget(self)
         self.views.addTab(self.grid, "Table")
@@ -229,6 +235,23 @@ class QueryTab(QWidget):
         r = self.model.result
         self.timeline_button.setEnabled(r is not None and r.time_column is not None and r.rows > 0)
         self.event_button.setEnabled(r is not None and r.event_id_column is not None and r.rows > 0)
+
+    def copy_selection(self) -> str:
+        """Selected cells as tab-separated text with a header row (full values, not truncated)."""
+        r = self.model.result
+        indexes = self.grid.selectionModel().selectedIndexes()
+        if r is None or not indexes:
+            return ""
+        rows = sorted({i.row() for i in indexes})
+        cols = sorted({i.column() for i in indexes})
+        names = [r.columns[c] for c in cols]
+        lines = ["\t".join(names)]
+        for row in rows:
+            values = self.model.row(row)
+            lines.append("\t".join(cell_text(values[n], full=True) for n in names))
+        text = "\n".join(lines)
+        QGuiApplication.clipboard().setText(text)
+        return text
 
     def _selected_rows(self) -> list[int]:
         rows = sorted({i.row() for i in self.grid.selectionModel().selectedRows()})
