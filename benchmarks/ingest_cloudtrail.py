@@ -36,17 +36,22 @@ PER_FILE = 1000
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"]
 CALLS = [
-    ("s3.amazonaws.com", "GetObject", True, "Data"), ("s3.amazonaws.com", "PutObject", False, "Data"),
+    ("s3.amazonaws.com", "GetObject", True, "Data"),
+    ("s3.amazonaws.com", "PutObject", False, "Data"),
     ("ec2.amazonaws.com", "DescribeInstances", True, "Management"),
-    ("iam.amazonaws.com", "ListRoles", True, "Management"), ("sts.amazonaws.com", "AssumeRole", True, "Management"),
-    ("kms.amazonaws.com", "Decrypt", True, "Management"), ("logs.amazonaws.com", "DescribeLogGroups", True, "Management"),
-    ("lambda.amazonaws.com", "Invoke", False, "Data"), ("ec2.amazonaws.com", "RunInstances", False, "Management"),
+    ("iam.amazonaws.com", "ListRoles", True, "Management"),
+    ("sts.amazonaws.com", "AssumeRole", True, "Management"),
+    ("kms.amazonaws.com", "Decrypt", True, "Management"),
+    ("logs.amazonaws.com", "DescribeLogGroups", True, "Management"),
+    ("lambda.amazonaws.com", "Invoke", False, "Data"),
+    ("ec2.amazonaws.com", "RunInstances", False, "Management"),
     ("cloudtrail.amazonaws.com", "LookupEvents", True, "Management"),
 ]
 AGENTS = [
     "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79-99.164.amzn2023.x86_64 exe/x86_64.amzn.2023 prompt/off command/s3.cp",
     "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.1.0-18-amd64 md/arch#x86_64 lang/python#3.11.2",
-    "console.amazonaws.com", "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64",
+    "console.amazonaws.com",
+    "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64",
 ]
 
 
@@ -58,39 +63,70 @@ def _record(rng: random.Random, t: float, i: int) -> dict:
     # Like real STS sessions: one temporary key and creation time per user per hour.
     session_start = int(t) // 3600 * 3600
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session_start))
-    key = "ASIA" + uuid.UUID(int=random.Random(f"{user}{account}{session_start}").getrandbits(128)).hex[:16].upper()
+    key = (
+        "ASIA"
+        + uuid.UUID(int=random.Random(f"{user}{account}{session_start}").getrandbits(128)).hex[:16].upper()
+    )
     rec = {
         "eventVersion": "1.09",
         "userIdentity": {
-            "type": "AssumedRole", "principalId": f"AROA{account}EXAMPLE:{user}",
-            "arn": f"arn:aws:sts::{account}:assumed-role/Engineer/{user}", "accountId": account, "accessKeyId": key,
+            "type": "AssumedRole",
+            "principalId": f"AROA{account}EXAMPLE:{user}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/Engineer/{user}",
+            "accountId": account,
+            "accessKeyId": key,
             "sessionContext": {
-                "sessionIssuer": {"type": "Role", "principalId": f"AROA{account}EXAMPLE",
-                                  "arn": f"arn:aws:iam::{account}:role/Engineer", "accountId": account,
-                                  "userName": "Engineer"},
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": f"AROA{account}EXAMPLE",
+                    "arn": f"arn:aws:iam::{account}:role/Engineer",
+                    "accountId": account,
+                    "userName": "Engineer",
+                },
                 "attributes": {"creationDate": created, "mfaAuthenticated": "true"},
             },
         },
-        "eventTime": ts, "eventSource": service, "eventName": name, "awsRegion": rng.choice(REGIONS),
-        "sourceIPAddress": f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}", "userAgent": rng.choice(AGENTS),
-        "requestParameters": {"bucketName": f"acme-data-{rng.randrange(50)}",
-                              "key": f"exports/{uuid.UUID(int=rng.getrandbits(128))}.parquet",
-                              "Host": "acme-data.s3.us-east-1.amazonaws.com"},
+        "eventTime": ts,
+        "eventSource": service,
+        "eventName": name,
+        "awsRegion": rng.choice(REGIONS),
+        "sourceIPAddress": f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        "userAgent": rng.choice(AGENTS),
+        "requestParameters": {
+            "bucketName": f"acme-data-{rng.randrange(50)}",
+            "key": f"exports/{uuid.UUID(int=rng.getrandbits(128))}.parquet",
+            "Host": "acme-data.s3.us-east-1.amazonaws.com",
+        },
         "responseElements": None,
-        "additionalEventData": {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-                                "bytesTransferredIn": 0, "bytesTransferredOut": rng.randrange(100, 10**7),
-                                "x-amz-id-2": uuid.UUID(int=rng.getrandbits(128)).hex * 2},
+        "additionalEventData": {
+            "SignatureVersion": "SigV4",
+            "CipherSuite": "TLS_AES_128_GCM_SHA256",
+            "bytesTransferredIn": 0,
+            "bytesTransferredOut": rng.randrange(100, 10**7),
+            "x-amz-id-2": uuid.UUID(int=rng.getrandbits(128)).hex * 2,
+        },
         "requestID": uuid.UUID(int=rng.getrandbits(128)).hex[:20].upper(),
-        "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "readOnly": read_only,
-        "resources": [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::acme-data/exports/{i}.parquet"},
-                      {"accountId": account, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::acme-data"}],
-        "eventType": "AwsApiCall", "managementEvent": category == "Management", "recipientAccountId": account,
+        "eventID": str(uuid.UUID(int=rng.getrandbits(128))),
+        "readOnly": read_only,
+        "resources": [
+            {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::acme-data/exports/{i}.parquet"},
+            {"accountId": account, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::acme-data"},
+        ],
+        "eventType": "AwsApiCall",
+        "managementEvent": category == "Management",
+        "recipientAccountId": account,
         "eventCategory": category,
-        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                       "clientProvidedHostHeader": f"{service.split('.')[0]}.us-east-1.amazonaws.com"},
+        "tlsDetails": {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": f"{service.split('.')[0]}.us-east-1.amazonaws.com",
+        },
     }
     if rng.random() < 0.03:
-        rec["errorCode"], rec["errorMessage"] = "AccessDenied", "User is not authorized to perform this operation"
+        rec["errorCode"], rec["errorMessage"] = (
+            "AccessDenied",
+            "User is not authorized to perform this operation",
+        )
     return rec
 
 
@@ -114,7 +150,10 @@ def generate(root: Path, events: int) -> list[Path]:
     if not marker.exists():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        jobs = [(root, i, min(PER_FILE, events - i * PER_FILE)) for i in range((events + PER_FILE - 1) // PER_FILE)]
+        jobs = [
+            (root, i, min(PER_FILE, events - i * PER_FILE))
+            for i in range((events + PER_FILE - 1) // PER_FILE)
+        ]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs, chunksize=8)) == events
         marker.touch()
@@ -141,8 +180,12 @@ def caseline_import(evidence: Path, case: Path) -> tuple[float, float]:
     case.unlink(missing_ok=True)
     t = time.perf_counter()
     # The free-text index is built after the import commits; it is timed separately (reindex).
-    proc = psutil.Popen([sys.executable, "-m", "viewer.cli", "import", str(case), str(evidence), "--no-search-index"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    proc = psutil.Popen(
+        [sys.executable, "-m", "viewer.cli", "import", str(case), str(evidence), "--no-search-index"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     peak = 0
     while proc.poll() is None:
         try:
@@ -201,27 +244,42 @@ def main() -> None:
     t = time.perf_counter()
     files = generate(evidence, args.events)
     gz_bytes = sum(f.stat().st_size for f in files)
-    print(f"evidence: {args.events:,} events in {len(files):,} gz files, {gz_bytes / 1e6:.1f} MB "
-          f"(ready in {time.perf_counter() - t:.1f}s)")
+    print(
+        f"evidence: {args.events:,} events in {len(files):,} gz files, {gz_bytes / 1e6:.1f} MB "
+        f"(ready in {time.perf_counter() - t:.1f}s)"
+    )
     one = statistics.median(floor(files, 1) for _ in range(args.repeat))
     two = statistics.median(floor(files, 2) for _ in range(args.repeat))
-    print(f"floor gunzip+orjson: 1 core {one:.2f}s ({args.events / one:,.0f} ev/s), "
-          f"2 processes {two:.2f}s ({args.events / two:,.0f} ev/s)")
+    print(
+        f"floor gunzip+orjson: 1 core {one:.2f}s ({args.events / one:,.0f} ev/s), "
+        f"2 processes {two:.2f}s ({args.events / two:,.0f} ev/s)"
+    )
     case = args.workdir / f"bench-{args.events}.caseline"
     runs = [caseline_import(evidence, case) for _ in range(args.repeat)]
     secs = statistics.median(r[0] for r in runs)
     peak = max(r[1] for r in runs)
     size = case.stat().st_size
-    print(f"caseline import: {secs:.2f}s median of {len(runs)} ({args.events / secs:,.0f} ev/s), "
-          f"{secs / two:.2f}x the 2-core floor, peak RSS {peak / 2**20:,.0f} MiB")
-    print(f"case file {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence (before the search index)")
+    print(
+        f"caseline import: {secs:.2f}s median of {len(runs)} ({args.events / secs:,.0f} ev/s), "
+        f"{secs / two:.2f}x the 2-core floor, peak RSS {peak / 2**20:,.0f} MiB"
+    )
+    print(
+        f"case file {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence (before the search index)"
+    )
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "viewer.cli", "reindex", str(case)], check=True, cwd=REPO,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "viewer.cli", "reindex", str(case)],
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     index_s = time.perf_counter() - t
     size = case.stat().st_size
-    print(f"search index (caseline reindex): {index_s:.2f}s ({args.events / index_s:,.0f} ev/s); "
-          f"case file now {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence")
+    print(
+        f"search index (caseline reindex): {index_s:.2f}s ({args.events / index_s:,.0f} ev/s); "
+        f"case file now {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence"
+    )
     read_paths(case, args.repeat)
     if os.environ.get("KEEP_CASE") is None:
         case.unlink(missing_ok=True)

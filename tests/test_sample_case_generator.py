@@ -24,22 +24,31 @@ SCRIPT = REPO / "sample_cases" / "generate_aws_incident.py"
 
 LOG_RE = re.compile(
     r"^AWSLogs/(?P<acct>\d{12})/CloudTrail/(?P<region>[a-z]{2}-[a-z]+-\d)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
-    r"(?P=acct)_CloudTrail_(?P=region)_(?P<stamp>(?P=y)(?P=m)(?P=d)T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$")
+    r"(?P=acct)_CloudTrail_(?P=region)_(?P<stamp>(?P=y)(?P=m)(?P=d)T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$"
+)
 DIGEST_RE = re.compile(
     r"^AWSLogs/(?P<acct>\d{12})/CloudTrail-Digest/(?P<region>[a-z]{2}-[a-z]+-\d)/(?P<y>\d{4})/(?P<m>\d{2})/"
     r"(?P<d>\d{2})/(?P=acct)_CloudTrail-Digest_(?P=region)_(?P<trail>[A-Za-z0-9._-]+)_(?P<home>[a-z]{2}-[a-z]+-\d)_"
-    r"(?P<stamp>(?P=y)(?P=m)(?P=d)T\d{6}Z)\.json\.gz$")
+    r"(?P<stamp>(?P=y)(?P=m)(?P=d)T\d{6}Z)\.json\.gz$"
+)
 REQUIRED = ("eventTime", "eventID", "eventSource", "eventName", "awsRegion", "recipientAccountId")
 
 
 def run_generator(out: Path) -> None:
-    subprocess.run([sys.executable, str(SCRIPT), "--out", str(out / "evidence")], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out / "evidence")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +121,11 @@ def test_every_log_file_is_gzip_json_with_complete_records(logs: dict) -> None:
 
 
 def test_some_files_are_not_time_ordered(logs: dict) -> None:
-    unordered = [k for k, (_, recs) in logs.items()
-                 if [r["eventTime"] for r in recs] != sorted(r["eventTime"] for r in recs)]
+    unordered = [
+        k
+        for k, (_, recs) in logs.items()
+        if [r["eventTime"] for r in recs] != sorted(r["eventTime"] for r in recs)
+    ]
     assert unordered
 
 
@@ -160,11 +172,15 @@ def test_logging_gap_is_consistent(logs: dict, digests: dict, truth: dict) -> No
                 assert not stop < rec["eventTime"] < start, rec["eventID"]
     # No digest may open while the trail is stopped; the last one before the gap opens
     # at most a delivery delay (minutes) after StopLogging.
-    latest_open = (datetime.fromisoformat(gap["stopped_at"]) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    latest_open = (datetime.fromisoformat(gap["stopped_at"]) + timedelta(minutes=15)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     for _, body in digests.values():
         if body["awsAccountId"] == prod:
             opens = body["digestStartTime"]
-            assert opens < latest_open and body["digestEndTime"] <= start or opens >= start, body["digestS3Object"]
+            assert opens < latest_open and body["digestEndTime"] <= start or opens >= start, body[
+                "digestS3Object"
+            ]
     for key in truth["digests"]["chain_restarts_after_gap"]:
         assert digests[key][1]["digestStartTime"] == start
 
@@ -212,10 +228,15 @@ def test_story_pivots_are_present(logs: dict, truth: dict) -> None:
     records = [r for _, recs in logs.values() for r in recs]
     attacker = truth["attacker"]
     temp_keys = set(attacker["temporary_access_keys"])
-    issued = {r["responseElements"]["credentials"]["accessKeyId"] for r in records
-              if r["eventName"] == "AssumeRole" and r["sourceIPAddress"] in attacker["ips"]}
+    issued = {
+        r["responseElements"]["credentials"]["accessKeyId"]
+        for r in records
+        if r["eventName"] == "AssumeRole" and r["sourceIPAddress"] in attacker["ips"]
+    }
     assert temp_keys <= issued
-    used = {r["userIdentity"].get("accessKeyId") for r in records if r["userIdentity"]["type"] == "AssumedRole"}
+    used = {
+        r["userIdentity"].get("accessKeyId") for r in records if r["userIdentity"]["type"] == "AssumedRole"
+    }
     assert temp_keys <= used
     for pair in truth["cross_account_assume_role"]:
         shared = [r for r in records if r.get("sharedEventID") == pair["sharedEventID"]]
@@ -225,8 +246,10 @@ def test_story_pivots_are_present(logs: dict, truth: dict) -> None:
     assert hidden[0]["responseElements"] == {"ConsoleLogin": "Failure"}
     gets = [r for r in records if r["eventName"] == "GetObject" and r["sourceIPAddress"] in attacker["ips"]]
     assert len(gets) == truth["exfiltration"]["get_object_count"]
-    assert sum(r["additionalEventData"]["bytesTransferredOut"] for r in gets) == \
-        truth["exfiltration"]["bytes_transferred_out"]
+    assert (
+        sum(r["additionalEventData"]["bytesTransferredOut"] for r in gets)
+        == truth["exfiltration"]["bytes_transferred_out"]
+    )
     assert any(r["sourceIPAddress"].endswith(".amazonaws.com") for r in records)
 
 
@@ -239,10 +262,17 @@ def test_committed_truth_matches_generator(truth: dict) -> None:
 def test_readme_quotes_the_generated_indicators(truth: dict) -> None:
     readme = (REPO / "sample_cases" / "aws_incident" / "README.md").read_text(encoding="utf-8")
     attacker = truth["attacker"]
-    quoted = [*attacker["ips"], *attacker["long_term_access_keys"], *attacker["temporary_access_keys"],
-              *attacker["principal_arns"], attacker["rotated_ci_deploy_key"], attacker["deleted_flow_log"],
-              truth["duplicates"][0]["eventID"], truth["cross_account_assume_role"][0]["sharedEventID"],
-              f"{truth['exfiltration']['bytes_transferred_out']:,}"]
+    quoted = [
+        *attacker["ips"],
+        *attacker["long_term_access_keys"],
+        *attacker["temporary_access_keys"],
+        *attacker["principal_arns"],
+        attacker["rotated_ci_deploy_key"],
+        attacker["deleted_flow_log"],
+        truth["duplicates"][0]["eventID"],
+        truth["cross_account_assume_role"][0]["sharedEventID"],
+        f"{truth['exfiltration']['bytes_transferred_out']:,}",
+    ]
     quoted += [s["first_event_time"] for s in truth["stages"]]
     missing = [q for q in quoted if q not in readme]
     assert not missing

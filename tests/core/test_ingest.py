@@ -249,7 +249,9 @@ def test_record_index_is_each_records_position_in_its_file(tmp_path: Path) -> No
         assert request_id == f"file{int(Path(path).name[1:3])}-pos{index}"
 
 
-def test_a_file_read_in_several_python_batches_is_counted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_read_in_several_python_batches_is_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """JSON lines go through the Python reader in batches; each batch is judged on its own rows."""
     from viewer.core import chunk_import
 
