@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QPdfWriter,
     QTextDocument,
 )
+from PySide6.QtWidgets import QApplication
 
 from viewer.core.case_file import CaseFile
 from viewer.core.casework.report import build_html
@@ -32,12 +33,15 @@ _DATA_IMG = re.compile(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"')
 
 
 def ensure_gui_app() -> QGuiApplication:
-    """Fonts and painting need a QGuiApplication; headless (the CLI) uses the offscreen platform."""
+    """Fonts and painting need a QGuiApplication; headless (the CLI) uses the offscreen platform.
+
+    A full QApplication, not a bare QGuiApplication: the process may open windows later (the app,
+    or a test session), and Qt aborts when a widget is made under a QGuiApplication."""
     app = QGuiApplication.instance()
     if app is None:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication([])
+        app = QApplication([])
     assert isinstance(app, QGuiApplication)
     return app
 
