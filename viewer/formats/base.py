@@ -145,6 +145,8 @@ class FormatSpec:
 
 def has_key(text: str, key: str) -> bool:
     """True when `"key"` appears as a JSON object key in `text` (cheap, for sniffers)."""
+    if f'"{key}"' not in text:  # plain substring search first: most keys asked for are absent
+        return False
     return re.search(r'"' + re.escape(key) + r'"\s*:', text) is not None
 
 
