@@ -29,9 +29,11 @@ def test_every_record_is_accounted_for(sample_case: tuple[CaseFile, dict]) -> No
 def test_attacker_ips_find_exactly_the_attacker_events(sample_case: tuple[CaseFile, dict]) -> None:
     case, truth = sample_case
     ips = truth["attacker"]["ips"]
-    n = case.cursor().execute(
-        f"SELECT count(*) FROM events WHERE src_ip IN ({', '.join('?' * len(ips))})", ips
-    ).fetchall()[0][0]
+    n = (
+        case.cursor()
+        .execute(f"SELECT count(*) FROM events WHERE src_ip IN ({', '.join('?' * len(ips))})", ips)
+        .fetchall()[0][0]
+    )
     assert n == truth["counts"]["attacker_unique_events"]
 
 

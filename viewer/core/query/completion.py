@@ -15,6 +15,7 @@ from viewer.core.query.common import SOURCE_TABLES
 
 SAMPLE_PER_SOURCE = 200
 
+
 def _words(text: str) -> list[str]:
     return text.split()
 
@@ -58,8 +59,12 @@ class CompletionWords:
 
 
 def gather(cur: duckdb.DuckDBPyConnection) -> CompletionWords:
-    tables = [r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()]
-    tables += [r[0] for r in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+    tables = [
+        r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()
+    ]
+    tables += [
+        r[0] for r in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    ]
     tables += [t for t in SOURCE_TABLES if t not in tables]
     columns = [r[0] for r in cur.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()]
     functions = [
