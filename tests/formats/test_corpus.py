@@ -10,31 +10,12 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from support.corpus import files_detected_as
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
-from viewer.core.sources import archive_kind, read_head
-from viewer.formats import registry
 
-
-def _corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _cloudtrail_files() -> list[Path]:
-    found = []
-    for p in _corpus_files():
-        if archive_kind(p):
-            continue
-        spec = registry.detect(read_head(p)[0])
-        if spec is not None and spec.provider == "aws" and spec.source_type.startswith("cloudtrail"):
-            found.append(p)
-    return found
-
-
-CLOUDTRAIL = _cloudtrail_files()
+CLOUDTRAIL = files_detected_as(lambda s: s.provider == "aws" and s.source_type.startswith("cloudtrail"))
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not present at {CORPUS}")

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from support.corpus import files_detected_as
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
-from viewer.core.sources import archive_kind, read_head
 from viewer.formats import (
     aws_cloudtrail_insights,
     aws_cloudwatch_logs,
     aws_guardduty,
     aws_route53_resolver,
-    registry,
 )
 
 OUR_FORMATS = {
@@ -29,20 +28,7 @@ OUR_FORMATS = {
 }
 
 
-def _our_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    found = []
-    for p in sorted(CORPUS.rglob("*")):
-        if not p.is_file() or p.name.startswith(".") or archive_kind(p):
-            continue
-        spec = registry.detect(read_head(p)[0])
-        if spec is not None and spec.name in OUR_FORMATS:
-            found.append(p)
-    return found
-
-
-FILES = _our_files()
+FILES = files_detected_as(lambda s: s.name in OUR_FORMATS)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not present at {CORPUS}")

@@ -11,29 +11,15 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from support.corpus import files_detected_as
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
-from viewer.core.sources import archive_kind, read_head
-from viewer.formats import registry
 
 SOURCE_TYPES = {"azure_activity", "entra_signin", "entra_audit", "m365_ual"}
 
 
-def _files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    found = []
-    for p in sorted(CORPUS.rglob("*")):
-        if not p.is_file() or p.name.startswith(".") or archive_kind(p):
-            continue
-        spec = registry.detect(read_head(p)[0])
-        if spec is not None and spec.source_type in SOURCE_TYPES:
-            found.append(p)
-    return found
-
-
-FILES = _files()
+FILES = files_detected_as(lambda s: s.source_type in SOURCE_TYPES)
 ABSENT = f"shared corpus not present at {CORPUS}"
 
 

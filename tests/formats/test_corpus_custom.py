@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from support.corpus import heads
 
 from viewer.core.case_file import CaseFile
 from viewer.core.custom_formats import (
@@ -21,7 +22,6 @@ from viewer.core.custom_formats import (
     suggest_time_field,
 )
 from viewer.core.ingest import import_paths
-from viewer.core.sources import archive_kind, read_head
 from viewer.formats import custom_store, registry
 from viewer.formats.timeparse import guess
 
@@ -29,13 +29,8 @@ MAX_FILES = 40
 
 
 def _unclaimed_tabular_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
     found = []
-    for p in sorted(CORPUS.rglob("*")):
-        if not p.is_file() or p.name.startswith(".") or archive_kind(p):
-            continue
-        head = read_head(p)[0]
+    for p, head in heads():
         tabular = head.first_char in "[{" or "," in head.first_line or ";" in head.first_line
         if tabular and not [s for s in registry.candidates(head) if not registry.is_custom(s)]:
             found.append(p)

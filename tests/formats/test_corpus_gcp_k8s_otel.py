@@ -11,29 +11,16 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from support.corpus import files_detected_as
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
-from viewer.core.sources import archive_kind, read_head
-from viewer.formats import ecs_json, gcp_audit, gcp_vpc_flow, k8s_audit, otel_logs, registry
+from viewer.formats import ecs_json, gcp_audit, gcp_vpc_flow, k8s_audit, otel_logs
 
 FAMILY = {s.name for m in (gcp_audit, gcp_vpc_flow, k8s_audit, otel_logs, ecs_json) for s in m.SPECS}
 
 
-def _family_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    found = []
-    for p in sorted(CORPUS.rglob("*")):
-        if not p.is_file() or p.name.startswith(".") or archive_kind(p):
-            continue
-        spec = registry.detect(read_head(p)[0])
-        if spec is not None and spec.name in FAMILY:
-            found.append(p)
-    return found
-
-
-FILES = _family_files()
+FILES = files_detected_as(lambda s: s.name in FAMILY)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not present at {CORPUS}")
