@@ -329,7 +329,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `caseline ... | head`
         sys.stderr.close()
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
