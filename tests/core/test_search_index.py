@@ -1,4 +1,5 @@
-"""The search index gives exactly what a brute-force scan gives, builds incrementally, cancels cleanly."""
+"""The search index gives exactly what a brute-force scan gives, builds incrementally, cancels cleanly,
+and records which sources hold each token (so checks of columns alone are exact)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from support.synthetic_case import build_synthetic_case
 
-from viewer.core import search_index
+from viewer.core import search_build, search_index
 from viewer.core.case_file import CaseFile
 from viewer.core.event_query import EventFilter, where_sql
 from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
@@ -23,8 +24,8 @@ SEP = r"[^a-z0-9_.@-]"
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small blocks and slices so a few thousand events make many blocks and several slices."""
-    monkeypatch.setattr(search_index, "BLOCK_EVENTS", 64)
-    monkeypatch.setattr(search_index, "SLICE_BLOCKS", 8)
+    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
+    monkeypatch.setattr(search_build, "SLICE_BLOCKS", 8)
 
 
 def _texts(cur: Any) -> list[tuple[int, Any, str]]:
@@ -101,7 +102,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseFile]:
     path = build_synthetic_case(tmp_path_factory.mktemp("s") / "case.duckdb", 3_000, seed=2)
     c = CaseFile.open(path)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(search_index, "BLOCK_EVENTS", 64)
+        mp.setattr(search_build, "BLOCK_EVENTS", 64)
         cur = c.cursor()
         with c.transaction(cur):
             stats = search_index.update_index(cur)
@@ -116,13 +117,37 @@ def test_random_queries_equal_brute_force_synthetic(synthetic: CaseFile) -> None
     _check_queries(cur, _queries(_texts(cur), seed=1, n=50))
 
 
+def _plan(cur: Any, word: str) -> tuple[search_index.BlockTable, search_index.NeedlePlan]:
+    blocks = search_index.load_blocks(cur)
+    needle = search_index.make_needle(word)
+    assert needle is not None
+    return blocks, search_index.plan_needle(cur, blocks, needle)
+
+
 def test_index_narrows_rare_tokens(synthetic: CaseFile) -> None:
     cur = synthetic.cursor()
     uid = cur.execute("SELECT event_uid FROM events LIMIT 1").fetchall()[0][0]
-    assert (
-        len(search_index.candidates(cur, search_index.parse_query(uid))) <= 2
-    )  # its block (+ a rare collision)
-    assert len(search_index.candidates(cur, search_index.parse_query("awsapicall"))) == 47
+    blocks, plan = _plan(cur, uid)
+    assert len(blocks) == 47 and blocks.indexed == 47
+    assert plan.cand.sum() <= 2  # its block (+ a rare collision)
+    assert _plan(cur, "awsapicall")[1].cand.sum() == 47
+    assert not _plan(cur, "nosuchwordanywhere")[1].cand.any()
+
+
+def test_sources_say_where_a_token_lies(synthetic: CaseFile) -> None:
+    """An action is held by the `action` column, and its raw record says it again: no block needs
+    a raw check. `awsapicall` lies in raw records only (no searchable column holds it)."""
+    cur = synthetic.cursor()
+    action = cur.execute("SELECT action FROM events LIMIT 1").fetchall()[0][0]
+    _, plan = _plan(cur, action)
+    bit = 1 << search_build.searchable_columns().index("action")
+    assert plan.cand.any() and not plan.raw.any()
+    assert all(int(f) & bit for f in plan.fields[plan.cand])
+    _, raw_word = _plan(cur, "awsapicall")
+    assert raw_word.raw.all() and not raw_word.fields[raw_word.cand].any()
+    # A phrase can lie in raw text whatever its tokens' sources say: always checked there.
+    _, phrase = _plan(cur, f"{action} x")
+    assert phrase.raw[phrase.cand].all()
 
 
 def test_where_sql_with_and_without_index_agree(synthetic: CaseFile) -> None:
@@ -220,11 +245,34 @@ def test_cancel_rolls_back_everything(tmp_path: Path) -> None:
         assert _search(cur, "alice")[1] == len(_brute(_texts(cur), "alice"))  # scans when not indexed
 
 
-def test_changed_hash_makes_index_unusable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("change", ["hash_check = 0", "fields = 'event_uid'"])
+def test_changed_hash_or_columns_make_index_unusable(tmp_path: Path, change: str) -> None:
     path = build_synthetic_case(tmp_path / "h.duckdb", 500, seed=5)
     with CaseFile.open(path) as c:
         cur = c.cursor()
         search_index.update_index(cur)
-        cur.execute("UPDATE search_index_batches SET hash_check = 0")
+        cur.execute(f"UPDATE search_index_batches SET {change}")
         assert not search_index.usable(cur) and not search_index.is_ready(cur)
+        assert search_index.load_blocks(cur).indexed == 0  # every event is a tail block: scanned
         assert _search(cur, "bob")[1] == len(_brute(_texts(cur), "bob"))
+
+
+def test_index_of_an_older_layout_is_not_usable(tmp_path: Path) -> None:
+    path = build_synthetic_case(tmp_path / "old.duckdb", 300, seed=6)
+    with CaseFile.open(path) as c:
+        cur = c.cursor()
+        cur.execute("CREATE TABLE search_index_batches (block_lo INTEGER, hash_check UBIGINT)")
+        cur.execute("INSERT INTO search_index_batches VALUES (0, hash('caseline'))")
+        assert not search_index.usable(cur)
+
+
+def test_search_streams_first_hits_then_the_total(synthetic: CaseFile) -> None:
+    cur = synthetic.cursor()
+    texts = _texts(cur)
+    msgs = list(search_index.search(cur, "awsapicall", limit=10))
+    assert [m.done for m in msgs] in ([False, True], [True])
+    assert msgs[0].event_ids == _brute(texts, "awsapicall")[:10] and msgs[-1].total == 3_000
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        list(search_index.search(cur, "awsapicall", limit=10, token=token))

@@ -113,17 +113,17 @@ def test_stack_by_must_be_chartable(case: CaseFile) -> None:
 
 def test_rollup_path_equals_plain_query(case: CaseFile) -> None:
     """The first request is a plain query, repeats slice the per-minute rollup: same numbers."""
-    from viewer.core import timeline
+    from viewer.core import timeline_cells
 
     cur = case.cursor()
     first, last = time_extent(cur)
     start, end = first + dt.timedelta(days=3, seconds=29), last - dt.timedelta(days=2, seconds=7)
-    timeline._ROLLUPS.clear()  # noqa: SLF001 - controlling the cache is the point of the test
-    timeline._SEEN.clear()  # noqa: SLF001
+    timeline_cells._ROLLUPS.clear()  # noqa: SLF001 - controlling the cache is the point of the test
+    timeline_cells._SEEN.clear()  # noqa: SLF001
     plain = bucket_counts(cur, start, end, 300, stack_by="region", top_n=4)
-    assert not timeline._ROLLUPS  # noqa: SLF001
+    assert not timeline_cells._ROLLUPS  # noqa: SLF001
     again = [bucket_counts(cur, start, end, 300, stack_by="region", top_n=4) for _ in range(2)]
-    assert timeline._ROLLUPS  # noqa: SLF001
+    assert timeline_cells._ROLLUPS  # noqa: SLF001
     for b in again:
         assert b.bucket == plain.bucket and np.array_equal(b.edges, plain.edges)
         assert list(b.series) == list(plain.series)

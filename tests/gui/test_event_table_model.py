@@ -27,11 +27,12 @@ def case(small_case_path: Path) -> Iterator[CaseFile]:
 
 
 @pytest.fixture
-def model(qtbot, case: CaseFile) -> EventTableModel:  # type: ignore[no-untyped-def]
+def model(qtbot, case: CaseFile) -> Iterator[EventTableModel]:  # type: ignore[no-untyped-def]
     m = EventTableModel()
     with qtbot.waitSignal(m.countChanged, timeout=TIMEOUT):
         m.set_source(case.cursor)
-    return m
+    yield m
+    m.set_source(None)  # background work lets go of its cursor before the case closes
 
 
 def _load(qtbot, model: EventTableModel, row: int) -> None:  # type: ignore[no-untyped-def]
@@ -116,3 +117,87 @@ def _horizontal():  # type: ignore[no-untyped-def]
     from PySide6.QtCore import Qt
 
     return Qt.Orientation.Horizontal
+
+
+# -- free text: rows first, the count later --------------------------------------------------------
+@pytest.fixture
+def indexed_case(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaseFile]:  # type: ignore[no-untyped-def]
+    """A case with a search index of many small blocks, and searches that find a block per wave,
+    so a free-text filter is still counting after its first rows are shown."""
+    from support.synthetic_case import build_synthetic_case
+
+    from viewer.core import derived, search_build, text_view
+    from viewer.gui import pager_worker
+
+    path = build_synthetic_case(tmp_path / "indexed.caseline", 3_000, seed=4)
+    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
+    with CaseFile.open(path) as c:
+        cur = c.cursor()
+        with c.transaction(cur):
+            derived.update_all(cur, deferred=True)
+    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
+    monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
+    monkeypatch.setattr(pager_worker, "STEP_SECONDS", 0.0)
+    c = CaseFile.open(path, read_only=True)
+    yield c
+    QThreadPool.globalInstance().waitForDone(TIMEOUT)
+    c.close()
+
+
+@pytest.fixture
+def text_model(qtbot, indexed_case: CaseFile) -> Iterator[EventTableModel]:  # type: ignore[no-untyped-def]
+    """A model on the indexed case; its background job has let go of its cursor at the end."""
+    model = EventTableModel()
+    with qtbot.waitSignal(model.countChanged, timeout=TIMEOUT):
+        model.set_source(indexed_case.cursor)
+    yield model
+    model.set_source(None)  # cancels and waits for the background job
+
+
+def test_free_text_shows_first_rows_then_counts_in_background(  # type: ignore[no-untyped-def]
+    qtbot, indexed_case: CaseFile, text_model: EventTableModel
+) -> None:
+    from viewer.core.event_query import EventFilter
+    from viewer.gui.event_table_model import RowsSoFar
+
+    model = text_model
+    model.PAGE_SIZE = 20
+    counts: list[object] = []
+    model.countChanged.connect(counts.append)
+    with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
+        model.set_filter(EventFilter(text="awsapicall"))
+    assert isinstance(counts[0], RowsSoFar) and 1 <= counts[0].n < 3_000  # first rows, then more
+    inserted: list[int] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append(last - first + 1))
+    qtbot.waitUntil(lambda: not model.counting, timeout=TIMEOUT)
+    assert counts[-1] == model.rowCount() == 3_000  # every event holds the word in its raw record
+    assert inserted and sum(inserted) == 3_000 - counts[0].n
+    assert all(isinstance(c, RowsSoFar) for c in counts[:-1]) and len(counts) > 2
+    fractions = [c.fraction for c in counts[:-1] if isinstance(c, RowsSoFar)]
+    assert fractions == sorted(fractions)
+    _load(qtbot, model, 2_990)
+    expected = (
+        indexed_case.cursor()
+        .execute("SELECT event_id FROM events ORDER BY ts, event_id LIMIT 1 OFFSET 2990")
+        .fetchall()[0][0]
+    )
+    assert model.event_id_at(2_990) == expected
+
+
+def test_a_new_filter_stops_the_count_of_the_old_one(  # type: ignore[no-untyped-def]
+    qtbot, indexed_case: CaseFile, text_model: EventTableModel
+) -> None:
+    from viewer.core.event_query import EventFilter
+
+    model = text_model
+    model.PAGE_SIZE = 10
+    with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
+        model.set_filter(EventFilter(text="awsapicall"))
+    assert model.counting
+    with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
+        model.set_filter(EventFilter())  # the time order: no background work
+    assert not model.counting
+    expected = indexed_case.cursor().execute("SELECT count(*) FROM events").fetchall()[0][0]
+    QThreadPool.globalInstance().waitForDone(TIMEOUT)
+    qtbot.wait(50)  # late signals of the cancelled count, if any, arrive now and must be ignored
+    assert model.rowCount() == expected

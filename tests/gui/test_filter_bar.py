@@ -60,3 +60,16 @@ def test_count_and_time_range_with_clear_button(qtbot) -> None:  # type: ignore[
         bar.range_clear.click()
     assert blocker.args[0].time_range is None
     assert not bar.range_label.isVisible()
+
+
+def test_count_while_a_search_is_still_counting(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from viewer.gui.event_table_model import RowsSoFar
+
+    bar = _bar(qtbot)
+    bar.set_count(None)
+    assert bar.count_label.text() == "counting…"
+    bar.set_count(RowsSoFar(1234, 0.25))
+    assert bar.count_label.text() == "≥ 1,234 so far…"
+    assert "25%" in bar.count_label.toolTip()
+    bar.set_count(5678)
+    assert bar.count_label.text() == "5,678 events" and bar.count_label.toolTip() == ""

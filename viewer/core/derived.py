@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core import paging, search_index, timeline
+from viewer.core import search_index, time_order, timeline
 from viewer.core.case_file import CaseFile, fetch_one
 from viewer.core.jobs import Cancelled, JobContext
 
@@ -44,8 +44,10 @@ class Derived:
 
 DERIVED: tuple[Derived, ...] = (
     Derived("timeline_rollup", 1, timeline.DDL, timeline.update_rollup),
-    Derived("page_anchors", 1, paging.DDL, paging.update_anchors),
-    Derived("search_index", 1, search_index.DDL, search_index.update_index, inline=False),
+    # Version 2: the whole time order (time_order) instead of sparse keyset anchors.
+    Derived("page_anchors", 2, time_order.DDL, time_order.update),
+    # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
+    Derived("search_index", 2, search_index.DDL, search_index.update_index, inline=False),
 )
 
 
@@ -83,12 +85,14 @@ def update_all(
 
 
 def pending(cur: duckdb.DuckDBPyConnection) -> bool:
-    """True when a deferred structure is missing, outdated or behind the events."""
+    """True when a deferred structure is missing, outdated or behind the events, or an inline
+    one is outdated (a case from an older Caseline: `update_deferred` rebuilds every structure,
+    and until then readers fall back to the events table)."""
     for d in DERIVED:
-        if d.inline:
-            continue
         if _built_version(cur, d) != d.version:
             return True
+        if d.inline:
+            continue
         if d.name == "search_index" and not search_index.is_ready(cur):
             return True
     return False

@@ -193,20 +193,33 @@ def _text_sql(term: Term, cur: duckdb.DuckDBPyConnection | None, params: list[ob
         return "true" if term.negated else "false"
     sql, sub_params = search_index.filter_sql([needle], cur)
     params.extend(sub_params)
-    return f"NOT coalesce({sql}, false)" if term.negated else sql
+    return search_index.negate(sql) if term.negated else sql
+
+
+def text_terms(f: EventFilter) -> list[tuple[search_index.Needle | None, bool]]:
+    """(needle, negated) per free-text term; None for a term with nothing but separators, which
+    matches no event."""
+    return [(search_index.make_needle(t.value, t.prefix), t.negated) for t in parse_filter(f.text).text_terms]
 
 
 def where_sql(
-    f: EventFilter, cur: duckdb.DuckDBPyConnection | None = None, *, use_index: bool | None = None
+    f: EventFilter,
+    cur: duckdb.DuckDBPyConnection | None = None,
+    *,
+    use_index: bool | None = None,
+    include_text: bool = True,
 ) -> tuple[str, list[object]]:
     """A parameterised WHERE fragment ("true" when empty); never interpolates user values.
 
-    Free text is always exact (`search_index.match_sql`). With a cursor on a case whose index is
-    usable (`search_index.usable`; force off with `use_index=False`) the fragment also names the
-    candidate event id ranges, so DuckDB checks only those; otherwise the check scans every event
-    (~2-3 s per 1M events).
+    Free text is always exact (`search_text`). With a cursor on a case whose index is usable
+    (`search_index.usable`; force off with `use_index=False`) the fragment names the candidate
+    event id ranges and, per block, the sources that can hold each word, so DuckDB checks only
+    those; otherwise the check scans every event (~2-3 s per 1M events). `include_text=False`
+    leaves the free-text terms out (`text_terms` lists them; `viewer.core.text_view` uses both).
     """
     parsed = parse_filter(f.text)
+    if not include_text:
+        parsed = ParsedFilter(parsed.field_terms)
     if use_index is None:
         use_index = bool(parsed.text_terms) and cur is not None and search_index.usable(cur)
     index_cur = cur if use_index else None

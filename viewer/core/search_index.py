@@ -1,109 +1,100 @@
-"""Free-text search: a block-level skip index in the case file, then an exact check.
+"""Free-text search through the block index: which blocks can hold a word, and where in them.
 
-Why: ILIKE over the raw JSON reads ~17 GB of text at 10M events (~16 s) and the fts extension is
-not available offline. A per-event inverted index (one posting per token per event) measured
-~100 s per 1M events to build and ~0.7x the gzipped evidence on disk; most of its postings were
-tokens present in nearly every event. Here the unit is a *block*: a run of `BLOCK_EVENTS`
-consecutive event ids (roughly consecutive in time, since events are appended in file order).
+The index (`viewer.core.search_build`) keeps, per block of `BLOCK_EVENTS` consecutive events and
+per token, which searchable columns hold it and whether some raw record holds it outside the
+columns. For one query word this gives, per block: may it match here at all (`cand`), which columns
+to check (`fields`), and whether the raw record must be checked too (`raw`). The exact predicate
+built from that (`NeedlePlan.sql`) is the documented semantics (`viewer.core.search_text`) for
+every event, so ranges may be widened freely; it only decides which work DuckDB skips:
 
-Tables (`DDL`):
+* a word in no block answers without touching `events`;
+* a word held by columns (an action, a user, an IP) is checked on those columns only, ~100x
+  cheaper than scanning raw JSON;
+* only blocks where the word may lie in raw text alone read and scan raw records.
 
-* ``search_blocks``: one row per block - its event id range, count and time range.
-* ``search_block_terms(term_hash, block_id)``: one row per distinct token per block, sorted by
-  hash within each build batch so zone maps prune a lookup to a few row groups. The hash is the
-  upper 32 bits of DuckDB's `hash()`: collisions only add candidate blocks, never lose hits.
-* ``search_index_batches``: what each build covered (high-water mark) and `hash('caseline')`,
-  because `hash()` is stable only within a DuckDB release: a changed hash makes the index unusable
-  (`usable`) and search scans instead of silently missing hits.
-
-What matches (documented semantics, the same with or without the index):
-
-* The searched text of an event is its searchable fields and its raw record, lower-cased; a match
-  lies within one of them (a query word cannot hold the newline that joins them).
-* *Token characters* are ASCII letters, digits and ``_ . @ -``; every other character is a
-  separator (non-ASCII ones too: RE2 splits ~20% faster on an ASCII class). So an IP, an e-mail
-  address, a host name or a UUID is one token, while ``arn:aws:iam::1:user/alice`` holds the
-  tokens ``arn aws iam 1 user alice``, and ``josé`` holds ``jos``.
-* A query word (or quoted phrase) ``w`` matches when ``lower(w)`` occurs in the text with a
-  separator or the text's edge on both sides; ``w*`` only needs the boundary on the left (a token
-  prefix). Leading and trailing ASCII separators of ``w`` are ignored; all words must match.
-  So ``alice`` finds ``user/alice`` but not ``malice``; ``10.0.0.1`` does not find ``10.0.0.10``;
-  ``10.0.0.1*`` does.
-
-The index holds the tokens of 2+ characters; a word without such a token (``a``, ``東京``, a
-lone prefix ``ab*``) cannot narrow the search and is checked over every event.
-
-Search: the tokens of the query words (whole ones, 2+ characters) select the blocks holding all
-of them; only those blocks are checked with the exact predicate (`match_sql`), in time order, so
-the first page arrives after a few blocks. Events above the high-water mark (imported but not
-yet indexed) are always checked, so results stay exact while the index catches up.
+Events above the index's high-water mark (imported, not yet indexed) and every event of a case
+without a usable index form *tail blocks*, cut per evidence file, always checked in full: results
+stay exact while the index catches up. `viewer.core.text_view` walks the blocks in time order.
 """
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 
-from viewer.core.jobs import CancelToken, JobContext
-from viewer.schema import searchable_fields
+from viewer.core import search_build
+from viewer.core.jobs import CancelToken
+from viewer.core.search_build import (
+    BLOCK_EVENTS,
+    DDL,
+    HASH32,
+    RAW_ONLY,
+    SLICE_BLOCKS,
+    IndexBuildStats,
+    create_tables,
+    high_water_mark,
+    is_ready,
+    update_index,
+    usable,
+)
+from viewer.core.search_text import (
+    Needle,
+    column_match_sql,
+    lower_all,
+    make_needle,
+    match_sql,
+    negate,
+    parse_query,
+    raw_match_sql,
+    searchable_columns,
+    text_sql,
+)
 
-#: Events per block: larger blocks mean fewer postings for common tokens, more rows to check.
-BLOCK_EVENTS = 2048
-#: Blocks tokenized per statement (~1M events): bounds the memory of the DISTINCT.
-SLICE_BLOCKS = 512
-#: A check query names at most this many event id ranges; neighbours are merged beyond it
-#: (a wider range is always safe, the exact predicate decides).
-MAX_RANGES = 48
-
-DDL: list[str] = [
-    """CREATE TABLE IF NOT EXISTS search_blocks (
-        block_id INTEGER NOT NULL,
-        event_id_lo BIGINT NOT NULL,
-        event_id_hi BIGINT NOT NULL,
-        events INTEGER NOT NULL,
-        ts_min TIMESTAMPTZ,
-        ts_max TIMESTAMPTZ
-    )""",
-    """CREATE TABLE IF NOT EXISTS search_block_terms (
-        term_hash UINTEGER NOT NULL,    -- upper 32 bits of hash(token); see search_index.py
-        block_id INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS search_index_batches (
-        block_lo INTEGER NOT NULL,
-        block_hi INTEGER NOT NULL,
-        event_id_max BIGINT NOT NULL,   -- high-water mark: events above it are not indexed yet
-        events BIGINT NOT NULL,
-        terms BIGINT NOT NULL,
-        hash_check UBIGINT NOT NULL,    -- hash('caseline') when built: detects a changed hash()
-        built_at TIMESTAMPTZ NOT NULL
-    )""",
+__all__ = [
+    "BLOCK_EVENTS",
+    "DDL",
+    "SLICE_BLOCKS",
+    "BlockTable",
+    "IndexBuildStats",
+    "Needle",
+    "NeedlePlan",
+    "SearchHits",
+    "build_index",
+    "create_tables",
+    "filter_sql",
+    "high_water_mark",
+    "is_ready",
+    "load_blocks",
+    "make_needle",
+    "match_sql",
+    "negate",
+    "parse_query",
+    "plan_needle",
+    "ranges_sql",
+    "search",
+    "text_sql",
+    "update_index",
+    "usable",
 ]
 
-#: Separators, as RE2 classes: anything but ASCII letters, digits and _ . @ -  (an ASCII-only class
-#: splits ~20% faster than one admitting non-ASCII letters; case folding never crosses it).
-_SEP_RE2 = "[^a-z0-9_.@-]"
-_SEP_RE2_ANYCASE = "[^A-Za-z0-9_.@-]"
-_SEP_PY = re.compile(r"[^A-Za-z0-9_.@-]+")
-_ASCII_SEP = "".join(c for c in map(chr, range(128)) if not (c.isascii() and (c.isalnum() or c in "_.@-")))
-_RE2_META = set("\\.^$|?*+()[]{}")
-_HASH32 = "(hash({}) >> 32)::UINTEGER"
+#: A check query names at most this many event id ranges; neighbours are merged beyond it (a wider
+#: range is always safe: the predicate is exact for any event).
+MAX_RANGES = 48
+_FAR = 2**62  # a time bound outside any log (blocks without a time sort first or last)
+ALL_FIELDS = (1 << len(searchable_columns())) - 1
 
 
-@dataclass(frozen=True)
-class IndexBuildStats:
-    events: int
-    blocks: int
-    terms: int
-    seconds: float
+def build_index(cur: duckdb.DuckDBPyConnection, ctx: object = None) -> IndexBuildStats:
+    """Alias of `update_index` for existing callers (benchmarks, tools)."""
+    return update_index(cur, ctx)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class SearchHits:
-    """One message of a streaming search: first hits, then the complete count."""
+    """One message of a streaming search (`search`): first hits, then the complete count."""
 
     event_ids: list[int]
     total: int | None  # None until the search is complete
@@ -111,351 +102,189 @@ class SearchHits:
 
 
 @dataclass(frozen=True)
-class Needle:
-    """One query word or phrase: `text` as typed (stripped of edge separators), prefix if `w*`."""
+class BlockTable:
+    """The blocks of a search, in event id order: index blocks, then tail blocks.
 
-    text: str
-    prefix: bool = False
-
-    @property
-    def index_tokens(self) -> list[str]:
-        """Tokens the index can look up: whole ones (not a prefix's last piece), 2+ characters."""
-        pieces = [p for p in _SEP_PY.split(self.text) if p]
-        if self.prefix and pieces:
-            pieces = pieces[:-1]
-        return [p for p in pieces if len(p) >= 2]
-
-
-def make_needle(text: str, prefix: bool = False) -> Needle | None:
-    """A needle from a query word without its edge ASCII separators, or None if nothing is left."""
-    core = text.strip(_ASCII_SEP)
-    return Needle(core, prefix) if core else None
-
-
-def parse_query(text: str) -> list[Needle]:
-    """Whitespace-separated words of the search box; a trailing * makes a prefix."""
-    out = []
-    for word in text.split():
-        prefix = word.endswith("*") and len(word) > 1
-        needle = make_needle(word[:-1] if prefix else word, prefix)
-        if needle is not None and needle not in out:
-            out.append(needle)
-    return out
-
-
-# -- the exact predicate --------------------------------------------------------------------------
-def text_sql() -> str:
-    """The searched text of an event (see module docstring)."""
-    cols = ", ".join(f.name for f in searchable_fields())
-    return f"lower(concat_ws(chr(10), {cols}, raw::VARCHAR))"
-
-
-def _re2_escape(s: str) -> str:
-    return "".join("\\" + c if c in _RE2_META else c for c in s)
-
-
-def match_sql(needles: list[Needle], cur: duckdb.DuckDBPyConnection | None) -> tuple[str, list[object]]:
-    """Exact SQL predicate: every needle occurs at token boundaries (see module docstring).
-
-    A cheap filter runs first and the regex on the lower-cased text only confirms boundaries:
-    ILIKE over each field (measured 2x faster than building the concatenated text of every row)
-    for ASCII needles, whose case folding ILIKE and lower() agree on.
+    Arrays are aligned; times are epoch microseconds (min and max ts of the block's events).
     """
-    if not needles:
-        return "true", []
-    parts: list[str] = []
-    params: list[object] = []
-    for needle, low in zip(needles, _lower_all([n.text for n in needles], cur), strict=True):
-        tail = "" if needle.prefix else f"({_SEP_RE2}|$)"
-        parts.append(f"({_prefilter_sql(low, params)} AND regexp_matches({text_sql()}, ?))")
-        params.append(f"(^|{_SEP_RE2}){_re2_escape(low)}{tail}")
-    return "(" + " AND ".join(parts) + ")", params
+
+    lo: np.ndarray
+    hi: np.ndarray
+    events: np.ndarray
+    ts_min: np.ndarray
+    ts_max: np.ndarray
+    indexed: int  # blocks [0, indexed) are index blocks (position = block_id); the rest are tail
+
+    def __len__(self) -> int:
+        return len(self.lo)
 
 
-def _prefilter_sql(low: str, params: list[object]) -> str:
-    """A necessary condition, cheap: without ESCAPE, ``_`` and ``%`` in the word act as wildcards,
-    which only widens the filter (ILIKE with ESCAPE measured 1.6x slower)."""
-    if not low.isascii():
-        params.append(low)
-        return f"contains({text_sql()}, ?)"
-    cols = ["raw::VARCHAR"] + [f.name for f in searchable_fields()]
-    params.extend([f"%{low}%"] * len(cols))
-    return "(" + " OR ".join(f"coalesce({c} ILIKE ?, false)" for c in cols) + ")"
-
-
-def _lower_all(words: list[str], cur: duckdb.DuckDBPyConnection | None) -> list[str]:
-    """Lower-case as DuckDB does (Unicode rules may differ from Python's for rare letters)."""
-    if cur is None:
-        return [w.lower() for w in words]
-    return [str(r[0]) for r in cur.execute("SELECT lower(unnest(?))", [words]).fetchall()]
-
-
-# -- building -------------------------------------------------------------------------------------
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """Run DDL (tests and tools; in a case the schema migration does this)."""
-    for stmt in DDL:
-        cur.execute(stmt)
-
-
-def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple[object, ...]:
-    rows = cur.execute(sql, params or []).fetchall()  # never fetchone(): see case_file.fetch_one
-    return tuple(rows[0]) if rows else ()
-
-
-def high_water_mark(cur: duckdb.DuckDBPyConnection) -> int | None:
-    """The largest indexed event id; later events are not indexed yet."""
-    mark = _one(cur, "SELECT max(event_id_max) FROM search_index_batches")
-    return None if not mark or mark[0] is None else int(str(mark[0]))
-
-
-def update_index(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> IndexBuildStats:
-    """Index every event above the high-water mark, in the caller's transaction.
-
-    Never commits or rolls back: the import calls it inside its own transaction, so a cancel
-    (ctx.token interrupts the running statement) leaves the case exactly as before.
-    """
-    started = time.monotonic()
-    create_tables(cur)
-    remove = ctx.token.on_cancel(cur.interrupt) if ctx else None
-    try:
-        if ctx:
-            ctx.check()
-            ctx.progress.phase = "indexing text"
-        events, blocks, terms = _index_new_events(cur, ctx)
-    except duckdb.InterruptException:
-        if ctx:
-            ctx.check()
-        raise
-    finally:
-        if remove:
-            remove()
-    return IndexBuildStats(events, blocks, terms, time.monotonic() - started)
-
-
-def build_index(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> IndexBuildStats:
-    """Alias of `update_index` for existing callers (benchmarks, tools)."""
-    return update_index(cur, ctx)
-
-
-def _index_new_events(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None) -> tuple[int, int, int]:
-    mark = high_water_mark(cur)
-    lo = -(2**63) if mark is None else mark + 1
-    first_block = int(str(_one(cur, "SELECT coalesce(max(block_id) + 1, 0) FROM search_blocks")[0]))
-    # Blocks: ranks in event id order over two narrow columns (cheap), cut every BLOCK_EVENTS.
-    cur.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _si_new_blocks AS
-        SELECT $first + rn // {BLOCK_EVENTS} AS block_id, min(event_id) AS event_id_lo,
-               max(event_id) AS event_id_hi, count(*)::INTEGER AS events, min(ts) AS ts_min, max(ts) AS ts_max
-        FROM (SELECT event_id, ts, row_number() OVER (ORDER BY event_id) - 1 AS rn
-              FROM events WHERE event_id >= $lo)
-        GROUP BY 1 ORDER BY 1""",
-        {"first": first_block, "lo": lo},
+def load_blocks(cur: duckdb.DuckDBPyConnection, index: bool = True) -> BlockTable:
+    """Index blocks (when the index is usable and wanted) plus tail blocks for the events it does
+    not cover."""
+    if index and usable(cur):
+        got = cur.execute(
+            "SELECT block_id AS b, event_id_lo AS lo, event_id_hi AS hi, events AS n, "
+            f"coalesce(epoch_us(ts_min), {-_FAR}) AS t0, coalesce(epoch_us(ts_max), {_FAR}) AS t1 "
+            "FROM search_blocks ORDER BY block_id"
+        ).fetchnumpy()
+        if not np.array_equal(np.asarray(got["b"]), np.arange(len(got["b"]))):
+            raise RuntimeError("search_blocks ids are not consecutive; run `caseline reindex`")
+        mark = high_water_mark(cur)
+    else:
+        got = {k: np.zeros(0, np.int64) for k in ("lo", "hi", "n", "t0", "t1")}
+        mark = None
+    tail = _tail_blocks(cur, mark)
+    lo, hi, n, t0, t1 = (
+        np.concatenate([np.asarray(got[k], np.int64), tail[i]])
+        for i, k in enumerate(("lo", "hi", "n", "t0", "t1"))
     )
-    n_blocks, n_events = (
-        int(str(x)) for x in _one(cur, "SELECT count(*), coalesce(sum(events), 0) FROM _si_new_blocks")
-    )
-    terms = done = 0
-    for b0 in range(first_block, first_block + n_blocks, SLICE_BLOCKS):
-        b1 = min(b0 + SLICE_BLOCKS, first_block + n_blocks) - 1
-        terms += _index_slice(cur, b0, b1)
-        if ctx:
-            done += SLICE_BLOCKS * BLOCK_EVENTS
-            ctx.progress.records = min(done, n_events)
-            ctx.report()
-            ctx.check()
-    if n_blocks:
-        cur.execute("INSERT INTO search_blocks SELECT * FROM _si_new_blocks ORDER BY block_id")
-        cur.execute(
-            "INSERT INTO search_index_batches SELECT min(block_id), max(block_id), max(event_id_hi), "
-            "sum(events), ?, hash('caseline'), now() FROM _si_new_blocks",
-            [terms],
-        )
-    cur.execute("DROP TABLE _si_new_blocks")
-    return n_events, n_blocks, terms
+    return BlockTable(lo, hi, n, t0, t1, indexed=len(got["lo"]))
 
 
-def _index_slice(cur: duckdb.DuckDBPyConnection, b0: int, b1: int) -> int:
-    """Distinct (token hash, block) pairs of blocks b0..b1, written sorted by hash."""
-    # Split before lower-casing (measured ~1.5x faster); the class matches either case.
-    cols = ", ".join(f.name for f in searchable_fields())
-    tokens = f"regexp_split_to_array(concat_ws(' ', {cols}, raw::VARCHAR), '{_SEP_RE2_ANYCASE}+')"
-    cur.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _si_terms AS
-        SELECT DISTINCT {_HASH32.format("lower(tok)")} AS term_hash, block_id FROM (
-          SELECT b.block_id, unnest({tokens}) AS tok
-          FROM (SELECT * FROM events WHERE event_id BETWEEN $lo AND $hi) e
-          ASOF JOIN (SELECT * FROM _si_new_blocks WHERE block_id BETWEEN $b0 AND $b1) b
-            ON e.event_id >= b.event_id_lo)
-        WHERE length(tok) >= 2""",
-        {"lo": _bound(cur, b0, "lo"), "hi": _bound(cur, b1, "hi"), "b0": b0, "b1": b1},
-    )
-    cur.execute("INSERT INTO search_block_terms SELECT * FROM _si_terms ORDER BY term_hash, block_id")
-    n = int(str(_one(cur, "SELECT count(*) FROM _si_terms")[0]))
-    cur.execute("DROP TABLE _si_terms")
-    return n
-
-
-def _bound(cur: duckdb.DuckDBPyConnection, block: int, side: str) -> int:
-    return int(str(_one(cur, f"SELECT event_id_{side} FROM _si_new_blocks WHERE block_id = ?", [block])[0]))
-
-
-def usable(cur: duckdb.DuckDBPyConnection) -> bool:
-    """True when the index tables exist and were built with this DuckDB's hash() (coverage may lag:
-    search checks unindexed events exactly)."""
-    try:
-        row = _one(
-            cur,
-            "SELECT count(*), coalesce(bool_and(hash_check = hash('caseline')), true) FROM search_index_batches",
-        )
-    except duckdb.CatalogException:
-        return False
-    return bool(row[1])
-
-
-def is_ready(cur: duckdb.DuckDBPyConnection) -> bool:
-    """True when the index is usable and covers every event."""
-    if not usable(cur):
-        return False
-    mark = high_water_mark(cur)
-    top = _one(cur, "SELECT max(event_id) FROM events")
-    return top[0] is None or (mark is not None and int(str(top[0])) <= mark)
-
-
-# -- searching ------------------------------------------------------------------------------------
-_ALL = (-(2**63), 2**63 - 1)
+def _tail_blocks(cur: duckdb.DuckDBPyConnection, mark: int | None) -> list[np.ndarray]:
+    """Unindexed events as pseudo-blocks: whole evidence files packed up to BLOCK_EVENTS events
+    (a file never spans two blocks unless it alone exceeds that), so they too have a time range
+    and a search can walk them in time order. Five narrow columns of the unindexed events."""
+    got = cur.execute(
+        f"SELECT min(event_id) AS lo, max(event_id) AS hi, count(*) AS n, coalesce(epoch_us(min(ts)), {-_FAR}) "
+        f"AS t0, coalesce(epoch_us(max(ts)), {_FAR}) AS t1 FROM events WHERE event_id > ? "
+        "GROUP BY event_id >> 32 ORDER BY lo",
+        [-(2**63) if mark is None else mark],
+    ).fetchnumpy()
+    lo, hi, n = (np.asarray(got[k], np.int64) for k in ("lo", "hi", "n"))
+    t0, t1 = (np.asarray(got[k], np.int64) for k in ("t0", "t1"))
+    if len(n) == 0:
+        return [np.zeros(0, np.int64)] * 5
+    # Greedy packing: a new block starts where the running total would pass BLOCK_EVENTS.
+    starts = [0]
+    acc = 0
+    for i, k in enumerate(n.tolist()):
+        if acc and acc + k > search_build.BLOCK_EVENTS:
+            starts.append(i)
+            acc = 0
+        acc += k
+    s = np.asarray(starts)
+    e = np.append(s[1:], len(n)) - 1
+    return [lo[s], hi[e], np.add.reduceat(n, s), np.minimum.reduceat(t0, s), np.maximum.reduceat(t1, s)]
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A block that may hold matches (block None: the not yet indexed tail, always checked)."""
+class NeedlePlan:
+    """Where one query word can match, per block of a `BlockTable`."""
 
-    block: int | None
-    lo: int
-    hi: int
-    ts_min: object
+    needle: Needle
+    low: str  # lower-cased as DuckDB does
+    cand: np.ndarray  # bool: the block may hold a match
+    fields: np.ndarray  # uint32: searchable columns (bit i = searchable_columns()[i]) to check
+    raw: np.ndarray  # bool: the raw record must be checked too
 
+    def sql(self, blocks: BlockTable, mask: np.ndarray, params: list[object], narrow: bool) -> str:
+        """Exact predicate for events of the blocks in `mask` (a bool array over blocks).
 
-def candidates(cur: duckdb.DuckDBPyConnection, needles: list[Needle]) -> list[Candidate]:
-    """Blocks holding every whole query token, plus the unindexed tail, in time order."""
-    if not usable(cur):
-        return [Candidate(None, *_ALL, None)]
-    tokens = sorted({t for n in needles for t in n.index_tokens})
-    lookup = f"SELECT block_id FROM search_block_terms WHERE term_hash = {_HASH32.format('lower(?)')}"
-    where = f"WHERE block_id IN ({' INTERSECT '.join([lookup] * len(tokens))})" if tokens else ""
-    rows = cur.execute(
-        f"SELECT block_id, event_id_lo, event_id_hi, ts_min FROM search_blocks {where}", list(tokens)
-    ).fetchall()
-    out = [Candidate(int(b), int(lo), int(hi), ts) for b, lo, hi, ts in rows]
-    mark = high_water_mark(cur)
-    lo = _ALL[0] if mark is None else mark + 1
-    tail = _one(cur, "SELECT min(ts), count(*) FROM events WHERE event_id >= ?", [lo])
-    if tail and int(str(tail[1])):
-        out.append(Candidate(None, lo, _ALL[1], tail[0]))
-    # Blocks without a time (none after an import settles) first: they cannot be ordered.
-    out.sort(key=lambda c: (c.ts_min is not None, c.ts_min or 0, c.lo))
-    return out
-
-
-def _runs(cands: list[Candidate]) -> list[tuple[int, int]]:
-    """Event id ranges of the candidates, consecutive blocks merged (exact cover, no overlap)."""
-    out: list[tuple[int, int]] = []
-    prev: int | None = None
-    for c in sorted(cands, key=lambda c: c.lo):
-        if out and prev is not None and c.block == prev + 1:
-            out[-1] = (out[-1][0], c.hi)
-        else:
-            out.append((c.lo, c.hi))
-        prev = c.block
-    return out
+        `narrow` adds the candidate ranges first, so zone maps skip the rest: wanted when the
+        caller's rows are not already limited to candidate blocks (a negated word, `where_sql`).
+        """
+        cand = self.cand & mask
+        if not cand.any():
+            return "false"
+        head = ""
+        if narrow:
+            csql, cparams = ranges_sql(blocks, cand)
+            params.extend(cparams)
+            head = f"{csql} AND "
+        bits = int(np.bitwise_or.reduce(self.fields[cand]))
+        cols = [c for i, c in enumerate(searchable_columns()) if bits >> i & 1]
+        parts = []
+        if cols:
+            parts.append(column_match_sql(self.needle, self.low, cols, params))
+        raw = self.raw & cand
+        if raw.any():
+            rsql, rparams = ranges_sql(blocks, raw)
+            params.extend(rparams)
+            parts.append(f"({rsql} AND {raw_match_sql(self.needle, self.low, params)})")
+        body = "(" + " OR ".join(parts) + ")" if parts else "false"
+        return f"({head}{body})"
 
 
-def _coarsen(ranges: list[tuple[int, int]], max_n: int) -> list[tuple[int, int]]:
-    """At most max_n ranges covering `ranges` (sorted, disjoint), closing the smallest gaps."""
-    if len(ranges) <= max_n:
-        return ranges
-    gaps = sorted(b[0] - a[1] for a, b in zip(ranges, ranges[1:], strict=False))
-    limit = gaps[len(gaps) - max_n]
-    out = [ranges[0]]
-    for lo, hi in ranges[1:]:
-        if lo - out[-1][1] <= limit:
-            out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return out
+def plan_needle(
+    cur: duckdb.DuckDBPyConnection, blocks: BlockTable, needle: Needle, low: str | None = None
+) -> NeedlePlan:
+    """Look the needle's whole tokens up in the index (one query per token)."""
+    low = low if low is not None else lower_all([needle.text], cur)[0]
+    n = len(blocks)
+    cand = np.ones(n, bool)
+    fields = np.full(n, ALL_FIELDS, np.uint32)
+    raw = np.ones(n, bool)
+    tokens = sorted(set(needle.index_tokens))
+    if not tokens or blocks.indexed == 0:
+        return NeedlePlan(needle, low, cand, fields, raw)
+    idx = slice(0, blocks.indexed)
+    for tok in tokens:
+        got = cur.execute(
+            f"SELECT block_id AS b, sources AS s FROM search_block_terms WHERE term_hash = {HASH32.format('lower(?)')}",
+            [tok],
+        ).fetchnumpy()
+        here = np.zeros(blocks.indexed, bool)
+        src = np.zeros(blocks.indexed, np.uint32)
+        b = np.asarray(got["b"], np.int64)
+        here[b] = True
+        np.bitwise_or.at(src, b, np.asarray(got["s"], np.uint32))
+        cand[idx] &= here
+        fields[idx] &= src  # a match inside a column holds every whole token in that column
+        if needle.is_single_token:
+            raw[idx] = (src & np.uint32(RAW_ONLY)) != 0
+    fields[idx] &= np.uint32(ALL_FIELDS)
+    return NeedlePlan(needle, low, cand, fields, raw)
 
 
-def ranges_sql(ranges: list[tuple[int, int]]) -> tuple[str, list[object]]:
-    if not ranges:
+def block_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int]]:
+    """[start, stop) runs of True blocks, at most max_n, closing the smallest gaps first."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[cut + 1]])
+    stops = np.concatenate([idx[cut] + 1, [idx[-1] + 1]])
+    if len(starts) > max_n:
+        gaps = starts[1:] - stops[:-1]
+        keep = np.sort(np.argsort(gaps, kind="stable")[len(gaps) - (max_n - 1) :])  # widest gaps stay
+        starts = np.concatenate([[starts[0]], starts[keep + 1]])
+        stops = np.concatenate([stops[keep], [stops[-1]]])
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) -> tuple[str, list[object]]:
+    """`event_id BETWEEN` ranges covering the blocks in `mask` (possibly more, never fewer)."""
+    runs = block_runs(mask, max_n)
+    if not runs:
         return "false", []
-    if ranges == [_ALL]:
-        return "true", []
-    params: list[object] = [x for r in ranges for x in r]
-    return "(" + " OR ".join(["event_id BETWEEN ? AND ?"] * len(ranges)) + ")", params
+    params: list[object] = []
+    for a, b in runs:
+        params += [int(blocks.lo[a]), int(blocks.hi[b - 1])]
+    return "(" + " OR ".join(["event_id BETWEEN ? AND ?"] * len(runs)) + ")", params
 
 
 def filter_sql(needles: list[Needle], cur: duckdb.DuckDBPyConnection | None) -> tuple[str, list[object]]:
-    """Exact predicate for `event_query.where_sql`: candidate ranges (index) AND the check."""
-    match, params = match_sql(needles, cur)
+    """Exact predicate for `event_query.where_sql`: per word, the candidate ranges and the
+    sources to check there (`NeedlePlan.sql`); without a cursor, the plain check of everything."""
     if cur is None or not needles:
-        return match, params
-    ranges = _coarsen(_runs(candidates(cur, needles)), MAX_RANGES)
-    rsql, rparams = ranges_sql(ranges)
-    return f"({rsql} AND {match})", rparams + params
+        return match_sql(needles, cur)
+    blocks = load_blocks(cur)
+    every = np.ones(len(blocks), bool)
+    params: list[object] = []
+    lows = lower_all([n.text for n in needles], cur)
+    parts = [
+        plan_needle(cur, blocks, n, low).sql(blocks, every, params, narrow=True)
+        for n, low in zip(needles, lows, strict=True)
+    ]
+    return "(" + " AND ".join(parts) + ")", params
 
 
 def search(
     cur: duckdb.DuckDBPyConnection, text: str, limit: int = 1000, token: CancelToken | None = None
 ) -> Iterator[SearchHits]:
-    """Stream a search: the earliest `limit` hits in (ts, event_id) order, then the exact total.
+    """Stream a search: the earliest `limit` hits, then the exact total (`text_view.search`)."""
+    from viewer.core import text_view  # it builds on this module
 
-    Candidate blocks are checked in time order in growing waves until the page cannot change
-    (its last hit is earlier than any unchecked block); the rest is only counted. Cancelling
-    `token` interrupts the running query (DuckDB raises InterruptException).
-    """
-    remove = token.on_cancel(cur.interrupt) if token is not None else None
-    try:
-        yield from _search(cur, parse_query(text), limit)
-    finally:
-        if remove:
-            remove()
-
-
-def _search(cur: duckdb.DuckDBPyConnection, needles: list[Needle], limit: int) -> Iterator[SearchHits]:
-    if not needles:
-        yield SearchHits([], 0, True)
-        return
-    match, mparams = match_sql(needles, cur)
-    cands = candidates(cur, needles)
-    hits: list[tuple[object, int]] = []
-    i, wave = 0, 4
-    while i < len(cands):
-        group, i, wave = cands[i : i + wave], i + wave, min(wave * 2, MAX_RANGES)
-        rsql, rparams = ranges_sql(_runs(group))
-        hits += cur.execute(
-            f"SELECT ts, event_id FROM events WHERE {rsql} AND {match}", rparams + mparams
-        ).fetchall()
-        hits.sort(key=_hit_key)
-        if len(hits) >= limit and i < len(cands) and _page_final(hits[limit - 1], cands[i]):
-            break
-    first = [int(h[1]) for h in hits[:limit]]
-    if i >= len(cands):
-        yield SearchHits(first, len(hits), True)
-        return
-    yield SearchHits(first, None, False)
-    total = len(hits)
-    runs = _runs(cands[i:])
-    for k in range(0, len(runs), MAX_RANGES):
-        rsql, rparams = ranges_sql(runs[k : k + MAX_RANGES])
-        total += int(
-            str(_one(cur, f"SELECT count(*) FROM events WHERE {rsql} AND {match}", rparams + mparams)[0])
-        )
-    yield SearchHits(first, total, True)
-
-
-def _hit_key(h: tuple[object, int]) -> tuple[bool, object, int]:
-    return (h[0] is None, h[0] if h[0] is not None else 0, h[1])
-
-
-def _page_final(last: tuple[object, int], nxt: Candidate) -> bool:
-    """No unchecked block can hold a hit earlier than the page's last one."""
-    return last[0] is not None and nxt.ts_min is not None and last[0] < nxt.ts_min  # type: ignore[operator]
+    return text_view.search(cur, text, limit, token)

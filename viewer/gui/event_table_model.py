@@ -1,11 +1,15 @@
 """The event table as a Qt model over the paged read core.
 
-Nothing is loaded whole: the row count comes from SQL (`EventPager.count`), and `data()` serves
-rows from an LRU cache of pages of `PAGE_SIZE` rows. A row whose page is not cached shows a
+Nothing is loaded whole: the row count comes from the pager (`EventPager.count`), and `data()`
+serves rows from an LRU cache of pages of `PAGE_SIZE` rows. A row whose page is not cached shows a
 placeholder and asks for the page; pages are fetched one at a time on a background lane, newest
 request first (pages scrolled past are dropped from the queue), and `dataChanged` tells the view
-when a page arrives. Sorting is only by time (asc/desc), done in SQL with the (ts, event_id)
-tiebreak by the pager; there is no proxy model over millions of rows.
+when a page arrives. Sorting is only by time (asc/desc), with the (ts, event_id) tiebreak, by the
+pager; there is no proxy model over millions of rows.
+
+A free-text filter shows its first rows as soon as they are found; a counting job keeps looking
+in the background (cancelled by the next query), appends rows as their place becomes final, and
+reports `RowsSoFar` through `countChanged` until the exact count is known.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from viewer.core.event_query import EventFilter
 from viewer.core.jobs import CancelToken
 from viewer.core.paging import EventPager
 from viewer.gui.jobs_qt import SupersedingRunner
+from viewer.gui.pager_worker import PagerWorker
 from viewer.gui.time_text import format_ts
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
@@ -53,6 +58,14 @@ def display_value(f: schema.Field, value: Any) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class RowsSoFar:
+    """A lower bound on the row count while a free-text search is still counting."""
+
+    n: int
+    fraction: float  # of the candidate blocks checked, 0..1
+
+
+@dataclasses.dataclass(frozen=True)
 class _Page:
     event_ids: list[int]
     display: list[list[str]]  # [row][column], formatted in the worker thread
@@ -71,11 +84,11 @@ class _Query:
 class EventTableModel(QAbstractTableModel):
     """Rows of the `events` table for one filter, paged in from DuckDB in the background."""
 
-    PAGE_SIZE = 1000
-    MAX_PAGES = 24  # LRU capacity: ~24k rows of formatted strings
-    MAX_WANTED = 4  # pending page requests kept; older ones were scrolled past
+    PAGE_SIZE = 250  # a screen or two; a page is one fetch of ids from events (~5 ms at 10M)
+    MAX_PAGES = 96  # LRU capacity: ~24k rows of formatted strings
+    MAX_WANTED = 8  # pending page requests kept; older ones were scrolled past
 
-    countChanged = Signal(int)
+    countChanged = Signal(object)  # int: the exact row count; RowsSoFar while still counting
     queryFailed = Signal(str)
     modelRefreshed = Signal()  # a new query (filter, columns, order) is installed
     pageLoaded = Signal(int)
@@ -99,6 +112,11 @@ class EventTableModel(QAbstractTableModel):
         self._page_runner = SupersedingRunner(self)
         self._page_runner.resultReady.connect(self._on_page)
         self._page_runner.failed.connect(self._on_page_failed)
+        self._exact = True  # False while the count is a lower bound (a search still counting)
+        self._worker = PagerWorker(self)
+        self._worker.rowsFound.connect(self._on_rows_found)
+        self._worker.finished.connect(self._on_work_done)
+        self._worker.failed.connect(self._on_work_failed)
 
     # -- what to show ----------------------------------------------------------------------
     @property
@@ -118,6 +136,12 @@ class EventTableModel(QAbstractTableModel):
     def busy(self) -> bool:
         return self._query_runner.busy
 
+    @property
+    def counting(self) -> bool:
+        """True while background work runs: a free-text search still looking for rows (the count
+        is a lower bound), or a sparse view reading its rows for fast pages."""
+        return self._worker.running
+
     def set_source(self, cur_factory: CursorFactory | None, filt: EventFilter | None = None) -> None:
         """Show the events of a case (None: show nothing)."""
         self._cur_factory = cur_factory
@@ -126,8 +150,13 @@ class EventTableModel(QAbstractTableModel):
         if cur_factory is None:
             self._query_runner.cancel()
             self._install(None)
+            self.wait_idle()  # its cursor belongs to a connection the caller is about to close
             return
         self._requery()
+
+    def wait_idle(self, ms: int = 5000) -> bool:
+        """Wait for the background work (cancelled or not) to let go of its cursor."""
+        return self._worker.wait_idle(ms)
 
     def set_filter(self, filt: EventFilter) -> None:
         self._filter = filt
@@ -151,11 +180,16 @@ class EventTableModel(QAbstractTableModel):
     def _requery(self) -> None:
         if self._cur_factory is None:
             return
+        self._worker.stop()  # the rows it would add belong to the old query
         q = _Query(self._cur_factory, self._filter, self._columns, self._descending)
 
         def work(token: CancelToken) -> tuple[_Query, EventPager, int]:
             pager = EventPager(q.cur_factory, q.filt, list(q.columns), descending=q.descending)
-            pager.prepare()
+            remove = token.on_cancel(pager.cur.interrupt)  # a newer query stops this one's SQL
+            try:
+                pager.prepare()
+            finally:
+                remove()
             token.raise_if_cancelled()
             return q, pager, int(pager.count())
 
@@ -163,6 +197,7 @@ class EventTableModel(QAbstractTableModel):
 
     @Slot(object)
     def _install(self, result: object) -> None:
+        self._worker.stop()
         self.beginResetModel()
         self._epoch += 1
         self._page_runner.cancel()
@@ -177,8 +212,43 @@ class EventTableModel(QAbstractTableModel):
             self._fields = [schema.field(c) for c in q.columns]
             self._pager, self._count = pager, count
         self.endResetModel()
-        self.countChanged.emit(self._count)
+        self._exact = self._pager is None or self._pager.complete
+        if self._exact:
+            self.countChanged.emit(self._count)
+        else:
+            assert self._pager is not None
+            self.countChanged.emit(RowsSoFar(self._count, _fraction(self._pager)))
+        if self._pager is not None and self._pager.pending and self._cur_factory is not None:
+            self._worker.start(self._pager, self._cur_factory, self._epoch)
         self.modelRefreshed.emit()
+
+    # -- background work: the rest of a free-text search, a filtered view's rows ------------
+    def _grow_to(self, n: int) -> None:
+        """Append rows whose place became final (rows before them never move)."""
+        if n > self._count:
+            self.beginInsertRows(QModelIndex(), self._count, n - 1)
+            self._count = n
+            self.endInsertRows()
+
+    @Slot(int, int)
+    def _on_rows_found(self, epoch: int, n: int) -> None:
+        if epoch != self._epoch or self._pager is None or self._exact:
+            return
+        self._grow_to(n)
+        self.countChanged.emit(RowsSoFar(self._count, _fraction(self._pager)))
+
+    @Slot(int, int)
+    def _on_work_done(self, epoch: int, n: int) -> None:
+        if epoch != self._epoch or self._exact:
+            return  # a view exact from the start already said its count
+        self._exact = True
+        self._grow_to(n)
+        self.countChanged.emit(self._count)
+
+    @Slot(int, str)
+    def _on_work_failed(self, epoch: int, message: str) -> None:
+        if epoch == self._epoch:
+            self.queryFailed.emit(message)
 
     # -- lookups for the window ------------------------------------------------------------
     def event_count(self) -> int:
@@ -321,3 +391,8 @@ class EventTableModel(QAbstractTableModel):
         self._fetching = None
         self.queryFailed.emit(message)
         self._fetch_next()
+
+
+def _fraction(pager: EventPager) -> float:
+    done, todo = pager.progress
+    return done / todo if todo else 1.0

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
 
 from viewer.core.event_query import EventFilter, FilterError, parse_filter
+from viewer.gui.event_table_model import RowsSoFar
 from viewer.gui.time_text import format_range
 
 _MAX_ERROR_CHARS = 160
@@ -80,9 +81,21 @@ class FilterBar(QWidget):
     def has_error(self) -> bool:
         return bool(self._error_plain)
 
-    def set_count(self, n: int | None) -> None:
-        """Show the number of events the table holds ("…" while counting)."""
-        self.count_label.setText("counting…" if n is None else f"{n:,} event{'s' if n != 1 else ''}")
+    def set_count(self, n: int | RowsSoFar | None) -> None:
+        """Show the number of events the table holds: "counting…" before anything is known, and
+        "≥ N so far" while a free-text search is still looking (its rows are already shown)."""
+        if n is None:
+            self.count_label.setText("counting…")
+            self.count_label.setToolTip("")
+        elif isinstance(n, RowsSoFar):
+            self.count_label.setText(f"≥ {n.n:,} so far…")
+            self.count_label.setToolTip(
+                f"Still searching: {n.fraction:.0%} of the candidate blocks checked. The rows shown "
+                "are final; more are appended as they are found."
+            )
+        else:
+            self.count_label.setText(f"{n:,} event{'s' if n != 1 else ''}")
+            self.count_label.setToolTip("")
 
     def reset(self) -> None:
         """Back to no filter (a new case was opened); emits nothing."""

@@ -1,0 +1,129 @@
+"""The time order of every event, persisted: position in the (ts, event_id) order -> event id.
+
+Why: `events` is appended in delivery order, and S3 delivery paths sort by account and region
+before date, so every row group spans the whole time range (measured on the 10M benchmark case:
+each ~110k-row group covers all 70 days). Zone maps on ts prune nothing there, and a keyset page
+over a ts window scanned the whole ts column (18.8 ms at 10M). `time_order` holds (ts, event_id)
+of all events sorted by (ts, event_id) with their row `pos` in the unfiltered time-sorted view,
+stored in that order: a page is a pos range of it (zone maps find the one or two vectors) and a
+fetch of those ids from `events`
+(`viewer.core.row_fetch`). `page_anchors` keeps the ts of every `ANCHOR_EVERY`-th row, so the
+row of a time is a binary search in memory plus a count over one anchor gap.
+
+A cache, not evidence (`viewer.core.derived`): rebuilt inside each import's transaction, by one
+sort of two narrow columns (~1 s per 10M events, see benchmarks/read_paths.py), since an import
+may interleave anywhere in time. Readers use it only when it covers exactly the events in the
+table (`load`): events are append-only, so equal counts and high-water marks mean the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from viewer.core.jobs import JobContext
+
+#: Rows between anchors: row_of(ts) counts at most this many rows of time_order.
+ANCHOR_EVERY = 2048
+
+DDL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS time_order (
+        pos BIGINT NOT NULL,            -- row of the event in the (ts, event_id) order; stored sorted
+        ts TIMESTAMPTZ NOT NULL,
+        event_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS page_anchors (
+        pos BIGINT NOT NULL,            -- a multiple of ANCHOR_EVERY
+        ts TIMESTAMPTZ NOT NULL         -- the ts of that row of time_order
+    )""",
+    """CREATE TABLE IF NOT EXISTS page_anchors_state (
+        events BIGINT NOT NULL,         -- events in time_order; must equal count(*) of events
+        event_id_max BIGINT             -- and this their largest id
+    )""",
+]
+
+
+@dataclass(frozen=True)
+class TimeOrder:
+    """A valid persisted order: `anchor_us[i]` is the ts (epoch us) of row i * ANCHOR_EVERY."""
+
+    anchor_us: np.ndarray
+    total: int
+
+
+def _state(cur: duckdb.DuckDBPyConnection) -> tuple[tuple[int, int | None] | None, tuple[int, int | None]]:
+    """(stored (events, max id) or None, current (events, max id))."""
+    now = cur.execute("SELECT count(*), max(event_id) FROM events").fetchall()[0]
+    current = (int(now[0]), None if now[1] is None else int(now[1]))
+    try:
+        rows = cur.execute("SELECT events, event_id_max FROM page_anchors_state").fetchall()
+    except duckdb.CatalogException:
+        return None, current
+    if not rows:
+        return None, current
+    return (int(rows[0][0]), None if rows[0][1] is None else int(rows[0][1])), current
+
+
+def load(cur: duckdb.DuckDBPyConnection) -> TimeOrder | None:
+    """The persisted order when it covers exactly the events in the table, else None."""
+    stored, current = _state(cur)
+    if stored is None or stored != current:
+        return None
+    got = cur.execute("SELECT epoch_us(ts) AS t FROM page_anchors ORDER BY pos").fetchnumpy()
+    return TimeOrder(np.asarray(got["t"], np.int64), current[0])
+
+
+def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> float:
+    """Rebuild the order when events changed; returns seconds taken.
+
+    Runs inside the import's transaction (no commit here). CREATE OR REPLACE, not DELETE +
+    INSERT: no deleted rows linger until a checkpoint. Rows carry their position explicitly:
+    rowids of rows written in an open transaction are not 0..n-1.
+    """
+    started = time.monotonic()
+    stored, current = _state(cur)
+    if stored == current:
+        return time.monotonic() - started
+    remove = ctx.token.on_cancel(cur.interrupt) if ctx else None
+    try:
+        if ctx:
+            ctx.check()
+        cur.execute(
+            "CREATE OR REPLACE TABLE time_order AS SELECT row_number() OVER (ORDER BY ts, event_id) - 1 "
+            "AS pos, ts, event_id FROM events ORDER BY pos"
+        )
+        cur.execute(
+            f"CREATE OR REPLACE TABLE page_anchors AS SELECT pos, ts FROM time_order "
+            f"WHERE pos % {ANCHOR_EVERY} = 0 ORDER BY pos"
+        )
+        cur.execute("DELETE FROM page_anchors_state")
+        cur.execute("INSERT INTO page_anchors_state VALUES (?, ?)", list(current))
+    finally:
+        if remove:
+            remove()
+    return time.monotonic() - started
+
+
+def rows_before(cur: duckdb.DuckDBPyConnection, order: TimeOrder, t_us: int) -> int:
+    """Rows of time_order with ts < t_us: anchors bound it to one gap, counted there."""
+    i = int(np.searchsorted(order.anchor_us, t_us, "left"))  # anchors[:i] are earlier than t
+    if i == 0:
+        return 0
+    lo = (i - 1) * ANCHOR_EVERY  # that anchor row itself is earlier
+    hi = min(order.total, i * ANCHOR_EVERY)
+    n = cur.execute(
+        "SELECT count(*) FROM time_order WHERE pos >= ? AND pos < ? AND ts < make_timestamptz(?::BIGINT)",
+        [lo, hi, t_us],
+    ).fetchall()[0][0]
+    return lo + int(n)
+
+
+def ids_at(cur: duckdb.DuckDBPyConnection, start: int, n: int) -> np.ndarray:
+    """Event ids of rows [start, start+n) of the time order."""
+    got = cur.execute(
+        "SELECT event_id FROM time_order WHERE pos >= ? AND pos < ? ORDER BY pos", [start, start + n]
+    ).fetchnumpy()
+    return np.asarray(got["event_id"], np.int64)
