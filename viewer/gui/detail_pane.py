@@ -36,6 +36,7 @@ from viewer.core.event_detail import EventDetail, fetch_event
 from viewer.core.jobs import CancelToken
 from viewer.gui.event_table_model import display_value
 from viewer.gui.jobs_qt import SupersedingRunner
+from viewer.gui.value_menu import ValueContext, ValueMenus
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 EXPAND_ALL_MAX_NODES = 400  # small records open fully; big ones open one level
@@ -54,6 +55,8 @@ class DetailPane(QWidget):
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._on_fetched)
         self._runner.failed.connect(self._on_failed)
+        #: Features add their actions on a value (pivot on it, note the entity...).
+        self.value_menus: ValueMenus | None = None
         self._build()
         self.clear()
 
@@ -182,6 +185,7 @@ class DetailPane(QWidget):
         for r, (title, name, text) in enumerate(rows):
             key = QTableWidgetItem(title)
             key.setToolTip(name)
+            key.setData(Qt.ItemDataRole.UserRole, name)
             key.setForeground(Qt.GlobalColor.darkGray)
             val = QTableWidgetItem(text)
             val.setToolTip(text if len(text) > 40 else "")
@@ -239,10 +243,38 @@ class DetailPane(QWidget):
         QApplication.clipboard().setText(self.raw_json_text())
 
     def _context_menu(self, widget: QWidget, pos: QPoint) -> None:
+        self.build_context_menu(widget).exec(widget.mapToGlobal(pos))
+
+    def build_context_menu(self, widget: QWidget) -> QMenu:
+        """The menu for the current value of `widget` (fields table or raw tree)."""
         menu = QMenu(self)
         menu.addAction("Copy value", self.copy_value).setEnabled(self.selected_value() is not None)
         menu.addAction("Copy raw JSON", self.copy_raw_json).setEnabled(self._detail is not None)
-        menu.exec(widget.mapToGlobal(pos))
+        if self.value_menus is not None:
+            self.value_menus.fill(menu, self.value_context(widget))
+        return menu
+
+    def value_context(self, widget: QWidget) -> ValueContext:
+        """The current value of the fields table or the raw tree, with its field or JSON path."""
+        if widget is self.raw_tree:
+            node = self.raw_tree.currentItem()
+            if node is None or node.childCount():
+                return ValueContext(None, None, self._event_id, "detail")
+            path: list[str] = []
+            item: QTreeWidgetItem | None = node
+            while item is not None:
+                key = item.text(0)
+                path.append(key if key.startswith("[") or not path else key + ".")
+                item = item.parent()
+            json_path = "".join(reversed(path)).replace(".[", "[")
+            return ValueContext(None, node.text(1), self._event_id, "detail", json_path=json_path)
+        row = self.fields_table.currentRow()
+        key_item = self.fields_table.item(row, 0) if row >= 0 else None
+        cell = self.fields_table.item(row, 1) if row >= 0 else None
+        name = key_item.data(Qt.ItemDataRole.UserRole) if key_item is not None else None
+        return ValueContext(
+            str(name) if name else None, cell.text() if cell is not None else None, self._event_id, "detail"
+        )
 
 
 def _provenance(d: EventDetail) -> tuple[Any, Any, Any, Any, Any]:

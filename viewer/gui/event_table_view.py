@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QMen
 
 from viewer import schema
 from viewer.gui.event_table_model import TIME_FIELD, EventTableModel, chooseable_fields
+from viewer.gui.value_menu import ValueContext, ValueMenus
 
 #: Width of a column in average characters, by kind; strings get a middle width.
 _CHARS_BY_KIND = {
@@ -34,7 +35,8 @@ class EventTableView(QTableView):
         self._model = model
         self.setModel(model)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Extended: exports and annotations act on a selection of rows (shift/ctrl-click).
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -63,6 +65,10 @@ class EventTableView(QTableView):
         self._copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self._copy.triggered.connect(self.copy_current_row)
         self.addAction(self._copy)
+        #: Features add their actions on a cell (pivot on this value, tag the event...).
+        self.value_menus: ValueMenus | None = None
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._cell_menu)
         self._after_reset()
 
     # -- columns ---------------------------------------------------------------------------
@@ -195,3 +201,40 @@ class EventTableView(QTableView):
             return
         cells = [str(self._model.index(cur.row(), c).data() or "") for c in range(self._model.columnCount())]
         QApplication.clipboard().setText("\t".join(cells))
+
+    def selected_event_ids(self) -> list[int]:
+        """Event ids of the selected rows whose pages are loaded, in row order."""
+        rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
+        ids = [self._model.event_id_at(r) for r in rows]
+        return [i for i in ids if i is not None]
+
+    def value_context(self, row: int, column: int) -> ValueContext:
+        """What a context menu on this cell acts on."""
+        f = self._model.field_at(column)
+        text = self._model.index(row, column).data() if self._model.is_row_loaded(row) else None
+        return ValueContext(
+            field=f.name,
+            value=str(text) if text not in (None, "") else None,
+            event_id=self._model.event_id_at(row),
+            origin="table",
+        )
+
+    @Slot(QPoint)
+    def _cell_menu(self, pos: QPoint) -> None:
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = self.build_cell_menu(index.row(), index.column())
+        menu.exec(self.viewport().mapToGlobal(pos))
+
+    def build_cell_menu(self, row: int, column: int) -> QMenu:
+        """The cell's context menu (exposed so tests can inspect it without exec)."""
+        ctx = self.value_context(row, column)
+        menu = QMenu(self)
+        copy_value = menu.addAction("Copy value")
+        copy_value.setEnabled(ctx.value is not None)
+        copy_value.triggered.connect(lambda: QApplication.clipboard().setText(ctx.value or ""))
+        menu.addAction(self._copy)
+        if self.value_menus is not None:
+            self.value_menus.fill(menu, ctx)
+        return menu

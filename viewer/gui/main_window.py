@@ -32,6 +32,7 @@ from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
 from viewer.gui.event_table_model import EventTableModel
 from viewer.gui.event_table_view import EventTableView
+from viewer.gui.features import install_features
 from viewer.gui.filter_bar import FilterBar
 from viewer.gui.import_dialog import ImportDialog
 from viewer.gui.query.dock import QueryDock
@@ -39,6 +40,7 @@ from viewer.gui.recent_cases import RecentCaseList
 from viewer.gui.search_indexer import SearchIndexer
 from viewer.gui.time_text import format_range
 from viewer.gui.timeline_widget import TimelineWidget
+from viewer.gui.value_menu import ValueMenus
 
 CASE_FILTER = "Caseline case (*.caseline *.duckdb *.db);;All files (*)"
 _BADGE_STYLE = (
@@ -57,10 +59,12 @@ class MainWindow(QMainWindow):
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
+        self.value_menus = ValueMenus()
         self._build_widgets()
         self._build_menus()
         self._build_status_bar()
         self._connect()
+        self.features = install_features(self)
         self._show_empty_state()
 
     # -- construction ----------------------------------------------------------------------
@@ -69,6 +73,7 @@ class MainWindow(QMainWindow):
         self.filter_bar = FilterBar(self)
         self.table_model = EventTableModel(self)
         self.table = EventTableView(self.table_model, self)
+        self.table.value_menus = self.value_menus
         lower = QWidget(self)
         lay = QVBoxLayout(lower)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -88,6 +93,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self.detail = DetailPane(self)
+        self.detail.value_menus = self.value_menus
         self.detail_dock = QDockWidget("Event detail", self)
         self.detail_dock.setObjectName("detail_dock")
         self.detail_dock.setWidget(self.detail)
@@ -119,6 +125,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         m = bar.addMenu("&File")
+        self.file_menu = m
         self.new_action = self._action("&New case…", self._new_case_dialog, QKeySequence.StandardKey.New)
         m.addAction(self.new_action)
         self.open_action = self._action("&Open case…", self._open_case_dialog, QKeySequence.StandardKey.Open)
@@ -133,6 +140,7 @@ class MainWindow(QMainWindow):
         m.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
         v = bar.addMenu("&View")
+        self.view_menu = v
         self.fit_action = self._action("&Fit timeline", self.timeline.fit_all, "Home")
         v.addAction(self.fit_action)
         self.focus_filter_action = self._action(
@@ -150,6 +158,7 @@ class MainWindow(QMainWindow):
         v.addAction(self.detail_dock.toggleViewAction())
 
         q = bar.addMenu("&Query")
+        self.query_menu = q
         self.query_action = self._action("Query &workbench", self.show_queries, "Ctrl+E")
         q.addAction(self.query_action)
         q.addAction(self._action("&New query tab", self._new_query_tab, "Ctrl+Shift+E"))

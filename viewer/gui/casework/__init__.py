@@ -1,0 +1,13 @@
+"""Annotations, findings, custody, reports and bundles (issue #6). Filled in by its own work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from viewer.gui.main_window import MainWindow
+
+
+class CaseworkFeature:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window

@@ -1,0 +1,13 @@
+"""Live fetch from AWS (issue #7). Filled in by its own work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from viewer.gui.main_window import MainWindow
+
+
+class FetchFeature:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
