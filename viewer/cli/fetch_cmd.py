@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from viewer.cli import fetch_api_cmd, fetch_query_cmd
 from viewer.core.case_file import CaseFile
 from viewer.core.fetch import s3_trail
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError
@@ -33,17 +34,24 @@ def register(sub: Any) -> None:
     a.add_argument("--no-digests", action="store_true")
     a.add_argument("--estimate", action="store_true", help="count objects and bytes, download nothing")
     a.add_argument("--cache", help="download folder (default: beside the case, CASE.fetch/)")
-    for p in (a,):
-        p.add_argument("--profile")
-        p.add_argument("--keyring-name", help="an access key stored in the OS keyring")
-        p.add_argument("--role-arn")
-        p.add_argument("--external-id")
-        p.add_argument("--region")
-        p.add_argument("--endpoint-url")
+    add_target_options(a)
     a.set_defaults(func=_aws_s3)
+    # Each further source registers its own sub-command from its own module.
+    fetch_api_cmd.register(fsub)
+    fetch_query_cmd.register(fsub)
 
 
-def _target(args: argparse.Namespace) -> AwsTarget:
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    """Where and as whom: the options every AWS source takes (see `target`)."""
+    p.add_argument("--profile")
+    p.add_argument("--keyring-name", help="an access key stored in the OS keyring")
+    p.add_argument("--role-arn")
+    p.add_argument("--external-id")
+    p.add_argument("--region")
+    p.add_argument("--endpoint-url")
+
+
+def target(args: argparse.Namespace) -> AwsTarget:
     return AwsTarget(
         profile=args.profile,
         region=args.region,
@@ -66,12 +74,12 @@ def _aws_s3(args: argparse.Namespace) -> int:
     )
     try:
         if args.estimate:
-            n, size = s3_trail.estimate(_target(args), req)
+            n, size = s3_trail.estimate(target(args), req)
             print(f"{n:,} objects, {size / 1e6:,.1f} MB to download")
             return 0
         cache = Path(args.cache) if args.cache else Path(args.case + ".fetch")
         with CaseFile.open_or_create(args.case) as case:
-            rep = s3_trail.fetch(case, _target(args), req, cache, JobContext())
+            rep = s3_trail.fetch(case, target(args), req, cache, JobContext())
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
