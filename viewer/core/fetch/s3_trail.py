@@ -12,18 +12,18 @@ what is already downloaded and what the ledger already holds: it resumes.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 
 from viewer.core.case_file import CaseFile
+from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, client, scrub, session
-from viewer.core.ingest import ImportReport, plan_import, run_import
+from viewer.core.ingest import ImportReport
 from viewer.core.jobs import JobContext
 
 BATCH_FILES = 200
@@ -48,40 +48,6 @@ class S3Object:
     key: str
     size: int
     etag: str
-
-
-@dataclass
-class Acquisition:
-    """What was asked, of whom, and what came back: stored with every import of the fetch."""
-
-    api: str
-    params: dict[str, Any]
-    target: dict[str, Any]
-    caller: dict[str, str] = field(default_factory=dict)
-    started_at: str = ""
-    finished_at: str = ""
-    list_pages: int = 0
-    objects_listed: int = 0
-    bytes_listed: int = 0
-    downloaded: int = 0
-    already_downloaded: int = 0
-    failed: list[str] = field(default_factory=list)  # key: reason
-    throttled: int = 0
-    records_imported: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class FetchReport:
-    acquisition: Acquisition
-    imports: list[ImportReport]
-    cache: Path
-
-    @property
-    def complete(self) -> bool:
-        return not self.acquisition.failed
 
 
 def _list(s3: Any, acq: Acquisition, bucket: str, prefix: str, delimiter: bool) -> Iterator[dict[str, Any]]:
@@ -251,22 +217,6 @@ def fetch(
             paths = pending.result()
             pending = ahead.submit(get, batches[i + 1]) if i + 1 < len(batches) else None
             if paths:
-                reports.append(_import(case, paths, acq, ctx))
+                reports.append(import_fetched(case, paths, acq, ctx, "live:aws-s3"))
     acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
     return FetchReport(acq, reports, root)
-
-
-def _import(case: CaseFile, paths: list[Path], acq: Acquisition, ctx: JobContext) -> ImportReport:
-    plan = plan_import(list(paths))
-    plan.origin = ("live:aws-s3", acq.as_dict())
-    started = time.monotonic()
-    try:
-        report = run_import(case, plan, ctx)
-    finally:
-        plan.cleanup()
-    acq.records_imported += report.total("kept")
-    ctx.progress.phase = (
-        f"imported {acq.records_imported:,} records ({time.monotonic() - started:.1f} s last batch)"
-    )
-    ctx.report(force=True)
-    return report
