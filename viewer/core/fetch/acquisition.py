@@ -36,6 +36,12 @@ class Acquisition:
     failed: list[str] = field(default_factory=list)  # key: reason
     throttled: int = 0
     records_imported: int = 0
+    # API sources (LookupEvents, GuardDuty, ...): calls made, pages read, records the API said it
+    # holds (None where it does not say) and records it returned.
+    api_calls: int = 0
+    pages: int = 0
+    records_expected: int | None = None
+    records_retrieved: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
