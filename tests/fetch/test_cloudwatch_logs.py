@@ -1,0 +1,278 @@
+"""CloudWatch Logs fetched over real HTTP from moto: every event arrives once, resumes, splits full
+Insights windows, recognises CloudTrail carried in a log group, and never leaks a secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from viewer.cli import main as cli_main
+from viewer.core.case_file import CaseFile
+from viewer.core.fetch import cloudwatch_logs
+from viewer.core.fetch.aws_auth import AwsTarget, FetchError, store_access_key
+from viewer.core.fetch.cloudwatch_logs import LogsRequest
+from viewer.core.jobs import Cancelled, CancelToken, JobContext
+
+APP = "/caseline/app"
+TRAIL = "/caseline/cloudtrail"
+STREAMS = ("web-1", "web-2")
+PER_STREAM = 150  # one event every 10 s per stream
+TRAIL_EVENTS = 60
+
+
+def _client(moto_url: str):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "logs",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    )
+
+
+def _trail_record(i: int, t: dt.datetime) -> dict:
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/ci",
+            "accountId": "123456789012",
+        },
+        "eventTime": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject" if i % 2 else "PutObject",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": f"203.0.113.{i % 50}",
+        "userAgent": "aws-cli/2",
+        "requestParameters": {"bucketName": "acme", "key": f"k{i}"},
+        "responseElements": None,
+        "requestID": f"REQ{i:05d}",
+        "eventID": str(uuid.UUID(int=i + 1)),
+        "readOnly": bool(i % 2),
+        "eventType": "AwsApiCall",
+        "managementEvent": False,
+        "recipientAccountId": "123456789012",
+    }
+
+
+@pytest.fixture(scope="module")
+def logs(moto_url: str) -> dict:
+    """Two log groups in moto (moto keeps only the last 14 days): an application group with two
+    streams, and a trail's group carrying CloudTrail records. Returns what was put in."""
+    c = _client(moto_url)
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    truth: dict = {"base": base, "app": {}, "trail": []}
+    c.create_log_group(logGroupName=APP)
+    for s, stream in enumerate(STREAMS):
+        c.create_log_stream(logGroupName=APP, logStreamName=stream)
+        events = []
+        for i in range(PER_STREAM):
+            t = base + dt.timedelta(seconds=10 * i + s)
+            level = "ERROR" if i % 7 == 0 else "INFO"
+            events.append(
+                {"timestamp": int(t.timestamp() * 1000), "message": f"{level} {stream} request {i}"}
+            )
+        c.put_log_events(logGroupName=APP, logStreamName=stream, logEvents=events)
+        truth["app"][stream] = [e["message"] for e in events]
+    c.create_log_group(logGroupName=TRAIL)
+    stream = "123456789012_CloudTrail_us-east-1"
+    c.create_log_stream(logGroupName=TRAIL, logStreamName=stream)
+    records = [_trail_record(i, base + dt.timedelta(seconds=30 * i)) for i in range(TRAIL_EVENTS)]
+    c.put_log_events(
+        logGroupName=TRAIL,
+        logStreamName=stream,
+        logEvents=[
+            {
+                "timestamp": int(dt.datetime.fromisoformat(r["eventTime"]).timestamp() * 1000),
+                "message": json.dumps(r),
+            }
+            for r in records
+        ],
+    )
+    truth["trail"] = records
+    truth["end"] = base + dt.timedelta(hours=1)
+    return truth
+
+
+def _target(moto_url: str) -> AwsTarget:
+    return AwsTarget(region="us-east-1", endpoint_url=moto_url)
+
+
+def _messages(case: CaseFile) -> list[str]:
+    rows = case.cursor().execute("SELECT raw->>'$.message' FROM events ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def _all_app(logs: dict) -> list[str]:
+    return sorted(m for stream in STREAMS for m in logs["app"][stream])
+
+
+def test_list_log_groups_by_prefix(moto_url: str, logs: dict) -> None:
+    names = [g["logGroupName"] for g in cloudwatch_logs.list_log_groups(_target(moto_url), "/caseline/")]
+    assert sorted(names) == sorted([APP, TRAIL])
+    assert cloudwatch_logs.list_log_groups(_target(moto_url), "/nothing-here") == []
+
+
+def test_filter_pages_import_every_event_once(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    req = LogsRequest(APP, logs["base"], logs["end"], page_size=40)
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        rep = cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        acq = rep.acquisition
+        assert rep.complete and acq.records_retrieved == acq.records_imported == 2 * PER_STREAM
+        assert acq.pages >= (2 * PER_STREAM) // 40  # paged by NextToken until it was absent
+        assert _messages(case) == _all_app(logs)
+        kinds = (
+            case.cursor()
+            .execute("SELECT DISTINCT kind, params->>'$.acquisition.params.log_group' FROM imports")
+            .fetchall()
+        )
+        assert kinds == [("live:aws-logs", APP)]
+        names = case.cursor().execute("SELECT DISTINCT log_name FROM events ORDER BY 1").fetchall()
+        assert names == [(f"{APP}:{s}",) for s in STREAMS]
+
+
+def test_pattern_and_streams_narrow_the_fetch(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    req = LogsRequest(APP, logs["base"], logs["end"], pattern="ERROR", streams=("web-2",))
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        assert _messages(case) == sorted(m for m in logs["app"]["web-2"] if m.startswith("ERROR"))
+
+
+def test_cloudtrail_in_a_log_group_imports_as_cloudtrail(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    req = LogsRequest(TRAIL, logs["base"], logs["end"])
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        rows = (
+            case.cursor()
+            .execute("SELECT source_type, event_uid, raw FROM events ORDER BY event_uid")
+            .fetchall()
+        )
+        assert {r[0] for r in rows} == {"cloudtrail"}
+        assert [r[1] for r in rows] == sorted(r["eventID"] for r in logs["trail"])
+        by_id = {r["eventID"]: r for r in logs["trail"]}
+        assert all(json.loads(raw) == by_id[uid] for _, uid, raw in rows)  # the record as written
+
+
+def test_insights_splits_full_windows_until_each_is_under_the_limit(
+    tmp_path: Path, moto_url: str, logs: dict
+) -> None:
+    req = LogsRequest(APP, logs["base"], logs["end"], insights="sort @timestamp asc", result_limit=64)
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        rep = cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        assert rep.complete
+        assert _messages(case) == _all_app(logs)  # each event once, though halves share a second
+        state = json.loads((rep.cache / "state.json").read_text())
+        assert state["splits"] >= (2 * PER_STREAM) // 64 and not state["pending"]
+        assert all(rows < 64 for _, _, rows in state["windows_done"])
+        # The windows cover the request without a gap.
+        spans = sorted((s, e) for s, e, _ in state["windows_done"])
+        assert spans[0][0] == int(logs["base"].timestamp()) and spans[-1][1] == int(logs["end"].timestamp())
+        assert all(b[0] <= a[1] for a, b in zip(spans, spans[1:], strict=False))
+        origin = case.cursor().execute("SELECT DISTINCT kind FROM imports").fetchall()
+        assert origin == [("live:aws-logs",)]
+
+
+def test_a_full_window_that_cannot_be_split_is_reported(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    second = logs["base"] + dt.timedelta(seconds=20)  # web-1 has one event at +20 s, web-2 at +21 s
+    req = LogsRequest(
+        APP, second, second + dt.timedelta(seconds=1), insights="sort @timestamp asc", result_limit=2
+    )
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        rep = cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        assert not rep.complete and "use FilterLogEvents" in rep.acquisition.failed[0]
+
+
+def test_a_cancelled_fetch_resumes_without_duplicates(
+    tmp_path: Path, moto_url: str, logs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cloudwatch_logs, "IMPORT_BATCH_FILES", 2)
+    req = LogsRequest(APP, logs["base"], logs["end"], page_size=25)
+    token = CancelToken()
+
+    def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+        if p.phase.startswith("imported"):
+            token.cancel()  # stop after the first batch is in
+
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(Cancelled):
+            cloudwatch_logs.fetch(
+                case,
+                _target(moto_url),
+                req,
+                tmp_path / "cache",
+                JobContext(token=token, on_progress=on_progress),
+            )
+        partial = case.summary().events
+        assert 0 < partial < 2 * PER_STREAM
+        rep = cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        assert rep.complete and rep.acquisition.records_retrieved == 2 * PER_STREAM - partial
+        assert _messages(case) == _all_app(logs)
+
+
+def test_missing_group_and_bad_region_are_clear_errors(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(FetchError, match="no log group named '/nope' in us-east-1"):
+            cloudwatch_logs.fetch(
+                case, _target(moto_url), LogsRequest("/nope", logs["base"], logs["end"]), tmp_path / "cache"
+            )
+        with pytest.raises(FetchError, match="no log group named '/nope'"):
+            cloudwatch_logs.fetch(
+                case,
+                _target(moto_url),
+                LogsRequest("/nope", logs["base"], logs["end"], insights="sort @timestamp"),
+                tmp_path / "cache",
+            )
+        with pytest.raises(FetchError, match="no AWS region named 'mars-east-1'"):
+            cloudwatch_logs.fetch(
+                case,
+                AwsTarget(region="mars-east-1", endpoint_url=moto_url),
+                LogsRequest(APP, logs["base"], logs["end"]),
+                tmp_path / "cache",
+            )
+        assert case.summary().events == 0
+
+
+def test_keyring_secret_never_reaches_the_case_or_an_error(tmp_path: Path, moto_url: str, logs: dict) -> None:
+    secret = "LoGsKeYrInGsEcReT/abcdefghijklmnopqrstuvwxy"
+    store_access_key("logs-investigation", "AKIAI44QH8DHBEXAMPLE", secret)
+    target = AwsTarget(region="us-east-1", endpoint_url=moto_url, keyring_name="logs-investigation")
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        rep = cloudwatch_logs.fetch(
+            case, target, LogsRequest(TRAIL, logs["base"], logs["end"]), tmp_path / "cache"
+        )
+        assert rep.acquisition.target["keyring_name"] == "logs-investigation"
+        with pytest.raises(FetchError) as err:
+            cloudwatch_logs.fetch(
+                case, target, LogsRequest("/nope", logs["base"], logs["end"]), tmp_path / "cache"
+            )
+        assert secret not in str(err.value)
+    assert secret.encode() not in (tmp_path / "c.caseline").read_bytes()
+    assert not any(secret.encode() in p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+
+
+def test_cli_lists_groups_fetches_and_exits_by_completeness(
+    tmp_path: Path, moto_url: str, logs: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = str(tmp_path / "c.caseline")
+    common = ["--region", "us-east-1", "--endpoint-url", moto_url]
+    assert (
+        cli_main(["fetch", case, "aws-logs", "--list-groups", "--group-prefix", "/caseline/", *common]) == 0
+    )
+    assert APP in capsys.readouterr().out
+    start, end = logs["base"].isoformat(), logs["end"].isoformat()
+    code = cli_main(["fetch", case, "aws-logs", "--group", TRAIL, "--start", start, "--end", end, *common])
+    out = capsys.readouterr().out
+    assert code == 0 and f"{TRAIL_EVENTS:,} imported" in out
+    code = cli_main(
+        ["fetch", case, "aws-logs", "--group", APP, "--start", start, "--end", start, "--insights",
+         "sort @timestamp", "--result-limit", "1", *common]
+    )  # fmt: skip
+    assert code == 1  # a one-second window still full: incomplete, said so
+    assert "not fetched" in capsys.readouterr().err
+    code = cli_main(["fetch", case, "aws-logs", "--group", "/nope", "--start", start, "--end", end, *common])
+    assert code == 2 and "no log group named '/nope'" in capsys.readouterr().err

@@ -1,0 +1,287 @@
+"""Athena over a CloudTrail table: run the query there, import only its result as CloudTrail.
+
+For trails too big to download, the query runs where the data is. The flow: optionally create
+the table (partition projection, `athena_sql`), start the query, poll GetQueryExecution with a
+growing pause, then page GetQueryResults and rebuild CloudTrail records (`athena_rows`) written
+as `{"Records":[...]}` files that the CloudTrail format imports.
+
+Why GetQueryResults rather than the result CSV in S3: the CSV is one fast download, but it cannot
+tell NULL from an empty string, needs s3:GetObject (and kms:Decrypt for an encrypted workgroup)
+on the result bucket besides the Athena permissions, and a single broken quote misaligns every
+later column. The API's rows are typed as NULL / value and need only Athena's permissions; a page
+holds 1,000 rows, so a million-row result costs a thousand calls (minutes, rate limited) — an
+acceptable price for an import that must be exact.
+
+Resumable: the execution id, the NextToken after the last written file and the files written are
+kept in the request's state file, so a re-run pages on from there (a finished query's results stay
+in Athena for days) instead of running the query again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from viewer.core.case_file import CaseFile
+from viewer.core.fetch import api_pages, athena_sql
+from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
+from viewer.core.fetch.athena_rows import RowConverter, RowShapeError, column_names, is_header, row_values
+from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, scrub, session
+from viewer.core.fetch.cloudwatch_logs import check_region
+from viewer.core.ingest import ImportReport
+from viewer.core.jobs import Cancelled, JobContext
+
+ORIGIN = "live:aws-athena"
+CALLS_PER_SECOND = 5.0
+POLL_FIRST, POLL_MAX = 0.25, 5.0
+RECORDS_PER_FILE = 10_000
+IMPORT_BATCH_FILES = 5
+
+
+@dataclass(frozen=True)
+class AthenaRequest:
+    """Either `sql` (the user's) or `table` + `filter` (a query generated for them)."""
+
+    sql: str = ""
+    table: str = ""
+    filter: athena_sql.TrailFilter | None = None
+    database: str = "default"
+    output_location: str | None = None  # s3://bucket/prefix/ (or the workgroup's)
+    workgroup: str | None = None
+    create_table: athena_sql.TrailTable | None = None
+    page_size: int = 1000
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"database": self.database, "output_location": self.output_location}
+        if self.workgroup:
+            out["workgroup"] = self.workgroup
+        if self.sql:
+            out["sql"] = self.sql
+        else:
+            assert self.filter is not None
+            f = self.filter
+            out.update(
+                table=self.table,
+                start=f.start.isoformat(),
+                end=f.end.isoformat(),
+                principals=list(f.principals),
+                ips=list(f.ips),
+                event_names=list(f.event_names),
+            )
+        if self.create_table:
+            out["create_table"] = {"bucket": self.create_table.bucket, "table": self.create_table.table}
+        return out
+
+
+class _Athena:
+    """One fetch's client, limiter, acquisition and state."""
+
+    def __init__(self, target: AwsTarget, req: AthenaRequest, cache: Path, ctx: JobContext) -> None:
+        self.req, self.ctx = req, ctx
+        self.acq = Acquisition(
+            "athena:StartQueryExecution+GetQueryResults",
+            req.params(),
+            target.describe(),
+            started_at=dt.datetime.now(dt.UTC).isoformat(),
+        )
+        sess = session(target)
+        self.region = check_region(sess, target.region, "athena")
+        self.acq.caller = caller_identity(target, sess)
+        self.client = api_pages.paged_client(target, sess, "athena")
+        self.limiter = api_pages.shared_limiter(
+            "athena", self.acq.caller["account"], self.region, CALLS_PER_SECOND
+        )
+        self.folder = api_pages.request_folder(cache, "aws-athena", {**req.params(), "region": self.region})
+        self.state = api_pages.FetchState(self.folder, req.params())
+        self.state.data.setdefault("files", [])
+        self.state.data.setdefault("imported", 0)
+
+    def call(self, fn: Any, **kwargs: Any) -> Any:
+        self.acq.api_calls += 1
+
+        def throttled() -> None:
+            self.acq.throttled += 1
+
+        return api_pages.call(
+            functools.partial(fn, **kwargs), limiter=self.limiter, token=self.ctx.token, on_throttle=throttled
+        )
+
+    def start(self, sql: str) -> str:
+        params: dict[str, Any] = {
+            "QueryString": sql,
+            "QueryExecutionContext": {"Database": self.req.database},
+        }
+        if self.req.output_location:
+            params["ResultConfiguration"] = {"OutputLocation": self.req.output_location}
+        if self.req.workgroup:
+            params["WorkGroup"] = self.req.workgroup
+        return str(self.call(self.client.start_query_execution, **params)["QueryExecutionId"])
+
+    def wait(self, execution_id: str) -> dict[str, Any]:
+        """GetQueryExecution until the query is done (a growing pause between polls); on
+        cancel, stop the query so it does not run on (and bill) unseen."""
+        pause = POLL_FIRST
+        try:
+            while True:
+                ex = self.call(self.client.get_query_execution, QueryExecutionId=execution_id)[
+                    "QueryExecution"
+                ]
+                state = ex["Status"]["State"]
+                self.ctx.progress.phase = f"Athena query {state.lower()}"
+                self.ctx.report()
+                if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                    return dict(ex)
+                api_pages.sleep_unless_cancelled(self.ctx.token, pause)
+                self.ctx.check()
+                pause = min(POLL_MAX, pause * 1.6)
+        except Cancelled:
+            # Best effort: the cancel itself must not fail.
+            with contextlib.suppress(botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                self.client.stop_query_execution(QueryExecutionId=execution_id)
+            raise
+
+    def run_to_success(self, sql: str, what: str) -> str:
+        execution_id = self.start(sql)
+        ex = self.wait(execution_id)
+        if ex["Status"]["State"] != "SUCCEEDED":
+            reason = scrub(str(ex["Status"].get("StateChangeReason", "no reason given")))
+            hint = ""
+            if "TABLE_NOT_FOUND" in reason or "does not exist" in reason:
+                hint = " (create the CloudTrail table with --create-table, or name the right --database)"
+            raise FetchError(f"{what} {ex['Status']['State'].lower()}: {reason}{hint}")
+        return execution_id
+
+    def table_columns(self) -> tuple[tuple[str, str], ...] | None:
+        """The table's columns from the catalog, so the query names only columns it has (older
+        CloudTrail tables lack the newer fields); None when the catalog cannot say."""
+        try:
+            meta = self.call(
+                self.client.get_table_metadata,
+                CatalogName="AwsDataCatalog",
+                DatabaseName=self.req.database,
+                TableName=self.req.table,
+            )["TableMetadata"]
+        except (botocore.exceptions.ClientError, api_pages.ApiStopped):
+            return None
+        return tuple((c["Name"].lower(), c.get("Type", "string")) for c in meta.get("Columns", []))
+
+    def write(self, records: list[dict[str, Any]], next_token: str | None) -> None:
+        st = self.state.data
+        name = f"records-{len(st['files']) + 1:05d}.json"
+        api_pages.write_json_atomic(self.folder / name, {"Records": records})
+        st["files"].append(name)
+        st["next_token"] = next_token
+        st["done"] = next_token is None
+        self.state.save()
+
+    def import_ready(self, case: CaseFile, reports: list[ImportReport], final: bool = False) -> None:
+        st = self.state.data
+        todo = [self.folder / n for n in st["files"][st["imported"] :]]
+        if todo and (final or len(todo) >= IMPORT_BATCH_FILES):
+            self.ctx.check()
+            reports.append(import_fetched(case, todo, self.acq, self.ctx, ORIGIN))
+            st["imported"] = len(st["files"])
+            self.state.save()
+
+
+def _page_results(a: _Athena, execution_id: str, case: CaseFile, reports: list[ImportReport]) -> None:
+    """Page GetQueryResults from the saved token on, writing records in files as they fill."""
+    st = a.state.data
+    token = st.get("next_token")
+    first = token is None and not st["files"]
+    converter = RowConverter(st["columns"]) if "columns" in st else None
+    buffer: list[dict[str, Any]] = []
+    while True:
+        a.ctx.check()
+        kwargs: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": a.req.page_size}
+        if token:
+            kwargs["NextToken"] = token
+        page = a.call(a.client.get_query_results, **kwargs)
+        a.acq.pages += 1
+        rs = page.get("ResultSet", {})
+        rows = [row_values(r) for r in rs.get("Rows", [])]
+        if converter is None:
+            st["columns"] = column_names(rs)
+            converter = RowConverter(st["columns"])
+        if first and rows and is_header(rows[0], converter.names):
+            rows = rows[1:]
+        first = False
+        buffer += [converter.record(v) for v in rows]
+        a.acq.records_retrieved += len(rows)
+        token = page.get("NextToken")
+        if buffer and (len(buffer) >= RECORDS_PER_FILE or not token):
+            a.write(buffer, token)
+            buffer = []
+            a.import_ready(case, reports)
+        a.ctx.progress.phase = f"Athena results: {a.acq.pages:,} pages, {a.acq.records_retrieved:,} rows"
+        a.ctx.progress.records = a.acq.records_retrieved
+        a.ctx.report()
+        if not token:
+            break
+    if converter.hive_values:
+        a.acq.failed.append(
+            f"{converter.hive_values:,} struct values came as Athena's text rendering and were read best "
+            "effort: select them as json_format(CAST(col AS JSON)) for exact values"
+        )
+    st["done"] = True
+    a.state.save()
+
+
+def fetch(
+    case: CaseFile, target: AwsTarget, req: AthenaRequest, cache: Path, ctx: JobContext | None = None
+) -> FetchReport:
+    """Run `req` on Athena and import its rows as CloudTrail records, resumably."""
+    ctx = ctx or JobContext()
+    case.require_writable("fetch evidence into it")
+    if not req.sql and (not req.table or req.filter is None):
+        raise FetchError("give a query, or a table and a filter to generate one")
+    a = _Athena(target, req, cache, ctx)
+    st = a.state.data
+    reports: list[ImportReport] = []
+    a.import_ready(case, reports, final=True)  # what an earlier run wrote but did not import
+    what = "the Athena query"
+    try:
+        if req.create_table and not st.get("table_created"):
+            a.run_to_success(athena_sql.create_table_sql(req.create_table), "creating the CloudTrail table")
+            st["table_created"] = True
+            a.state.save()
+        if not st.get("done"):
+            execution_id = st.get("execution_id")
+            if execution_id and a.wait(execution_id)["Status"]["State"] != "SUCCEEDED":
+                execution_id = None  # it failed or was stopped: run it again
+            if not execution_id:
+                sql = req.sql
+                if not sql:
+                    assert req.filter is not None
+                    sql = athena_sql.select_sql(req.database, req.table, req.filter, a.table_columns())
+                a.acq.params["sql"] = sql
+                execution_id = a.run_to_success(sql, what)
+                st.update(execution_id=execution_id, next_token=None)
+                a.state.save()
+            a.acq.params["query_execution_id"] = execution_id
+            _page_results(a, execution_id, case, reports)
+    except RowShapeError as exc:
+        raise FetchError(str(exc)) from None
+    except (api_pages.ApiStopped, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        msg = str(exc) if isinstance(exc, api_pages.ApiStopped) else api_pages.api_error(exc, what)
+        raise FetchError(
+            f"{msg}; {a.acq.records_imported:,} records imported so far are kept, run it again to resume"
+        ) from None
+    a.import_ready(case, reports, final=True)
+    a.acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
+    return FetchReport(a.acq, reports, a.folder)
+
+
+def summary_line(rep: FetchReport) -> str:
+    acq = rep.acquisition
+    return (
+        f"fetched as {acq.caller.get('arn')}: query {acq.params.get('query_execution_id', '?')}, "
+        f"{acq.pages:,} result pages, {acq.records_retrieved:,} rows, {acq.records_imported:,} "
+        f"records imported, {acq.throttled:,} throttled"
+    )

@@ -1,0 +1,181 @@
+"""Logs Insights results into the case: one query per time window, split while a window is full.
+
+A Logs Insights query returns at most `result_limit` rows (10,000 unless told otherwise) and says
+nothing reliable about what it left out, so a window whose query returns that many rows is not
+imported: it is cut in two halves, each queried again, recursively, until every window returns
+fewer rows than the limit. A query that times out is split the same way (a smaller range is
+cheaper). Windows are whole seconds, inclusive at both ends as the API reads them; the halves
+share their middle second so an event in it can never fall between two windows (the import
+drops the copy). A window of one or two seconds that is still full cannot be split: it is named
+in the acquisition's failures (FilterLogEvents can page through it).
+
+The windows still to run and those done are kept in the request's state file, so a resumed fetch
+runs only what is missing. Each finished window is written as a filter-log-events document
+(`cloudwatch_logs`), its events rebuilt from the fields @timestamp, @message, @logStream, @log
+and @ptr, which the query is made to return by a leading `fields` command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from viewer.core.fetch import api_pages
+from viewer.core.fetch.aws_auth import FetchError
+from viewer.core.jobs import Cancelled
+
+if TYPE_CHECKING:
+    from viewer.core.fetch.cloudwatch_logs import LogsFetch
+
+EVENT_FIELDS = "fields @timestamp, @message, @logStream, @log"
+DONE_STATES = ("Complete", "Failed", "Cancelled", "Timeout", "Unknown")
+POLL_FIRST, POLL_MAX = 0.2, 3.0  # seconds between GetQueryResults polls, growing
+
+
+def query_text(user_query: str) -> str:
+    """The user's query, preceded by the fields that rebuild an event (later commands may add
+    fields; a query that aggregates returns no @message and is refused when it comes back)."""
+    return f"{EVENT_FIELDS}\n| {user_query.strip()}"
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _timestamp_ms(value: str | None) -> int | None:
+    """@timestamp as epoch ms: AWS gives '2024-03-12 10:00:00.000' (UTC); some emulators give
+    epoch milliseconds."""
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        t = dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    return int(t.timestamp() * 1000)
+
+
+def event_from_row(row: list[dict[str, str]], group: str) -> dict[str, Any] | None:
+    """A filter-log-events event from one result row; None when the row is no event (no @message)."""
+    fields = {c.get("field"): c.get("value") for c in row}
+    message = fields.get("@message")
+    if message is None:
+        return None
+    event: dict[str, Any] = {}
+    log = fields.get("@log") or group
+    account, sep, name = log.partition(":")
+    if sep and account.isdigit():  # @log is '<account>:<group>'
+        event["owner"] = account
+        log = name
+    event.update(
+        logGroupName=log,
+        logStreamName=fields.get("@logStream"),
+        timestamp=_timestamp_ms(fields.get("@timestamp")),
+        message=message,
+        # @ptr identifies the record (GetLogRecord takes it); Insights returns no eventId.
+        eventId=fields.get("@ptr"),
+    )
+    return event
+
+
+def _poll(f: LogsFetch, query_id: str) -> dict[str, Any]:
+    """GetQueryResults until the query is done; then every page of its results."""
+    wait = POLL_FIRST
+    while True:
+        res = f.call(lambda: f.client.get_query_results(queryId=query_id))
+        if res.get("status") in DONE_STATES:
+            break
+        api_pages.sleep_unless_cancelled(f.ctx.token, wait)
+        f.ctx.check()
+        wait = min(POLL_MAX, wait * 1.5)
+    rows = list(res.get("results", []))
+    while res.get("nextToken"):  # newer service versions page results beyond 10,000
+        token = res["nextToken"]
+        res = {
+            **f.call(functools.partial(f.client.get_query_results, queryId=query_id, nextToken=token)),
+            "status": res["status"],
+        }
+        rows += res.get("results", [])
+        f.acq.pages += 1
+    f.acq.pages += 1
+    return {
+        "status": res.get("status"),
+        "rows": rows,
+        "matched": res.get("statistics", {}).get("recordsMatched"),
+    }
+
+
+def _run(f: LogsFetch, start: int, end: int) -> dict[str, Any]:
+    """Run the query on [start, end] (epoch seconds); stop it on cancel."""
+    params = {
+        "logGroupName": f.req.group,
+        "startTime": start,
+        "endTime": end,
+        "queryString": query_text(f.req.insights),
+        "limit": f.req.result_limit,
+    }
+    query_id = f.call(lambda: f.client.start_query(**params))["queryId"]
+    try:
+        return _poll(f, query_id)
+    except Cancelled:
+        # Best effort: the query would otherwise run on and count against the quota.
+        with contextlib.suppress(botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+            f.client.stop_query(queryId=query_id)
+        raise
+
+
+def run_windows(f: LogsFetch) -> None:
+    """Query every window still pending, splitting full ones, writing and importing the rest."""
+    st = f.state.data
+    limit = f.req.result_limit
+    if "pending" not in st:
+        st["pending"] = [[math.floor(f.req.start.timestamp()), math.floor(f.req.end.timestamp())]]
+        st["windows_done"] = []
+        st["splits"] = 0
+    while st["pending"]:
+        f.ctx.check()
+        start, end = st["pending"][0]
+        res = _run(f, start, end)
+        span = f"{_iso(start)}..{_iso(end)}"
+        full = res["status"] == "Timeout" or len(res["rows"]) >= limit
+        if res["status"] not in ("Complete", "Timeout"):
+            f.acq.failed.append(f"{span}: the query ended {res['status']}")
+            st["pending"].pop(0)
+        elif full and end - start >= 2:
+            mid = (start + end) // 2
+            st["pending"][0:1] = [[start, mid], [mid, end]]
+            st["splits"] += 1
+        elif full:
+            why = "timed out" if res["status"] == "Timeout" else f"returned the limit of {limit:,} rows"
+            f.acq.failed.append(
+                f"{span}: the query {why} within {end - start + 1} s; use FilterLogEvents for it"
+            )
+            st["pending"].pop(0)
+        else:
+            events = [e for e in (event_from_row(r, f.req.group) for r in res["rows"]) if e is not None]
+            if res["rows"] and not events:
+                raise FetchError(
+                    "the Insights query returns rows without @message (an aggregation or a display "
+                    "command?): only queries returning log events can be imported"
+                )
+            if res["matched"] is not None:
+                f.acq.records_expected = (f.acq.records_expected or 0) + int(res["matched"])
+            f.acq.records_retrieved += len(events)
+            if events:
+                f.write(f"insights-{start}-{end}.json", events, [])
+            st["pending"].pop(0)
+            st["windows_done"].append([start, end, len(events)])
+        f.state.save()
+        f.ctx.progress.phase = (
+            f"Logs Insights: {len(st['windows_done']):,} windows done, {len(st['pending']):,} to run "
+            f"({st['splits']:,} splits), {f.acq.records_retrieved:,} events"
+        )
+        f.ctx.progress.records = f.acq.records_retrieved
+        f.ctx.report(force=True)
+        f.import_ready()
