@@ -40,8 +40,8 @@ from viewer.core.jobs import Cancelled, JobContext
 ORIGIN = "live:aws-athena"
 CALLS_PER_SECOND = 5.0
 POLL_FIRST, POLL_MAX = 0.25, 5.0
-RECORDS_PER_FILE = 10_000
-IMPORT_BATCH_FILES = 5
+RECORDS_PER_FILE = 1000  # one file per page of GetQueryResults
+IMPORT_BATCH_FILES = 20
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,11 @@ class _Athena:
             return None
         return tuple((c["Name"].lower(), c.get("Type", "string")) for c in meta.get("Columns", []))
 
-    def write(self, records: list[dict[str, Any]], next_token: str | None) -> None:
-        st = self.state.data
-        name = f"records-{len(st['files']) + 1:05d}.json"
+    def write(self, name: str, records: list[dict[str, Any]]) -> None:
+        """One file of records; a page fetched again on resume rewrites its files identically."""
         api_pages.write_json_atomic(self.folder / name, {"Records": records})
-        st["files"].append(name)
-        st["next_token"] = next_token
-        st["done"] = next_token is None
+        if name not in self.state.data["files"]:
+            self.state.data["files"].append(name)
         self.state.save()
 
     def import_ready(self, case: CaseFile, reports: list[ImportReport], final: bool = False) -> None:
@@ -191,17 +189,16 @@ class _Athena:
 
 
 def _page_results(a: _Athena, execution_id: str, case: CaseFile, reports: list[ImportReport]) -> None:
-    """Page GetQueryResults from the saved token on, writing records in files as they fill."""
+    """Page GetQueryResults from the saved token on; each page's records go to files of at most
+    RECORDS_PER_FILE, named by page, and the token moves on once the page is written whole."""
     st = a.state.data
-    token = st.get("next_token")
-    first = token is None and not st["files"]
     converter = RowConverter(st["columns"]) if "columns" in st else None
-    buffer: list[dict[str, Any]] = []
-    while True:
+    while not st.get("done"):
         a.ctx.check()
+        page_no = st.get("page_no", 0) + 1
         kwargs: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": a.req.page_size}
-        if token:
-            kwargs["NextToken"] = token
+        if st.get("next_token"):
+            kwargs["NextToken"] = st["next_token"]
         page = a.call(a.client.get_query_results, **kwargs)
         a.acq.pages += 1
         rs = page.get("ResultSet", {})
@@ -209,28 +206,26 @@ def _page_results(a: _Athena, execution_id: str, case: CaseFile, reports: list[I
         if converter is None:
             st["columns"] = column_names(rs)
             converter = RowConverter(st["columns"])
-        if first and rows and is_header(rows[0], converter.names):
+        if page_no == 1 and rows and is_header(rows[0], converter.names):
             rows = rows[1:]
-        first = False
-        buffer += [converter.record(v) for v in rows]
-        a.acq.records_retrieved += len(rows)
-        token = page.get("NextToken")
-        if buffer and (len(buffer) >= RECORDS_PER_FILE or not token):
-            a.write(buffer, token)
-            buffer = []
+        records = [converter.record(v) for v in rows]
+        a.acq.records_retrieved += len(records)
+        for i in range(0, len(records), RECORDS_PER_FILE):
+            # Named by execution too: a query run again (the first failed) never overwrites files.
+            name = f"{execution_id}-page{page_no:06d}-{i // RECORDS_PER_FILE + 1:04d}.json"
+            a.write(name, records[i : i + RECORDS_PER_FILE])
             a.import_ready(case, reports)
-        a.ctx.progress.phase = f"Athena results: {a.acq.pages:,} pages, {a.acq.records_retrieved:,} rows"
+        token = page.get("NextToken")
+        st.update(next_token=token, page_no=page_no, done=not token)
+        a.state.save()
+        a.ctx.progress.phase = f"Athena results: {page_no:,} pages, {a.acq.records_retrieved:,} rows"
         a.ctx.progress.records = a.acq.records_retrieved
         a.ctx.report()
-        if not token:
-            break
-    if converter.hive_values:
+    if converter is not None and converter.hive_values:
         a.acq.failed.append(
             f"{converter.hive_values:,} struct values came as Athena's text rendering and were read best "
             "effort: select them as json_format(CAST(col AS JSON)) for exact values"
         )
-    st["done"] = True
-    a.state.save()
 
 
 def fetch(
@@ -262,7 +257,7 @@ def fetch(
                     sql = athena_sql.select_sql(req.database, req.table, req.filter, a.table_columns())
                 a.acq.params["sql"] = sql
                 execution_id = a.run_to_success(sql, what)
-                st.update(execution_id=execution_id, next_token=None)
+                st.update(execution_id=execution_id, next_token=None, page_no=0)
                 a.state.save()
             a.acq.params["query_execution_id"] = execution_id
             _page_results(a, execution_id, case, reports)

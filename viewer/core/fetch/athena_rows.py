@@ -42,7 +42,8 @@ JSON_TEXT = {
 BOOLEAN = {"readonly", "managementevent"}
 COMPLEX = {"useridentity", "resources", "addendum", "tlsdetails"}
 PARTITION_NAMES = {"account", "region", "timestamp", "$path"}
-REQUIRED = ("eventid", "eventtime")
+# What the CloudTrail format needs to know a record (and the case to place and identify it).
+REQUIRED = ("eventid", "eventtime", "eventname", "eventsource")
 
 
 class RowShapeError(ValueError):
