@@ -61,12 +61,15 @@ NETWORK_ERRORS = (botocore.exceptions.HTTPClientError, botocore.exceptions.Conne
 
 class ApiStopped(Exception):
     """A call that cannot succeed by retrying (denied, bad credentials, network down, endless
-    throttling): the message is for the user; what was fetched before stays."""
+    throttling). The message is the reason, for the user ("access denied (...)"); the caller
+    names what failed (`api_error(exc, what)`). What was fetched before stays."""
 
 
 def paged_client(target: AwsTarget, sess: boto3.Session, service: str, region: str | None = None) -> Any:
     """A client without botocore retries: `call` retries, so every throttle is seen and counted."""
-    config = CLIENT_CONFIG.merge(botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}))
+    config = CLIENT_CONFIG.merge(
+        botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    )
     return sess.client(
         service, region_name=region or target.region, endpoint_url=target.endpoint_url, config=config
     )
@@ -146,21 +149,27 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
-def api_error(exc: BaseException, what: str) -> str:
-    """A sentence for the user about why `what` (e.g. "LookupEvents in eu-west-1") failed."""
+def failure_reason(exc: BaseException) -> str:
+    """Why a call failed, in words for the user (scrubbed of secrets)."""
     code = error_code(exc)
     if code in DENIED_CODES:
-        return f"{what}: access denied ({code}); the identity lacks the permission or an SCP blocks it"
+        return f"access denied ({code}); the identity lacks the permission or an SCP blocks it"
     if code in BAD_CREDENTIAL_CODES:
-        return f"{what}: the credentials were refused ({code}); they may be expired or wrong"
+        return f"the credentials were refused ({code}); they may be expired or wrong"
     if code in THROTTLE_CODES:
-        return f"{what}: still throttled after repeated backoff ({code}); try again later"
+        return f"still throttled after repeated backoff ({code}); try again later"
     if isinstance(exc, NETWORK_ERRORS):
-        return f"{what}: the connection failed ({type(exc).__name__}); check the network or endpoint"
+        return f"the connection failed ({type(exc).__name__}); check the network or endpoint"
     if isinstance(exc, botocore.exceptions.ClientError):
         message = str(exc.response.get("Error", {}).get("Message", ""))
-        return scrub(f"{what}: {code or 'error'}: {message}")
-    return scrub(f"{what}: {type(exc).__name__}: {exc}")
+        return scrub(f"{code or 'error'}: {message}")
+    return scrub(f"{type(exc).__name__}: {exc}")
+
+
+def api_error(exc: BaseException, what: str) -> str:
+    """A sentence for the user about why `what` (e.g. "LookupEvents in eu-west-1") failed; for an
+    `ApiStopped` its message is already the reason."""
+    return f"{what}: {exc if isinstance(exc, ApiStopped) else failure_reason(exc)}"
 
 
 def call(
@@ -169,12 +178,13 @@ def call(
     limiter: RateLimiter | None,
     token: CancelToken | None,
     on_throttle: Callable[[], None] = lambda: None,
-    backoff: Backoff = DEFAULT_BACKOFF,
+    backoff: Backoff | None = None,
 ) -> T:
     """Run one API call under the limiter, retrying throttles and transient failures with backoff.
 
     Raises `ApiStopped` when retrying cannot help; a botocore error that is neither (a bad
     parameter, an expired NextToken) propagates unchanged for the caller to judge."""
+    backoff = backoff or DEFAULT_BACKOFF  # read at call time, so a test or a caller can tune it
     throttles = network = 0
     while True:
         if limiter is not None:
@@ -189,7 +199,7 @@ def call(
                 on_throttle()
                 throttles += 1
                 if throttles >= backoff.throttle_attempts:
-                    raise ApiStopped(api_error(exc, "the API")) from None
+                    raise ApiStopped(failure_reason(exc)) from None
                 sleep_unless_cancelled(token, backoff.delay(throttles))
                 continue
             if code in TRANSIENT_CODES and network + 1 < backoff.network_attempts:
@@ -197,12 +207,12 @@ def call(
                 sleep_unless_cancelled(token, backoff.delay(network))
                 continue
             if code in DENIED_CODES | BAD_CREDENTIAL_CODES | TRANSIENT_CODES:
-                raise ApiStopped(api_error(exc, "the API")) from None
+                raise ApiStopped(failure_reason(exc)) from None
             raise
         except NETWORK_ERRORS as exc:
             network += 1
             if network >= backoff.network_attempts:
-                raise ApiStopped(api_error(exc, "the API")) from None
+                raise ApiStopped(failure_reason(exc)) from None
             sleep_unless_cancelled(token, backoff.delay(network))
 
 
@@ -225,15 +235,19 @@ def split_windows(
     return out
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON so a crash leaves the old file or the new one, never half of one."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file so a crash leaves the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     with open(part, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, default=str)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(part, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, default=str))
 
 
 def request_folder(cache: Path, api: str, params: dict[str, Any]) -> Path:

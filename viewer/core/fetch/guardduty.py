@@ -1,0 +1,263 @@
+"""Fetching GuardDuty findings: by detector, minimum severity and a time range, resumable.
+
+ListDetectors (unless a detector is given), then per detector ListFindings with a FindingCriteria
+(`updatedAt` or `createdAt` in epoch milliseconds, `severity` >=, not archived) lists the ids,
+and GetFindings fetches them 50 at a time, the API's limit (formats.md 4.6). Each GetFindings
+answer is written as the wire sent it, camelCase, one finding per line: the shape of GuardDuty's
+own S3 export, which Caseline imports, and unlike boto3's parsed PascalCase it keeps members
+newer than the installed botocore model. The listed ids and the batches done are kept in
+`state.json`, so a re-run lists nothing again and fetches only what is missing; the ledger skips
+batch files already imported and the case's dedup drops identical findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+
+from viewer.core.case_file import CaseFile
+from viewer.core.fetch import api_pages
+from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
+from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, session
+from viewer.core.ingest import ImportReport
+from viewer.core.jobs import JobContext
+
+# GuardDuty publishes no per-API rate here; a steady 5 calls/s is gentle, and throttles are
+# retried with backoff and counted anyway.
+GUARDDUTY_RATE = 5.0
+GET_BATCH = 50  # GetFindings takes at most 50 ids
+PAGE_SIZE = 50  # ListFindings maxResults limit
+BATCH_FINDINGS = 1_000  # import once this many fetched findings wait
+ORIGIN = "live:aws-guardduty"
+
+
+@dataclass(frozen=True)
+class FindingsRequest:
+    start: dt.datetime  # UTC, inclusive
+    end: dt.datetime  # UTC, exclusive
+    detector_id: str | None = None  # None: every detector of the region
+    min_severity: int | None = None  # the API compares severity with an integer
+    time_field: str = "updatedAt"  # or createdAt
+    include_archived: bool = False
+    rate: float = GUARDDUTY_RATE
+
+    def criterion(self) -> dict[str, Any]:
+        crit: dict[str, Any] = {
+            self.time_field: {
+                "GreaterThanOrEqual": int(self.start.timestamp() * 1000),
+                "LessThan": int(self.end.timestamp() * 1000),
+            }
+        }
+        if self.min_severity is not None:
+            crit["severity"] = {"GreaterThanOrEqual": int(self.min_severity)}
+        if not self.include_archived:
+            crit["service.archived"] = {"Eq": ["false"]}
+        return crit
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "detector_id": self.detector_id,
+            "min_severity": self.min_severity,
+            "time_field": self.time_field,
+            "include_archived": self.include_archived,
+            "criterion": self.criterion(),
+        }
+
+
+@dataclass
+class FindingsEstimate:
+    detectors: int
+    findings: int
+    get_calls: int  # GetFindings calls, 50 ids each, per detector
+
+    def describe(self) -> str:
+        return f"{self.findings:,} findings in {self.detectors:,} detectors: {self.get_calls:,} GetFindings calls"
+
+
+def _check(req: FindingsRequest) -> None:
+    if req.start.tzinfo is None or req.end.tzinfo is None:
+        raise FetchError("start and end must carry a time zone (UTC)")
+    if req.end <= req.start:
+        raise FetchError(f"the end ({req.end.isoformat()}) is not after the start ({req.start.isoformat()})")
+    if req.time_field not in ("updatedAt", "createdAt"):
+        raise FetchError(f"time field must be updatedAt or createdAt, not {req.time_field!r}")
+
+
+class _Api:
+    """One region's GuardDuty client under the shared limiter, counting into the acquisition."""
+
+    def __init__(
+        self, target: AwsTarget, sess: boto3.Session, acq: Acquisition, ctx: JobContext, rate: float
+    ):
+        self.client = api_pages.paged_client(target, sess, "guardduty")
+        region = self.client.meta.region_name or ""
+        self.limiter = api_pages.shared_limiter("guardduty", acq.caller.get("account", ""), region, rate)
+        self.acq, self.ctx = acq, ctx
+        self._wire: dict[str, bytes] = {}
+        # Keep GetFindings' body as sent, before boto3 renames and filters its members.
+        self.client.meta.events.register("after-call.guardduty.GetFindings", self._keep_body)
+
+    def _keep_body(self, http_response: Any, **_: Any) -> None:
+        self._wire["GetFindings"] = http_response.content
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        def once() -> dict[str, Any]:
+            self.acq.api_calls += 1
+            return dict(getattr(self.client, operation)(**params))
+
+        def throttled() -> None:
+            self.acq.throttled += 1
+
+        return api_pages.call(once, limiter=self.limiter, token=self.ctx.token, on_throttle=throttled)
+
+    def detectors(self, req: FindingsRequest) -> list[str]:
+        if req.detector_id:
+            return [req.detector_id]
+        ids: list[str] = []
+        token = None
+        while True:
+            page = self.call("list_detectors", **({"NextToken": token} if token else {}))
+            ids += page.get("DetectorIds", [])
+            token = page.get("NextToken") or None
+            if not token:
+                return ids
+
+    def list_ids(self, req: FindingsRequest, detector: str, det: dict[str, Any], save: Any) -> None:
+        """Page ListFindings into det['ids'], saving the NextToken after each page."""
+        while not det["listed"]:
+            params: dict[str, Any] = {
+                "DetectorId": detector,
+                "FindingCriteria": {"Criterion": req.criterion()},
+                "SortCriteria": {"AttributeName": req.time_field, "OrderBy": "ASC"},
+                "MaxResults": PAGE_SIZE,
+            }
+            if det["token"]:
+                params["NextToken"] = det["token"]
+            page = self.call("list_findings", **params)
+            self.acq.pages += 1
+            seen = set(det["ids"])
+            det["ids"] += [i for i in page.get("FindingIds", []) if i not in seen]
+            det["token"] = page.get("NextToken") or None
+            det["listed"] = not det["token"]
+            save()
+
+    def get(self, detector: str, ids: list[str]) -> list[dict[str, Any]]:
+        self._wire.pop("GetFindings", None)
+        self.call("get_findings", DetectorId=detector, FindingIds=ids)
+        return list(json.loads(self._wire["GetFindings"]).get("findings", []))
+
+
+def estimate(target: AwsTarget, req: FindingsRequest) -> FindingsEstimate:
+    """List the matching finding ids (cheap: ids only) and count them."""
+    _check(req)
+    sess = session(target)
+    acq = Acquisition("guardduty", {}, target.describe())
+    acq.caller = caller_identity(target, sess)
+    api = _Api(target, sess, acq, JobContext(), req.rate)
+    try:
+        detectors = api.detectors(req)
+        total = calls = 0
+        for d in detectors:
+            det: dict[str, Any] = {"ids": [], "token": None, "listed": False}
+            api.list_ids(req, d, det, lambda: None)
+            total += len(det["ids"])
+            calls += -(-len(det["ids"]) // GET_BATCH)
+    except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
+        raise FetchError(_why(exc, "listing findings")) from None
+    return FindingsEstimate(len(detectors), total, calls)
+
+
+def fetch(
+    case: CaseFile, target: AwsTarget, req: FindingsRequest, cache: Path, ctx: JobContext | None = None
+) -> FetchReport:
+    """Fetch the findings of `req` into `cache` and import them in batches."""
+    ctx = ctx or JobContext()
+    _check(req)
+    case.require_writable("fetch evidence into it")
+    sess = session(target)
+    acq = Acquisition(
+        "guardduty:ListFindings+GetFindings",
+        req.params(),
+        target.describe(),
+        started_at=dt.datetime.now(dt.UTC).isoformat(),
+    )
+    acq.caller = caller_identity(target, sess)
+    api = _Api(target, sess, acq, ctx, req.rate)
+    folder = api_pages.request_folder(
+        cache, "guardduty", {**req.params(), "region": api.client.meta.region_name}
+    )
+    state = api_pages.FetchState(folder, {**req.params(), "region": api.client.meta.region_name})
+    imported: set[str] = set(state.data.setdefault("imported", []))
+    waiting: list[tuple[str, int]] = [
+        (name, 0)
+        for det in state.data.get("detectors", {}).values()
+        for name in det.get("files", [])
+        if name not in imported and (folder / name).exists()
+    ]
+    reports: list[ImportReport] = []
+
+    def import_waiting() -> None:
+        if waiting:
+            reports.append(import_fetched(case, [folder / n for n, _ in waiting], acq, ctx, ORIGIN))
+            imported.update(n for n, _ in waiting)
+            state.data["imported"] = sorted(imported)
+            state.save()
+            waiting.clear()
+
+    import_waiting()
+    try:
+        detectors = api.detectors(req)
+    except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
+        acq.failed.append(_why(exc, "ListDetectors"))
+        detectors = []
+    acq.params["detectors"] = detectors
+    acq.records_expected = 0
+    for detector in detectors:
+        det = state.data.setdefault("detectors", {}).setdefault(
+            detector, {"ids": [], "token": None, "listed": False, "fetched": 0, "files": []}
+        )
+        acq.already_downloaded += det["fetched"]
+        try:
+            ctx.progress.phase = f"GuardDuty: listing findings of detector {detector}"
+            ctx.report(force=True)
+            api.list_ids(req, detector, det, state.save)
+            acq.records_expected += len(det["ids"])
+            while det["fetched"] < len(det["ids"]):
+                batch = det["ids"][det["fetched"] : det["fetched"] + GET_BATCH]
+                findings = api.get(detector, batch)
+                name = f"{detector}/findings-{det['fetched'] // GET_BATCH:05d}.jsonl"
+                if findings:
+                    text = "".join(json.dumps(f, separators=(",", ":")) + "\n" for f in findings)
+                    api_pages.write_text_atomic(folder / name, text)
+                    det["files"].append(name)
+                    waiting.append((name, len(findings)))
+                det["fetched"] += len(batch)
+                acq.params["not_returned"] = acq.params.get("not_returned", 0) + len(batch) - len(findings)
+                state.save()
+                acq.records_retrieved += len(findings)
+                ctx.progress.phase = (
+                    f"GuardDuty: {acq.records_retrieved:,} of {acq.records_expected:,} findings"
+                )
+                ctx.report()
+                if sum(n for _, n in waiting) >= BATCH_FINDINGS:
+                    import_waiting()
+        except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
+            acq.failed.append(
+                f"{_why(exc, f'detector {detector}')} ({det['fetched']:,} of {len(det['ids']):,} listed "
+                "findings fetched; run again to resume)"
+            )
+    import_waiting()
+    acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
+    return FetchReport(acq, reports, folder)
+
+
+def _why(exc: Exception, what: str) -> str:
+    return api_pages.api_error(exc, f"GuardDuty {what}")
