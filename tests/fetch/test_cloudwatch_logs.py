@@ -11,9 +11,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.fetch.throttle_proxy import ThrottleProxy
 from viewer.cli import main as cli_main
 from viewer.core.case_file import CaseFile
-from viewer.core.fetch import cloudwatch_logs
+from viewer.core.fetch import api_pages, cloudwatch_logs
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, store_access_key
 from viewer.core.fetch.cloudwatch_logs import LogsRequest
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
@@ -276,3 +277,39 @@ def test_cli_lists_groups_fetches_and_exits_by_completeness(
     assert "not fetched" in capsys.readouterr().err
     code = cli_main(["fetch", case, "aws-logs", "--group", "/nope", "--start", start, "--end", end, *common])
     assert code == 2 and "no log group named '/nope'" in capsys.readouterr().err
+
+
+def test_throttling_is_backed_off_and_counted(
+    tmp_path: Path, moto_url: str, logs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_pages, "DEFAULT_BACKOFF", api_pages.Backoff(base=0.01, cap=0.05))
+    proxy = ThrottleProxy(moto_url)
+    try:
+        proxy.throttle("Logs_20140328.FilterLogEvents", 3)
+        target = AwsTarget(region="us-east-1", endpoint_url=proxy.url)
+        with CaseFile.create(tmp_path / "c.caseline") as case:
+            rep = cloudwatch_logs.fetch(
+                case, target, LogsRequest(APP, logs["base"], logs["end"], page_size=100), tmp_path / "cache"
+            )
+            assert rep.acquisition.throttled == 3 == len(proxy.throttled)
+            assert _messages(case) == _all_app(logs)
+    finally:
+        proxy.stop()
+
+
+def test_too_many_concurrent_insights_queries_are_waited_out(
+    tmp_path: Path, moto_url: str, logs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_pages, "DEFAULT_BACKOFF", api_pages.Backoff(base=0.01, cap=0.05))
+    proxy = ThrottleProxy(moto_url)
+    try:
+        proxy.throttle("Logs_20140328.StartQuery", 2, "LimitExceededException")
+        proxy.throttle("Logs_20140328.GetQueryResults", 1)
+        target = AwsTarget(region="us-east-1", endpoint_url=proxy.url)
+        req = LogsRequest(APP, logs["base"], logs["end"], insights="sort @timestamp")
+        with CaseFile.create(tmp_path / "c.caseline") as case:
+            rep = cloudwatch_logs.fetch(case, target, req, tmp_path / "cache")
+            assert rep.complete and rep.acquisition.throttled == 3 == len(proxy.throttled)
+            assert _messages(case) == _all_app(logs)
+    finally:
+        proxy.stop()

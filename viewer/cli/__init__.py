@@ -12,7 +12,7 @@
     caseline pivot CASE KIND VALUE [--json]
     caseline fetch CASE aws-s3 --bucket B --start D --end D [--profile P] [--region R] [--endpoint-url URL]
     caseline formats [--json | --markdown]
-    caseline open [CASE] [--read-only]
+    caseline open [CASE | BUNDLE.zip] [--read-only]
 
 Errors go to stderr with a non-zero exit status; warnings never fail an import.
 """
@@ -301,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=_cmd_formats)
     s = sub.add_parser("open", help="open the desktop application")
-    s.add_argument("case", nargs="?")
-    s.add_argument("--read-only", action="store_true")
+    s.add_argument(
+        "case", nargs="?", help="a case file, or an evidence bundle .zip (verified, opened read-only)"
+    )
+    s.add_argument("--read-only", action="store_true", help="auditor mode: nothing can change the case file")
     s.set_defaults(func=_cmd_open)
     return p
 

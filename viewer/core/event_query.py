@@ -7,6 +7,9 @@ Grammar (whitespace separates terms, all terms are ANDed):
   dictionary fast paths). ``field:"a b"`` quotes a value, ``field:val*`` (or ``field:"a b"*``) is a prefix match,
   ``-field:value`` negates (rows where the column is NULL count as "not equal").
 * aliases: ip, user/principal (principal_id OR principal_name), key, account, event, source, error.
+* annotations (issue #6): ``tag:malicious`` (``tag:sus*`` a prefix), ``is:starred``, ``is:tagged``,
+  ``is:annotated``, ``has:note``, ``has:tag``; negated with ``-``. They read the annotation views
+  of the case, so the same text always means the analyst's current annotations.
 * bare words and ``"quoted phrases"`` are free text: every word must match, case-insensitively,
   at token boundaries (``alice`` finds ``user/alice`` but not ``malice``; a phrase matches as a
   whole); ``word*`` is a token prefix; ``-word`` excludes. The exact rules are in
@@ -25,6 +28,7 @@ from dataclasses import dataclass, replace
 import duckdb
 
 from viewer.core import search_index
+from viewer.core.casework.annotations import AnnotationError, normalize_tag
 from viewer.schema import RAW, field, field_names
 
 #: Alias -> columns (several columns are ORed: "user" is the id or the display name).
@@ -61,10 +65,12 @@ class Term:
     negated: bool = False
     prefix: bool = False
     position: int = 0
+    #: An annotation term: "tag" (value is the tag) or a flag such as "starred"; None otherwise.
+    annotation: str | None = None
 
     @property
     def is_text(self) -> bool:
-        return not self.columns
+        return not self.columns and self.annotation is None
 
 
 @dataclass(frozen=True)
@@ -156,10 +162,56 @@ def _term_from_match(m: re.Match[str], pos: int) -> Term:
         name, value = value[:-1], ""  # "action:" with nothing after it
     if name is None:
         return Term((), value, negated, prefix, pos)
+    if name.lower() in _ANNOTATION_PREFIXES:
+        return _annotation_term(name.lower(), value, negated, prefix, pos)
     columns = _resolve_field(name, pos + (1 if negated else 0))
     if value == "":
         raise FilterError(f"field '{name}' has no value at position {pos}", pos)
     return Term(columns, value, negated, prefix, pos)
+
+
+# -- annotation terms -----------------------------------------------------------------------------
+#: `is:<flag>` / `has:<flag>` -> the event ids they select (views of case schema 4).
+ANNOTATION_FLAGS: dict[tuple[str, str], str] = {
+    ("is", "starred"): "SELECT event_id FROM event_stars",
+    ("is", "tagged"): "SELECT event_id FROM event_tags",
+    ("is", "annotated"): "SELECT event_id FROM event_annotations",
+    ("is", "noted"): "SELECT event_id FROM event_notes",
+    ("has", "note"): "SELECT event_id FROM event_notes",
+    ("has", "tag"): "SELECT event_id FROM event_tags",
+    ("has", "star"): "SELECT event_id FROM event_stars",
+    ("has", "annotation"): "SELECT event_id FROM event_annotations",
+}
+_ANNOTATION_PREFIXES = ("tag", "is", "has")
+
+
+def _annotation_term(prefix_word: str, value: str, negated: bool, prefix: bool, pos: int) -> Term:
+    at = pos + (1 if negated else 0)
+    if value == "":
+        raise FilterError(f"'{prefix_word}:' has no value at position {pos}", pos)
+    if prefix_word == "tag":
+        try:
+            tag = value if prefix else normalize_tag(value)
+        except AnnotationError as exc:
+            raise FilterError(f"{exc} (at position {at})", at) from exc
+        return Term((), tag, negated, prefix, pos, annotation="tag")
+    if (prefix_word, value.lower()) not in ANNOTATION_FLAGS:
+        valid = ", ".join(f"{a}:{b}" for a, b in ANNOTATION_FLAGS)
+        raise FilterError(
+            f"unknown annotation term '{prefix_word}:{value}' at position {at}; use {valid}", at
+        )
+    return Term((), value.lower(), negated, False, pos, annotation=f"{prefix_word}:{value.lower()}")
+
+
+def _annotation_sql(term: Term, params: list[object]) -> str:
+    if term.annotation == "tag":
+        test = "starts_with(lower(tag), lower(?))" if term.prefix else "tag = ?"
+        params.append(term.value)
+        sub = f"SELECT event_id FROM event_tags WHERE {test}"
+    else:
+        word, flag = str(term.annotation).split(":", 1)
+        sub = ANNOTATION_FLAGS[(word, flag)]
+    return f"event_id {'NOT ' if term.negated else ''}IN ({sub})"
 
 
 # -- SQL ------------------------------------------------------------------------------------------
@@ -231,7 +283,7 @@ def where_sql(
     for name, value in f.fields:
         clauses.append(_field_sql(Term(_resolve_field(name, 0), value), params))
     for term in parsed.field_terms:
-        clauses.append(_field_sql(term, params))
+        clauses.append(_annotation_sql(term, params) if term.annotation else _field_sql(term, params))
     for term in parsed.text_terms:
         clauses.append(_text_sql(term, index_cur, params))
     if not clauses:

@@ -141,7 +141,10 @@ def minute_rollup(
     db = cur.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchall()
-    stamp = cur.execute("SELECT count(*) FROM events").fetchall()[0]  # from metadata
+    # Events from metadata; annotation changes too, as `tag:` / `is:starred` filters read them.
+    stamp = cur.execute(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM annotation_changes)"
+    ).fetchall()[0]
     key = (db[0][0] if db else "", stack_by, where, repr(params), stamp)
     hit = _ROLLUPS.get(key)
     if hit is not None or key not in _SEEN:

@@ -1,9 +1,10 @@
-"""Start the desktop application: `caseline open [CASE] [--read-only]`."""
+"""Start the desktop application: `caseline open [CASE | BUNDLE.zip] [--read-only]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
@@ -36,14 +37,20 @@ def run(case_path: str | None, read_only: bool = False) -> int:
 
     window = MainWindow()
     window.show()
-    if case_path and not window.open_case(case_path, read_only=read_only):
+    if case_path and case_path.lower().endswith(".zip"):
+        # An evidence bundle: verified, extracted and opened read-only in the background.
+        from viewer.gui.casework import CaseworkFeature
+
+        feature = next(f for f in window.features if isinstance(f, CaseworkFeature))
+        feature.evidence.start_open_bundle(Path(case_path))
+    elif case_path and not window.open_case(case_path, read_only=read_only):
         return 2
     return int(app.exec())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="caseline open", description="Open the Caseline window.")
-    parser.add_argument("case", nargs="?", help="case file to open")
+    parser.add_argument("case", nargs="?", help="case file, or an evidence bundle .zip (opened read-only)")
     parser.add_argument("--read-only", action="store_true", help="open the case read-only (auditor mode)")
     args = parser.parse_args(argv)
     return run(args.case, read_only=args.read_only)

@@ -69,6 +69,13 @@ class RowsSoFar:
 class _Page:
     event_ids: list[int]
     display: list[list[str]]  # [row][column], formatted in the worker thread
+    extras: dict[int, Any] = dataclasses.field(default_factory=dict)  # event id -> row extra
+
+
+#: Fetches per-row extras (e.g. annotations) for a page's event ids, on the page's worker thread.
+ExtrasFetch = Callable[[list[int]], dict[int, Any]]
+#: Answers a role for a row from its extra: (extra, role, column) -> value or None.
+ExtrasPresent = Callable[[Any, int, int], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +124,10 @@ class EventTableModel(QAbstractTableModel):
         self._worker.rowsFound.connect(self._on_rows_found)
         self._worker.finished.connect(self._on_work_done)
         self._worker.failed.connect(self._on_work_failed)
+        self._extras_fetch: ExtrasFetch | None = None
+        self._extras_present: ExtrasPresent | None = None
+        self._extras_runner = SupersedingRunner(self)
+        self._extras_runner.resultReady.connect(self._on_extras)
 
     # -- what to show ----------------------------------------------------------------------
     @property
@@ -250,6 +261,50 @@ class EventTableModel(QAbstractTableModel):
         if epoch == self._epoch:
             self.queryFailed.emit(message)
 
+    # -- per-row extras (a feature's decoration of rows, fetched per page) -------------------
+    def set_row_extras(self, fetch: ExtrasFetch | None, present: ExtrasPresent | None) -> None:
+        """Fetch extras with every page (in the background) and let `present` answer the
+        decoration, tooltip (first column) and background roles of rows that have one."""
+        self._extras_fetch, self._extras_present = fetch, present
+        self.refresh_extras()
+
+    def refresh_extras(self) -> None:
+        """Re-fetch the extras of the cached pages (after annotations changed), off the UI thread."""
+        fetch, epoch = self._extras_fetch, self._epoch
+        pages = {p: list(page.event_ids) for p, page in self._pages.items()}
+        if fetch is None or not pages:
+            return
+
+        def work(_token: CancelToken) -> tuple[int, dict[int, dict[int, Any]]]:
+            ids = [i for page_ids in pages.values() for i in page_ids]
+            found = fetch(ids)
+            per_page = {p: {i: found[i] for i in page_ids if i in found} for p, page_ids in pages.items()}
+            return epoch, per_page
+
+        self._extras_runner.submit(work)
+
+    @Slot(object)
+    def _on_extras(self, result: object) -> None:
+        epoch, per_page = cast(tuple[int, dict[int, dict[int, Any]]], result)
+        if epoch != self._epoch or not self._fields:
+            return
+        for p, extras in per_page.items():
+            page = self._pages.get(p)
+            if page is None:
+                continue
+            self._pages[p] = dataclasses.replace(page, extras=extras)
+            first = p * self.PAGE_SIZE
+            last = min(first + len(page.event_ids), self._count) - 1
+            if last >= first:
+                self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._fields) - 1))
+
+    def row_extra(self, row: int) -> Any:
+        """The extra of `row` (None when it has none or its page is not loaded)."""
+        page = self._pages.get(row // self.PAGE_SIZE)
+        if page is None:
+            return None
+        return page.extras.get(page.event_ids[row % self.PAGE_SIZE])
+
     # -- lookups for the window ------------------------------------------------------------
     def event_count(self) -> int:
         return self._count
@@ -285,6 +340,11 @@ class EventTableModel(QAbstractTableModel):
         row, col = index.row(), index.column()
         if not (0 <= row < self._count and 0 <= col < len(self._fields)):
             return None
+        if self._extras_present is not None and role in _EXTRA_ROLES:
+            extra = self.row_extra(row)
+            shown = self._extras_present(extra, role, col) if extra is not None else None
+            if shown is not None:
+                return shown
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.UserRole):
             page = self._pages.get(row // self.PAGE_SIZE)
             if page is None:
@@ -351,7 +411,7 @@ class EventTableModel(QAbstractTableModel):
         else:
             self._fetching = None
             return
-        pager, epoch, fields = self._pager, self._epoch, list(self._fields)
+        pager, epoch, fields, extras_fetch = self._pager, self._epoch, list(self._fields), self._extras_fetch
         if pager is None:
             self._fetching = None
             return
@@ -367,7 +427,7 @@ class EventTableModel(QAbstractTableModel):
                 [display_value(f, col[i]) for f, col in zip(fields, cols, strict=True)]
                 for i in range(len(ids))
             ]
-            return epoch, page, _Page(ids, display)
+            return epoch, page, _Page(ids, display, extras_fetch(ids) if extras_fetch and ids else {})
 
         self._page_runner.submit(work)
 
@@ -391,6 +451,13 @@ class EventTableModel(QAbstractTableModel):
         self._fetching = None
         self.queryFailed.emit(message)
         self._fetch_next()
+
+
+_EXTRA_ROLES = (
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.BackgroundRole,
+)
 
 
 def _fraction(pager: EventPager) -> float:

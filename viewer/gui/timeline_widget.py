@@ -110,6 +110,10 @@ class TimelineWidget(QWidget):
         self._runner.failed.connect(self.queryFailed)
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self._requery_visible)
+        # Annotation markers (issue #6): events along the top of the plot, bookmarks as bands.
+        self._marker_points: list[tuple[float, str, str]] = []
+        self._marker_ranges: list[tuple[float, float, str]] = []
+        self._marker_items: list[Any] = []
         self._build()
 
     # -- construction ----------------------------------------------------------------------
@@ -255,6 +259,52 @@ class TimelineWidget(QWidget):
         self.set_selection((start, end))
         self.rangeSelected.emit(start, end)
 
+    def set_markers(
+        self, points: list[tuple[float, str, str]], ranges: list[tuple[float, float, str]]
+    ) -> None:
+        """Replace the annotation markers: `points` as (epoch seconds, colour, tooltip) drawn as
+        triangles along the top of the plot, `ranges` as (start, end, name) shaded bands."""
+        self._marker_points, self._marker_ranges = list(points), list(ranges)
+        self._draw_markers()
+
+    def marker_items(self) -> list[Any]:
+        return list(self._marker_items)
+
+    def _draw_markers(self) -> None:
+        for item in self._marker_items:
+            self.plot_item.removeItem(item)
+        self._marker_items = []
+        top = self.view_box.viewRange()[1][1]
+        for x0, x1, name in self._marker_ranges:
+            band = pg.LinearRegionItem(
+                (x0, max(x1, x0 + 1e-3)),
+                movable=False,
+                brush=pg.mkBrush(60, 90, 200, 55),
+                pen=pg.mkPen("#3b5bbf", width=1, style=Qt.PenStyle.DashLine),
+            )
+            band.setZValue(5)  # over the bars, translucent: a band under full bars is invisible
+            band.setToolTip(name)
+            label = pg.TextItem(name, color="#2b4f9e", anchor=(0, 0))
+            label.setPos(x0, top)
+            label.setZValue(20)
+            self._marker_items += [band, label]
+        if self._marker_points:
+            scatter = pg.ScatterPlotItem(
+                x=[p[0] for p in self._marker_points],
+                y=[top * 0.97] * len(self._marker_points),
+                brush=[pg.mkBrush(p[1]) for p in self._marker_points],
+                pen=pg.mkPen("#333", width=0.6),
+                symbol="t",
+                size=11,
+                data=[p[2] for p in self._marker_points],
+                tip=lambda x, y, data: str(data),
+                hoverable=True,
+            )
+            scatter.setZValue(15)
+            self._marker_items.append(scatter)
+        for item in self._marker_items:
+            self.plot_item.addItem(item, ignoreBounds=True)
+
     # -- querying --------------------------------------------------------------------------
     def _max_buckets(self, span_factor: float = 1.0) -> int:
         width = self.view_box.width() or self.plot_widget.width() or 800
@@ -345,6 +395,7 @@ class TimelineWidget(QWidget):
         self.view_box.setYRange(0, max(1.0, top * 1.08), padding=0)
         self.legend_label.setText("&nbsp;&nbsp; ".join(legend) or "<span style='color:#777'>no events</span>")
         self.bucket_label.setText(f"bucket: {format_duration(buckets.bucket)}")
+        self._draw_markers()  # they sit at the top of the new y range
         self.bucketsDrawn.emit(buckets)
 
     # -- selection and keys ----------------------------------------------------------------

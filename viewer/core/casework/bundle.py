@@ -208,10 +208,16 @@ def _check_member(zf: zipfile.ZipFile, names: list[str], name: str, expected: st
     return Finding("member", name, "unchanged", True, f"{name}: SHA-256 matches the manifest")
 
 
-def open_bundle(zip_path: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
+def open_bundle(
+    zip_path: str | os.PathLike[str],
+    dest_dir: str | os.PathLike[str],
+    verified: IntegrityResult | None = None,
+) -> Path:
     """Verify, then extract into `dest_dir` (new or empty); returns the case file's path, to be
-    opened read-only. Raises BundleError listing every problem when the bundle does not verify."""
-    check = verify(zip_path)
+    opened read-only. Raises BundleError listing every problem when the bundle does not verify.
+    `verified`: this bundle's `verify` result when the caller already has it (the app shows it);
+    extraction re-hashes every member against the manifest either way."""
+    check = verified if verified is not None and verified.kind == "bundle" else verify(zip_path)
     if not check.ok:
         raise BundleError(
             "the bundle does not verify; nothing was extracted:\n"

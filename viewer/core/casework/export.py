@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from viewer.core.case_file import CaseFile
 from viewer.core.casework.annotation_views import filter_sql
 from viewer.core.event_query import EventFilter, where_sql
+from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.query.runner import QueryResult, QueryRunner
 
 FORMATS = {"csv": "(FORMAT csv, HEADER)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
@@ -55,6 +57,7 @@ def export_events(
     event_ids: Iterable[int] | None = None,
     include_raw: bool = True,
     overwrite: bool = False,
+    token: CancelToken | None = None,
 ) -> ExportReport:
     """Events of the current filter (and annotation filter), or the given event ids, in time order."""
     out = _target(out_path, overwrite)
@@ -76,7 +79,7 @@ def export_events(
             + ("SEMI JOIN export_ids x ON x.event_id = e.event_id " if ids_table is not None else "")
             + f"WHERE {ann_sql} ORDER BY e.ts, e.event_id"
         )
-        rows = _copy(cur, select, [*params, *ann_params], out, fmt)
+        rows = _copy(cur, select, [*params, *ann_params], out, fmt, token)
     finally:
         if ids_table is not None:
             cur.unregister("export_ids")
@@ -99,6 +102,7 @@ def export_table(
     *,
     label: str = "query result",
     overwrite: bool = False,
+    token: CancelToken | None = None,
 ) -> ExportReport:
     """A query result (as Arrow) with provenance joined in when it has an `event_id` column."""
     out = _target(out_path, overwrite)
@@ -116,7 +120,7 @@ def export_table(
             )
         else:
             select = "SELECT * FROM export_result"
-        rows = _copy(cur, select, [], out, fmt)
+        rows = _copy(cur, select, [], out, fmt, token)
     finally:
         cur.unregister("export_result")
     return _finish(case, out, fmt, rows, traceable, {"what": label})
@@ -145,15 +149,30 @@ def _target(out_path: str | os.PathLike[str], overwrite: bool) -> Path:
     return out
 
 
-def _copy(cur, select: str, params: list[object], out: Path, fmt: str) -> int:  # type: ignore[no-untyped-def]
+def _copy(
+    cur: duckdb.DuckDBPyConnection,
+    select: str,
+    params: list[object],
+    out: Path,
+    fmt: str,
+    token: CancelToken | None = None,
+) -> int:
     # Write beside the target and rename, so a failed export never leaves half a file under its name.
     tmp = out.with_name(out.name + ".partial")
     target = str(tmp).replace("'", "''")
+    remove = token.on_cancel(cur.interrupt) if token is not None else (lambda: None)
     try:
+        if token is not None:
+            token.raise_if_cancelled()
         cur.execute(f"COPY ({select}) TO '{target}' {FORMATS[fmt]}", params)
         rows = cur.fetchall()
+        if token is not None:
+            token.raise_if_cancelled()  # an interrupt that came after the statement ended
         os.replace(tmp, out)
+    except duckdb.InterruptException as exc:
+        raise Cancelled() from exc
     finally:
+        remove()
         tmp.unlink(missing_ok=True)
     return int(rows[0][0]) if rows and rows[0] else 0
 

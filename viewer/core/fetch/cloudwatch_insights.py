@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 EVENT_FIELDS = "fields @timestamp, @message, @logStream, @log"
 DONE_STATES = ("Complete", "Failed", "Cancelled", "Timeout", "Unknown")
-POLL_FIRST, POLL_MAX = 0.2, 3.0  # seconds between GetQueryResults polls, growing
+POLL_FIRST, POLL_MAX = 0.2, 3.0
+CONCURRENCY_WAITS = 10  # seconds between GetQueryResults polls, growing
 
 
 def query_text(user_query: str) -> str:
@@ -111,6 +112,21 @@ def _poll(f: LogsFetch, query_id: str) -> dict[str, Any]:
     }
 
 
+def _start(f: LogsFetch, params: dict[str, Any]) -> str:
+    """StartQuery; "too many concurrent queries" (LimitExceededException, 30 per account and
+    region, dashboards included) is waited out like a throttle and counted as one."""
+    for attempt in range(1, CONCURRENCY_WAITS + 1):
+        try:
+            return str(f.call(lambda: f.client.start_query(**params))["queryId"])
+        except botocore.exceptions.ClientError as exc:
+            if api_pages.error_code(exc) != "LimitExceededException" or attempt == CONCURRENCY_WAITS:
+                raise
+            f.acq.throttled += 1
+            api_pages.sleep_unless_cancelled(f.ctx.token, api_pages.DEFAULT_BACKOFF.delay(attempt))
+            f.ctx.check()
+    raise AssertionError("unreachable")
+
+
 def _run(f: LogsFetch, start: int, end: int) -> dict[str, Any]:
     """Run the query on [start, end] (epoch seconds); stop it on cancel."""
     params = {
@@ -120,7 +136,7 @@ def _run(f: LogsFetch, start: int, end: int) -> dict[str, Any]:
         "queryString": query_text(f.req.insights),
         "limit": f.req.result_limit,
     }
-    query_id = f.call(lambda: f.client.start_query(**params))["queryId"]
+    query_id = _start(f, params)
     try:
         return _poll(f, query_id)
     except Cancelled:

@@ -1,13 +1,11 @@
-"""Annotations, findings, custody, reports and bundles (issue #6). Filled in by its own work."""
+"""Annotations, findings, custody, reports and bundles in the window (issue #6).
 
-from __future__ import annotations
+`CaseworkFeature(window)` adds the Annotate menu and its shortcuts, the Findings dock, value-menu
+actions, timeline markers, the table's annotation decorations, File menu entries (open read-only,
+open bundle, report, export, verify, activity log) and the auditor-mode banner; it follows
+`MainWindow.caseChanged`. The pieces live in the modules of this package.
+"""
 
-from typing import TYPE_CHECKING
+from viewer.gui.casework.feature import CaseworkFeature
 
-if TYPE_CHECKING:
-    from viewer.gui.main_window import MainWindow
-
-
-class CaseworkFeature:
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+__all__ = ["CaseworkFeature"]
