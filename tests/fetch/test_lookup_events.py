@@ -242,6 +242,7 @@ def test_cli_estimate_fetch_summary_and_exit_codes(
     assert cli_main(["fetch", case, "aws-lookup", *common, "--estimate"]) == 0
     out = capsys.readouterr().out
     assert "10 windows (0 already done), at least 10 LookupEvents calls" in out
+    assert "10 windows are older than the 90 days LookupEvents keeps" in out  # 2024, seen from now
     assert not server.api_calls()
     server.faults.deny_regions = {"eu-west-1"}
     assert cli_main(["fetch", case, "aws-lookup", *common]) == 1

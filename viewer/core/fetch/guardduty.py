@@ -243,6 +243,11 @@ def fetch(
                 acq.params["not_returned"] = acq.params.get("not_returned", 0) + len(batch) - len(findings)
                 state.save()
                 acq.records_retrieved += len(findings)
+                ctx.progress.files_total, ctx.progress.files_done = (
+                    acq.records_expected,
+                    acq.records_retrieved,
+                )
+                ctx.progress.bytes_total = None  # an import in between set its own
                 ctx.progress.phase = (
                     f"GuardDuty: {acq.records_retrieved:,} of {acq.records_expected:,} findings"
                 )

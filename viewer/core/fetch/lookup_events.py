@@ -48,6 +48,7 @@ LOOKUP_RATE = 1.9
 PAGE_SIZE = 50  # the API's maximum
 BATCH_EVENTS = 2_000  # import once this many fetched events wait (each import rebuilds indexes)
 ORIGIN = "live:aws-lookup"
+HISTORY = dt.timedelta(days=90)  # what Event history keeps
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,17 @@ class LookupEstimate:
     windows_done: int
     min_calls: int  # one per window left; each 50 events adds a call
     seconds_at_quota: float  # min_calls at the rate limit
+    beyond_history: int = 0  # windows older than the 90 days Event history keeps
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.windows:,} windows ({self.windows_done:,} already done), at least "
             f"{self.min_calls:,} LookupEvents calls (~{self.seconds_at_quota:,.0f} s at the 2/s quota; "
             f"each 50 events adds a call)"
         )
+        if self.beyond_history:
+            text += f"; {self.beyond_history:,} windows are older than the 90 days LookupEvents keeps"
+        return text
 
 
 def parse_attribute(text: str) -> tuple[str, str]:
@@ -135,7 +140,9 @@ def estimate(target: AwsTarget, req: LookupRequest, cache: Path | None = None) -
         done = sum(1 for w in state.data.get("windows", {}).values() if w.get("done"))
     total = len(wins) * len(regions)
     calls = total - done
-    return LookupEstimate(total, done, calls, calls / req.rate)
+    horizon = dt.datetime.now(dt.UTC) - HISTORY
+    old = sum(1 for _, hi in wins if hi <= horizon) * len(regions)
+    return LookupEstimate(total, done, calls, calls / req.rate, old)
 
 
 def _json_default(value: Any) -> str:
@@ -155,6 +162,7 @@ class _Shared:
     pages: queue.Queue[tuple[Path, int]] = field(default_factory=queue.Queue)
     lock: threading.Lock = field(default_factory=threading.Lock)
     windows_skipped: int = 0
+    windows_done: int = 0  # this run's and earlier runs', for the progress bar
 
     def count(self, **add: int) -> None:
         with self.lock:
@@ -204,6 +212,7 @@ def _fetch_region(
             if win["done"]:
                 with sh.lock:
                     sh.windows_skipped += 1
+                    sh.windows_done += 1
                 done += 1
                 continue
             while True:
@@ -234,6 +243,8 @@ def _fetch_region(
                 if path is not None:
                     sh.pages.put((path, len(events)))
                 if win["done"]:
+                    with sh.lock:
+                        sh.windows_done += 1
                     done += 1
                     break
     except Cancelled:
@@ -288,6 +299,7 @@ def fetch(
             state.save()
         waiting.clear()
 
+    total_windows = len(regions) * len(api_pages.split_windows(req.start, req.end, req.window))
     threads = [
         threading.Thread(
             target=_fetch_region, args=(sh, target, sess, req, r), name=f"lookup-{r}", daemon=True
@@ -305,6 +317,9 @@ def fetch(
             ctx.progress.phase = f"LookupEvents: {acq.pages:,} pages, {acq.records_retrieved:,} events" + (
                 f", throttled {acq.throttled}x" if acq.throttled else ""
             )
+            # An import in between set its own totals: the bar shows windows again.
+            ctx.progress.files_total, ctx.progress.files_done = total_windows, sh.windows_done
+            ctx.progress.bytes_total = None
             ctx.report()
             if sum(n for _, n in waiting) >= BATCH_EVENTS:
                 import_waiting()
