@@ -58,3 +58,45 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore
 
     keyring.set_keyring(MemoryKeyring())
     os.environ.pop("HTTPS_PROXY", None)
+
+
+@pytest.fixture(scope="session")
+def moto_iam() -> Iterator[dict[str, str]]:
+    """A second moto server that enforces IAM after its first three (setup) calls: an analyst
+    user allowed only sts:GetCallerIdentity and logs:DescribeLogGroups, for access-denied tests.
+    Returns the url and the analyst's key (moto's own, not a secret anywhere)."""
+    import json
+
+    import boto3
+
+    port = _free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.1)
+    iam = boto3.client(
+        "iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="setup",
+    )  # fmt: skip
+    iam.create_user(UserName="analyst")
+    key = iam.create_access_key(UserName="analyst")["AccessKey"]
+    allowed = ["sts:GetCallerIdentity", "logs:DescribeLogGroups"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}
+    iam.put_user_policy(UserName="analyst", PolicyName="read-little", PolicyDocument=json.dumps(policy))
+    yield {"url": url, "key_id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    proc.terminate()
+    proc.wait(10)

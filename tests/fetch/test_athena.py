@@ -541,3 +541,13 @@ def test_cli_shows_generated_sql_and_fetches(
         ["fetch", case, "aws-athena", "--sql", "SELECT 1", *times, "--workgroup", "nope", *common]
     )
     assert code == 2 and "WorkGroup does not exist" in capsys.readouterr().err
+
+
+def test_access_denied_is_a_clear_error(tmp_path: Path, moto_iam: dict) -> None:
+    store_access_key("athena-analyst", moto_iam["key_id"], moto_iam["secret"])
+    target = AwsTarget(region="us-east-1", endpoint_url=moto_iam["url"], keyring_name="athena-analyst")
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(FetchError, match="the Athena query: access denied") as err:
+            athena.fetch(case, target, athena.AthenaRequest(sql="SELECT 1", output_location=OUTPUT), tmp_path / "c")
+        assert moto_iam["secret"] not in str(err.value)
+        assert case.summary().events == 0

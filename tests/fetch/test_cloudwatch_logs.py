@@ -313,3 +313,16 @@ def test_too_many_concurrent_insights_queries_are_waited_out(
             assert _messages(case) == _all_app(logs)
     finally:
         proxy.stop()
+
+
+def test_access_denied_is_a_clear_error_that_names_no_secret(tmp_path: Path, moto_iam: dict) -> None:
+    """Against a moto enforcing IAM: the analyst may list log groups but not read events."""
+    store_access_key("analyst", moto_iam["key_id"], moto_iam["secret"])
+    target = AwsTarget(region="us-east-1", endpoint_url=moto_iam["url"], keyring_name="analyst")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    assert cloudwatch_logs.list_log_groups(target) == []  # allowed
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(FetchError, match="FilterLogEvents on /g: access denied") as err:
+            cloudwatch_logs.fetch(case, target, LogsRequest("/g", start, start), tmp_path / "cache")
+        assert moto_iam["secret"] not in str(err.value)
+        assert case.summary().events == 0

@@ -33,7 +33,7 @@ from viewer.core.fetch import api_pages, athena_sql
 from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
 from viewer.core.fetch.athena_rows import RowConverter, RowShapeError, column_names, is_header, row_values
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, scrub, session
-from viewer.core.fetch.cloudwatch_logs import check_region
+from viewer.core.fetch.cloudwatch_logs import check_region, user_error
 from viewer.core.ingest import ImportReport
 from viewer.core.jobs import Cancelled, JobContext
 
@@ -264,7 +264,7 @@ def fetch(
     except RowShapeError as exc:
         raise FetchError(str(exc)) from None
     except (api_pages.ApiStopped, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        msg = str(exc) if isinstance(exc, api_pages.ApiStopped) else api_pages.api_error(exc, what)
+        msg = user_error(exc, what)
         raise FetchError(
             f"{msg}; {a.acq.records_imported:,} records imported so far are kept, run it again to resume"
         ) from None

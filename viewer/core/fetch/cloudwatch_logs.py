@@ -93,6 +93,18 @@ def check_region(sess: boto3.Session, region: str | None, service: str) -> str:
     return region
 
 
+def user_error(exc: BaseException, what: str) -> str:
+    """Why `what` failed, for the user. A 403 whose body the client could not read (an emulator
+    answering a JSON API in XML, a proxy) is still access denied, not an unnamed "403"."""
+    if (
+        isinstance(exc, botocore.exceptions.ClientError)
+        and api_pages.error_code(exc) not in api_pages.DENIED_CODES
+        and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403
+    ):
+        return f"{what}: access denied (HTTP 403); the identity lacks the permission or an SCP blocks it"
+    return api_pages.api_error(exc, what)
+
+
 class LogsFetch:
     """One fetch's shared pieces: client, limiter, acquisition, state folder, batched imports."""
 
@@ -132,10 +144,8 @@ class LogsFetch:
                 f"no log group named {self.req.group!r} in {self.region} "
                 f"(or not visible to {self.acq.caller.get('arn', 'this identity')})"
             )
-        elif isinstance(exc, api_pages.ApiStopped):
-            msg = f"{what}: {exc}"
         else:
-            msg = api_pages.api_error(exc, what)
+            msg = user_error(exc, what)
         kept = self.acq.records_imported
         return FetchError(f"{msg}; {kept:,} records imported so far are kept, run it again to resume")
 
@@ -186,7 +196,7 @@ def list_log_groups(
                 return groups
             params["nextToken"] = page["nextToken"]
     except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
-        raise FetchError(api_pages.api_error(exc, f"listing log groups in {region}")) from None
+        raise FetchError(user_error(exc, f"listing log groups in {region}")) from None
 
 
 def _filter_pages(f: LogsFetch) -> None:
