@@ -10,6 +10,7 @@ reason; a good one is extracted into a new folder of the app's data folder and o
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,8 +73,14 @@ def open_bundle_job(zip_path: Path, root: Path, ctx: JobContext) -> BundleOutcom
     return BundleOutcome(zip_path, check, bundle.open_bundle(zip_path, dest, verified=check))
 
 
+DATA_ENV = "CASELINE_DATA_DIR"  # tests and portable installs: where opened bundles are extracted
+
+
 def default_bundle_root() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    """A new folder per opened bundle goes here: the app's data folder, never next to the zip
+    (which may be on read-only media handed over by someone else)."""
+    override = os.environ.get(DATA_ENV)
+    base = override or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".caseline") / "bundles"
 
 

@@ -142,6 +142,8 @@ class CaseworkFeature(QObject):
         self.findings.rangeActivated.connect(self.navigator.go_to_range)
         self.findings.verifyRequested.connect(self.evidence.ask_verify)
         self.findings.activityRequested.connect(self.show_activity_log)
+        # After the dock fills its own menu (connected first), add the provenance export to it.
+        w.query_dock.menu.aboutToShow.connect(self._extend_query_menu)
 
     # -- case lifecycle --------------------------------------------------------------------
     @Slot(object)
@@ -289,6 +291,14 @@ class CaseworkFeature(QObject):
         return selected if event_id in selected else [event_id]
 
     # -- other actions ---------------------------------------------------------------------
+    def _extend_query_menu(self) -> None:
+        tab = self.window.query_dock.current_tab
+        act = self.window.query_dock.menu.addAction(
+            "Export result with provenance…", partial(self.handover.ask_export, "query")
+        )
+        act.setEnabled(tab is not None and tab.model.result is not None and self.window.session is not None)
+        act.setToolTip("CSV, JSONL or Parquet with evidence file, its SHA-256 and the record index per row")
+
     def apply_filter_text(self, text: str) -> None:
         bar = self.window.filter_bar
         bar.edit.setText(text)
