@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import random
 import statistics
 import sys
 import time
@@ -33,7 +34,7 @@ from support.synthetic_case import build_synthetic_case  # noqa: E402
 
 from viewer.core import derived, time_order  # noqa: E402
 from viewer.core.case_file import CaseFile  # noqa: E402
-from viewer.core.event_detail import fetch_event  # noqa: E402
+from viewer.core.event_detail import fetch_event, fetch_raw  # noqa: E402
 from viewer.core.event_query import EventFilter  # noqa: E402
 from viewer.core.paging import EventPager  # noqa: E402
 from viewer.core.timeline import bucket_counts, time_extent  # noqa: E402
@@ -158,10 +159,17 @@ def bench_text_baseline(cur: Any, n: int) -> None:
     report(f"baseline: raw ILIKE on {sample:,} rows", ms, f"-> ~{ms * n / sample / 1000:.1f} s for all {n:,}")
 
 
-def bench_detail(cur: Any, runs: int) -> None:
+def bench_detail(case: CaseFile, runs: int) -> None:
+    """The detail of a random event, cold (ids sampled across the case) and as in the app: the
+    row was just shown in a table page, whose columns' vectors DuckDB then holds."""
+    cur = case.cursor()
     ids = [r[0] for r in cur.execute("SELECT event_id FROM events USING SAMPLE 40 ROWS").fetchall()]
     it = iter(ids * (runs + 40))
     report("fetch_event (random ids)", median_ms(lambda: fetch_event(cur, next(it)), max(runs, 21)))
+    it = iter(ids * (runs + 40))
+    report(
+        "fetch_raw: the raw record (random ids)", median_ms(lambda: fetch_raw(cur, next(it)), max(runs, 21))
+    )
     it = iter(ids * (runs + 40))
     report(
         "baseline: raw record alone by event_id",
@@ -169,6 +177,17 @@ def bench_detail(cur: Any, runs: int) -> None:
             lambda: cur.execute("SELECT raw FROM events WHERE event_id = ?", [next(it)]).fetchall(), runs
         ),
     )
+    pager = EventPager(case.cursor, EventFilter(), COLUMNS)
+    pager.prepare()
+    rnd = random.Random(5)
+    times = []
+    for _ in range(max(runs, 21)):
+        page = pager.page(rnd.randrange(max(1, pager.count() - 200)), 200)
+        event_id = int(page.column("event_id")[100].as_py())
+        t = time.perf_counter()
+        fetch_event(cur, event_id)
+        times.append(time.perf_counter() - t)
+    report("fetch_event of a row of the page just shown", statistics.median(times) * 1000)
 
 
 def bench_timeline(cur: Any, runs: int) -> None:
@@ -201,7 +220,7 @@ def main() -> None:
         n = int(cur.execute("SELECT count(*) FROM events").fetchall()[0][0])
         print(f"{n:,} events in {path}", flush=True)
         if args.only in (None, "detail"):
-            bench_detail(cur, args.runs)
+            bench_detail(case, args.runs)
         if args.only in (None, "pages"):
             bench_page_baseline(case, args.runs)
             for label, text in (

@@ -9,7 +9,7 @@ import pytest
 from support.synthetic_case import build_synthetic_case
 
 from viewer.core.case_file import CaseFile
-from viewer.core.event_detail import fetch_event
+from viewer.core.event_detail import fetch_event, fetch_raw
 from viewer.schema import NORMALIZED_FIELDS
 
 
@@ -46,3 +46,17 @@ def test_fetch_event_matches_table_and_ledger(case: CaseFile) -> None:
 
 def test_missing_event_is_none(case: CaseFile) -> None:
     assert fetch_event(case.cursor(), -1) is None
+
+
+def test_fetch_raw_is_the_stored_record_with_its_position(case: CaseFile) -> None:
+    cur = case.cursor()
+    rows = cur.execute(
+        "SELECT event_id, raw::VARCHAR, evidence_id, record_index FROM events USING SAMPLE 10 ROWS"
+    ).fetchall()
+    for eid, raw_text, evidence_id, record_index in rows:
+        found = fetch_raw(cur, eid)
+        assert found is not None
+        assert json.loads(found[0]) == json.loads(raw_text)
+        assert found[1:] == (evidence_id, record_index)
+    top = cur.execute("SELECT max(event_id) FROM events").fetchall()[0][0]
+    assert fetch_raw(cur, top + 1) is None

@@ -8,7 +8,6 @@ DuckDB's min/max zone maps skip every row group but one or two.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,46 +37,36 @@ class EventDetail:
 _COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 
 
+def fetch_raw(cur: duckdb.DuckDBPyConnection, event_id: int) -> tuple[str, int, int] | None:
+    """(raw JSON text, evidence id, record index) of the event, or None: the record as imported,
+    read without the normalized columns (what an auditor checks against the evidence)."""
+    rows = cur.execute(
+        "SELECT raw, evidence_id, record_index FROM events WHERE event_id = ?", [event_id]
+    ).fetchall()  # fetchall: a half-read result would block the cursor's next query
+    return (rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else None
+
+
 def fetch_event(cur: duckdb.DuckDBPyConnection, event_id: int) -> EventDetail | None:
     """The event with this id, or None.
 
-    Three point queries, not a join: the join planned a hash join over the evidence table and
-    measured ~2.5x slower at 10M events. The raw record and the normalized fields are read at
-    the same time on two cursors: each lookup's cost is decompressing the vector that holds the
-    row (the 2048 raw records around it, ~3 MB of zstd; dictionaries of ~40 columns), and the two
-    overlap on two cores: 13.6 ms instead of 19-22 ms for random events at 10M, cold
-    (benchmarks/read_paths.py).
+    One point query for the normalized fields and the raw record, then the evidence row: a join
+    planned a hash join over the evidence table and measured ~2.5x slower at 10M events. Each
+    lookup's cost is decompressing the vector that holds the row in every column read (2048 raw
+    records, ~3 MB of zstd; dictionaries of ~45 columns). Reading the fields and the raw record
+    on two cursors in parallel overlapped those on an idle machine but measured ~2x slower than
+    one query when the cores were busy (benchmarks/read_paths.py), so it is one query. `raw`, not
+    `raw::VARCHAR`: the cast measured 2.5x slower; JSON arrives as text.
     """
-    raw_cur = cur.cursor()
-    raw_rows: list[Any] = []
-    failed: list[BaseException] = []
-
-    def read_raw() -> None:
-        try:
-            # `raw`, not `raw::VARCHAR`: the cast measured 2.5x slower; JSON arrives as text.
-            raw_rows.extend(
-                raw_cur.execute(
-                    "SELECT raw, evidence_id, record_index FROM events WHERE event_id = ?", [event_id]
-                ).fetchall()  # fetchall: a half-read result would block the cursor's next query
-            )
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            failed.append(exc)
-
-    reader = threading.Thread(target=read_raw, name="fetch_event raw")
-    reader.start()
-    try:
-        rows = cur.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE event_id = ?", [event_id]
-        ).fetchall()
-    finally:
-        reader.join()
-        raw_cur.close()
-    if failed:
-        raise failed[0]
-    if not rows or not raw_rows:
+    rows = cur.execute(
+        f"SELECT {', '.join(_COLUMNS)}, raw, evidence_id, record_index FROM events WHERE event_id = ?",
+        [event_id],
+    ).fetchall()  # fetchall: a half-read result would block the cursor's next query
+    if not rows:
         return None
-    fields = {name: value for name, value in zip(_COLUMNS, rows[0], strict=True) if value is not None}
-    raw_text, evidence_id, record_index = raw_rows[0]
+    values = rows[0]
+    n = len(_COLUMNS)
+    fields = {name: value for name, value in zip(_COLUMNS, values[:n], strict=True) if value is not None}
+    raw_text, evidence_id, record_index = values[n:]
     ev = cur.execute(
         "SELECT path, sha256, format FROM evidence WHERE evidence_id = ?", [evidence_id]
     ).fetchall()

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer import schema
-from viewer.core.event_detail import EventDetail, fetch_event
+from viewer.core.event_detail import EventDetail, fetch_event, fetch_raw
 from viewer.core.jobs import CancelToken
 from viewer.gui.event_table_model import display_value
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -55,6 +55,11 @@ class DetailPane(QWidget):
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._on_fetched)
         self._runner.failed.connect(self._on_failed)
+        # The raw record alone comes back first (one column to decompress, not ~45): the tree
+        # shows it while the normalized fields are still being read.
+        self._raw_runner = SupersedingRunner(self)
+        self._raw_runner.resultReady.connect(self._on_raw)
+        self._raw_shown_for: int | None = None
         #: Features add their actions on a value (pivot on it, note the entity...).
         self.value_menus: ValueMenus | None = None
         self._build()
@@ -119,7 +124,8 @@ class DetailPane(QWidget):
 
     def clear(self) -> None:
         self._runner.cancel()
-        self._detail, self._event_id = None, None
+        self._raw_runner.cancel()
+        self._detail, self._event_id, self._raw_shown_for = None, None, None
         self.title_label.setText("No event selected")
         self.provenance_label.setText(
             "<span style='color:#777'>Select a row in the table to see its fields, "
@@ -134,6 +140,13 @@ class DetailPane(QWidget):
             return
         self._event_id = event_id
 
+        def raw_work(token: CancelToken) -> tuple[int, tuple[str, int, int] | None]:
+            cur = cur_factory()
+            try:
+                return event_id, fetch_raw(cur, event_id)
+            finally:
+                cur.close()
+
         def work(token: CancelToken) -> tuple[int, EventDetail | None]:
             cur = cur_factory()
             try:
@@ -141,6 +154,7 @@ class DetailPane(QWidget):
             finally:
                 cur.close()
 
+        self._raw_runner.submit(raw_work)
         self._runner.submit(work)
 
     def raw_json_text(self) -> str:
@@ -158,11 +172,30 @@ class DetailPane(QWidget):
             self.title_label.setText(f"Event {event_id} not found")
             return
         self._detail = detail
+        self._raw_runner.cancel()
         self._fill_fields(detail)
-        self._fill_raw(detail)
+        if self._raw_shown_for != event_id:  # refilling would close what the user opened
+            self._fill_raw(detail.raw)
         self._fill_provenance(detail)
         self.copy_raw_button.setEnabled(True)
         self.eventShown.emit(detail)
+
+    @Slot(object)
+    def _on_raw(self, result: object) -> None:
+        event_id, found = cast(tuple[int, tuple[str, int, int] | None], result)
+        if (
+            found is None
+            or event_id != self._event_id
+            or self._detail is not None
+            and self._detail.event_id == event_id
+        ):
+            return
+        raw_text, evidence_id, record_index = found
+        self.fields_table.setRowCount(0)  # the previous event's fields must not sit beside this record
+        self._fill_raw(json.loads(raw_text))
+        self._raw_shown_for = event_id
+        self.title_label.setText(f"Event #{event_id}")
+        self.provenance_label.setText(f"<b>Evidence #{evidence_id}</b> · <b>record</b> #{record_index}")
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -193,9 +226,9 @@ class DetailPane(QWidget):
             self.fields_table.setItem(r, 1, val)
         self.title_label.setText(f"Event #{self._event_id}")
 
-    def _fill_raw(self, d: EventDetail) -> None:
+    def _fill_raw(self, raw: Any) -> None:
         self.raw_tree.clear()
-        count = _add_json(self.raw_tree.invisibleRootItem(), d.raw)
+        count = _add_json(self.raw_tree.invisibleRootItem(), raw)
         if count <= EXPAND_ALL_MAX_NODES:
             self.raw_tree.expandAll()
         else:
