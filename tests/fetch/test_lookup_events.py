@@ -7,10 +7,13 @@ import datetime as dt
 import gzip
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.sample_case import GENERATOR
 
 from tests.fetch.aws_json_server import AwsJsonServer, ServerData
 from viewer.cli import main as cli_main
@@ -19,7 +22,6 @@ from viewer.core.fetch import api_pages, lookup_events
 from viewer.core.fetch.aws_auth import AwsTarget, store_access_key
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
 
-EVIDENCE = Path(__file__).resolve().parents[2] / "sample_cases" / "aws_incident" / "evidence"
 ACCOUNT = "222222222222"
 REGIONS = ("us-east-1", "eu-west-1")
 START = dt.datetime(2024, 3, 11, tzinfo=dt.UTC)
@@ -27,23 +29,30 @@ END = dt.datetime(2024, 3, 16, tzinfo=dt.UTC)
 FAST = 40.0  # requests/s for tests that are not about the quota
 
 
-def _records() -> dict[str, list[dict]]:
+def _records(evidence: Path) -> dict[str, list[dict]]:
     """The sample incident's CloudTrail records of one account, by region; IAM (a global service)
     also appears in the other region's Event history, as at AWS."""
     by_region: dict[str, dict[str, dict]] = {r: {} for r in REGIONS}
-    for p in sorted((EVIDENCE / "AWSLogs" / ACCOUNT / "CloudTrail").rglob("*.json.gz")):
+    for p in sorted((evidence / "AWSLogs" / ACCOUNT / "CloudTrail").rglob("*.json.gz")):
         for rec in json.loads(gzip.decompress(p.read_bytes()))["Records"]:
             if rec["awsRegion"] in by_region:
                 by_region[rec["awsRegion"]][rec["eventID"]] = rec
     iam = [r for r in by_region["us-east-1"].values() if r["eventSource"] == "iam.amazonaws.com"]
     for rec in iam:
         by_region["eu-west-1"][rec["eventID"]] = rec
+    assert iam and all(len(v) > 100 for v in by_region.values())
     return {r: list(v.values()) for r, v in by_region.items()}
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[AwsJsonServer]:
-    srv = AwsJsonServer(ServerData(account=ACCOUNT, events=_records(), page_size=25)).start()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsJsonServer]:
+    root = tmp_path_factory.mktemp("incident")
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(root / "ev"), "--truth", str(root / "truth.json")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    srv = AwsJsonServer(ServerData(account=ACCOUNT, events=_records(root / "ev"), page_size=25)).start()
     yield srv
     srv.stop()
 
