@@ -6,7 +6,11 @@ Grammar (whitespace separates terms, all terms are ANDed):
   identifiers and pivots hand us the exact stored value; equality keeps DuckDB's zone maps and
   dictionary fast paths). ``field:"a b"`` quotes a value, ``field:val*`` (or ``field:"a b"*``) is a prefix match,
   ``-field:value`` negates (rows where the column is NULL count as "not equal").
-* aliases: ip, user/principal (principal_id OR principal_name), key, account, event, source, error.
+* aliases: ip, user/principal (principal_id OR principal_name), key, account, event, source, error;
+  ``anyip`` is an address in any IP column (source or destination).
+* ``field:(a|b|"c d")`` is any of the values (a pivot on several entities; quote items holding
+  spaces, ``(``, ``)`` or ``|``). ``actor:ARN`` is every event the resolved actor did under any of its
+  identities (issue #5; it reads the correlation tables of `viewer.core.entities`).
 * annotations (issue #6): ``tag:malicious`` (``tag:sus*`` a prefix), ``is:starred``, ``is:tagged``,
   ``is:annotated``, ``has:note``, ``has:tag``; negated with ``-``. They read the annotation views
   of the case, so the same text always means the analyst's current annotations.
@@ -29,7 +33,7 @@ import duckdb
 
 from viewer.core import search_index
 from viewer.core.casework.annotations import AnnotationError, normalize_tag
-from viewer.schema import RAW, field, field_names
+from viewer.schema import NORMALIZED_FIELDS, RAW, Kind, field, field_names
 
 #: Alias -> columns (several columns are ORed: "user" is the id or the display name).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -42,6 +46,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "source": ("source_type",),
     "error": ("error_code",),
 }
+#: An address in any IP column (source or destination): one entity across sources (issue #5).
+ALIASES["anyip"] = tuple(f.name for f in NORMALIZED_FIELDS if f.kind is Kind.IP)
+
+#: `actor:VALUE`: every event whose resolved actor (`viewer.core.entities.actors`) is VALUE, under
+#: any of its identities. Not a column: it reads the correlation tables.
+ACTOR_TERM = "actor"
 
 #: Columns a `field:value` term may name: everything except the raw record (free text covers it).
 FILTER_COLUMNS: tuple[str, ...] = tuple(n for n in field_names() if n != RAW.name)
@@ -65,6 +75,7 @@ class Term:
     negated: bool = False
     prefix: bool = False
     position: int = 0
+    values: tuple[str, ...] = ()  # `field:(a|b|"c d")`: any of these (a pivot on several entities)
     #: An annotation term: "tag" (value is the tag) or a flag such as "starred"; None otherwise.
     annotation: str | None = None
 
@@ -110,18 +121,23 @@ class EventFilter:
 _TERM_RE = re.compile(
     r"""(?P<neg>-)?
         (?:(?P<field>[A-Za-z_][A-Za-z0-9_]*):)?
-        (?:"(?P<quoted>[^"]*)"(?P<qstar>\*)?|(?P<bare>[^\s"]+))""",
+        (?:(?(field)\((?P<list>{item}(?:\|{item})*)\)(?=\s|$)|(?!))
+           |"(?P<quoted>[^"]*)"(?P<qstar>\*)?|(?P<bare>[^\s"]+))""".replace(
+        "{item}", r'(?:"[^"]*"|[^\s"()|]+)'
+    ),
     re.VERBOSE,
 )
 
 
 def _resolve_field(name: str, position: int) -> tuple[str, ...]:
     low = name.lower()
+    if low == ACTOR_TERM:
+        return (ACTOR_TERM,)
     if low in ALIASES:
         return ALIASES[low]
     if low in FILTER_COLUMNS:
         return (low,)
-    valid = ", ".join(sorted(set(FILTER_COLUMNS) | set(ALIASES)))
+    valid = ", ".join(sorted(set(FILTER_COLUMNS) | set(ALIASES) | {ACTOR_TERM}))
     raise FilterError(
         f"unknown field '{name}' at position {position}; valid fields: {valid}. "
         'To search for text containing ":", put it in quotes.',
@@ -151,6 +167,9 @@ def parse_filter(text: str) -> ParsedFilter:
 
 def _term_from_match(m: re.Match[str], pos: int) -> Term:
     negated = m.group("neg") is not None
+    if m.group("list") is not None:  # `field:(a|b)`: the field group is set (the pattern says so)
+        items = tuple(a if b == "" else b for a, b in _LIST_ITEM_RE.findall(m.group("list")))
+        return Term(_resolve_field(m.group("field"), pos + negated), items[0], negated, False, pos, items)
     quoted = m.group("quoted")
     value = quoted if quoted is not None else m.group("bare")
     # A trailing * is a prefix wildcard: `val*` or `"a:b"*`; a * inside quotes is literal.
@@ -225,10 +244,32 @@ def _is_varchar(col: str) -> bool:
     return field(col).sql_type == "VARCHAR"
 
 
+_LIST_ITEM_RE = re.compile(r'"([^"]*)"|([^\s"()|]+)')
+
+
+def _actor_sql(values: tuple[str, ...], params: list[object]) -> str:
+    """Events whose actor is one of `values`: its principals and the keys whose chain ends at it
+    (the small correlation tables, so the predicate stays a cheap IN over two columns)."""
+    marks = ", ".join("?" for _ in values)
+    params.extend([*values, *values, *values, *values])
+    return (
+        f"(principal_id IN ({marks}) OR principal_id IN (SELECT principal_id FROM principal_actor "
+        f"WHERE actor IN ({marks})) OR credential_id IN (SELECT credential_id FROM credential_actor "
+        f"WHERE actor IN ({marks})) OR (provider = 'gcp' AND session_issuer IN ({marks})))"
+    )
+
+
 def _field_sql(term: Term, params: list[object]) -> str:
     parts = []
+    if term.columns == (ACTOR_TERM,):
+        sql = _actor_sql(term.values or (term.value,), params)
+        return f"NOT coalesce({sql}, false)" if term.negated else sql
     for col in term.columns:
         expr = _column_expr(col)
+        if term.values:
+            parts.append(f"{expr} IN ({', '.join('?' for _ in term.values)})")
+            params.extend(term.values)
+            continue
         if term.prefix:
             parts.append(f"starts_with({expr}, ?)")
         else:
