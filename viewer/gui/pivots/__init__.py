@@ -1,13 +1,7 @@
-"""Pivot panels, entity cards and swimlanes (issue #5). Filled in by its own work."""
+"""Pivot panels, actor chain, entity cards and swimlanes (issue #5); `feature.PivotFeature` wires them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from viewer.gui.pivots.feature import PivotFeature
 
-if TYPE_CHECKING:
-    from viewer.gui.main_window import MainWindow
-
-
-class PivotFeature:
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+__all__ = ["PivotFeature"]

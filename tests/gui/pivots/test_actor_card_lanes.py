@@ -1,0 +1,133 @@
+"""Actor chain, entity card, swimlanes and the building state on a real multi-source case; the
+expected values come from the sample's truth file and from SQL written here."""
+
+from __future__ import annotations
+
+import numpy as np
+from entities import stories
+
+from viewer.core.entities.swimlanes import Lane
+
+from ..conftest import WAIT_MS, open_window
+from .test_pivot_panels import _count, _ip_where, _window
+
+
+def _event(sql, where: str, params: list) -> int:  # type: ignore[no-untyped-def]
+    return int(sql.execute(f"SELECT max(event_id) FROM events WHERE {where}", params).fetchall()[0][0])
+
+
+def test_actor_chain_of_an_assumed_role_event_names_the_human(qtbot, settings, pivot_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    truth = pivot_case[1]["attacker"]
+    leaked = next(k for k, why in truth["long_term_access_keys"].items() if "leaked" in why)
+    user = next(a for a in truth["principal_arns"] if a.endswith(":user/ci-deploy"))
+    # The cross-account session: two AssumeRole hops back to the leaked key of ci-deploy.
+    key, session = next((k, a) for k, a in truth["temporary_access_keys"].items() if ":333333333333:" in a)
+    event_id = _event(pivot_sql, "credential_id = ? AND principal_id = ?", [key, session])
+    with qtbot.waitSignal(feature.chain.chainShown, timeout=WAIT_MS) as blocker:
+        win.detail.show_event(win.session.cursor, event_id)
+    chain = blocker.args[0]
+    assert chain is not None and chain.actor == user and not chain.gap
+    assert feature.chain.actor_label.text() == f"Actor: {user}"
+    shown = [
+        feature.chain.tree.topLevelItem(i).text(0) for i in range(feature.chain.tree.topLevelItemCount())
+    ]
+    assert shown[0] == session and shown[-1] == leaked and key in shown
+    assert truth["source_identity"] in feature.chain.note_label.text()
+    # "Everything this actor did": the human's events under every identity of the network story too.
+    ev = _event(pivot_sql, "principal_id = ?", [stories.SESSION_ARN])
+    with qtbot.waitSignal(feature.chain.chainShown, timeout=WAIT_MS) as blocker:
+        win.detail.show_event(win.session.cursor, ev)
+    assert blocker.args[0].actor == stories.USER_ARN
+    n = _count(win, qtbot, feature.chain.everything_button.click)
+    (expected,) = pivot_sql.execute(
+        "SELECT count(*) FROM events WHERE principal_id = ? OR credential_id IN (?, ?)",
+        [stories.USER_ARN, stories.USER_KEY, stories.SESSION_KEY],
+    ).fetchall()[0]
+    assert n == expected and win.filter_bar.event_filter.text == f"actor:{stories.USER_ARN}"
+
+
+def test_entity_card_of_an_ip(qtbot, settings, pivot_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    with qtbot.waitSignal(feature.card.cardShown, timeout=WAIT_MS) as blocker:
+        feature.open_card("src_ip", stories.ATTACKER_IP)
+    kind, entity, card = blocker.args
+    assert (kind, entity) == ("ip", stories.ATTACKER_IP) and feature.card_dock.isVisible()
+    (n,) = pivot_sql.execute(
+        f"SELECT count(*) FROM events WHERE {_ip_where(stories.ATTACKER_IP)}"
+    ).fetchall()[0]
+    assert card["events"] == n
+    principals = {r["value"] for r in card["principals"]}
+    assert {stories.USER_ARN, stories.SESSION_ARN} <= principals
+    text = feature.card.browser.toPlainText()
+    assert "Principals" in text and stories.SESSION_ARN in text and "+00:00" in text
+    # A principal in the card is a link to its own card.
+    with qtbot.waitSignal(feature.card.cardShown, timeout=WAIT_MS) as blocker:
+        feature.card.linkActivated.emit("principal_id", stories.USER_ARN)
+    assert blocker.args[:2] == ["principal_id", stories.USER_ARN]
+    assert [r["role_arn"] for r in blocker.args[2]["roles_assumed"]] == [stories.ROLE_ARN]
+
+
+def test_swimlanes_draw_the_totals_of_each_entity(qtbot, settings, pivot_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    truth = pivot_case[1]["attacker"]
+    user = next(a for a in truth["principal_arns"] if a.endswith(":user/ci-deploy"))
+    ip = truth["ips"][0]
+    feature.add_lane("principal_id", user)
+    with qtbot.waitSignal(feature.lanes.lanesDrawn, timeout=WAIT_MS) as blocker:
+        feature.add_lane("ip", ip)
+    buckets = blocker.args[0]
+    assert feature.lanes_dock.isVisible() and feature.lanes.lanes == [
+        Lane("principal_id", user),
+        Lane("ip", ip),
+    ]
+    start, end = buckets.edges[0], buckets.edges[-1]
+    span = "ts >= to_timestamp(?) AND ts < to_timestamp(?)"
+    (n_user,) = pivot_sql.execute(
+        f"SELECT count(*) FROM events WHERE principal_id = ? AND {span}", [user, start, end]
+    ).fetchall()[0]
+    (n_ip,) = pivot_sql.execute(
+        f"SELECT count(*) FROM events WHERE {_ip_where(ip)} AND {span}", [start, end]
+    ).fetchall()[0]
+    assert n_user > 0 and n_ip > 0
+    assert buckets.total(Lane("principal_id", user)) == n_user and buckets.total(Lane("ip", ip)) == n_ip
+    # Same bucket edges as the timeline's bucketing (nice width, aligned origin), and a linked x axis.
+    width = buckets.bucket.total_seconds()
+    assert np.allclose(np.diff(buckets.edges), width) and buckets.edges[0] % min(width, 86400) == 0
+    (lo, hi) = win.timeline.view_box.viewRange()[0]
+    with qtbot.waitSignal(feature.lanes.lanesDrawn, timeout=WAIT_MS) as blocker:
+        win.timeline.view_box.setXRange(lo + (hi - lo) / 4, hi - (hi - lo) / 4, padding=0)
+    narrower = blocker.args[0]
+    assert narrower.edges[-1] - narrower.edges[0] < end - start
+    ticks = feature.lanes.plot_item.getAxis("left")._tickLevels[0]  # noqa: SLF001 - what is drawn
+    assert any(f"({n_user:,})" in t or "(" in t for _, t in ticks)
+
+
+def test_stale_entity_tables_are_built_in_the_background(qtbot, settings, stale_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    feature = win.features[0]
+    states: list[str] = []
+    feature.tables.stateChanged.connect(states.append)
+    with qtbot.waitSignal(feature.tables.ready, timeout=60_000):
+        assert win.open_case(stale_case)
+    assert any(s.startswith("Building entity tables") for s in states) and feature.tables.label.isHidden()
+    panel = feature.show_panel("principal_id")
+    qtbot.waitUntil(lambda: panel.page is not None and not panel.busy, timeout=WAIT_MS)
+    assert panel.page.exact_from_tables
+    (n,) = pivot_sql.execute("SELECT count(DISTINCT principal_id) FROM events").fetchall()[0]
+    assert panel.page.total_entities == n
+
+
+def test_read_only_stale_case_says_so_and_still_counts(qtbot, settings, stale_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, stale_case, read_only=True)
+    feature = win.features[0]
+    qtbot.waitUntil(lambda: "read-only" in feature.tables.state, timeout=WAIT_MS)
+    panel = feature.show_panel("principal_id")
+    qtbot.waitUntil(lambda: panel.page is not None and not panel.busy, timeout=WAIT_MS)
+    assert not panel.page.exact_from_tables and "counted from events" in panel.status.text()
+    (n,) = pivot_sql.execute("SELECT count(DISTINCT principal_id) FROM events").fetchall()[0]
+    assert panel.page.total_entities == n

@@ -1,0 +1,198 @@
+"""The entity card: one screen about a principal, an IP address or a resource.
+
+The card is `entities.cards` (a few selective GROUP BYs) computed in the background and shown as
+HTML sections in a non-modal dock. Values of pivotable columns are links: a click opens that
+entity's card when it has one, or filters the events by it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, unquote
+
+import duckdb
+from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+from viewer.core.entities import builder
+from viewer.core.entities.cards import ip_card, principal_card, resource_card
+from viewer.core.entities.filter_terms import kind_for_field
+from viewer.core.jobs import CancelToken
+from viewer.gui.jobs_qt import SupersedingRunner
+from viewer.gui.time_text import format_ts, offset_text
+
+CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
+
+#: Entity kinds (`kinds.KINDS` names) that have a card, and the core function that builds it.
+CARDS: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
+    "principal_id": principal_card,
+    "ip": ip_card,
+    "target_id": resource_card,
+}
+_SUMMARY = ("events", "failures", "first_seen", "last_seen", "sources", "clouds")
+_LINK_SCHEME = "entity"
+
+
+def has_card(kind_name: str) -> bool:
+    return kind_name in CARDS
+
+
+def _title(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return html.escape(format_ts(value))
+    if isinstance(value, list | tuple):
+        return html.escape(", ".join(str(v) for v in value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    text = html.escape(str(value))
+    if kind_for_field(column) is not None or column in ("actor", "role", "role_arn", "session"):
+        field = column if kind_for_field(column) is not None else "principal_id"
+        return f"<a href='{_LINK_SCHEME}:{field}/{quote(str(value), safe='')}'>{text}</a>"
+    return text
+
+
+def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
+    """The card as HTML: a summary line, then one table per list section."""
+    parts = [f"<h3 style='margin:2px'>{html.escape(entity)}</h3>"]
+    s = card
+    parts.append(
+        "<p>"
+        f"<b>{s.get('events') or 0:,}</b> events, <b style='color:#C62828'>{s.get('failures') or 0:,}</b> failures"
+        f"<br>first {html.escape(format_ts(s.get('first_seen')))} · last {html.escape(format_ts(s.get('last_seen')))}"
+        f"<br>sources: {html.escape(', '.join(s.get('sources') or []))} · clouds: "
+        f"{html.escape(', '.join(s.get('clouds') or []))}</p>"
+    )
+    for key, value in card.items():
+        if key in _SUMMARY or key in ("principal_id", "ip", "target_id"):
+            continue
+        if isinstance(value, dict):  # e.g. same_actor: {credentials: [...], principals: [...]}
+            items = "".join(
+                f"<li>{html.escape(_title(k))}: {', '.join(_cell('principal_id' if k == 'principals' else 'credential_id', v) for v in vs) or '–'}</li>"
+                for k, vs in value.items()
+            )
+            parts.append(f"<h4 style='margin:6px 2px 2px'>{html.escape(_title(key))}</h4><ul>{items}</ul>")
+            continue
+        if not isinstance(value, list):
+            continue
+        parts.append(f"<h4 style='margin:6px 2px 2px'>{html.escape(_title(key))} ({len(value)})</h4>")
+        if not value:
+            parts.append("<p style='color:#777'>none</p>")
+            continue
+        columns = list(value[0].keys())
+        head = "".join(f"<th align='left'>{html.escape(_title(c))}</th>" for c in columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{_cell(c, r.get(c))}</td>" for c in columns) + "</tr>" for r in value
+        )
+        parts.append(f"<table cellspacing='0' cellpadding='2' border='0'><tr>{head}</tr>{rows}</table>")
+    parts.append(f"<p style='color:#777'>Times in UTC ({offset_text()}).</p>")
+    return "".join(parts)
+
+
+class EntityCardWidget(QWidget):
+    cardShown = Signal(str, str, object)  # kind, entity, card dict (tests)
+    linkActivated = Signal(str, str)  # field, value
+    filterRequested = Signal(str, str)  # kind, entity
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._cur_factory: CursorFactory | None = None
+        self._current: tuple[str, str] | None = None
+        self._card: dict[str, Any] | None = None
+        self._runner = SupersedingRunner(self)
+        self._runner.resultReady.connect(self._on_card)
+        self._runner.failed.connect(self._on_failed)
+        self.title = QLabel(self)
+        self.filter_button = QPushButton("Filter events to it", self)
+        self.filter_button.clicked.connect(self._request_filter)
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenLinks(False)
+        self.browser.anchorClicked.connect(self._on_link)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.filter_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(head)
+        lay.addWidget(self.browser, 1)
+        self.set_source(None)
+
+    @property
+    def current(self) -> tuple[str, str] | None:
+        return self._current
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        return self._card
+
+    def set_source(self, cur_factory: CursorFactory | None) -> None:
+        self._runner.cancel()
+        self._cur_factory = cur_factory
+        self._current, self._card = None, None
+        self.title.setText("No entity")
+        self.filter_button.setEnabled(False)
+        self.browser.setHtml(
+            "<p style='color:#777'>Open a card from a pivot panel, a table cell or the actor chain "
+            "(right-click → Open entity card).</p>"
+        )
+
+    def show_entity(self, kind_name: str, entity: str) -> None:
+        if self._cur_factory is None or kind_name not in CARDS:
+            return
+        factory, build = self._cur_factory, CARDS[kind_name]
+        self._current, self._card = (kind_name, entity), None
+        self.title.setText(f"<b>{html.escape(entity)}</b>")
+        self.filter_button.setEnabled(True)
+        self.browser.setHtml("<p style='color:#777'>Building the card…</p>")
+
+        def work(token: CancelToken) -> tuple[str, str, dict[str, Any] | None]:
+            cur = factory()
+            remove = token.on_cancel(cur.interrupt)
+            try:
+                if not builder.is_ready(cur):
+                    return kind_name, entity, None
+                return kind_name, entity, build(cur, entity)
+            finally:
+                remove()
+                cur.close()
+
+        self._runner.submit(work)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.browser.setHtml(f"<p>⚠ {html.escape(message.splitlines()[0])}</p>")
+
+    @Slot(object)
+    def _on_card(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        kind_name: str = result[0]
+        entity: str = result[1]
+        card: dict[str, Any] | None = result[2]
+        if card is None:
+            self.browser.setHtml(
+                "<p>The entity tables are not built yet (being built, or the case is read-only); the card "
+                "needs them. Try again in a moment.</p>"
+            )
+            return
+        self._card = card
+        self.browser.setHtml(card_html(kind_name, entity, card))
+        self.cardShown.emit(kind_name, entity, card)
+
+    @Slot(QUrl)
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() != _LINK_SCHEME:
+            return
+        field, _, value = url.path().partition("/")
+        self.linkActivated.emit(field, unquote(value))
+
+    def _request_filter(self) -> None:
+        if self._current is not None:
+            self.filterRequested.emit(*self._current)

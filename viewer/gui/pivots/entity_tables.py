@@ -1,0 +1,130 @@
+"""Keeps the case's entity (correlation) tables current, in the background, and says so.
+
+`entities.builder` is meant to run with each import (registered in `viewer.core.derived`); a case
+imported before that, or whose tables are stale, gets them built here after it opens or after an
+import, as the CLI does. Meanwhile panels count from the events (same answer, slower) and the actor
+chain and cards say they are waiting. A read-only case cannot be changed: it is reported, not built.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtWidgets import QLabel, QWidget
+
+from viewer.core.case_file import CaseFile
+from viewer.core.entities import builder
+from viewer.core.jobs import Cancelled, Job, JobContext
+from viewer.gui.jobs_qt import JobHandle, start_job
+
+READY, BUILT, READ_ONLY = "ready", "built", "read-only"
+
+
+def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
+    """READY when the tables cover the events, BUILT after bringing them up to date, READ_ONLY when
+    they are stale and the case cannot be written."""
+    cur = case.cursor()
+    try:
+        if builder.is_ready(cur):
+            return READY
+        if case.read_only:
+            return READ_ONLY
+        ctx.progress.phase = "building entity tables"
+        ctx.report(force=True)
+        remove = ctx.token.on_cancel(cur.interrupt)
+        try:
+            with case.transaction(cur):
+                builder.update(cur, ctx)
+        except duckdb.InterruptException as exc:
+            raise Cancelled() from exc
+        finally:
+            remove()
+        return BUILT
+    finally:
+        cur.close()
+
+
+class EntityTables(QObject):
+    """Runs `ensure_entity_tables` as a job; `ready` tells the views to re-query."""
+
+    ready = Signal()
+    stateChanged = Signal(str)  # the status text (empty when there is nothing to say)
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(parent)
+        self.label.setToolTip("Pivot panels count from the events meanwhile; actor chains and cards wait")
+        self.label.hide()
+        self._handle: JobHandle | None = None
+        self._case: CaseFile | None = None
+        self._started = 0.0
+        self._again = False
+        self.state = ""
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._show_elapsed)
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def start(self, case: CaseFile | None) -> None:
+        """Check (and build if needed) for `case`; a call while a build runs checks again after it."""
+        self._case = case
+        if case is None:
+            self.cancel()
+            return
+        if self._handle is not None:
+            self._again = True
+            return
+        self._again = False
+        job = Job("Building entity tables", lambda ctx: ensure_entity_tables(case, ctx))
+        self._handle = start_job(job, self)
+        self._handle.progress.connect(self._on_progress)
+        self._handle.finished.connect(self._on_finished)
+        self._handle.failed.connect(self._on_failed)
+        self._handle.done.connect(self._on_done)
+
+    def cancel(self) -> None:
+        self._again = False
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _set_state(self, text: str) -> None:
+        self.state = text
+        self.label.setText(text)
+        self.label.setVisible(bool(text))
+        self.stateChanged.emit(text)
+
+    @Slot(object)
+    def _on_progress(self, _p: object) -> None:
+        if not self._tick.isActive():
+            self._started = time.monotonic()
+            self._tick.start()
+        self._set_state("Building entity tables…")
+
+    def _show_elapsed(self) -> None:
+        self._set_state(f"Building entity tables… {time.monotonic() - self._started:.0f} s")
+
+    @Slot(object)
+    def _on_finished(self, result: object) -> None:
+        if result == READ_ONLY:
+            self._set_state("Entity tables not built (read-only case): counts come from the events")
+        else:
+            self._set_state("")
+        if result in (READY, BUILT):
+            self.ready.emit()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._set_state(f"Entity tables failed: {message.splitlines()[0]}")
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._tick.stop()
+        self._handle = None
+        if self.state.startswith("Building"):
+            self._set_state("")  # cancelled
+        if self._again:
+            self.start(self._case)
