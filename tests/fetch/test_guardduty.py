@@ -216,11 +216,16 @@ def test_cli_estimate_and_fetch(tmp_path: Path, server: AwsJsonServer, capsys: p
         for d in server.data.findings[REGION]
     )
     assert cli_main([*args, "--estimate"]) == 0
-    assert f"{len(want):,} findings in 2 detectors: {calls} GetFindings calls" in capsys.readouterr().out
+    assert (
+        f"{len(want):,} findings in 2 detectors (0 already here): {calls} GetFindings calls"
+        in capsys.readouterr().out
+    )
     assert not server.api_calls("GetFindings")
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     assert f"{len(want):,} findings listed, {len(want):,} retrieved" in out
+    assert cli_main([*args, "--estimate"]) == 0  # after the fetch: nothing left to get
+    assert f"({len(want):,} already here): 0 GetFindings calls" in capsys.readouterr().out
     server.faults.deny_regions = {REGION}
     assert cli_main([*args, "--detector-id", "x"]) == 1
     assert "not fetched: GuardDuty detector x: access denied" in capsys.readouterr().err

@@ -96,13 +96,8 @@ def _aws_lookup(args: argparse.Namespace) -> int:
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    acq = rep.acquisition
-    print(
-        f"fetched as {acq.caller.get('arn')}: {acq.params['windows_skipped']:,} windows already done, "
-        f"{acq.api_calls:,} calls, {acq.pages:,} pages, {acq.records_retrieved:,} events retrieved, "
-        f"{acq.records_imported:,} records imported, throttled {acq.throttled:,}x"
-    )
-    _print_failures(acq.failed)
+    print(lookup_events.summary_line(rep))
+    _print_failures(rep.acquisition.failed)
     return 0 if rep.complete else 1
 
 
@@ -123,19 +118,13 @@ def _aws_guardduty(args: argparse.Namespace) -> int:
     try:
         target = fetch_cmd.target(args)
         if args.estimate:
-            print(guardduty.estimate(target, req).describe())
+            print(guardduty.estimate(target, req, _cache(args)).describe())
             return 0
         with CaseFile.open_or_create(args.case) as case:
             rep = guardduty.fetch(case, target, req, _cache(args), JobContext())
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    acq = rep.acquisition
-    print(
-        f"fetched as {acq.caller.get('arn')}: {len(acq.params['detectors']):,} detectors, "
-        f"{acq.records_expected or 0:,} findings listed, {acq.records_retrieved:,} retrieved "
-        f"({acq.already_downloaded:,} already here), {acq.records_imported:,} records imported, "
-        f"{acq.api_calls:,} calls, throttled {acq.throttled:,}x"
-    )
-    _print_failures(acq.failed)
+    print(guardduty.summary_line(rep))
+    _print_failures(rep.acquisition.failed)
     return 0 if rep.complete else 1

@@ -76,10 +76,14 @@ class FindingsRequest:
 class FindingsEstimate:
     detectors: int
     findings: int
-    get_calls: int  # GetFindings calls, 50 ids each, per detector
+    get_calls: int  # GetFindings calls left, 50 ids each, per detector
+    already: int = 0  # fetched by an earlier run of the same request
 
     def describe(self) -> str:
-        return f"{self.findings:,} findings in {self.detectors:,} detectors: {self.get_calls:,} GetFindings calls"
+        return (
+            f"{self.findings:,} findings in {self.detectors:,} detectors ({self.already:,} already here): "
+            f"{self.get_calls:,} GetFindings calls"
+        )
 
 
 def _check(req: FindingsRequest) -> None:
@@ -155,8 +159,9 @@ class _Api:
         return list(json.loads(self._wire["GetFindings"]).get("findings", []))
 
 
-def estimate(target: AwsTarget, req: FindingsRequest) -> FindingsEstimate:
-    """List the matching finding ids (cheap: ids only) and count them."""
+def estimate(target: AwsTarget, req: FindingsRequest, cache: Path | None = None) -> FindingsEstimate:
+    """List the matching finding ids (cheap: ids only) and count them, less those an earlier run
+    of the same request in `cache` already fetched."""
     _check(req)
     sess = session(target)
     acq = Acquisition("guardduty", {}, target.describe())
@@ -164,15 +169,20 @@ def estimate(target: AwsTarget, req: FindingsRequest) -> FindingsEstimate:
     api = _Api(target, sess, acq, JobContext(), req.rate)
     try:
         detectors = api.detectors(req)
-        total = calls = 0
+        done: dict[str, Any] = {}
+        if cache is not None:
+            done = _state(cache, req, api).data.get("detectors", {})
+        total = calls = already = 0
         for d in detectors:
             det: dict[str, Any] = {"ids": [], "token": None, "listed": False}
             api.list_ids(req, d, det, lambda: None)
+            fetched = min(done.get(d, {}).get("fetched", 0), len(det["ids"]))
             total += len(det["ids"])
-            calls += -(-len(det["ids"]) // GET_BATCH)
+            already += fetched
+            calls += -(-(len(det["ids"]) - fetched) // GET_BATCH)
     except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
         raise FetchError(_why(exc, "listing findings")) from None
-    return FindingsEstimate(len(detectors), total, calls)
+    return FindingsEstimate(len(detectors), total, calls, already)
 
 
 def fetch(
@@ -191,10 +201,8 @@ def fetch(
     )
     acq.caller = caller_identity(target, sess)
     api = _Api(target, sess, acq, ctx, req.rate)
-    folder = api_pages.request_folder(
-        cache, "guardduty", {**req.params(), "region": api.client.meta.region_name}
-    )
-    state = api_pages.FetchState(folder, {**req.params(), "region": api.client.meta.region_name})
+    state = _state(cache, req, api)
+    folder = state.path.parent
     imported: set[str] = set(state.data.setdefault("imported", []))
     waiting: list[tuple[str, int]] = [
         (name, 0)
@@ -264,5 +272,22 @@ def fetch(
     return FetchReport(acq, reports, folder)
 
 
+def _state(cache: Path, req: FindingsRequest, api: _Api) -> api_pages.FetchState:
+    """The request's progress; findings are regional, so the region is part of the request."""
+    params = {**req.params(), "region": api.client.meta.region_name}
+    return api_pages.FetchState(api_pages.request_folder(cache, "guardduty", params), params)
+
+
 def _why(exc: Exception, what: str) -> str:
     return api_pages.api_error(exc, f"GuardDuty {what}")
+
+
+def summary_line(rep: FetchReport) -> str:
+    """One line on what the fetch did (CLI, GUI)."""
+    acq = rep.acquisition
+    return (
+        f"fetched as {acq.caller.get('arn')}: {len(acq.params.get('detectors', [])):,} detectors, "
+        f"{acq.records_expected or 0:,} findings listed, {acq.records_retrieved:,} retrieved "
+        f"({acq.already_downloaded:,} already here), {acq.records_imported:,} records imported, "
+        f"{acq.api_calls:,} calls, throttled {acq.throttled:,}x"
+    )

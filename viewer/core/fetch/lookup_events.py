@@ -331,3 +331,13 @@ def fetch(
     acq.params["windows_skipped"] = sh.windows_skipped
     acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
     return FetchReport(acq, reports, folder)
+
+
+def summary_line(rep: FetchReport) -> str:
+    """One line on what the fetch did (CLI, GUI)."""
+    acq = rep.acquisition
+    return (
+        f"fetched as {acq.caller.get('arn')}: {acq.params.get('windows_skipped', 0):,} windows already done, "
+        f"{acq.api_calls:,} calls, {acq.pages:,} pages, {acq.records_retrieved:,} events retrieved, "
+        f"{acq.records_imported:,} records imported, throttled {acq.throttled:,}x"
+    )
