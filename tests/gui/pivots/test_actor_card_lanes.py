@@ -92,6 +92,7 @@ def test_swimlanes_draw_the_totals_of_each_entity(qtbot, settings, pivot_case, p
     assert n_user > 0 and n_ip > 0
     assert buckets.total(Lane("principal_id", user)) == n_user and buckets.total(Lane("ip", ip)) == n_ip
     # Same bucket edges as the timeline's bucketing (nice width, aligned origin), and a linked x axis.
+    assert buckets.bucket == win.timeline.buckets.bucket  # bars of the same width as the timeline's
     width = buckets.bucket.total_seconds()
     assert np.allclose(np.diff(buckets.edges), width) and buckets.edges[0] % min(width, 86400) == 0
     (lo, hi) = win.timeline.view_box.viewRange()[0]

@@ -72,6 +72,7 @@ class PivotFeature:
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.lanes_dock)
         self.lanes_dock.hide()
         self.lanes.link_to(window.timeline.view_box)
+        self.lanes.bucket_hint = lambda: window.timeline.buckets.bucket if window.timeline.buckets else None
         self._build_menu()
         self._connect()
 

@@ -9,6 +9,8 @@ over the lane's bars, and each lane's label carries its total in the visible ran
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -31,7 +33,7 @@ MIN_BAR_PX = 4
 LANE_HEIGHT = 0.8
 LANE_COLOUR = "#0072B2"
 FAILURE_COLOUR = "#C62828"
-MAX_LABEL = 38
+MAX_LABEL = 32
 
 
 def _short(text: str) -> str:
@@ -47,6 +49,8 @@ class SwimlaneWidget(QWidget):
         super().__init__(parent)
         self._axis = axis
         self._linked: pg.ViewBox | None = None
+        #: The timeline's current bucket width: lanes use the same one so bars line up.
+        self.bucket_hint: Callable[[], dt.timedelta | None] | None = None
         self._syncing = False
         self._cur_factory: CursorFactory | None = None
         self._lanes: list[Lane] = []
@@ -146,14 +150,18 @@ class SwimlaneWidget(QWidget):
         if hi - lo <= 0 or lo <= 0:
             return  # no time range yet (the timeline has not drawn)
         factory, lanes = self._cur_factory, list(self._lanes)
-        width_px = max(50, int(self.view_box.width()))
         start, end = from_epoch(lo), from_epoch(hi)
+        hint = self.bucket_hint() if self.bucket_hint is not None else None
+        if hint is not None and hint.total_seconds() > 0:
+            max_buckets = max(1, math.ceil((hi - lo) / hint.total_seconds()))
+        else:
+            max_buckets = max(1, max(50, int(self.view_box.width())) // MIN_BAR_PX)
 
         def work(token: CancelToken) -> LaneBuckets:
             cur = factory()
             remove = token.on_cancel(cur.interrupt)
             try:
-                return lane_counts(cur, lanes, start, end, max(1, width_px // MIN_BAR_PX), token)
+                return lane_counts(cur, lanes, start, end, max_buckets, token)
             finally:
                 remove()
                 cur.close()
@@ -212,7 +220,8 @@ class SwimlaneWidget(QWidget):
             counts, fails = result.counts[lane], result.failures[lane]
             peak = max(1, int(counts.max()) if counts.size else 1)
             nz = counts > 0
-            ticks.append((y, f"{_short(lane.title)}  ({result.total(lane):,})"))
+            kind, _, entity = lane.title.partition(": ")
+            ticks.append((y, f"{kind}: {_short(entity)}  ({result.total(lane):,})"))
             if nz.any():
                 self._add_bars(x0[nz], x1[nz], y, counts[nz] / peak, LANE_COLOUR)
             fz = fails > 0
