@@ -164,6 +164,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     windows_skipped: int = 0
     windows_done: int = 0  # this run's and earlier runs', for the progress bar
+    stop: threading.Event = field(default_factory=threading.Event)  # the importing side gave up
 
     def count(self, **add: int) -> None:
         with self.lock:
@@ -205,6 +206,8 @@ def _fetch_region(
     done = 0
     try:
         for lo, hi in windows:
+            if sh.stop.is_set():
+                return
             key = f"{region}|{lo.isoformat()}"
             with sh.state.lock:
                 win = all_windows.setdefault(
@@ -216,7 +219,7 @@ def _fetch_region(
                     sh.windows_done += 1
                 done += 1
                 continue
-            while True:
+            while not sh.stop.is_set():
                 params: dict[str, Any] = {"StartTime": lo, "EndTime": hi, "MaxResults": PAGE_SIZE}
                 if req.attribute:
                     params["LookupAttributes"] = [
@@ -326,6 +329,7 @@ def fetch(
                 import_waiting()
         import_waiting()
     finally:
+        sh.stop.set()  # an import failed or was cancelled: the regions stop at their next page
         for t in threads:
             t.join()
     acq.params["windows_skipped"] = sh.windows_skipped
