@@ -33,7 +33,7 @@ MIN_BAR_PX = 4
 LANE_HEIGHT = 0.8
 LANE_COLOUR = "#0072B2"
 FAILURE_COLOUR = "#C62828"
-MAX_LABEL = 32
+MAX_LABEL = 26
 
 
 def _short(text: str) -> str:
@@ -73,7 +73,7 @@ class SwimlaneWidget(QWidget):
         self.view_box.setMouseEnabled(x=True, y=False)
         self.view_box.sigXRangeChanged.connect(lambda *_: self._debounce.start())
         self.view_box.sigXRangeChanged.connect(lambda *_: self._lead())
-        self.plot_item.getAxis("left").setWidth(300)
+        self.plot_item.getAxis("left").setWidth(330)
         self.plot_item.hideButtons()
         self.info = QLabel(self)
         self.info.setStyleSheet("QLabel { color: #555; }")
