@@ -60,6 +60,8 @@ class MainWindow(QMainWindow):
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
         self.value_menus = ValueMenus()
+        # Features add a check here: a reason the case cannot close now (a fetch running), or None.
+        self.close_guards: list[Callable[[], str | None]] = []
         self._build_widgets()
         self._build_menus()
         self._build_status_bar()
@@ -214,6 +216,11 @@ class MainWindow(QMainWindow):
         return True
 
     def close_case(self) -> bool:
+        for guard in self.close_guards:
+            reason = guard()
+            if reason:
+                QMessageBox.information(self, "Work running", reason)
+                return False
         if self.import_dialog is not None and self.import_dialog.running:
             QMessageBox.information(
                 self, "Import running", "Cancel or finish the import before closing the case."

@@ -1,0 +1,1 @@
+"""Forms for the API sources (LookupEvents, GuardDuty, CloudWatch Logs, Athena)."""
