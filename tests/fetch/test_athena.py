@@ -548,6 +548,8 @@ def test_access_denied_is_a_clear_error(tmp_path: Path, moto_iam: dict) -> None:
     target = AwsTarget(region="us-east-1", endpoint_url=moto_iam["url"], keyring_name="athena-analyst")
     with CaseFile.create(tmp_path / "c.caseline") as case:
         with pytest.raises(FetchError, match="the Athena query: access denied") as err:
-            athena.fetch(case, target, athena.AthenaRequest(sql="SELECT 1", output_location=OUTPUT), tmp_path / "c")
+            athena.fetch(
+                case, target, athena.AthenaRequest(sql="SELECT 1", output_location=OUTPUT), tmp_path / "c"
+            )
         assert moto_iam["secret"] not in str(err.value)
         assert case.summary().events == 0

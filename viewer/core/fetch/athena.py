@@ -34,11 +34,14 @@ from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetch
 from viewer.core.fetch.athena_rows import RowConverter, RowShapeError, column_names, is_header, row_values
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, scrub, session
 from viewer.core.fetch.cloudwatch_logs import check_region, user_error
+from viewer.core.fetch.pages_ahead import PagesAhead
 from viewer.core.ingest import ImportReport
 from viewer.core.jobs import Cancelled, JobContext
 
 ORIGIN = "live:aws-athena"
-CALLS_PER_SECOND = 5.0
+# Athena allows 20 StartQueryExecution and 100 GetQueryExecution / GetQueryResults calls per second
+# per account and region by default; one limiter at the lower rate keeps under both.
+CALLS_PER_SECOND = 20.0
 POLL_FIRST, POLL_MAX = 0.25, 5.0
 RECORDS_PER_FILE = 1000  # one file per page of GetQueryResults
 IMPORT_BATCH_FILES = 20
@@ -82,8 +85,12 @@ class AthenaRequest:
 class _Athena:
     """One fetch's client, limiter, acquisition and state."""
 
-    def __init__(self, target: AwsTarget, req: AthenaRequest, cache: Path, ctx: JobContext) -> None:
-        self.req, self.ctx = req, ctx
+    def __init__(
+        self, case: CaseFile, target: AwsTarget, req: AthenaRequest, cache: Path, ctx: JobContext
+    ) -> None:
+        self.case, self.req, self.ctx = case, req, ctx
+        self.reports: list[ImportReport] = []
+        self.ahead = PagesAhead(ctx)
         self.acq = Acquisition(
             "athena:StartQueryExecution+GetQueryResults",
             req.params(),
@@ -174,26 +181,32 @@ class _Athena:
     def write(self, name: str, records: list[dict[str, Any]]) -> None:
         """One file of records; a page fetched again on resume rewrites its files identically."""
         api_pages.write_json_atomic(self.folder / name, {"Records": records})
-        if name not in self.state.data["files"]:
-            self.state.data["files"].append(name)
-        self.state.save()
+        with self.state.lock:
+            if name not in self.state.data["files"]:
+                self.state.data["files"].append(name)
+            self.state.save()
+        self.ahead.written.set()
 
-    def import_ready(self, case: CaseFile, reports: list[ImportReport], final: bool = False) -> None:
-        st = self.state.data
-        todo = [self.folder / n for n in st["files"][st["imported"] :]]
+    def import_ready(self, final: bool = False) -> None:
+        """Import what was written since the last import, once a batch is full (or at the end)."""
+        with self.state.lock:
+            first = self.state.data["imported"]
+            todo = [self.folder / n for n in self.state.data["files"][first:]]
         if todo and (final or len(todo) >= IMPORT_BATCH_FILES):
             self.ctx.check()
-            reports.append(import_fetched(case, todo, self.acq, self.ctx, ORIGIN))
-            st["imported"] = len(st["files"])
-            self.state.save()
+            self.reports.append(import_fetched(self.case, todo, self.acq, self.ctx, ORIGIN))
+            with self.state.lock:
+                self.state.data["imported"] = first + len(todo)
+                self.state.save()
 
 
-def _page_results(a: _Athena, execution_id: str, case: CaseFile, reports: list[ImportReport]) -> None:
+def _page_results(a: _Athena, execution_id: str) -> None:
     """Page GetQueryResults from the saved token on; each page's records go to files of at most
-    RECORDS_PER_FILE, named by page, and the token moves on once the page is written whole."""
+    RECORDS_PER_FILE, named by page, and the token moves on once the page is written whole. Runs
+    in the paging thread of `PagesAhead`; the caller's thread imports the files."""
     st = a.state.data
     converter = RowConverter(st["columns"]) if "columns" in st else None
-    while not st.get("done"):
+    while not st.get("done") and not a.ahead.stop.is_set():
         a.ctx.check()
         page_no = st.get("page_no", 0) + 1
         kwargs: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": a.req.page_size}
@@ -214,13 +227,12 @@ def _page_results(a: _Athena, execution_id: str, case: CaseFile, reports: list[I
             # Named by execution too: a query run again (the first failed) never overwrites files.
             name = f"{execution_id}-page{page_no:06d}-{i // RECORDS_PER_FILE + 1:04d}.json"
             a.write(name, records[i : i + RECORDS_PER_FILE])
-            a.import_ready(case, reports)
         token = page.get("NextToken")
-        st.update(next_token=token, page_no=page_no, done=not token)
-        a.state.save()
+        with a.state.lock:
+            st.update(next_token=token, page_no=page_no, done=not token)
+            a.state.save()
         a.ctx.progress.phase = f"Athena results: {page_no:,} pages, {a.acq.records_retrieved:,} rows"
-        a.ctx.progress.records = a.acq.records_retrieved
-        a.ctx.report()
+        a.ctx.progress.records = a.acq.records_retrieved  # reported by the importing thread
     if converter is not None and converter.hive_values:
         a.acq.failed.append(
             f"{converter.hive_values:,} struct values came as Athena's text rendering and were read best "
@@ -236,10 +248,9 @@ def fetch(
     case.require_writable("fetch evidence into it")
     if not req.sql and (not req.table or req.filter is None):
         raise FetchError("give a query, or a table and a filter to generate one")
-    a = _Athena(target, req, cache, ctx)
+    a = _Athena(case, target, req, cache, ctx)
     st = a.state.data
-    reports: list[ImportReport] = []
-    a.import_ready(case, reports, final=True)  # what an earlier run wrote but did not import
+    a.import_ready(final=True)  # what an earlier run wrote but did not import
     what = "the Athena query"
     try:
         if req.create_table and not st.get("table_created"):
@@ -260,7 +271,7 @@ def fetch(
                 st.update(execution_id=execution_id, next_token=None, page_no=0)
                 a.state.save()
             a.acq.params["query_execution_id"] = execution_id
-            _page_results(a, execution_id, case, reports)
+            a.ahead.run(lambda: _page_results(a, execution_id), a.import_ready)
     except RowShapeError as exc:
         raise FetchError(str(exc)) from None
     except (api_pages.ApiStopped, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -268,9 +279,9 @@ def fetch(
         raise FetchError(
             f"{msg}; {a.acq.records_imported:,} records imported so far are kept, run it again to resume"
         ) from None
-    a.import_ready(case, reports, final=True)
+    a.import_ready(final=True)
     a.acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
-    return FetchReport(a.acq, reports, a.folder)
+    return FetchReport(a.acq, a.reports, a.folder)
 
 
 def summary_line(rep: FetchReport) -> str:

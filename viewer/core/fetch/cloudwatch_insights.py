@@ -147,51 +147,56 @@ def _run(f: LogsFetch, start: int, end: int) -> dict[str, Any]:
 
 
 def run_windows(f: LogsFetch) -> None:
-    """Query every window still pending, splitting full ones, writing and importing the rest."""
+    """Query every window still pending, splitting full ones, writing the rest (in the paging
+    thread of `PagesAhead`, while the caller's thread imports what is written)."""
     st = f.state.data
-    limit = f.req.result_limit
-    if "pending" not in st:
-        st["pending"] = [[math.floor(f.req.start.timestamp()), math.floor(f.req.end.timestamp())]]
-        st["windows_done"] = []
-        st["splits"] = 0
-    while st["pending"]:
+    with f.state.lock:
+        if "pending" not in st:
+            whole = [math.floor(f.req.start.timestamp()), math.floor(f.req.end.timestamp())]
+            st.update(pending=[whole], windows_done=[], splits=0)
+    while st["pending"] and not f.ahead.stop.is_set():
         f.ctx.check()
         start, end = st["pending"][0]
         res = _run(f, start, end)
-        span = f"{_iso(start)}..{_iso(end)}"
-        full = res["status"] == "Timeout" or len(res["rows"]) >= limit
-        if res["status"] not in ("Complete", "Timeout"):
-            f.acq.failed.append(f"{span}: the query ended {res['status']}")
-            st["pending"].pop(0)
-        elif full and end - start >= 2:
-            mid = (start + end) // 2
-            st["pending"][0:1] = [[start, mid], [mid, end]]
-            st["splits"] += 1
-        elif full:
-            why = "timed out" if res["status"] == "Timeout" else f"returned the limit of {limit:,} rows"
-            f.acq.failed.append(
-                f"{span}: the query {why} within {end - start + 1} s; use FilterLogEvents for it"
-            )
-            st["pending"].pop(0)
-        else:
-            events = [e for e in (event_from_row(r, f.req.group) for r in res["rows"]) if e is not None]
-            if res["rows"] and not events:
-                raise FetchError(
-                    "the Insights query returns rows without @message (an aggregation or a display "
-                    "command?): only queries returning log events can be imported"
-                )
-            if res["matched"] is not None:
-                f.acq.records_expected = (f.acq.records_expected or 0) + int(res["matched"])
-            f.acq.records_retrieved += len(events)
-            if events:
-                f.write(f"insights-{start}-{end}.json", events, [])
-            st["pending"].pop(0)
-            st["windows_done"].append([start, end, len(events)])
-        f.state.save()
+        with f.state.lock:  # the importing thread saves the state too
+            _settle(f, start, end, res)
+        f.ahead.written.set()
         f.ctx.progress.phase = (
             f"Logs Insights: {len(st['windows_done']):,} windows done, {len(st['pending']):,} to run "
             f"({st['splits']:,} splits), {f.acq.records_retrieved:,} events"
         )
         f.ctx.progress.records = f.acq.records_retrieved
-        f.ctx.report(force=True)
-        f.import_ready()
+
+
+def _settle(f: LogsFetch, start: int, end: int, res: dict[str, Any]) -> None:
+    """What one window's query result means: split, give up on, or write it; then save."""
+    st = f.state.data
+    limit = f.req.result_limit
+    span = f"{_iso(start)}..{_iso(end)}"
+    full = res["status"] == "Timeout" or len(res["rows"]) >= limit
+    if res["status"] not in ("Complete", "Timeout"):
+        f.acq.failed.append(f"{span}: the query ended {res['status']}")
+        st["pending"].pop(0)
+    elif full and end - start >= 2:
+        mid = (start + end) // 2
+        st["pending"][0:1] = [[start, mid], [mid, end]]
+        st["splits"] += 1
+    elif full:
+        why = "timed out" if res["status"] == "Timeout" else f"returned the limit of {limit:,} rows"
+        f.acq.failed.append(f"{span}: the query {why} within {end - start + 1} s; use FilterLogEvents for it")
+        st["pending"].pop(0)
+    else:
+        events = [e for e in (event_from_row(r, f.req.group) for r in res["rows"]) if e is not None]
+        if res["rows"] and not events:
+            raise FetchError(
+                "the Insights query returns rows without @message (an aggregation or a display "
+                "command?): only queries returning log events can be imported"
+            )
+        if res["matched"] is not None:
+            f.acq.records_expected = (f.acq.records_expected or 0) + int(res["matched"])
+        f.acq.records_retrieved += len(events)
+        if events:
+            f.write(f"insights-{start}-{end}.json", events, [])
+        st["pending"].pop(0)
+        st["windows_done"].append([start, end, len(events)])
+    f.state.save()

@@ -33,6 +33,7 @@ from viewer.core.case_file import CaseFile
 from viewer.core.fetch import api_pages
 from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, session
+from viewer.core.fetch.pages_ahead import PagesAhead
 from viewer.core.ingest import ImportReport
 from viewer.core.jobs import JobContext
 
@@ -42,7 +43,7 @@ SERVICE = "logs"
 # per second per account and region; 5/s keeps one fetch under every one of them.
 CALLS_PER_SECOND = 5.0
 IMPORT_BATCH_FILES = 20
-IMPORT_BATCH_BYTES = 32 * 1024**2
+IMPORT_BATCH_BYTES = 8 * 1024**2  # small enough to overlap the next pages' fetch
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class LogsFetch:
         self.state.data.setdefault("files", [])
         self.state.data.setdefault("imported", 0)
         self.reports: list[ImportReport] = []
+        self.ahead = PagesAhead(ctx)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """One API call, rate limited, throttles retried with backoff and counted."""
@@ -150,16 +152,19 @@ class LogsFetch:
         return FetchError(f"{msg}; {kept:,} records imported so far are kept, run it again to resume")
 
     def write(self, name: str, events: list[dict[str, Any]], searched: list[Any]) -> None:
-        """One page as a filter-log-events document, written atomically, noted in the state."""
+        """One page as a filter-log-events document, written atomically, noted in the state
+        (the caller saves the state with its own progress, under the state's lock)."""
         doc = {"events": events, "searchedLogStreams": searched}
         api_pages.write_json_atomic(self.folder / name, doc)
-        if name not in self.state.data["files"]:
-            self.state.data["files"].append(name)
+        with self.state.lock:
+            if name not in self.state.data["files"]:
+                self.state.data["files"].append(name)
 
     def import_ready(self, final: bool = False) -> None:
         """Import the files written since the last import once a batch is full (or at the end)."""
-        files = self.state.data["files"]
-        todo = [self.folder / n for n in files[self.state.data["imported"] :]]
+        with self.state.lock:
+            first = self.state.data["imported"]
+            todo = [self.folder / n for n in self.state.data["files"][first:]]
         if not todo:
             return
         if (
@@ -170,8 +175,9 @@ class LogsFetch:
             return
         self.ctx.check()
         self.reports.append(import_fetched(self.case, todo, self.acq, self.ctx, ORIGIN))
-        self.state.data["imported"] = len(files)
-        self.state.save()
+        with self.state.lock:
+            self.state.data["imported"] = first + len(todo)
+            self.state.save()
 
     def report(self) -> FetchReport:
         self.acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
@@ -216,7 +222,7 @@ def _filter_pages(f: LogsFetch) -> None:
     if req.page_size:
         params["limit"] = req.page_size
     retried_token = False
-    while True:
+    while not f.ahead.stop.is_set():
         f.ctx.check()
         token = st.get("next_token")
         try:
@@ -231,22 +237,21 @@ def _filter_pages(f: LogsFetch) -> None:
                 continue
             raise
         f.acq.pages += 1
-        st["pages"] = st.get("pages", 0) + 1
+        number = st.get("pages", 0) + 1
         events = page.get("events", [])
         if events:
             f.acq.records_retrieved += len(events)
             f.write(
-                f"page-{st['pages']:06d}.json",
+                f"page-{number:06d}.json",
                 [{**e, "logGroupName": req.group} for e in events],
                 page.get("searchedLogStreams", []),
             )
-        st["next_token"] = page.get("nextToken")
-        st["done"] = not st["next_token"]
-        f.state.save()
+        with f.state.lock:
+            st.update(pages=number, next_token=page.get("nextToken"), done=not page.get("nextToken"))
+            f.state.save()
+        f.ahead.written.set()
         f.ctx.progress.phase = f"FilterLogEvents: {f.acq.pages:,} pages, {f.acq.records_retrieved:,} events"
         f.ctx.progress.records = f.acq.records_retrieved
-        f.ctx.report()
-        f.import_ready()
         if st["done"]:
             return
 
@@ -264,10 +269,8 @@ def fetch(
     f = LogsFetch(case, target, req, cache, ctx)
     f.import_ready(final=True)  # what an earlier run fetched but did not import
     try:
-        if req.insights:
-            cloudwatch_insights.run_windows(f)
-        else:
-            _filter_pages(f)
+        produce = cloudwatch_insights.run_windows if req.insights else _filter_pages
+        f.ahead.run(lambda: produce(f), f.import_ready)
     except (api_pages.ApiStopped, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise f.explain(
             exc, f"{'Logs Insights' if req.insights else 'FilterLogEvents'} on {req.group}"
