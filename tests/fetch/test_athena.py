@@ -531,6 +531,13 @@ def test_cli_shows_generated_sql_and_fetches(
         ]
     )
     assert code == 0 and "'o''brien'" in capsys.readouterr().out
+    table = ["--create-table", "--trail-bucket", "acme-trail", "--account", "111122223333", "--trail-region",
+             "us-east-1", "--table-since", "2024-01-01"]  # fmt: skip
+    code = cli_main(["fetch", case, "aws-athena", "--table", "ct", *times, *table, "--show-sql", *common])
+    out = capsys.readouterr().out
+    assert (
+        code == 0 and "'projection.timestamp.range'='2024/01/01,NOW'" in out and '"timestamp" BETWEEN' in out
+    )
     _queue_results(moto_url, region, RECORDS[:6])
     code = cli_main(
         ["fetch", case, "aws-athena", "--table", "cloudtrail", "--database", "security", *times,

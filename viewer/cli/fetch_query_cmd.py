@@ -31,6 +31,9 @@ def _utc(text: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+_TIME_HELP = "ISO 8601 date or time, UTC unless it carries an offset"
+
+
 def register(fsub: Any) -> None:
     """Add aws-logs and aws-athena to the `fetch` sub-parsers."""
     from viewer.cli import fetch_cmd  # here, not at the top: fetch_cmd imports this module
@@ -39,8 +42,8 @@ def register(fsub: Any) -> None:
     lg.add_argument("--list-groups", action="store_true", help="list the log groups and stop")
     lg.add_argument("--group-prefix", default="", help="with --list-groups: only names starting so")
     lg.add_argument("--group", help="the log group to fetch")
-    lg.add_argument("--start", type=_utc)
-    lg.add_argument("--end", type=_utc)
+    lg.add_argument("--start", type=_utc, help=_TIME_HELP)
+    lg.add_argument("--end", type=_utc, help=_TIME_HELP + " (inclusive)")
     lg.add_argument("--pattern", default="", help="a FilterLogEvents filter pattern")
     lg.add_argument("--stream", action="append", default=[], help="only this log stream (repeatable)")
     lg.add_argument("--insights", default="", help="a Logs Insights query returning log events")
@@ -58,8 +61,8 @@ def register(fsub: Any) -> None:
     at.add_argument("--principal", action="append", default=[], help="ARN, user name, principal or key id")
     at.add_argument("--ip", action="append", default=[], help="source IP address (repeatable)")
     at.add_argument("--event-name", action="append", default=[], help="event name (repeatable)")
-    at.add_argument("--start", type=_utc, required=True)
-    at.add_argument("--end", type=_utc, required=True)
+    at.add_argument("--start", type=_utc, required=True, help=_TIME_HELP)
+    at.add_argument("--end", type=_utc, required=True, help=_TIME_HELP + " (inclusive)")
     at.add_argument("--output-location", help="s3://bucket/prefix/ for Athena's results")
     at.add_argument("--workgroup")
     at.add_argument("--database", default="default")
@@ -70,6 +73,9 @@ def register(fsub: Any) -> None:
     at.add_argument("--org-id", default="", help="with --create-table: an organization trail's o-... id")
     at.add_argument("--account", action="append", default=[], help="with --create-table (repeatable)")
     at.add_argument("--trail-region", action="append", default=[], help="with --create-table (repeatable)")
+    at.add_argument(
+        "--table-since", type=dt.date.fromisoformat, help="with --create-table: first day (default: --start)"
+    )
     at.add_argument("--show-sql", action="store_true", help="print the SQL and stop")
     at.add_argument("--cache", help="fetch folder (default: beside the case, CASE.fetch/)")
     fetch_cmd.add_target_options(at)
@@ -137,7 +143,7 @@ def _aws_athena(args: argparse.Namespace) -> int:
                 args.trail_bucket,
                 tuple(args.account),
                 tuple(args.trail_region),
-                args.start.date(),
+                args.table_since or args.start.date(),
                 prefix=args.trail_prefix,
                 org_id=args.org_id,
             )
