@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from viewer import __version__
+
+if TYPE_CHECKING:
+    from viewer.gui.main_window import MainWindow
 
 APP_NAME = "Caseline"
 ORG_NAME = "Caseline"
@@ -29,9 +33,10 @@ def _application() -> QApplication:
     return app
 
 
-def run(case_path: str | None, read_only: bool = False) -> int:
-    """Open the main window (and `case_path` if given); returns the exit status."""
-    app = _application()
+def start(case_path: str | None, read_only: bool = False) -> MainWindow | None:
+    """Show the main window and open `case_path` (a case, or a bundle .zip opened read-only);
+    None when the case cannot be opened. `run` adds the event loop."""
+    _application()
     # Imported after QApplication exists: pyqtgraph reads the application's palette on import.
     from viewer.gui.main_window import MainWindow
 
@@ -44,8 +49,16 @@ def run(case_path: str | None, read_only: bool = False) -> int:
         feature = next(f for f in window.features if isinstance(f, CaseworkFeature))
         feature.evidence.start_open_bundle(Path(case_path))
     elif case_path and not window.open_case(case_path, read_only=read_only):
+        return None
+    return window
+
+
+def run(case_path: str | None, read_only: bool = False) -> int:
+    """Open the main window (and `case_path` if given); returns the exit status."""
+    window = start(case_path, read_only)
+    if window is None:
         return 2
-    return int(app.exec())
+    return int(_application().exec())
 
 
 def main(argv: list[str] | None = None) -> int:

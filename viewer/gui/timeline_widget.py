@@ -164,6 +164,15 @@ class TimelineWidget(QWidget):
         self.region.hide()
         self.region.sigRegionChangeFinished.connect(self._on_region_finished)
         self.plot_item.addItem(self.region, ignoreBounds=True)
+        self.marker_scatter = pg.ScatterPlotItem(
+            pen=pg.mkPen("#333", width=0.6),
+            symbol="t",
+            size=11,
+            tip=lambda x, y, data: str(data),
+            hoverable=True,
+        )
+        self.marker_scatter.setZValue(15)
+        self.plot_item.addItem(self.marker_scatter, ignoreBounds=True)
         self.plot_widget.installEventFilter(self)
         self.plot_widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.plot_widget.setToolTip(
@@ -268,7 +277,8 @@ class TimelineWidget(QWidget):
         self._draw_markers()
 
     def marker_items(self) -> list[Any]:
-        return list(self._marker_items)
+        """The drawn markers: bookmark bands and labels, then the event scatter when it has points."""
+        return list(self._marker_items) + ([self.marker_scatter] if self._marker_points else [])
 
     def _draw_markers(self) -> None:
         for item in self._marker_items:
@@ -288,22 +298,16 @@ class TimelineWidget(QWidget):
             label.setPos(x0, top)
             label.setZValue(20)
             self._marker_items += [band, label]
-        if self._marker_points:
-            scatter = pg.ScatterPlotItem(
-                x=[p[0] for p in self._marker_points],
-                y=[top * 0.97] * len(self._marker_points),
-                brush=[pg.mkBrush(p[1]) for p in self._marker_points],
-                pen=pg.mkPen("#333", width=0.6),
-                symbol="t",
-                size=11,
-                data=[p[2] for p in self._marker_points],
-                tip=lambda x, y, data: str(data),
-                hoverable=True,
-            )
-            scatter.setZValue(15)
-            self._marker_items.append(scatter)
         for item in self._marker_items:
             self.plot_item.addItem(item, ignoreBounds=True)
+        # One scatter for the life of the widget, so a click handler connected once keeps working.
+        pts = self._marker_points
+        self.marker_scatter.setData(
+            x=[p[0] for p in pts],
+            y=[top * 0.97] * len(pts),
+            brush=[pg.mkBrush(p[1]) for p in pts],
+            data=[p[2] for p in pts],
+        )
 
     # -- querying --------------------------------------------------------------------------
     def _max_buckets(self, span_factor: float = 1.0) -> int:

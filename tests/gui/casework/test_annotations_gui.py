@@ -141,6 +141,13 @@ def test_annotations_show_in_table_filter_timeline_and_findings(qtbot, settings,
     assert shown.args == [tagged[2], 1502]
     qtbot.waitUntil(lambda: win.table_model.event_id_at(win.table.currentIndex().row()) == tagged[2])
 
+    # A click on a timeline marker goes to its event too.
+    (scatter,) = [i for i in win.timeline.marker_items() if hasattr(i, "points")]
+    first_point = scatter.points()[0]
+    with qtbot.waitSignal(feature.navigator.eventShown, timeout=WAIT_MS) as shown:
+        scatter.sigClicked.emit(scatter, [first_point], None)
+    assert shown.args == [feature.markers.event_ids[0], 5]
+
 
 def test_value_menu_entity_note_and_bookmark(qtbot, settings, work_case):
     win = open_window(qtbot, settings, work_case, read_only=False)
@@ -196,6 +203,22 @@ def test_value_menu_entity_note_and_bookmark(qtbot, settings, work_case):
     (item,) = feature.findings.items_of("bookmark")
     feature.findings.tree.itemActivated.emit(item, 0)
     assert win.filter_bar.event_filter.time_range == (start, end)
+
+    # The findings' context menus edit in place: remove the entity note, then the bookmark.
+    (entity,) = feature.findings.items_of("entity")
+    menu = feature.findings.build_menu(entity)
+    with qtbot.waitSignal(feature.findings.loaded, timeout=WAIT_MS):
+        next(a for a in menu.actions() if a.text() == "Remove note").trigger()
+        wait_edits(qtbot, feature)
+    assert _sql(win, "SELECT count(*) FROM entity_notes") == [(0,)]
+    (item,) = feature.findings.items_of("bookmark")
+    with qtbot.waitSignal(feature.findings.loaded, timeout=WAIT_MS):
+        next(
+            a for a in feature.findings.build_menu(item).actions() if a.text() == "Remove bookmark"
+        ).trigger()
+        wait_edits(qtbot, feature)
+    assert _sql(win, "SELECT count(*) FROM bookmarks") == [(0,)]
+    assert feature.findings.items_of("bookmark") == []
 
 
 def test_tag_dialog_refuses_a_bad_tag(qtbot, settings, work_case):

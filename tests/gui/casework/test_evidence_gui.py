@@ -136,29 +136,15 @@ def test_tampered_bundles_are_refused_with_the_reason(qtbot, settings, trail_cas
 
 def test_caseline_open_bundle_from_the_command_line(qtbot, trail_case, tmp_path, monkeypatch):
     """`caseline open case.zip`: the app starts, verifies and opens the bundle read-only."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
     from viewer.gui import app as gui_app
-    from viewer.gui.main_window import MainWindow
 
     path, _evidence, _keys = trail_case
     zip_path = _bundle(path, tmp_path / "cli.zip")
     monkeypatch.setenv("CASELINE_DATA_DIR", str(tmp_path / "data"))
-    seen: dict[str, object] = {}
-
-    def check_then_quit() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        session = windows[0].session if windows else None
-        if session is None:
-            QTimer.singleShot(50, check_then_quit)
-            return
-        seen["read_only"], seen["path"] = session.read_only, session.path
-        windows[0].close()
-        QApplication.instance().quit()
-
-    QTimer.singleShot(50, check_then_quit)
-    QTimer.singleShot(WAIT_MS * 2, QApplication.instance().quit)  # never hang the run
-    assert gui_app.run(str(zip_path)) == 0
-    assert seen["read_only"] is True
-    assert Path(seen["path"]).is_relative_to(tmp_path / "data" / "bundles")
+    win = gui_app.start(str(zip_path))  # what `caseline open cli.zip` runs before its event loop
+    assert win is not None
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.session is not None, timeout=WAIT_MS)
+    assert win.session.read_only
+    assert win.session.path.is_relative_to(tmp_path / "data" / "bundles")
+    win.close_case()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Slot
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from viewer.core.case_file import CaseFile
@@ -43,25 +43,25 @@ def row_icon(ann: EventAnnotation) -> QIcon:
 
 
 def _paint_icon(starred: bool, tag_colour: str | None, noted: bool) -> QPixmap:
-    pm = QPixmap(34, 14)
+    pm = QPixmap(28, 14)  # narrow: it shares the time column
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     if starred:
         font = QFont()
-        font.setPixelSize(14)
+        font.setPixelSize(13)
         p.setFont(font)
         p.setPen(QColor(STAR_COLOUR))
-        p.drawText(QRectF(0, -1, 14, 15), Qt.AlignmentFlag.AlignCenter, "★")
+        p.drawText(QRectF(0, -1, 12, 15), Qt.AlignmentFlag.AlignCenter, "★")
     if tag_colour is not None:
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(tag_colour))
-        p.drawEllipse(QPointF(20, 7), 4.5, 4.5)
+        p.drawEllipse(QPointF(16.5, 7), 4, 4)
     if noted:
         p.setPen(QColor("#455A64"))
-        p.drawRect(QRectF(26.5, 2.5, 6, 9))
-        p.drawLine(QPointF(28, 5.5), QPointF(31, 5.5))
-        p.drawLine(QPointF(28, 8.5), QPointF(31, 8.5))
+        p.drawRect(QRectF(21.5, 2.5, 6, 9))
+        p.drawLine(QPointF(23, 5.5), QPointF(26, 5.5))
+        p.drawLine(QPointF(23, 8.5), QPointF(26, 8.5))
     p.end()
     return pm
 
@@ -93,14 +93,19 @@ def present_row(extra: Any, role: int, column: int) -> Any:
 
 
 class TimelineMarkers(QObject):
-    """Keeps the timeline's markers in step with the case's annotations."""
+    """Keeps the timeline's markers in step with the case's annotations; a click on a marker
+    emits `eventClicked` with its event id."""
+
+    eventClicked = Signal(object)
 
     def __init__(self, window: MainWindow, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.window = window
         self.loaded = 0  # markers drawn at the last refresh (tests, status)
+        self.event_ids: list[int] = []  # in the order of the drawn points
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._draw)
+        window.timeline.marker_scatter.sigClicked.connect(self._clicked)
 
     def refresh(self, case: CaseFile | None) -> None:
         if case is None:
@@ -108,26 +113,38 @@ class TimelineMarkers(QObject):
             self.window.timeline.set_markers([], [])
             return
 
-        def work(_token: CancelToken) -> tuple[list[tuple[float, str, str]], list[tuple[float, float, str]]]:
+        def work(_token: CancelToken) -> MarkerData:
             return _marker_data(case)
 
         self._runner.submit(work)
 
     @Slot(object)
     def _draw(self, data: object) -> None:
-        points, ranges = cast(tuple[list[Any], list[Any]], data)
+        points, ranges, ids = cast(MarkerData, data)
         self.loaded = len(points) + len(ranges)
+        self.event_ids = ids
         self.window.timeline.set_markers(points, ranges)
 
+    @Slot(object, object, object)
+    def _clicked(self, _item: object, points: Any, _event: object) -> None:
+        if len(points):
+            index = int(points[0].index())
+            if 0 <= index < len(self.event_ids):
+                self.eventClicked.emit(self.event_ids[index])
 
-def _marker_data(case: CaseFile) -> tuple[list[tuple[float, str, str]], list[tuple[float, float, str]]]:
+
+MarkerData = tuple[list[tuple[float, str, str]], list[tuple[float, float, str]], list[int]]
+
+
+def _marker_data(case: CaseFile) -> MarkerData:
     lo = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     hi = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
-    points = []
+    points, ids = [], []
     for m in annotation_views.markers_in_range(case, lo, hi, MAX_MARKERS):
         what = (["★"] if m.starred else []) + list(m.tags) + (["note"] if m.has_note else [])
         points.append(
             (m.ts.timestamp(), annotation_colour(m.starred, m.tags), f"{format_ts(m.ts)}  {' '.join(what)}")
         )
+        ids.append(m.event_id)
     ranges = [(b.start.timestamp(), b.end.timestamp(), b.name) for b in annotation_views.bookmarks(case)]
-    return points, ranges
+    return points, ranges, ids

@@ -139,6 +139,8 @@ class CaseworkFeature(QObject):
         self.annotator.changed.connect(self._on_annotations_changed)
         self.annotator.refused.connect(lambda m: w.statusBar().showMessage(m, 10000))
         self.findings.eventActivated.connect(self.navigator.go_to_event)
+        self.findings.menu_builder = self.fill_findings_menu
+        self.markers.eventClicked.connect(self.navigator.go_to_event)
         self.findings.rangeActivated.connect(self.navigator.go_to_range)
         self.findings.verifyRequested.connect(self.evidence.ask_verify)
         self.findings.activityRequested.connect(self.show_activity_log)
@@ -283,6 +285,36 @@ class CaseworkFeature(QObject):
             existing = annotation_views.entity_note(case, kind, ctx.value)
             text = f"Note on {kind} {short}…" + (f'  (now: "{existing[:30]}")' if existing else "")
             act = menu.addAction(text + suffix, partial(self.ask_entity_note, kind, ctx.value))
+            act.setEnabled(writable)
+
+    def fill_findings_menu(self, menu: QMenu, kind: str, value: object) -> None:
+        """Edit a finding where it is listed: unstar, untag, re-note, remove a bookmark."""
+        writable = self.annotator.case is not None and not self.annotator.case.read_only
+        edits_done: list[QAction] = []
+        if kind == "event" and isinstance(value, int):
+            menu.addAction("Go to event", partial(self.navigator.go_to_event, value))
+            current = self.annotator.current_annotations([value]).get(value)
+            edits_done.append(menu.addAction("Star / unstar", partial(self.annotator.toggle_star, [value])))
+            for tag in current.tags if current else ():
+                edits_done.append(
+                    menu.addAction(f"Remove tag {tag}", partial(self.annotator.set_tag, tag, False, [value]))
+                )
+            edits_done.append(menu.addAction("Edit note…", partial(self.ask_event_note, value)))
+        elif kind == "entity" and isinstance(value, (tuple, list)):  # Qt may hand a tuple back as a list
+            ekind, evalue = str(value[0]), str(value[1])
+            edits_done.append(menu.addAction("Edit note…", partial(self.ask_entity_note, ekind, evalue)))
+            edits_done.append(
+                menu.addAction("Remove note", partial(self.annotator.set_entity_note, ekind, evalue, None))
+            )
+            menu.addAction(f"Filter events by {evalue}", partial(self.apply_filter_text, f'"{evalue}"'))
+        elif kind == "bookmark" and isinstance(value, annotation_views.Bookmark):
+            menu.addAction(
+                "Show this time range", partial(self.navigator.go_to_range, value.start, value.end)
+            )
+            edits_done.append(
+                menu.addAction("Remove bookmark", partial(self.annotator.remove_bookmark, value.bookmark_id))
+            )
+        for act in edits_done:
             act.setEnabled(writable)
 
     def _ids_for(self, event_id: int) -> list[int]:

@@ -10,14 +10,16 @@ table and detail pane, a bookmark becomes the time range.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -105,6 +107,10 @@ class FindingsDock(QDockWidget):
         self.tree.setColumnWidth(0, 250)
         self.tree.setAlternatingRowColors(True)
         self.tree.itemActivated.connect(self._activated)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        #: Fills a row's context menu: (menu, kind, value); set by the feature that owns the edits.
+        self.menu_builder: Callable[[QMenu, str, object], None] | None = None
         lay.addWidget(self.tree, 1)
         self.setWidget(body)
 
@@ -157,7 +163,7 @@ class FindingsDock(QDockWidget):
         self._simple_section(
             "Entity notes",
             [
-                (f"{n.entity_kind} {n.entity_value}", n.note, "entity", n.entity_value)
+                (f"{n.entity_kind} {n.entity_value}", n.note, "entity", (n.entity_kind, n.entity_value))
                 for n in data.entity_notes
             ],
             "Right-click a value in the table or detail pane to note an IP or principal.",
@@ -247,6 +253,22 @@ class FindingsDock(QDockWidget):
             self.eventActivated.emit(int(value))
         elif kind == "bookmark" and isinstance(value, Bookmark):
             self.rangeActivated.emit(value.start, value.end)
+
+    def build_menu(self, item: QTreeWidgetItem) -> QMenu:
+        """The context menu of a row (exposed so tests can inspect it without exec)."""
+        menu = QMenu(self)
+        kind, value = item.data(0, KIND_ROLE), item.data(0, VALUE_ROLE)
+        if kind and self.menu_builder is not None:
+            self.menu_builder(menu, str(kind), value)
+        return menu
+
+    @Slot(QPoint)
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is not None:
+            menu = self.build_menu(item)
+            if not menu.isEmpty():
+                menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def items_of(self, kind: str) -> list[QTreeWidgetItem]:
         """The rows of one kind ("event", "entity", "bookmark"): tests and keyboard navigation."""
