@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from entities import stories
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMenu
 
 from viewer.core.entities.kinds import KINDS
@@ -187,3 +187,25 @@ def test_detail_pane_value_offers_pivot(qtbot, settings, pivot_case, pivot_sql) 
     ip = fields.item(row, 1).text()
     n = _count(win, qtbot, _action(sub, "Filter to").trigger)
     assert n == pivot_sql.execute(f"SELECT count(*) FROM events WHERE {_ip_where(ip)}").fetchall()[0][0]
+
+
+def test_header_click_sorts_in_sql_and_show_in_panel_selects_without_filtering(
+    qtbot, settings, pivot_case, pivot_sql
+) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    panel = _show(qtbot, feature, "principal_id")
+    with qtbot.waitSignal(panel.pageShown, timeout=WAIT_MS):
+        panel.view.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # failures
+    top = pivot_sql.execute(
+        """SELECT principal_id, count(*) FILTER (WHERE outcome = 'failure') AS f FROM events
+           WHERE principal_id IS NOT NULL GROUP BY 1 ORDER BY f DESC, principal_id LIMIT 3"""
+    ).fetchall()
+    assert [(r.entity, r.failures) for r in panel.page.rows[:3]] == top
+    text_before = win.filter_bar.event_filter.text
+    with qtbot.waitSignal(panel.pageShown, timeout=WAIT_MS):
+        feature.show_in_panel("principal_id", stories.USER_ARN)
+    assert panel.selected_entities() == [stories.USER_ARN]
+    assert win.filter_bar.event_filter.text == text_before
+    assert (
+        panel.model.index(0, 0).data() == stories.USER_ARN and feature.panel_docks["principal_id"].isVisible()
+    )

@@ -22,7 +22,7 @@ from viewer.core.entities.cards import ip_card, principal_card, resource_card
 from viewer.core.entities.filter_terms import kind_for_field
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.time_text import format_ts, offset_text
+from viewer.gui.time_text import format_ts, format_ts_short, offset_text
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 
@@ -34,6 +34,21 @@ CARDS: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
 }
 _SUMMARY = ("events", "failures", "first_seen", "last_seen", "sources", "clouds")
 _LINK_SCHEME = "entity"
+#: Card columns (of `entities.cards`) that are not event fields, and the field their values are in
+#: events: an actor and a session are principals; a role is the issuer of its sessions.
+#: Card sections listing plain `value`s, and the event field those values come from.
+_SECTION_FIELDS = {
+    "ips": "src_ip",
+    "regions": "region",
+    "user_agents": "user_agent",
+    "principals": "principal_id",
+}
+_CARD_COLUMNS = {
+    "actor": "principal_id",
+    "session": "principal_id",
+    "role": "session_issuer",
+    "role_arn": "session_issuer",
+}
 
 
 def has_card(kind_name: str) -> bool:
@@ -44,20 +59,26 @@ def _title(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(column: str, value: Any, section: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return html.escape(format_ts(value))
+        return html.escape(format_ts_short(value))  # the column header carries the offset
     if isinstance(value, list | tuple):
         return html.escape(", ".join(str(v) for v in value))
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     text = html.escape(str(value))
-    if kind_for_field(column) is not None or column in ("actor", "role", "role_arn", "session"):
-        field = column if kind_for_field(column) is not None else "principal_id"
+    if column == "value":
+        column = _SECTION_FIELDS.get(section, column)
+    field = column if kind_for_field(column) is not None else _CARD_COLUMNS.get(column)
+    if field is not None:
         return f"<a href='{_LINK_SCHEME}:{field}/{quote(str(value), safe='')}'>{text}</a>"
     return text
+
+
+def _offset_suffix(sample: Any) -> str:
+    return f" ({offset_text()})" if isinstance(sample, dt.datetime) else ""
 
 
 def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
@@ -88,9 +109,12 @@ def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
             parts.append("<p style='color:#777'>none</p>")
             continue
         columns = list(value[0].keys())
-        head = "".join(f"<th align='left'>{html.escape(_title(c))}</th>" for c in columns)
+        head = "".join(
+            f"<th align='left'>{html.escape(_title(c))}{_offset_suffix(value[0].get(c))}</th>"
+            for c in columns
+        )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{_cell(c, r.get(c))}</td>" for c in columns) + "</tr>" for r in value
+            "<tr>" + "".join(f"<td>{_cell(c, r.get(c), key)}</td>" for c in columns) + "</tr>" for r in value
         )
         parts.append(f"<table cellspacing='0' cellpadding='2' border='0'><tr>{head}</tr>{rows}</table>")
     parts.append(f"<p style='color:#777'>Times in UTC ({offset_text()}).</p>")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from viewer.gui.main_window import MainWindow
 
 SHOW_PANELS_SHORTCUT = "Ctrl+Shift+P"
+PANEL_WIDTH = 470  # entity, events and failures visible without scrolling
 
 
 def _shown_by_default(kind: EntityKind) -> bool:
@@ -95,7 +96,6 @@ class PivotFeature:
             self.panels[kind.name] = panel
             self.panel_docks[kind.name] = dock
             dock.hide()
-        self.window.resizeDocks(list(self.panel_docks.values())[:1], [420], Qt.Orientation.Horizontal)
 
     def _build_menu(self) -> None:
         w = self.window
@@ -179,6 +179,7 @@ class PivotFeature:
             dock.setVisible(show)
         if show:
             docks[0].raise_()
+            self.window.resizeDocks([docks[0]], [PANEL_WIDTH], Qt.Orientation.Horizontal)
 
     def show_panel(self, kind_name: str) -> PivotPanel:
         name = entity_kind(kind_name).name

@@ -168,7 +168,7 @@ class PivotPanel(QWidget):
         self.view.setSortingEnabled(True)
         self.view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().resizeSection(0, 250)
+        self.view.horizontalHeader().resizeSection(0, 240)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
@@ -282,8 +282,11 @@ class PivotPanel(QWidget):
         self.model.set_rows(page.rows)
         self.view.selectionModel().blockSignals(False)
         self._show_status(False)
-        if keep is not None:
+        if keep is not None:  # "show in panel": select it without filtering by it
+            self.view.selectionModel().blockSignals(True)
             self.select_entities([keep])
+            self.view.selectionModel().blockSignals(False)
+            self.view.viewport().update()
         self.pageShown.emit(page)
 
     @Slot(str)
