@@ -24,6 +24,8 @@ TRAIL = "/caseline/cloudtrail"
 STREAMS = ("web-1", "web-2")
 PER_STREAM = 150  # one event every 10 s per stream
 TRAIL_EVENTS = 60
+EKS = "/aws/eks/prod/cluster"
+EKS_EVENTS = 30
 
 
 def _client(moto_url: str):  # type: ignore[no-untyped-def]
@@ -61,6 +63,28 @@ def _trail_record(i: int, t: dt.datetime) -> dict:
     }
 
 
+def _eks_audit(i: int, t: dt.datetime) -> dict:
+    """An EKS control-plane audit event as its log group holds it (one JSON message)."""
+    stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": str(uuid.UUID(int=5000 + i)),
+        "stage": "ResponseComplete",
+        "requestURI": f"/api/v1/namespaces/default/secrets/s{i}",
+        "verb": "get",
+        "user": {"username": "kubernetes-admin", "groups": ["system:masters"]},
+        "sourceIPs": ["192.0.2.10"],
+        "userAgent": "kubectl/v1.29",
+        "objectRef": {"resource": "secrets", "namespace": "default", "name": f"s{i}", "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": 200},
+        "requestReceivedTimestamp": stamp,
+        "stageTimestamp": stamp,
+    }
+    return {"_t": t, "message": json.dumps(event)}
+
+
 @pytest.fixture(scope="module")
 def logs(moto_url: str) -> dict:
     """Two log groups in moto (moto keeps only the last 14 days): an application group with two
@@ -96,6 +120,15 @@ def logs(moto_url: str) -> dict:
         ],
     )
     truth["trail"] = records
+    c.create_log_group(logGroupName=EKS)
+    c.create_log_stream(logGroupName=EKS, logStreamName="kube-apiserver-audit-0123")
+    audits = [_eks_audit(i, base + dt.timedelta(seconds=45 * i)) for i in range(EKS_EVENTS)]
+    c.put_log_events(
+        logGroupName=EKS,
+        logStreamName="kube-apiserver-audit-0123",
+        logEvents=[{"timestamp": int(a["_t"].timestamp() * 1000), "message": a["message"]} for a in audits],
+    )
+    truth["eks"] = [json.loads(a["message"]) for a in audits]
     truth["end"] = base + dt.timedelta(hours=1)
     return truth
 
@@ -116,6 +149,9 @@ def _all_app(logs: dict) -> list[str]:
 def test_list_log_groups_by_prefix(moto_url: str, logs: dict) -> None:
     names = [g["logGroupName"] for g in cloudwatch_logs.list_log_groups(_target(moto_url), "/caseline/")]
     assert sorted(names) == sorted([APP, TRAIL])
+    assert [g["logGroupName"] for g in cloudwatch_logs.list_log_groups(_target(moto_url), "/aws/eks/")] == [
+        EKS
+    ]
     assert cloudwatch_logs.list_log_groups(_target(moto_url), "/nothing-here") == []
 
 
@@ -157,6 +193,23 @@ def test_cloudtrail_in_a_log_group_imports_as_cloudtrail(tmp_path: Path, moto_ur
         assert [r[1] for r in rows] == sorted(r["eventID"] for r in logs["trail"])
         by_id = {r["eventID"]: r for r in logs["trail"]}
         assert all(json.loads(raw) == by_id[uid] for _, uid, raw in rows)  # the record as written
+
+
+def test_eks_audit_in_a_log_group_imports_as_kubernetes_audit(
+    tmp_path: Path, moto_url: str, logs: dict
+) -> None:
+    req = LogsRequest(EKS, logs["base"], logs["end"])
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        rows = (
+            case.cursor()
+            .execute("SELECT source_type, event_uid, raw FROM events ORDER BY event_uid")
+            .fetchall()
+        )
+        assert {r[0] for r in rows} == {"k8s_audit"}
+        assert [r[1] for r in rows] == sorted(f"{a['auditID']}/ResponseComplete" for a in logs["eks"])
+        by_id = {a["auditID"]: a for a in logs["eks"]}
+        assert all(json.loads(raw) == by_id[uid.split("/")[0]] for _, uid, raw in rows)
 
 
 def test_insights_splits_full_windows_until_each_is_under_the_limit(
