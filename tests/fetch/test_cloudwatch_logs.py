@@ -271,6 +271,34 @@ def test_a_cancelled_fetch_resumes_without_duplicates(
         assert _messages(case) == _all_app(logs)
 
 
+def test_a_cancelled_insights_fetch_runs_only_the_windows_still_pending(
+    tmp_path: Path, moto_url: str, logs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cloudwatch_logs, "IMPORT_BATCH_FILES", 1)
+    req = LogsRequest(APP, logs["base"], logs["end"], insights="sort @timestamp asc", result_limit=100)
+    token = CancelToken()
+
+    def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+        if p.phase.startswith("imported"):
+            token.cancel()
+
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(Cancelled):
+            cloudwatch_logs.fetch(
+                case,
+                _target(moto_url),
+                req,
+                tmp_path / "cache",
+                JobContext(token=token, on_progress=on_progress),
+            )
+        assert 0 < case.summary().events < 2 * PER_STREAM
+        rep = cloudwatch_logs.fetch(case, _target(moto_url), req, tmp_path / "cache")
+        state = json.loads((rep.cache / "state.json").read_text())
+        done = [(s, e) for s, e, _ in state["windows_done"]]
+        assert rep.complete and len(done) == len(set(done))  # no window queried to the end twice
+        assert _messages(case) == _all_app(logs)
+
+
 def test_missing_group_and_bad_region_are_clear_errors(tmp_path: Path, moto_url: str, logs: dict) -> None:
     with CaseFile.create(tmp_path / "c.caseline") as case:
         with pytest.raises(FetchError, match="no log group named '/nope' in us-east-1"):
