@@ -15,7 +15,7 @@ from tests.fetch.aws_json_server import AwsJsonServer, ServerData
 from viewer.cli import main as cli_main
 from viewer.core.case_file import CaseFile
 from viewer.core.fetch import api_pages, guardduty
-from viewer.core.fetch.aws_auth import AwsTarget
+from viewer.core.fetch.aws_auth import AwsTarget, FetchError
 
 ACCOUNT = "222222222222"
 REGION = "us-east-1"
@@ -201,9 +201,13 @@ def test_access_denied_is_a_clear_message_and_the_case_is_unchanged(
             "permission or an SCP blocks it"
         ]
         assert case.summary().events == 0
+    server.reset()
     with CaseFile.create(tmp_path / "d.caseline") as case:
         bad = guardduty.fetch(case, _target(server), _request(detector_id="nope"), tmp_path / "cache")
-        assert "detector nope" in bad.acquisition.failed[0]
+        assert bad.acquisition.failed[0].startswith("GuardDuty detector nope: BadRequestException: ")
+        with pytest.raises(FetchError, match="no guardduty region named 'us-eats-1'"):
+            guardduty.fetch(case, AwsTarget(region="us-eats-1"), _request(), tmp_path / "cache")
+        assert case.summary().events == 0
 
 
 def test_cli_estimate_and_fetch(tmp_path: Path, server: AwsJsonServer, capsys: pytest.CaptureFixture) -> None:

@@ -33,7 +33,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from viewer.core.fetch.aws_auth import CLIENT_CONFIG, AwsTarget, scrub
+from viewer.core.fetch.aws_auth import CLIENT_CONFIG, AwsTarget, FetchError, scrub
 from viewer.core.jobs import CancelToken
 
 T = TypeVar("T")
@@ -75,6 +75,17 @@ def paged_client(target: AwsTarget, sess: boto3.Session, service: str, region: s
     )
 
 
+def check_regions(sess: boto3.Session, service: str, regions: list[str], endpoint_url: str | None) -> None:
+    """Refuse a region the service does not have (a typo would otherwise surface as DNS
+    failures after retries). Skipped with an explicit endpoint: an emulator takes any name."""
+    if endpoint_url:
+        return
+    known = {r for p in sess.get_available_partitions() for r in sess.get_available_regions(service, p)}
+    unknown = [r for r in regions if r not in known]
+    if unknown:
+        raise FetchError(f"no {service} region named {', '.join(map(repr, unknown))}")
+
+
 def sleep_unless_cancelled(token: CancelToken | None, seconds: float) -> None:
     """Sleep, waking at once on cancel (the caller checks the token afterwards)."""
     if seconds <= 0:
@@ -109,6 +120,10 @@ class RateLimiter:
             slot = max(now, self._next)
             self._next = slot + self.interval
         sleep_unless_cancelled(token, slot - now)
+        with self._lock:
+            # A sleep that overran (a busy machine) pushes the next slot too: spacing counts
+            # from when this call really goes out, not from when it was planned to.
+            self._next = max(self._next, time.monotonic() + self.interval)
         if token is not None:
             token.raise_if_cancelled()
 

@@ -95,14 +95,22 @@ def _check(req: FindingsRequest) -> None:
         raise FetchError(f"time field must be updatedAt or createdAt, not {req.time_field!r}")
 
 
+def _region(target: AwsTarget, sess: boto3.Session) -> str:
+    region = target.region or sess.region_name or ""
+    if not region:
+        raise FetchError("choose a region (--region): GuardDuty findings are regional")
+    api_pages.check_regions(sess, "guardduty", [region], target.endpoint_url)
+    return region
+
+
 class _Api:
     """One region's GuardDuty client under the shared limiter, counting into the acquisition."""
 
     def __init__(
         self, target: AwsTarget, sess: boto3.Session, acq: Acquisition, ctx: JobContext, rate: float
-    ):
-        self.client = api_pages.paged_client(target, sess, "guardduty")
-        region = self.client.meta.region_name or ""
+    ) -> None:
+        region = _region(target, sess)
+        self.client = api_pages.paged_client(target, sess, "guardduty", region)
         self.limiter = api_pages.shared_limiter("guardduty", acq.caller.get("account", ""), region, rate)
         self.acq, self.ctx = acq, ctx
         self._wire: dict[str, bytes] = {}
@@ -164,6 +172,7 @@ def estimate(target: AwsTarget, req: FindingsRequest, cache: Path | None = None)
     of the same request in `cache` already fetched."""
     _check(req)
     sess = session(target)
+    _region(target, sess)  # before any call: a typo would otherwise look like bad credentials
     acq = Acquisition("guardduty", {}, target.describe())
     acq.caller = caller_identity(target, sess)
     api = _Api(target, sess, acq, JobContext(), req.rate)
@@ -193,6 +202,7 @@ def fetch(
     _check(req)
     case.require_writable("fetch evidence into it")
     sess = session(target)
+    _region(target, sess)  # before any call: a typo would otherwise look like bad credentials
     acq = Acquisition(
         "guardduty:ListFindings+GetFindings",
         req.params(),

@@ -111,17 +111,14 @@ def _check(req: LookupRequest) -> None:
         raise FetchError(f"unknown lookup attribute {req.attribute[0]!r}; one of {', '.join(LOOKUP_KEYS)}")
 
 
-def _regions(target: AwsTarget, req: LookupRequest, sess: boto3.Session | None) -> list[str]:
-    regions = list(req.regions) or [r for r in [target.region or (sess.region_name if sess else None)] if r]
+def _regions(target: AwsTarget, req: LookupRequest, sess: boto3.Session) -> list[str]:
+    regions = list(req.regions) or [r for r in [target.region or sess.region_name] if r]
     if not regions:
         raise FetchError("choose a region (--region): LookupEvents reads one region at a time")
-    if target.endpoint_url is None and sess is not None:
-        known = {
-            r for p in sess.get_available_partitions() for r in sess.get_available_regions("cloudtrail", p)
-        }
-        unknown = [r for r in regions if r not in known]
-        if unknown:
-            raise FetchError(f"no CloudTrail region named {', '.join(map(repr, unknown))}")
+    # The client's own region too: a typo there would fail the identity check confusingly.
+    api_pages.check_regions(
+        sess, "cloudtrail", [*regions, *([target.region] if target.region else [])], target.endpoint_url
+    )
     return regions
 
 
@@ -132,7 +129,7 @@ def _folder(cache: Path, req: LookupRequest) -> Path:
 def estimate(target: AwsTarget, req: LookupRequest, cache: Path | None = None) -> LookupEstimate:
     """What the fetch costs before starting; LookupEvents cannot count, so calls are a floor."""
     _check(req)
-    regions = _regions(target, req, None)
+    regions = _regions(target, req, session(target))
     wins = api_pages.split_windows(req.start, req.end, req.window)
     done = 0
     if cache is not None:
