@@ -229,3 +229,30 @@ def test_tag_dialog_refuses_a_bad_tag(qtbot, settings, work_case):
     dialog._accept_if_valid()
     assert dialog.result() != QDialog.DialogCode.Accepted
     assert "invalid tag" in dialog.error.text()
+
+
+def test_casework_shortcuts_are_unique_in_the_window(qtbot, settings, work_case):
+    """S, T, N, Ctrl+B, Ctrl+Z, Ctrl+Shift+Z, Ctrl+R, Ctrl+Shift+F: no other action of the window,
+    its docks or features claims them (an ambiguous shortcut fires nothing)."""
+    from PySide6.QtGui import QAction
+
+    win = open_window(qtbot, settings, work_case, read_only=False)
+    feature = _feature(win)
+    ours = [
+        feature.star_action,
+        feature.tag_action,
+        feature.note_action,
+        feature.bookmark_action,
+        feature.undo_action,
+        feature.redo_action,
+        feature.report_action,
+        feature.findings_action,
+    ]
+    keys = [a.shortcut().toString() for a in ours]
+    assert keys == ["S", "T", "N", "Ctrl+B", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+R", "Ctrl+Shift+F"]
+    others = [
+        a.shortcut().toString()
+        for a in win.findChildren(QAction)
+        if a not in ours and not a.shortcut().isEmpty()
+    ]
+    assert not set(keys) & set(others)
