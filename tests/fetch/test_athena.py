@@ -405,7 +405,7 @@ def test_a_cancelled_fetch_resumes_the_same_query_without_duplicates(
         partial = case.summary().events
         assert 0 < partial < len(RECORDS)
         rep = athena.fetch(case, _target(moto_url, region), req, tmp_path / "cache")
-        assert rep.complete
+        assert rep.complete and rep.acquisition.params["sql"] == req.sql
         assert _case_records(case) == sorted((_expected(r) for r in RECORDS), key=lambda r: r["eventID"])
     client = _athena_client(moto_url, region)
     assert len(client.list_query_executions()["QueryExecutionIds"]) == 1  # the query ran once

@@ -268,9 +268,10 @@ def fetch(
                     sql = athena_sql.select_sql(req.database, req.table, req.filter, a.table_columns())
                 a.acq.params["sql"] = sql
                 execution_id = a.run_to_success(sql, what)
-                st.update(execution_id=execution_id, next_token=None, page_no=0)
+                st.update(execution_id=execution_id, sql=sql, next_token=None, page_no=0)
                 a.state.save()
-            a.acq.params["query_execution_id"] = execution_id
+            # A resumed fetch's imports name the query too (it ran in the earlier run).
+            a.acq.params.update(sql=st.get("sql", req.sql), query_execution_id=execution_id)
             a.ahead.run(lambda: _page_results(a, execution_id), a.import_ready)
     except RowShapeError as exc:
         raise FetchError(str(exc)) from None
