@@ -7,13 +7,17 @@ answer is written as the wire sent it, camelCase, one finding per line: the shap
 own S3 export, which Caseline imports, and unlike boto3's parsed PascalCase it keeps members
 newer than the installed botocore model. The listed ids and the batches done are kept in
 `state.json`, so a re-run lists nothing again and fetches only what is missing; the ledger skips
-batch files already imported and the case's dedup drops identical findings.
+batch files already imported and the case's dedup drops identical findings. Paging runs in its own thread while the caller's
+imports what it wrote (`pages_ahead`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from viewer.core.case_file import CaseFile
 from viewer.core.fetch import api_pages
 from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, session
+from viewer.core.fetch.pages_ahead import PagesAhead
 from viewer.core.ingest import ImportReport
 from viewer.core.jobs import JobContext
 
@@ -142,8 +147,12 @@ class _Api:
             if not token:
                 return ids
 
-    def list_ids(self, req: FindingsRequest, detector: str, det: dict[str, Any], save: Any) -> None:
-        """Page ListFindings into det['ids'], saving the NextToken after each page."""
+    def list_ids(
+        self, req: FindingsRequest, detector: str, det: dict[str, Any], save: Any, lock: Any = None
+    ) -> None:
+        """Page ListFindings into det['ids'], saving the NextToken after each page (under `lock`
+        when another thread saves the same state)."""
+        lock = lock or contextlib.nullcontext()
         while not det["listed"]:
             params: dict[str, Any] = {
                 "DetectorId": detector,
@@ -155,11 +164,12 @@ class _Api:
                 params["NextToken"] = det["token"]
             page = self.call("list_findings", **params)
             self.acq.pages += 1
-            seen = set(det["ids"])
-            det["ids"] += [i for i in page.get("FindingIds", []) if i not in seen]
-            det["token"] = page.get("NextToken") or None
-            det["listed"] = not det["token"]
-            save()
+            with lock:
+                seen = set(det["ids"])
+                det["ids"] += [i for i in page.get("FindingIds", []) if i not in seen]
+                det["token"] = page.get("NextToken") or None
+                det["listed"] = not det["token"]
+                save()
 
     def get(self, detector: str, ids: list[str]) -> list[dict[str, Any]]:
         self._wire.pop("GetFindings", None)
@@ -197,7 +207,8 @@ def estimate(target: AwsTarget, req: FindingsRequest, cache: Path | None = None)
 def fetch(
     case: CaseFile, target: AwsTarget, req: FindingsRequest, cache: Path, ctx: JobContext | None = None
 ) -> FetchReport:
-    """Fetch the findings of `req` into `cache` and import them in batches."""
+    """Fetch the findings of `req` into `cache` in a paging thread while this thread imports
+    them in batches (`PagesAhead`)."""
     ctx = ctx or JobContext()
     _check(req)
     case.require_writable("fetch evidence into it")
@@ -214,72 +225,94 @@ def fetch(
     state = _state(cache, req, api)
     folder = state.path.parent
     imported: set[str] = set(state.data.setdefault("imported", []))
-    waiting: list[tuple[str, int]] = [
+    waiting: list[tuple[str, int]] = [  # (file, findings): written, not yet imported
         (name, 0)
         for det in state.data.get("detectors", {}).values()
         for name in det.get("files", [])
         if name not in imported and (folder / name).exists()
     ]
+    lock = threading.Lock()  # guards `waiting`, shared with the paging thread
     reports: list[ImportReport] = []
+    ahead = PagesAhead(ctx)
 
-    def import_waiting() -> None:
-        if waiting:
-            reports.append(import_fetched(case, [folder / n for n, _ in waiting], acq, ctx, ORIGIN))
-            imported.update(n for n, _ in waiting)
-            state.data["imported"] = sorted(imported)
-            state.save()
-            waiting.clear()
+    def import_ready(final: bool) -> None:
+        with lock:
+            take = list(waiting) if final or sum(n for _, n in waiting) >= BATCH_FINDINGS else []
+            if take:
+                waiting.clear()
+        if take:
+            reports.append(import_fetched(case, [folder / n for n, _ in take], acq, ctx, ORIGIN))
+            with state.lock:
+                imported.update(n for n, _ in take)
+                state.data["imported"] = sorted(imported)
+                state.save()
 
-    import_waiting()
-    try:
-        detectors = api.detectors(req)
-    except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
-        acq.failed.append(_why(exc, "ListDetectors"))
-        detectors = []
-    acq.params["detectors"] = detectors
-    acq.records_expected = 0
-    for detector in detectors:
+    def written(name: str, count: int) -> None:
+        with lock:
+            waiting.append((name, count))
+        ahead.written.set()
+
+    def produce() -> None:
+        try:
+            detectors = api.detectors(req)
+        except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
+            acq.failed.append(_why(exc, "ListDetectors"))
+            detectors = []
+        acq.params["detectors"] = detectors
+        acq.records_expected = 0
+        for detector in detectors:
+            if not ahead.stop.is_set():
+                _fetch_detector(api, req, detector, state, written, ctx)
+
+    import_ready(True)  # what an earlier run fetched but did not import
+    ahead.run(produce, import_ready)
+    acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
+    return FetchReport(acq, reports, folder)
+
+
+def _fetch_detector(
+    api: _Api,
+    req: FindingsRequest,
+    detector: str,
+    state: api_pages.FetchState,
+    written: Callable[[str, int], None],
+    ctx: JobContext,
+) -> None:
+    """List one detector's finding ids (unless an earlier run did), then GetFindings the ones
+    not fetched yet, 50 at a time, each answer written before its progress is saved."""
+    acq, folder = api.acq, state.path.parent
+    with state.lock:
         det = state.data.setdefault("detectors", {}).setdefault(
             detector, {"ids": [], "token": None, "listed": False, "fetched": 0, "files": []}
         )
-        acq.already_downloaded += det["fetched"]
-        try:
-            ctx.progress.phase = f"GuardDuty: listing findings of detector {detector}"
-            ctx.report(force=True)
-            api.list_ids(req, detector, det, state.save)
-            acq.records_expected += len(det["ids"])
-            while det["fetched"] < len(det["ids"]):
-                batch = det["ids"][det["fetched"] : det["fetched"] + GET_BATCH]
-                findings = api.get(detector, batch)
-                name = f"{detector}/findings-{det['fetched'] // GET_BATCH:05d}.jsonl"
+    acq.already_downloaded += det["fetched"]
+    try:
+        ctx.progress.phase = f"GuardDuty: listing findings of detector {detector}"
+        api.list_ids(req, detector, det, state.save, state.lock)
+        acq.records_expected = (acq.records_expected or 0) + len(det["ids"])
+        while det["fetched"] < len(det["ids"]):
+            batch = det["ids"][det["fetched"] : det["fetched"] + GET_BATCH]
+            findings = api.get(detector, batch)
+            name = f"{detector}/findings-{det['fetched'] // GET_BATCH:05d}.jsonl"
+            with state.lock:
                 if findings:
                     text = "".join(json.dumps(f, separators=(",", ":")) + "\n" for f in findings)
                     api_pages.write_text_atomic(folder / name, text)
                     det["files"].append(name)
-                    waiting.append((name, len(findings)))
                 det["fetched"] += len(batch)
-                acq.params["not_returned"] = acq.params.get("not_returned", 0) + len(batch) - len(findings)
                 state.save()
-                acq.records_retrieved += len(findings)
-                ctx.progress.files_total, ctx.progress.files_done = (
-                    acq.records_expected,
-                    acq.records_retrieved,
-                )
-                ctx.progress.bytes_total = None  # an import in between set its own
-                ctx.progress.phase = (
-                    f"GuardDuty: {acq.records_retrieved:,} of {acq.records_expected:,} findings"
-                )
-                ctx.report()
-                if sum(n for _, n in waiting) >= BATCH_FINDINGS:
-                    import_waiting()
-        except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
-            acq.failed.append(
-                f"{_why(exc, f'detector {detector}')} ({det['fetched']:,} of {len(det['ids']):,} listed "
-                "findings fetched; run again to resume)"
-            )
-    import_waiting()
-    acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
-    return FetchReport(acq, reports, folder)
+            acq.params["not_returned"] = acq.params.get("not_returned", 0) + len(batch) - len(findings)
+            acq.records_retrieved += len(findings)
+            if findings:
+                written(name, len(findings))
+            ctx.progress.files_total, ctx.progress.files_done = acq.records_expected, acq.records_retrieved
+            ctx.progress.bytes_total = None  # an import in between set its own
+            ctx.progress.phase = f"GuardDuty: {acq.records_retrieved:,} of {acq.records_expected:,} findings"
+    except (api_pages.ApiStopped, botocore.exceptions.ClientError) as exc:
+        acq.failed.append(
+            f"{_why(exc, f'detector {detector}')} ({det['fetched']:,} of {len(det['ids']):,} listed "
+            "findings fetched; run again to resume)"
+        )
 
 
 def _state(cache: Path, req: FindingsRequest, api: _Api) -> api_pages.FetchState:
