@@ -66,6 +66,10 @@ def test_star_tag_note_with_shortcuts_undo_redo(qtbot, settings, work_case):
     wait_edits(qtbot, feature)
     tags = _sql(win, "SELECT event_id, tag FROM event_tags ORDER BY ALL")
     assert tags == sorted([(i, t) for i in ids for t in ("malicious", "stage-2")])
+    # One dialog, one action: a single undo would take both tags back.
+    assert _sql(win, "SELECT count(DISTINCT action_id) FROM annotation_changes WHERE attribute = 'tag'") == [
+        (1,)
+    ]
 
     def write_note() -> None:
         dialog = feature.dialog

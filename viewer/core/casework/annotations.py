@@ -110,6 +110,20 @@ def untag_events(case: CaseFile, event_ids: Iterable[int], tag: str) -> int:
     return _edit(case, f"untag {len(ids)} event(s) {t}", [(_event_slot(i, "tag", t), None) for i in ids])
 
 
+def change_tags(
+    case: CaseFile, event_ids: Iterable[int], add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> int:
+    """Add and remove several tags on the events as one action: one gesture of a tag dialog is
+    undone in one step. Returns how many values changed."""
+    adds = list(dict.fromkeys(normalize_tag(t) for t in add))
+    removes = [t for t in dict.fromkeys(normalize_tag(t) for t in remove) if t not in adds]
+    ids = _unique(event_ids)
+    values: list[tuple[Slot, str | None]] = [(_event_slot(i, "tag", t), "1") for t in adds for i in ids]
+    values += [(_event_slot(i, "tag", t), None) for t in removes for i in ids]
+    parts = ([f"+{' +'.join(adds)}"] if adds else []) + ([f"-{' -'.join(removes)}"] if removes else [])
+    return _edit(case, f"tags of {len(ids)} event(s): {' '.join(parts)}", values)
+
+
 def set_starred(case: CaseFile, event_ids: Iterable[int], starred: bool = True) -> int:
     ids = _unique(event_ids)
     verb = "star" if starred else "unstar"

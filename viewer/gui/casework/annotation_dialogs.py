@@ -65,6 +65,7 @@ class TagDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Tag {len(event_ids):,} event(s)")
+        self.setMinimumWidth(360)
         self._n = len(event_ids)
         self._had: dict[str, int] = {}
         for ann in current.values():

@@ -120,13 +120,15 @@ class Annotator(QObject):
         )
 
     def apply_tags(self, add: Sequence[str], remove: Sequence[str], event_ids: Sequence[int]) -> bool:
-        """The tag dialog's result as one queued batch (each tag is its own undoable action)."""
-        ok = True
-        for tag in add:
-            ok = self.set_tag(tag, True, event_ids) and ok
-        for tag in remove:
-            ok = self.set_tag(tag, False, event_ids) and ok
-        return ok
+        """The tag dialog's result as one edit, so one Ctrl+Z takes the whole gesture back."""
+        case = self.writable_case()
+        ids = self._targets(event_ids) if case else []
+        if case is None or not ids or not (add or remove):
+            return False
+        added, removed = list(add), list(remove)
+        return self._submit(
+            f"Changed the tags of {len(ids):,} event(s)", lambda: edits.change_tags(case, ids, added, removed)
+        )
 
     def set_note(self, event_id: int, note: str | None) -> bool:
         case = self.writable_case()
