@@ -262,3 +262,72 @@ def test_an_mfa_role_is_assumed_once_and_its_identity_shown(
     assert creds.mfa_code.text() == ""  # a one-time code is not kept in the field
     settings.sync()
     assert b"mfa_code" not in Path(settings.fileName()).read_bytes()
+
+
+def test_every_registered_source_has_a_form_that_checks_its_fields(qtbot: Any, settings: QSettings) -> None:
+    from viewer.gui.fetch.source_forms import FormError
+
+    panel = FetchPanel(settings)
+    qtbot.addWidget(panel)
+    assert list(panel.forms) == ["aws-s3", "aws-lookup", "aws-guardduty", "aws-logs", "aws-athena"]
+    lookup = panel.forms["aws-lookup"]
+    lookup.attribute.setText("Colour=blue")
+    with pytest.raises(FormError, match="Key=Value"):
+        lookup.request()
+    lookup.attribute.setText("Username=alice")
+    assert lookup.request().attribute == ("Username", "alice")
+    athena_form = panel.forms["aws-athena"]
+    with pytest.raises(FormError, match="table"):
+        athena_form.request()
+    athena_form.table.setText("trail")
+    athena_form.output.setText("s3://results/caseline/")
+    assert athena_form.request().filter is not None
+    guard = panel.forms["aws-guardduty"]
+    guard.end.setDateTime(guard.start.dateTime())
+    with pytest.raises(FormError, match="not after its start"):
+        guard.request()
+
+
+def test_cloudwatch_logs_form_estimates_and_fetches_a_log_group(
+    qtbot: Any, settings: QSettings, tmp_path: Path, moto_url: str
+) -> None:
+    import datetime as dt
+
+    group, n = "/caseline/gui-app", 40
+    logs = boto3.client("logs", endpoint_url=moto_url, region_name="us-east-1")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="web-1")
+    # CloudWatch (and moto) refuse events older than 14 days: the last hours, on whole minutes.
+    t0 = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="web-1",
+        logEvents=[
+            {
+                "timestamp": int((t0 + dt.timedelta(seconds=10 * i)).timestamp() * 1000),
+                "message": f"GET /item/{i} 200",
+            }
+            for i in range(n)
+        ],
+    )
+    win, feature = window_with_case(qtbot, settings, tmp_path / "c.caseline")
+    panel = feature.show()
+    assert panel is not None
+    panel.credentials.advanced_section.set_open(True)
+    panel.credentials.endpoint_url.setText(moto_url)
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData("aws-logs"))
+    form = panel.forms["aws-logs"]
+    assert panel.form_stack.currentWidget() is form
+    form.group.setText(group)
+    span = (t0 - dt.timedelta(hours=1), t0 + dt.timedelta(hours=1))
+    form.set_values(
+        {k: v.strftime("%Y-%m-%dT%H:%M:%SZ") for k, v in zip(("start", "end"), span, strict=True)}
+    )
+    with qtbot.waitSignal(panel.estimateShown, timeout=LONG_MS) as est:
+        _click(qtbot, panel.estimate_button)
+    assert f"log group {group}" in est.args[0]
+    with qtbot.waitSignal(panel.fetched, timeout=LONG_MS) as done:
+        _click(qtbot, panel.fetch_button)
+    assert done.args[0].acquisition.records_retrieved == n
+    assert _events(win) == n
+    assert "API calls" in panel.summary.text()

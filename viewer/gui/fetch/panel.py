@@ -30,55 +30,13 @@ from viewer.core.fetch.acquisition import FetchReport
 from viewer.core.jobs import CancelToken, Job, JobContext, Progress
 from viewer.gui.fetch.credentials import CredentialChoice, check_connection, user_message
 from viewer.gui.fetch.credentials_form import CredentialsForm
-from viewer.gui.fetch.source_forms import SOURCE_FORMS, FormError, SourceForm, megabytes
+from viewer.gui.fetch.source_forms import SOURCE_FORMS, FormError, SourceForm
+from viewer.gui.fetch.texts import esc as _esc
+from viewer.gui.fetch.texts import progress_line, summary_html
 from viewer.gui.jobs_qt import JobHandle, SupersedingRunner, start_job
 
 _ERROR = "<span style='color:#C62828'>⚠ {}</span>"
 _OK = "<span style='color:#2E7D32'>✓ {}</span>"
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def progress_line(p: Progress) -> str:
-    """'downloading · 120 / 200 objects · 18.1 MB / 31.6 MB · 95,000 records · 21,000 rec/s'."""
-    parts = [p.phase or "working"]
-    if p.files_total:
-        parts.append(f"{p.files_done:,} / {p.files_total:,} objects")
-    if p.bytes_total:
-        parts.append(f"{megabytes(p.bytes_done)} / {megabytes(p.bytes_total)}")
-    parts.append(f"{p.records:,} records")
-    parts.append(f"{p.rate:,.0f} rec/s")
-    if p.message:
-        parts.append(p.message)
-    return " · ".join(parts)
-
-
-def summary_html(report: FetchReport) -> str:
-    """The acquisition in a few lines: what was asked of whom, and what came back."""
-    a = report.acquisition
-    rows = [
-        ("as", a.caller.get("arn", "?")),
-        (
-            "listed",
-            f"{a.objects_listed:,} ({megabytes(a.bytes_listed)})"
-            if a.bytes_listed
-            else f"{a.objects_listed:,}",
-        ),
-        ("downloaded", f"{a.downloaded:,}"),
-        ("already here", f"{a.already_downloaded:,}"),
-        ("records imported", f"{a.records_imported:,} in {len(report.imports)} import(s)"),
-        ("failed", f"{len(a.failed):,}"),
-        ("throttled", f"{a.throttled:,}"),
-    ]
-    html = "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{_esc(v)}</td></tr>" for k, v in rows)
-    html += "</table>"
-    if a.failed:
-        shown = "".join(f"<li>{_esc(f)}</li>" for f in a.failed[:8])
-        more = f"<li>… and {len(a.failed) - 8:,} more</li>" if len(a.failed) > 8 else ""
-        html += f"<p>Not fetched (Resume tries them again):</p><ul>{shown}{more}</ul>"
-    return html
 
 
 class FetchPanel(QWidget):

@@ -12,12 +12,14 @@ from viewer.core.fetch import s3_trail
 from viewer.core.fetch.acquisition import FetchReport
 from viewer.core.fetch.aws_auth import AwsTarget
 from viewer.core.jobs import JobContext
-from viewer.gui.fetch.source_forms import FormError, SourceForm, megabytes, py_date, register, words
+from viewer.gui.fetch.source_forms import FormError, SourceForm, py_date, register, words
+from viewer.gui.fetch.texts import megabytes
 
 
 @register
 class S3TrailForm(SourceForm):
     key = "aws-s3"
+    order = 0
     title = "CloudTrail trail bucket (S3)"
     hint = "Logs and digests listed by day; what is already downloaded or imported is skipped."
 

@@ -37,9 +37,10 @@ SOURCE_FORMS: list[type[SourceForm]] = []
 
 
 def register(cls: type[SourceForm]) -> type[SourceForm]:
-    """Add a form class to the source picker (in registration order)."""
+    """Add a form class to the source picker (at its `order`)."""
     if all(c.key != cls.key for c in SOURCE_FORMS):
         SOURCE_FORMS.append(cls)
+        SOURCE_FORMS.sort(key=lambda c: c.order)
     return cls
 
 
@@ -53,6 +54,7 @@ class SourceForm(QWidget):
     key: ClassVar[str] = ""  # the CLI's source name, e.g. "aws-s3"
     title: ClassVar[str] = ""
     hint: ClassVar[str] = ""  # one line under the picker: what the source is and its limits
+    order: ClassVar[int] = 100  # place in the picker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -198,7 +200,3 @@ def utc(w: QDateTimeEdit) -> dt.datetime:
 def py_date(w: QDateEdit) -> dt.date:
     d = w.date()
     return dt.date(d.year(), d.month(), d.day())
-
-
-def megabytes(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
