@@ -132,3 +132,18 @@ def test_read_only_stale_case_says_so_and_still_counts(qtbot, settings, stale_ca
     assert not panel.page.exact_from_tables and "counted from events" in panel.status.text()
     (n,) = pivot_sql.execute("SELECT count(DISTINCT principal_id) FROM events").fetchall()[0]
     assert panel.page.total_entities == n
+
+
+def test_closing_while_the_tables_build_cancels_the_build(qtbot, settings, stale_case) -> None:  # type: ignore[no-untyped-def]
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    feature = win.features[0]
+    with qtbot.waitSignal(feature.tables.stateChanged, timeout=WAIT_MS):
+        assert win.open_case(stale_case)
+    assert feature.tables.running
+    assert win.close_case()  # the guard stopped the build before the connection closed
+    qtbot.waitUntil(lambda: not feature.tables.running, timeout=WAIT_MS)
+    assert win.session is None and feature.tables.label.isHidden()

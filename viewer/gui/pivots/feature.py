@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
 
@@ -121,6 +121,7 @@ class PivotFeature:
     def _connect(self) -> None:
         w = self.window
         w.caseChanged.connect(self._on_case)
+        w.close_guards.append(self._before_close)
         w.filter_bar.filterChanged.connect(self._on_filter)
         w.detail.eventShown.connect(self._on_event_shown)
         w.value_menus.register(lambda menu, ctx: contribute(self, menu, ctx))
@@ -147,6 +148,21 @@ class PivotFeature:
             return
         session.summaryReady.connect(lambda _s: self.tables.start(session.case))  # after imports too
         self._refresh_visible()
+
+    def _before_close(self) -> str | None:
+        """Never refuses: stops the table build (it holds a cursor of the connection that is about
+        to close, and a 10M-event build outlasts the window's wait for workers), and resumes it
+        if the close is refused by another feature."""
+        session = self.window.session
+        if session is None or not self.tables.running:
+            return None
+        self.tables.cancel()
+        QTimer.singleShot(0, lambda: self._resume_build(session))
+        return None
+
+    def _resume_build(self, session: CaseSession) -> None:
+        if self.window.session is session:
+            self.tables.start(session.case)
 
     def _on_filter(self, filt: EventFilter) -> None:
         for panel in self.panels.values():
