@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QThreadPool, Slot
 from PySide6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QToolBar
 
 from viewer.core.jobs import CancelToken
@@ -53,7 +53,12 @@ class AuditorBanner(QToolBar):
         self._path: Path | None = None
         self._sha: str | None = None
         self._origin = ""
-        self._hasher = SupersedingRunner(self)
+        # A pool of its own: hashing a multi-GB case must not hold one of the shared pool's
+        # threads (two on a 2-core laptop) that table pages and the timeline need. It reads the
+        # file, not the connection, so the window need not wait for it before closing a case.
+        self._hash_pool = QThreadPool(self)
+        self._hash_pool.setMaxThreadCount(1)
+        self._hasher = SupersedingRunner(self, self._hash_pool)
         self._hasher.resultReady.connect(self._on_hash)
         self.hide()
 
