@@ -1,45 +1,45 @@
 """Pivot panels, actor chains and the correlation build at 1M / 10M events.
 
-    .venv/bin/python benchmarks/pivots.py [--sizes 1m,10m] [--repeat 5] [--import-10m]
+    .venv/bin/python benchmarks/pivots.py [--sizes 1m,10m] [--repeat 5] [--case-10m PATH] [--inline]
 
-Prints medians of: every pivot panel (top 200 by events) over the whole case, a narrow (one hour
-and a half) and a wide (three days) time filter; the actor chain of one event with a temporary
-key; and the correlation build time against the import time measured in the same run. The 1M
-case is imported here (evidence from benchmarks/ingest_cloudtrail.py, /tmp/caseline-bench) and
-the tables built inside it, as an import would. The 10M case (/tmp/rp/c10m.caseline) is only
-read: the tables are built in a scratch database under /tmp/ent whose `events` is a view on the
-attached case. Its import is not repeated unless --import-10m; the ratio then uses the import
-rate measured at 1M in this run (said so in the output). The machine is shared: compare ratios.
+1M: imports the evidence of benchmarks/ingest_cloudtrail.py (/tmp/caseline-bench) into a fresh
+case with the entity structure left out of `derived`, then runs the entity build on it in its own
+transaction, exactly what the import's inline step does: build wall and CPU seconds against the
+import's, same run. With --inline it also imports again with the build inside the import, and
+reports the difference. 10M: the case at --case-10m (a COPY: it is modified) gets its entity
+tables built as an existing case does at its first update; the import time is extrapolated from
+this run's 1M import rate (said so). Then, per size: every pivot panel (top 200 by events) over
+the whole case, a narrow (90 min) and a wide (3 days) time filter, and a month; the actor chain of
+one event with a temporary key; the `events_actor` column for one event. Medians. The machine is
+shared and noisy: compare CPU seconds and ratios, not wall times across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from viewer.core import derived  # noqa: E402
 from viewer.core.case_file import CaseFile  # noqa: E402
 from viewer.core.entities import actors, builder, pivots  # noqa: E402
 from viewer.core.entities.kinds import KINDS  # noqa: E402
 from viewer.core.ingest import import_paths  # noqa: E402
 
-CASES = {"1m": Path("/tmp/rp/c1m.caseline"), "10m": Path("/tmp/rp/c10m.caseline")}
-EVIDENCE = {
-    "1m": Path("/tmp/caseline-bench/evidence-1000000"),
-    "10m": Path("/tmp/caseline-bench/evidence-10000000"),
-}
+CASES = {"10m": Path("/tmp/h5/c10m.caseline")}
+EVIDENCE = {"1m": Path("/tmp/caseline-bench/evidence-1000000")}
 WORK = Path("/tmp/ent")
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # first run warms DuckDB's caches, as a panel the analyst re-sorts would be
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -48,57 +48,74 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
-def import_case(size: str) -> tuple[duckdb.DuckDBPyConnection, float]:
-    """Import the evidence into a fresh case under /tmp/ent; returns (cursor, import seconds)."""
-    path = WORK / f"imported_{size}.caseline"
+@contextlib.contextmanager
+def clock() -> Iterator[dict[str, float]]:
+    """Wall and process CPU seconds (DuckDB's and the importer's threads included)."""
+    got: dict[str, float] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield got
+    got["wall"], got["cpu"] = time.perf_counter() - wall, time.process_time() - cpu
+
+
+def import_case(size: str, with_entities: bool) -> tuple[CaseFile, dict[str, float]]:
+    """Import the evidence into a fresh case under /tmp/ent; returns (case, wall/cpu seconds)."""
+    path = WORK / f"imported_{size}_{'with' if with_entities else 'without'}.caseline"
     for p in (path, Path(str(path) + ".wal")):
         p.unlink(missing_ok=True)
     case = CaseFile.create(path)
-    files = [p for p in EVIDENCE[size].rglob("*.json.gz")]
-    started = time.perf_counter()
-    import_paths(case, files)
-    return case.cursor(), time.perf_counter() - started
+    files = sorted(EVIDENCE[size].rglob("*.json.gz"))
+    keep = derived.DERIVED
+    if not with_entities:
+        derived.DERIVED = tuple(d for d in keep if d.name != "entities")
+    try:
+        with clock() as took:
+            import_paths(case, files)
+    finally:
+        derived.DERIVED = keep
+    return case, took
 
 
-def attached(size: str) -> duckdb.DuckDBPyConnection:
-    """A scratch database whose `events` is the read-only case's table."""
-    scratch = WORK / f"scratch_{size}.duckdb"
-    for p in (scratch, Path(str(scratch) + ".wal")):
-        p.unlink(missing_ok=True)
-    con = duckdb.connect(str(scratch))
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"ATTACH '{CASES[size]}' AS src (READ_ONLY)")
-    con.execute("CREATE VIEW events AS SELECT * FROM src.events")
-    return con
+def build(case: CaseFile) -> dict[str, float]:
+    """The inline step of an import, in its own transaction (and the derived version mark)."""
+    cur = case.cursor()
+    with clock() as took:
+        with case.transaction(cur):
+            derived.update_all(cur)
+        cur.execute("CHECKPOINT")
+    return took
 
 
-def build(cur: duckdb.DuckDBPyConnection) -> float:
-    started = time.perf_counter()
-    cur.execute("BEGIN")
-    builder.update(cur)
-    cur.execute("COMMIT")
-    cur.execute("CHECKPOINT")
-    actors.create_view(cur)
-    return time.perf_counter() - started
-
-
-def run_size(size: str, repeat: int, import_rate: float | None, reimport: bool) -> float | None:
+def run_size(size: str, repeat: int, rates: tuple[float, float] | None, inline: bool) -> tuple[float, float]:
+    """Returns (events per wall second, events per CPU second) of the 1M import."""
     print(f"\n== {size} ==")
-    if size == "1m" or reimport:
-        cur, import_s = import_case(size)
+    if size == "1m":
+        case, imp = import_case(size, with_entities=False)
+        cur = case.cursor()
         events = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
-        import_rate = events / import_s
+        rates = (events / imp["wall"], events / imp["cpu"])
         label = "measured"
     else:
-        cur = attached(size)
+        case = CaseFile.open(CASES[size])
+        cur = case.cursor()
         events = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
-        import_s = events / import_rate if import_rate else float("nan")
+        if rates is None:
+            raise SystemExit("10m needs the 1M import of this run (--sizes 1m,10m) or --import-rates")
+        imp = {"wall": events / rates[0], "cpu": events / rates[1]}
         label = "extrapolated from this run's 1M import rate"
-    build_s = build(cur)
+    took = build(case)
     print(
-        f"events {events:,}; import {import_s:.1f} s ({label}); correlation build {build_s:.1f} s; "
-        f"ratio {build_s / import_s:.1%}"
+        f"events {events:,}; import {imp['wall']:.1f} s wall, {imp['cpu']:.1f} s CPU ({label}); "
+        f"entity build {took['wall']:.1f} s wall, {took['cpu']:.1f} s CPU; "
+        f"ratio wall {took['wall'] / imp['wall']:.1%}, CPU {took['cpu'] / imp['cpu']:.1%}"
     )
+    if size == "1m" and inline:
+        other, both = import_case(size, with_entities=True)
+        other.close()
+        print(
+            f"import with the entity build inline: {both['wall']:.1f} s wall, {both['cpu']:.1f} s CPU; "
+            f"+{both['wall'] / imp['wall'] - 1:.1%} wall, +{both['cpu'] / imp['cpu'] - 1:.1%} CPU "
+            "against the import without it"
+        )
     sizes = {t: cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in builder.TABLES}
     print("table rows:", ", ".join(f"{t} {n:,}" for t, n in sizes.items()))
     lo, hi = cur.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
@@ -108,13 +125,16 @@ def run_size(size: str, repeat: int, import_rate: float | None, reimport: bool) 
         mid.replace(minute=20, second=0) + dt.timedelta(minutes=90),
     )
     wide = (lo + dt.timedelta(hours=26, minutes=13), lo + dt.timedelta(days=4, hours=2, minutes=47))
-    print(f"{'panel':18} {'whole case':>11} {'90 min':>9} {'3 days':>9}  (ms, median of {repeat})")
+    month = (lo + dt.timedelta(days=3, minutes=7, seconds=11), lo + dt.timedelta(days=33, minutes=31))
+    print(
+        f"{'panel':18} {'whole case':>11} {'90 min':>9} {'3 days':>9} {'30 days':>9}  (ms, median of {repeat})"
+    )
     for kind in KINDS:
         cells = [
             median_ms(lambda r=r, k=kind.name: pivots.panel_rows(cur, k, r, limit=200), repeat)
-            for r in (None, narrow, wide)
+            for r in (None, narrow, wide, month)
         ]
-        print(f"{kind.name:18} {cells[0]:11.1f} {cells[1]:9.1f} {cells[2]:9.1f}")
+        print(f"{kind.name:18} {cells[0]:11.1f} {cells[1]:9.1f} {cells[2]:9.1f} {cells[3]:9.1f}")
     baseline = median_ms(
         lambda: cur.execute(
             "SELECT principal_id, count(*) n FROM events GROUP BY 1 ORDER BY n DESC LIMIT 20"
@@ -132,7 +152,13 @@ def run_size(size: str, repeat: int, import_rate: float | None, reimport: bool) 
         chain = actors.actor_chain(cur, int(event))
         ms = median_ms(lambda: actors.actor_chain(cur, int(event)), repeat)
         print(f"actor chain, one event ({len(chain.hops) if chain else 0} hops): {ms:.1f} ms")
-    return import_rate
+        col = median_ms(
+            lambda: cur.execute("SELECT actor FROM events_actor WHERE event_id = ?", [int(event)]).fetchall(),
+            repeat,
+        )
+        print(f"events_actor.actor of one event: {col:.1f} ms")
+    case.close()
+    return rates
 
 
 def main() -> None:
@@ -141,17 +167,15 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1m,10m")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--import-10m", action="store_true", help="re-import the 10M evidence (~10 min)")
-    parser.add_argument("--case-10m", type=Path, default=CASES["10m"], help="the 10M case to read")
-    parser.add_argument(
-        "--import-rate", type=float, help="events/s of an earlier 1M import, to run 10m alone"
-    )
+    parser.add_argument("--inline", action="store_true", help="also import 1M with the build inline")
+    parser.add_argument("--case-10m", type=Path, default=CASES["10m"], help="a copy of a 10M case (modified)")
+    parser.add_argument("--import-rates", help="WALL,CPU events/s of an earlier 1M import (to run 10m alone)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     CASES["10m"] = args.case_10m
-    rate = args.import_rate
+    rates = tuple(float(x) for x in args.import_rates.split(",")) if args.import_rates else None
     for size in args.sizes.split(","):
-        rate = run_size(size.strip(), args.repeat, rate, args.import_10m)
+        rates = run_size(size.strip(), args.repeat, rates, args.inline)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

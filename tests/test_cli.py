@@ -83,6 +83,7 @@ def test_reindex_builds_derived_tables(tmp_path: Path) -> None:
         "query", case, "SELECT key FROM case_meta WHERE key LIKE 'derived:%' ORDER BY 1", "--format", "csv"
     )
     assert q.stdout.splitlines()[1:] == [
+        "derived:entities",
         "derived:page_anchors",
         "derived:search_index",
         "derived:timeline_rollup",

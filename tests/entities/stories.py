@@ -202,3 +202,112 @@ def write_entra_signin(path: Path, sample: Path) -> Path:
     page.pop("@odata.nextLink", None)
     path.write_text(json.dumps(page))
     return path
+
+
+# -- a cross-account hop: the deployer session assumes a role in another account --------------
+OTHER_ACCOUNT = "777788889999"
+SOURCE_IDENTITY = "mallory@example.org"
+AUDIT_ROLE_ARN = f"arn:aws:iam::{OTHER_ACCOUNT}:role/AuditReader"
+AUDIT_SESSION_ARN = f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/AuditReader/hop-2"
+AUDIT_KEY = "ASIAAUDITCROSS00001"
+SHARED_EVENT_ID = "5b2e1c0a-0000-4000-8000-0000000000aa"
+
+
+def assume_role_with_source_identity() -> dict[str, Any]:
+    """The user's AssumeRole of the deployer role, setting a sourceIdentity."""
+    rec = assume_role()
+    rec["requestParameters"]["sourceIdentity"] = SOURCE_IDENTITY
+    rec["responseElements"]["sourceIdentity"] = SOURCE_IDENTITY
+    return rec
+
+
+def cross_account_assume() -> list[dict[str, Any]]:
+    """Both copies of the deployer session's AssumeRole into the other account: the caller's
+    (with the caller's key) and the role owner's (naming the caller only as an AWSAccount)."""
+    params = {"roleArn": AUDIT_ROLE_ARN, "roleSessionName": "hop-2"}
+    response = {
+        "credentials": {"accessKeyId": AUDIT_KEY, "expiration": "May 1, 2024, 12:00:00 PM"},
+        "assumedRoleUser": {"assumedRoleId": "AROAAUDIT000000001:hop-2", "arn": AUDIT_SESSION_ARN},
+        "sourceIdentity": SOURCE_IDENTITY,
+    }
+    caller = ct(
+        "e-hop-caller",
+        "2024-05-01T10:20:00Z",
+        _session(),
+        "sts.amazonaws.com",
+        "AssumeRole",
+        params=params,
+        response=response,
+    )
+    caller["sharedEventID"] = SHARED_EVENT_ID
+    owner = ct(
+        "e-hop-owner",
+        "2024-05-01T10:20:00Z",
+        {"type": "AWSAccount", "principalId": "AROADEPLOYER000001:deploy-1", "accountId": ACCOUNT},
+        "sts.amazonaws.com",
+        "AssumeRole",
+        params=params,
+        response=response,
+    )
+    owner["recipientAccountId"] = OTHER_ACCOUNT
+    owner["sharedEventID"] = SHARED_EVENT_ID
+    return [caller, owner]
+
+
+def audit_session_calls() -> list[dict[str, Any]]:
+    """Calls in the other account with the cross-account key."""
+    who = {
+        "type": "AssumedRole",
+        "principalId": "AROAAUDIT000000001:hop-2",
+        "arn": AUDIT_SESSION_ARN,
+        "accountId": OTHER_ACCOUNT,
+        "accessKeyId": AUDIT_KEY,
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAAUDIT000000001",
+                "arn": AUDIT_ROLE_ARN,
+                "accountId": OTHER_ACCOUNT,
+                "userName": "AuditReader",
+            },
+            "attributes": {"creationDate": "2024-05-01T10:20:00Z", "mfaAuthenticated": "false"},
+            "sourceIdentity": SOURCE_IDENTITY,
+        },
+    }
+    calls = []
+    for i, (source, name) in enumerate(
+        (("s3.amazonaws.com", "ListBuckets"), ("s3.amazonaws.com", "GetObject"))
+    ):
+        rec = ct(
+            f"e-audit-{i}",
+            f"2024-05-01T10:2{i + 1}:00Z",
+            who,
+            source,
+            name,
+            params={"bucketName": "audit-logs"},
+        )
+        rec["recipientAccountId"] = OTHER_ACCOUNT
+        calls.append(rec)
+    return calls
+
+
+# -- the attacker's address in other clouds' logs ------------------------------------------------
+def write_gcp_audit(path: Path, sample: Path) -> Path:
+    """The bundled GCP audit entries, the first one called from the attacker's address."""
+    text = json.loads(sample.read_text())
+    entries = text if isinstance(text, list) else text.get("entries", [text])
+    entries[0]["protoPayload"]["requestMetadata"]["callerIp"] = ATTACKER_IP
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    return path
+
+
+def write_alb(folder: Path, sample: Path, client: str = "203.0.113.77") -> Path:
+    """The bundled ALB log (same file name: it says what the file is), with the request from
+    `client` now from the attacker's address."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    text = gzip.decompress(sample.read_bytes()).decode().replace(f"{client}:", f"{ATTACKER_IP}:")
+    path = folder / sample.name
+    path.write_bytes(gzip.compress(text.encode()))
+    return path

@@ -9,8 +9,10 @@ Cross-account hops are followed through the caller's copy of the record; the rol
 the real caller and `impersonatedUser` the identity borrowed. Azure: the `oid` of Activity records is
 given the UPN of the sign-ins that carry the same user id.
 
-The query editor gets `event_actor(event_id, actor)`, a view over the compact credential and
-principal tables, so it is always current after an import.
+The query editor gets `event_actor(event_id, actor)` and `events_actor` (every column of `events`
+plus `actor`), views over the compact credential and principal tables, so they are current after
+every import. "Everything this human did under any identity" is `WHERE actor = '...'` there, or
+`actor_filter` (a predicate over `events`) for the timeline.
 """
 
 from __future__ import annotations
@@ -28,16 +30,27 @@ ACTOR_SQL = """coalesce(
     CASE WHEN e.provider = 'gcp' THEN e.session_issuer END,
     ca.actor, pa.actor, e.principal_id)"""
 
-ACTOR_VIEW = f"""CREATE OR REPLACE VIEW event_actor AS
-    SELECT e.event_id, {ACTOR_SQL} AS actor
-    FROM events e
+_ACTOR_JOINS = """FROM events e
     LEFT JOIN credential_actor ca ON ca.credential_id = e.credential_id
     LEFT JOIN principal_actor pa ON pa.principal_id = e.principal_id AND pa.provider = e.provider"""
+ACTOR_VIEW = f"""CREATE OR REPLACE VIEW event_actor AS
+    SELECT e.event_id, {ACTOR_SQL} AS actor {_ACTOR_JOINS}"""
+#: The events with their resolved actor as a column, for the query editor.
+EVENTS_ACTOR_VIEW = f"""CREATE OR REPLACE VIEW events_actor AS
+    SELECT e.*, {ACTOR_SQL} AS actor {_ACTOR_JOINS}"""
+#: Relations the query editor should know next to `events`.
+VIEWS = ("event_actor", "events_actor")
+
+
+def create_views(cur: duckdb.DuckDBPyConnection) -> None:
+    """Create `event_actor` and `events_actor` in the case (the builder's tables must exist)."""
+    cur.execute(ACTOR_VIEW)
+    cur.execute(EVENTS_ACTOR_VIEW)
 
 
 def create_view(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create `event_actor` in the case (the builder's tables must exist)."""
-    cur.execute(ACTOR_VIEW)
+    """Kept for callers of the first version: creates both views."""
+    create_views(cur)
 
 
 @dataclass(frozen=True)

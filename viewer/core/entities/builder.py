@@ -1,11 +1,13 @@
 """The correlation tables as one derived structure, in the shape of `viewer.core.derived`.
 
-Register with ``Derived("entities", builder.VERSION, builder.DDL, builder.update)`` (inline: it
-runs inside the import's transaction). Every table is rebuilt from `events`; none is the only copy
-of anything. Updates are incremental on a high-water mark of `event_id` (events are append-only,
-and ids grow with each evidence file): the new events are counted into the rollups and their
-issuing records added to the credential graph; the small whole-case tables (totals, actors) are
-then recomputed from those, which is what makes evidence arriving out of order harmless.
+Registered in `viewer.core.derived` as the inline structure "entities": it runs inside the
+import's transaction, so an import and its correlation tables commit or roll back together, and a
+case from before it gets the tables at its next update (the GUI's background indexer, `caseline
+reindex`). Every table is derived from `events`; none is the only copy of anything. Updates are
+incremental on a high-water mark of `event_id` (events are append-only): the new events are
+counted into the rollup and merged into the totals, and their issuing records added to the
+credential graph; the actor tables are then recomputed from the whole (small) graph, which is
+what makes evidence arriving out of order harmless.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import identity_build, network_build, panel_stats
+from viewer.core.entities import actors, identity_build, network_build, panel_stats
 from viewer.core.jobs import JobContext
 
-VERSION = 1
+# Version 2: entity keys and source bitmasks in the rollup (v1 kept text and source lists).
+VERSION = 2
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)
-    batches INTEGER NOT NULL    -- appends since the rollups were last re-summed
+    batches INTEGER NOT NULL,   -- appends since the rollups were last re-summed
+    exact BOOLEAN NOT NULL,     -- false: two entities share a key (panel_stats); count from events
+    key_probe UBIGINT NOT NULL  -- panel_stats.KEY_PROBE_SQL at build; another value: keys outdated
 )"""
 DDL: list[str] = [*panel_stats.DDL, *identity_build.DDL, *network_build.DDL, STATE_DDL]
 TABLES: tuple[str, ...] = (
@@ -38,9 +43,21 @@ class EntityState:
     event_id_max: int | None
     events: int
     batches: int
+    exact: bool = True
 
 
 def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables; tables of an older layout (a case built on demand by an older
+    Caseline, outside `derived`) are dropped first: they are derived, never evidence."""
+    have = {
+        (r[0], r[1])
+        for r in cur.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN ('entity_state', 'entity_rollup')"
+        ).fetchall()
+    }
+    if have and not {("entity_state", "key_probe"), ("entity_rollup", "k")} <= have:
+        for table in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
     for sql in DDL:
         cur.execute(sql)
 
@@ -49,17 +66,26 @@ def state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
     """The stored state when the tables cover exactly the events in the case, else None."""
     try:
         rows = cur.execute(
-            "SELECT event_id_max, events, batches, (SELECT count(*) FROM events) FROM entity_state"
+            f"""SELECT event_id_max, events, batches, exact, (SELECT count(*) FROM events),
+                       key_probe = {panel_stats.KEY_PROBE_SQL} FROM entity_state"""
         ).fetchall()
-    except duckdb.CatalogException:
+    except (duckdb.CatalogException, duckdb.BinderException):  # no tables, or a v1 case
         return None
-    if not rows or int(rows[0][1]) != int(rows[0][3]):
+    if not rows or int(rows[0][1]) != int(rows[0][4]) or not rows[0][5]:
         return None
     r = rows[0]
-    return EntityState(r[0], int(r[1]), int(r[2]))
+    return EntityState(r[0], int(r[1]), int(r[2]), bool(r[3]))
 
 
 def is_ready(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when the panels may read the tables: they cover exactly the events, without a key
+    shared by two entities."""
+    st = state(cur)
+    return st is not None and st.exact
+
+
+def has_actor_tables(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when the actor tables cover the events (actor resolution needs them, not `exact`)."""
     return state(cur) is not None
 
 
@@ -76,9 +102,12 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         if old is None:
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
-            old = EntityState(None, 0, 0)
+            old = EntityState(None, 0, 0, True)
         mark = -(2**63) if old.event_id_max is None else old.event_id_max
-        panel_stats.append_new(cur, mark, ctx)
+        if old.event_id_max is not None and _nothing_new(cur, mark):
+            actors.create_views(cur)
+            return time.monotonic() - started
+        exact = panel_stats.append_new(cur, mark, ctx) and old.exact
         identity_build.append_new(cur, mark, ctx)
         network_build.append_new(cur, mark, ctx)
         compact = old.batches + 1 >= panel_stats.COMPACT_AFTER
@@ -86,25 +115,33 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             panel_stats.compact(cur)
         if ctx is not None:
             ctx.check()
-        panel_stats.rebuild_totals(cur)
         identity_build.rebuild_actors(cur, compact_use=compact)
-        _save_state(cur, old, mark, compact)
+        actors.create_views(cur)
+        _save_state(cur, old, mark, compact, exact)
     finally:
         if remove:
             remove()
     return time.monotonic() - started
 
 
+def _nothing_new(cur: duckdb.DuckDBPyConnection, mark: int) -> bool:
+    return not cur.execute("SELECT 1 FROM events WHERE event_id > ? LIMIT 1", [mark]).fetchall()
+
+
 def _checked_state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
-    rows = cur.execute("SELECT event_id_max, events, batches FROM entity_state").fetchall()
+    rows = cur.execute(
+        f"SELECT event_id_max, events, batches, exact FROM entity_state WHERE key_probe = {panel_stats.KEY_PROBE_SQL}"
+    ).fetchall()
     if not rows or rows[0][0] is None:
         return None
-    st = EntityState(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+    st = EntityState(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), bool(rows[0][3]))
     have = cur.execute("SELECT count(*) FROM events WHERE event_id <= ?", [st.event_id_max]).fetchall()[0][0]
     return st if int(have) == st.events else None
 
 
-def _save_state(cur: duckdb.DuckDBPyConnection, old: EntityState, mark: int, compacted: bool) -> None:
+def _save_state(
+    cur: duckdb.DuckDBPyConnection, old: EntityState, mark: int, compacted: bool, exact: bool
+) -> None:
     rows = cur.execute("SELECT max(event_id), count(*) FROM events WHERE event_id > ?", [mark]).fetchall()
     new_max, added = rows[0]
     event_id_max = (
@@ -112,4 +149,7 @@ def _save_state(cur: duckdb.DuckDBPyConnection, old: EntityState, mark: int, com
     )
     batches = 0 if compacted else old.batches + 1
     cur.execute("DELETE FROM entity_state")
-    cur.execute("INSERT INTO entity_state VALUES (?, ?, ?)", [event_id_max, old.events + int(added), batches])
+    cur.execute(
+        f"INSERT INTO entity_state VALUES (?, ?, ?, ?, {panel_stats.KEY_PROBE_SQL})",
+        [event_id_max, old.events + int(added), batches, exact],
+    )

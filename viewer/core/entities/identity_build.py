@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
+from viewer.core.entities.selective import narrowed
 from viewer.core.jobs import JobContext
 
 ISSUING_ACTIONS = (
@@ -86,15 +87,17 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None
         ctx.check()
     # One JSON parse per record: `raw->>path` parses the whole record again for every path.
     paths = ", ".join(f"'{p}'" for p in _ISSUE_PATHS)
+    issuing = narrowed(
+        cur,
+        f"""event_id > {int(mark)} AND error_code IS NULL
+            AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
+                 OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))""",
+    )
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE _issuing AS
             SELECT event_id, ts, action, principal_id, principal_type, principal_name, source_identity,
                    cloud_account, json_extract_string(raw, [{paths}]) AS v
-            FROM events
-            WHERE event_id > $mark AND error_code IS NULL
-              AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
-                   OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))""",
-        {"mark": mark},
+            FROM events WHERE {issuing}"""
     )
     cur.execute(
         f"""INSERT INTO credential_issue

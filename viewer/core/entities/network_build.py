@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
+from viewer.core.entities.selective import narrowed
 from viewer.core.jobs import JobContext
 
 DDL: list[str] = [
@@ -54,13 +55,16 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None
 def _cloudtrail(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
     # One JSON parse per record into a small temp table; `raw->>path` would parse it per path.
     paths = ", ".join(f"'{p}'" for p in _EC2_PATHS)
+    calls = narrowed(
+        cur,
+        f"""{_EC2.replace("$mark", str(int(mark)))} AND action IN
+            ('RunInstances', 'CreateNetworkInterface', 'AssociateAddress', 'AttachNetworkInterface')""",
+    )
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ec2 AS
             SELECT event_id, ts, action, principal_id, credential_id, cloud_account, region,
                    json_extract(raw, [{paths}]) AS v
-            FROM events WHERE {_EC2} AND action IN
-                ('RunInstances', 'CreateNetworkInterface', 'AssociateAddress', 'AttachNetworkInterface')""",
-        {"mark": mark},
+            FROM events WHERE {calls}"""
     )
     cur.execute(
         """CREATE OR REPLACE TEMP TABLE _launched AS

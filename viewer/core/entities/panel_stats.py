@@ -1,10 +1,23 @@
 """The per-entity counts behind the pivot panels, kept incrementally by `builder.update`.
 
-`entity_rollup` holds, per panel kind, entity, hour, source and cloud: events, failures, first and
-last time. `entity_totals` re-sums it to one row per entity (the whole-case panel, read with a
-sort and a limit). A time filter sums the whole hours inside it from the rollup and counts the
-partial hours at its edges from `events` (zone maps on `ts` keep that to the two edge hours).
-Hour rows are appended per import (a key may repeat: readers sum) and re-summed every few imports.
+`entity_rollup` holds, per panel kind, entity and hour: events, failures, first and last time
+(epoch microseconds) and the sources it was seen in as a bitmask. `entity_totals` holds one row
+per entity over the whole case (the whole-case panel, read with a sort and a limit) and is the
+dictionary from an entity's key to its text.
+
+Why keys and bitmasks: a time-filtered panel sums the rollup rows of its range per entity. For a
+high-cardinality kind (65k addresses, 2M session keys at 10M events) that is ~400k rows for three
+days; summing them grouped by a 64-bit key with `bit_or` took 93 ms where grouping by the text
+with `list_distinct(list(source))` took 1.8 s (benchmarks/pivots.py, 1M case). The key is
+DuckDB's `hash(entity)`: free next to the GROUP BY, where `md5_number_lower` added ~1.2 CPU
+seconds per 1M events to the build. `hash` may change between DuckDB versions, so the build
+stores the hash of a fixed probe (`KEY_PROBE_SQL`) and the tables count as current only while
+the running DuckDB hashes it the same (else the next update rebuilds them). A collision of two
+entities of one kind (odds ~1e-6 at 4M entities) is detected at build and makes readers count from
+events instead (`entity_state.exact`).
+
+Each import adds the rollup rows of its events (a key may repeat across imports: readers sum)
+and merges their totals into `entity_totals`; the rollup is re-summed every few imports.
 """
 
 from __future__ import annotations
@@ -16,21 +29,27 @@ from viewer.core.jobs import JobContext
 
 HOUR_US = 3_600_000_000
 COMPACT_AFTER = 8
+#: Source bits: one per (source_type, provider) pair; pairs beyond the last bit share it.
+MAX_SOURCE_BIT = 62
 
 DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS entity_rollup (
         kind VARCHAR NOT NULL,          -- panel (entities.kinds): a pivot column, or 'ip'
-        entity VARCHAR NOT NULL,        -- canonical value (IPs normalized)
+        k UBIGINT NOT NULL,             -- hash(entity); the text is in entity_totals
         hour_us BIGINT NOT NULL,        -- hour start, epoch microseconds
-        source_type VARCHAR, provider VARCHAR,
         n BIGINT NOT NULL, n_fail BIGINT NOT NULL,
-        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ
+        first_us BIGINT NOT NULL, last_us BIGINT NOT NULL,
+        sources BIGINT NOT NULL         -- bit i set: seen in entity_sources.bit = i
     )""",
     """CREATE TABLE IF NOT EXISTS entity_totals (
-        kind VARCHAR NOT NULL, entity VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL, k UBIGINT NOT NULL,
+        entity VARCHAR NOT NULL,        -- canonical value (IPs normalized)
         n BIGINT NOT NULL, n_fail BIGINT NOT NULL,
-        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ,
-        sources VARCHAR[], clouds VARCHAR[]
+        first_us BIGINT NOT NULL, last_us BIGINT NOT NULL,
+        sources BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS entity_sources (
+        bit INTEGER NOT NULL, source_type VARCHAR, provider VARCHAR
     )""",
     """CREATE TABLE IF NOT EXISTS entity_alias (
         kind VARCHAR NOT NULL,          -- only where a stored value differs from its entity
@@ -38,7 +57,7 @@ DDL: list[str] = [
         stored VARCHAR NOT NULL
     )""",
 ]
-TABLES = ("entity_rollup", "entity_totals", "entity_alias")
+TABLES = ("entity_rollup", "entity_totals", "entity_sources", "entity_alias")
 
 
 def entity_expr(kind: EntityKind, column: str) -> str:
@@ -48,34 +67,152 @@ def entity_expr(kind: EntityKind, column: str) -> str:
     return column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
 
 
-def _kind_select(kind: EntityKind, mark_param: str) -> list[str]:
-    """One SELECT per column of the kind; for IPs, the destination is skipped when it is the
-    same address as the source so an event counts once per entity."""
+def key_sql(entity: str) -> str:
+    """SQL for the stored key of an entity expression."""
+    return f"hash({entity})"
+
+
+#: The key of a fixed text: equal at build and read time, or the keys are not comparable.
+KEY_PROBE_SQL = "hash('caseline entity key probe')"
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def source_bits(cur: duckdb.DuckDBPyConnection) -> dict[int, list[tuple[str | None, str | None]]]:
+    """bit -> the (source_type, provider) pairs it stands for."""
+    bits: dict[int, list[tuple[str | None, str | None]]] = {}
+    for bit, source, provider in cur.execute(
+        "SELECT bit, source_type, provider FROM entity_sources ORDER BY bit, source_type"
+    ).fetchall():
+        bits.setdefault(int(bit), []).append((source, provider))
+    return bits
+
+
+def source_bit_sql(bits: dict[int, list[tuple[str | None, str | None]]]) -> str:
+    """SQL for the source bit (as a BIGINT mask) of an events row."""
+    whens = [
+        f"WHEN source_type IS NOT DISTINCT FROM {_literal(s)} AND provider IS NOT DISTINCT FROM {_literal(p)} "
+        f"THEN {1 << bit}"
+        for bit, pairs in bits.items()
+        for s, p in pairs
+    ]
+    return f"(CASE {' '.join(whens)} ELSE 0 END)::BIGINT" if whens else "0::BIGINT"
+
+
+def decode_sources(
+    mask: int, bits: dict[int, list[tuple[str | None, str | None]]]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(sources, clouds) named by a mask, each sorted."""
+    sources: set[str] = set()
+    clouds: set[str] = set()
+    for bit, pairs in bits.items():
+        if mask >> bit & 1:
+            sources.update(s for s, _ in pairs if s is not None)
+            clouds.update(p for _, p in pairs if p is not None)
+    return tuple(sorted(sources)), tuple(sorted(clouds))
+
+
+def _register_sources(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
+    new = cur.execute(
+        """SELECT DISTINCT source_type, provider FROM events WHERE event_id > ?
+           EXCEPT SELECT source_type, provider FROM entity_sources ORDER BY 1, 2""",
+        [mark],
+    ).fetchall()
+    used = cur.execute("SELECT coalesce(max(bit) + 1, 0) FROM entity_sources").fetchall()[0][0]
+    for i, (source, provider) in enumerate(new):
+        bit = min(int(used) + i, MAX_SOURCE_BIT)
+        cur.execute("INSERT INTO entity_sources VALUES (?, ?, ?)", [bit, source, provider])
+
+
+def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | None) -> str:
+    """Rows (entity, [hour_us,] n, n_fail, first_us, last_us, sources) of the events matching
+    `where`, grouped per entity (and hour). One SELECT per column of the kind; for IPs the
+    destination is skipped when it is the source's address, so an event counts once per entity."""
     parts = []
     seen: list[str] = []
+    hour = f"(epoch_us(ts) // {bucket_us}) * {bucket_us} AS hour_us, " if bucket_us else ""
     for column in kind.columns:
         value = entity_expr(kind, column)
-        same = " AND ".join(f"{value} IS DISTINCT FROM {entity_expr(kind, c)}" for c in seen)
-        where = f"event_id > {mark_param} AND {column} IS NOT NULL" + (f" AND {same}" if same else "")
+        same = "".join(f" AND {value} IS DISTINCT FROM {entity_expr(kind, c)}" for c in seen)
         parts.append(
-            f"""SELECT '{kind.name}' AS kind, {value} AS entity,
-                       (epoch_us(ts) // {HOUR_US}) * {HOUR_US} AS hour_us, source_type, provider,
-                       count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS n_fail,
-                       min(ts) AS first_ts, max(ts) AS last_ts
-                FROM events WHERE {where} GROUP BY ALL"""
+            f"""SELECT {value} AS entity, {hour}count(*) AS n,
+                       count(*) FILTER (WHERE outcome = 'failure') AS n_fail,
+                       min(epoch_us(ts)) AS first_us, max(epoch_us(ts)) AS last_us, bit_or({bit_sql}) AS sources
+                FROM events WHERE ({where}) AND {column} IS NOT NULL{same} GROUP BY ALL"""
         )
         seen.append(column)
-    return parts
+    return " UNION ALL ".join(parts)
 
 
-def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> None:
-    """Count events above `mark` into the rollup, one statement per kind (each can be cancelled
-    between kinds; one UNION of all kinds was no faster on two cores)."""
+def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> bool:
+    """Count events above `mark` into the rollup and the totals; False when two entities of a
+    kind share a key (then the tables must not be read)."""
+    _register_sources(cur, mark)
+    bit_sql = source_bit_sql(source_bits(cur))
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE _entity_batch_totals (kind VARCHAR, k UBIGINT, entity VARCHAR,
+               clash BOOLEAN, n BIGINT, n_fail BIGINT, first_us BIGINT, last_us BIGINT, sources BIGINT)"""
+    )
+    # One kind at a time (cancellable between kinds), so the rollup is sorted by hour alone and
+    # the totals come out grouped by kind without sorting on the kind's text. Measured: a single
+    # GROUPING SETS or UNION of all kinds was slower on two cores.
     for kind in KINDS:
         if ctx is not None:
             ctx.check()
-        sql = " UNION ALL ".join(_kind_select(kind, "$mark"))
-        cur.execute(f"INSERT INTO entity_rollup SELECT * FROM ({sql}) ORDER BY hour_us", {"mark": mark})
+        sql = kind_rows_sql(kind, f"event_id > {int(mark)}", bit_sql, HOUR_US)
+        if len(kind.columns) > 1:  # an entity seen in two columns in one hour: one row
+            sql = f"""SELECT entity, hour_us, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
+                             min(first_us) AS first_us, max(last_us) AS last_us, bit_or(sources) AS sources
+                      FROM ({sql}) GROUP BY entity, hour_us"""
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _entity_batch AS SELECT {key_sql('entity')} AS k, * FROM ({sql})"
+        )
+        cur.execute(
+            f"""INSERT INTO entity_rollup
+                SELECT '{kind.name}', k, hour_us, n, n_fail, first_us, last_us, sources FROM _entity_batch
+                ORDER BY hour_us"""
+        )
+        cur.execute(
+            f"""INSERT INTO _entity_batch_totals
+                SELECT '{kind.name}', k, min(entity), max(entity) <> min(entity), sum(n)::BIGINT,
+                       sum(n_fail)::BIGINT, min(first_us), max(last_us), bit_or(sources)
+                FROM _entity_batch GROUP BY k"""
+        )
+    cur.execute("DROP TABLE _entity_batch")
+    exact = _merge_totals(cur)
+    _add_aliases(cur, mark)
+    return exact
+
+
+def _merge_totals(cur: duckdb.DuckDBPyConnection) -> bool:
+    clash = cur.execute("SELECT count(*) FROM _entity_batch_totals WHERE clash").fetchall()[0][0]
+    if cur.execute("SELECT count(*) FROM (SELECT 1 FROM entity_totals LIMIT 1)").fetchall()[0][0]:
+        clash += cur.execute(
+            """SELECT count(*) FROM entity_totals t JOIN _entity_batch_totals b USING (kind, k)
+               WHERE t.entity <> b.entity"""
+        ).fetchall()[0][0]
+        cur.execute(
+            """UPDATE entity_totals SET n = entity_totals.n + b.n, n_fail = entity_totals.n_fail + b.n_fail,
+                      first_us = least(entity_totals.first_us, b.first_us),
+                      last_us = greatest(entity_totals.last_us, b.last_us),
+                      sources = entity_totals.sources | b.sources
+               FROM _entity_batch_totals b WHERE entity_totals.kind = b.kind AND entity_totals.k = b.k"""
+        )
+        cur.execute(
+            """DELETE FROM _entity_batch_totals b
+               WHERE EXISTS (SELECT 1 FROM entity_totals t WHERE t.kind = b.kind AND t.k = b.k)"""
+        )
+    cur.execute(
+        """INSERT INTO entity_totals
+           SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals"""
+    )
+    cur.execute("DROP TABLE _entity_batch_totals")
+    return int(clash) == 0
+
+
+def _add_aliases(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
     for kind in KINDS:
         if not kind.is_ip:
             continue
@@ -94,22 +231,10 @@ def compact(cur: duckdb.DuckDBPyConnection) -> None:
     """Re-sum repeated keys and restore the (kind, hour) order zone maps prune on."""
     cur.execute(
         """CREATE OR REPLACE TEMP TABLE _entity_rollup_all AS
-           SELECT kind, entity, hour_us, source_type, provider, sum(n)::BIGINT AS n,
-                  sum(n_fail)::BIGINT AS n_fail, min(first_ts) AS first_ts, max(last_ts) AS last_ts
+           SELECT kind, k, hour_us, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_us) AS first_us,
+                  max(last_us) AS last_us, bit_or(sources) AS sources
            FROM entity_rollup GROUP BY ALL"""
     )
     cur.execute("DELETE FROM entity_rollup")
     cur.execute("INSERT INTO entity_rollup SELECT * FROM _entity_rollup_all ORDER BY kind, hour_us")
     cur.execute("DROP TABLE _entity_rollup_all")
-
-
-def rebuild_totals(cur: duckdb.DuckDBPyConnection) -> None:
-    """One row per entity over the whole case, sorted by kind then count (the default order)."""
-    cur.execute("DELETE FROM entity_totals")
-    cur.execute(
-        """INSERT INTO entity_totals
-           SELECT kind, entity, sum(n)::BIGINT, sum(n_fail)::BIGINT, min(first_ts), max(last_ts),
-                  -- list_distinct(list()) is a plain aggregate; list(DISTINCT) measured 6x slower here
-                  list_sort(list_distinct(list(source_type))), list_sort(list_distinct(list(provider)))
-           FROM entity_rollup GROUP BY kind, entity ORDER BY kind, 3 DESC"""
-    )

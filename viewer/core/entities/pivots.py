@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import builder
+from viewer.core.entities import builder, panel_query, panel_stats
 from viewer.core.entities.kinds import EntityKind, entity_kind, normalize_ip
-from viewer.core.entities.panel_stats import HOUR_US, entity_expr
+from viewer.core.entities.panel_stats import entity_expr
 
 TimeRange = tuple[dt.datetime, dt.datetime]
 
@@ -26,8 +26,8 @@ TimeRange = tuple[dt.datetime, dt.datetime]
 SORT_KEYS: dict[str, str] = {
     "events": "n",
     "failures": "n_fail",
-    "first_seen": "first_ts",
-    "last_seen": "last_ts",
+    "first_seen": "first_us",
+    "last_seen": "last_us",
     "entity": "entity",
 }
 
@@ -82,28 +82,43 @@ def _aggregate_events_sql(kind: EntityKind, where: str) -> str:
     return " UNION ALL ".join(parts)
 
 
-def _parts_sql(kind: EntityKind, time_range: TimeRange | None, use_tables: bool) -> tuple[str, list[object]]:
-    """Rows (entity, source_type, provider, n, n_fail, first_ts, last_ts) to be summed per entity."""
-    if time_range is None:
-        if use_tables:
-            raise AssertionError("whole-case panels read entity_totals")
-        return _aggregate_events_sql(kind, "true"), []
-    start, end = time_range
-    if not use_tables:
-        return _aggregate_events_sql(kind, "ts >= ? AND ts < ?"), [start, end] * len(kind.columns)
-    lo = -(-_us(start) // HOUR_US) * HOUR_US  # first whole hour inside the range
-    hi = (_us(end) // HOUR_US) * HOUR_US  # end of the last whole hour inside it
-    if lo >= hi:  # no whole hour: the range is small, count it from events
-        return _aggregate_events_sql(kind, "ts >= ? AND ts < ?"), [start, end] * len(kind.columns)
-    lo_t = dt.datetime.fromtimestamp(lo / 1e6, dt.UTC)
-    hi_t = dt.datetime.fromtimestamp(hi / 1e6, dt.UTC)
-    edges = "(ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?)"
-    edge_params: list[object] = [start, lo_t, hi_t, end]
-    sql = (
-        "SELECT entity, source_type, provider, n, n_fail, first_ts, last_ts FROM entity_rollup "
-        "WHERE kind = ? AND hour_us >= ? AND hour_us < ? UNION ALL " + _aggregate_events_sql(kind, edges)
-    )
-    return sql, [kind.name, lo, hi, *edge_params * len(kind.columns)]
+def _fallback_page(
+    cur: duckdb.DuckDBPyConnection,
+    kind: EntityKind,
+    time_range: TimeRange | None,
+    search: str,
+    order: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[PanelRow], int]:
+    """The page counted from events (tables not current): slower, same answer."""
+    params: list[object] = []
+    where = "true"
+    if time_range is not None:
+        where = "ts >= ? AND ts < ?"
+        params = [time_range[0], time_range[1]] * len(kind.columns)
+    parts = _aggregate_events_sql(kind, where)
+    body = f"""SELECT entity, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_ts) AS first_ts,
+                      max(last_ts) AS last_ts,
+                      list_sort(list_distinct(list(source_type))) AS sources,
+                      list_sort(list_distinct(list(provider))) AS clouds
+               FROM ({parts}) GROUP BY entity"""
+    match = ""
+    if search:
+        match = "WHERE contains(lower(entity), ?)"
+        params.append(search.lower())
+    column = {"n": "n", "n_fail": "n_fail", "first_us": "first_ts", "last_us": "last_ts"}.get(order, "entity")
+    rows = cur.execute(
+        f"""SELECT entity, n, n_fail, first_ts, last_ts, sources, clouds, count(*) OVER () AS total
+            FROM ({body}) {match} ORDER BY {column} {"DESC" if descending else "ASC"} NULLS LAST, entity
+            LIMIT ? OFFSET ?""",
+        [*params, limit, offset],
+    ).fetchall()
+    page = [
+        PanelRow(r[0], int(r[1]), int(r[2]), r[3], r[4], tuple(r[5] or ()), tuple(r[6] or ())) for r in rows
+    ]
+    return page, int(rows[0][7]) if rows else 0
 
 
 def panel_rows(
@@ -124,49 +139,19 @@ def panel_rows(
     """
     kind = entity_kind(kind_name)
     order = SORT_KEYS[sort]
-    use_tables = builder.is_ready(cur)
-    params: list[object]
-    if time_range is None and use_tables:
-        body = (
-            "SELECT entity, n, n_fail, first_ts, last_ts, sources, clouds FROM entity_totals WHERE kind = ?"
-        )
-        params = [kind.name]
-    else:
-        parts, params = _parts_sql(kind, time_range, use_tables)
-        body = f"""SELECT entity, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_ts) AS first_ts,
-                          max(last_ts) AS last_ts,
-                          list_sort(list_distinct(list(source_type))) AS sources,
-                          list_sort(list_distinct(list(provider))) AS clouds
-                   FROM ({parts}) GROUP BY entity"""
-    where = ""
-    if search:
-        where = "WHERE contains(lower(entity), ?)"
-        params.append(search.lower())
-    direction = "DESC" if descending else "ASC"
-    if time_range is None and use_tables:
-        # A separate count: a window count makes DuckDB carry every row of the stored table
-        # through the sort instead of keeping only the top `limit + offset`.
-        total_sql, window = f"SELECT count(*) FROM ({body}) {where}", ""
-    else:
-        total_sql, window = "", ", count(*) OVER () AS total"  # aggregate once, count alongside
-    rows = cur.execute(
-        f"""SELECT entity, n, n_fail, first_ts, last_ts, sources, clouds{window}
-            FROM ({body}) {where} ORDER BY {order} {direction} NULLS LAST, entity LIMIT ? OFFSET ?""",
-        [*params, limit, offset],
-    ).fetchall()
-    if total_sql:
-        total = int(cur.execute(total_sql, params).fetchall()[0][0])
-    else:
-        total = int(rows[0][7]) if rows else 0
-    return PanelPage(
-        kind.name,
-        [
-            PanelRow(r[0], int(r[1]), int(r[2]), r[3], r[4], tuple(r[5] or ()), tuple(r[6] or ()))
-            for r in rows
-        ],
-        total,
-        use_tables,
-    )
+    if limit <= 0:
+        return PanelPage(kind.name, [], 0, builder.is_ready(cur))
+    if not builder.is_ready(cur):
+        rows, total = _fallback_page(cur, kind, time_range, search, order, descending, limit, offset)
+        return PanelPage(kind.name, rows, total, False)
+    raw, total = panel_query.read_page(cur, kind, time_range, search, order, descending, limit, offset)
+    bits = panel_stats.source_bits(cur)
+    rows = []
+    for r in raw:
+        sources, clouds = panel_stats.decode_sources(r.sources, bits)
+        first, last = panel_query.to_datetime(r.first_us), panel_query.to_datetime(r.last_us)
+        rows.append(PanelRow(r.entity, r.n, r.n_fail, first, last, sources, clouds))
+    return PanelPage(kind.name, rows, total, True)
 
 
 def _stored_values(cur: duckdb.DuckDBPyConnection, kind: EntityKind, entities: list[str]) -> list[str]:
