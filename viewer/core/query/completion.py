@@ -67,6 +67,11 @@ def gather(cur: duckdb.DuckDBPyConnection) -> CompletionWords:
     ]
     tables += [t for t in SOURCE_TABLES if t not in tables]
     columns = [r[0] for r in cur.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()]
+    # Views that add columns to the events: `events_actor` (viewer.core.entities.actors) adds
+    # the resolved `actor`.
+    if "events_actor" in tables:
+        extra = cur.execute("SELECT column_name FROM (DESCRIBE events_actor)").fetchall()
+        columns += [r[0] for r in extra if r[0] not in columns]
     functions = [
         r[0]
         for r in cur.execute(
