@@ -266,6 +266,8 @@ def fetch(
     case.require_writable("fetch evidence into it")
     if req.end < req.start:
         raise FetchError("the end of the time range is before its start")
+    if not 1 <= req.result_limit <= 100_000:
+        raise FetchError("the Insights result limit must be between 1 and 100,000 rows (StartQuery's range)")
     f = LogsFetch(case, target, req, cache, ctx)
     f.import_ready(final=True)  # what an earlier run fetched but did not import
     try:
