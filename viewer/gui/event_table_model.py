@@ -305,6 +305,13 @@ class EventTableModel(QAbstractTableModel):
             return None
         return page.extras.get(page.event_ids[row % self.PAGE_SIZE])
 
+    def extra_for_event(self, event_id: int) -> Any:
+        """The extra of an event whose page is cached (None otherwise): no SQL on the UI thread."""
+        for page in self._pages.values():
+            if event_id in page.extras:
+                return page.extras[event_id]
+        return None
+
     # -- lookups for the window ------------------------------------------------------------
     def event_count(self) -> int:
         return self._count

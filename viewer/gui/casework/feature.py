@@ -140,6 +140,7 @@ class CaseworkFeature(QObject):
         self.annotator.refused.connect(lambda m: w.statusBar().showMessage(m, 10000))
         self.findings.eventActivated.connect(self.navigator.go_to_event)
         self.findings.menu_builder = self.fill_findings_menu
+        self.annotator.lookup = self.annotation_of
         self.markers.eventClicked.connect(self.navigator.go_to_event)
         self.findings.rangeActivated.connect(self.navigator.go_to_range)
         self.findings.verifyRequested.connect(self.evidence.ask_verify)
@@ -207,11 +208,14 @@ class CaseworkFeature(QObject):
         self.dialog = None
 
     def _known_tags(self) -> list[str]:
-        case = self.annotator.case
-        if case is None:
-            return list(edits.STANDARD_TAGS)
-        rows = case.cursor().execute("SELECT DISTINCT tag FROM event_tags ORDER BY 1").fetchall()
-        return sorted({*edits.STANDARD_TAGS, *(str(r[0]) for r in rows)})
+        return sorted({*edits.STANDARD_TAGS, *self.findings.known_tags()})
+
+    def annotation_of(self, event_id: int) -> annotation_views.EventAnnotation | None:
+        """From the table's cached pages (exact, refreshed after each edit), else the findings."""
+        extra = self.window.table_model.extra_for_event(event_id)
+        if isinstance(extra, annotation_views.EventAnnotation):
+            return extra
+        return self.findings.annotation_of(event_id)
 
     def ask_event_note(self, event_id: int | None = None) -> None:
         if self.annotator.writable_case() is None:
@@ -235,7 +239,7 @@ class CaseworkFeature(QObject):
         case = self.annotator.writable_case()
         if case is None:
             return
-        current = annotation_views.entity_note(case, kind, value)
+        current = self.findings.entity_note_of(kind, value)
         about = f"{kind} <b>{value}</b>: the note shows wherever this value is noted (findings, report)."
         dialog = NoteDialog(f"Note on {kind} {value}", about, current, self.window)
         self.dialog = dialog
@@ -282,7 +286,7 @@ class CaseworkFeature(QObject):
         if ctx.value:
             kind = entity_kind_for(ctx.field) if ctx.field else "value"
             short = ctx.value if len(ctx.value) <= 40 else ctx.value[:37] + "…"
-            existing = annotation_views.entity_note(case, kind, ctx.value)
+            existing = self.findings.entity_note_of(kind, ctx.value)
             text = f"Note on {kind} {short}…" + (f'  (now: "{existing[:30]}")' if existing else "")
             act = menu.addAction(text + suffix, partial(self.ask_entity_note, kind, ctx.value))
             act.setEnabled(writable)
@@ -319,7 +323,7 @@ class CaseworkFeature(QObject):
 
     def _ids_for(self, event_id: int) -> list[int]:
         """The whole selection when the clicked row is in it, else just the clicked event."""
-        selected = self.window.table.selected_event_ids()
+        selected = self.annotator.selected_ids()
         return selected if event_id in selected else [event_id]
 
     # -- other actions ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.case_file import CaseFile
 from viewer.core.casework import annotation_views, findings
-from viewer.core.casework.annotation_views import AnnotatedEvent, Bookmark, EntityNote
+from viewer.core.casework.annotation_views import AnnotatedEvent, Bookmark, EntityNote, EventAnnotation
 from viewer.core.casework.findings import IntegrityResult
 from viewer.core.jobs import CancelToken
 from viewer.gui.casework.annotation_dialogs import annotation_colour
@@ -75,6 +75,8 @@ class FindingsDock(QDockWidget):
         self.case: CaseFile | None = None
         self.data = FindingsData()
         self.session_results: list[IntegrityResult] = []  # not stored in the case
+        self._by_event: dict[int, AnnotatedEvent] = {}
+        self._notes: dict[tuple[str, str], str] = {}
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._show)
         self._runner.failed.connect(self._on_failed)
@@ -154,6 +156,8 @@ class FindingsDock(QDockWidget):
     def _show(self, data: object) -> None:
         assert isinstance(data, FindingsData)
         self.data = data
+        self._by_event = {e.event_id: e for e in data.events}
+        self._notes = {(n.entity_kind, n.entity_value): n.note for n in data.entity_notes}
         self.tree.clear()
         if self.case is None:
             self.status.setText("No case open.")
@@ -253,6 +257,17 @@ class FindingsDock(QDockWidget):
             self.eventActivated.emit(int(value))
         elif kind == "bookmark" and isinstance(value, Bookmark):
             self.rangeActivated.emit(value.start, value.end)
+
+    # -- what the dock knows (read by the feature instead of querying on the UI thread) -------
+    def annotation_of(self, event_id: int) -> EventAnnotation | None:
+        e = self._by_event.get(event_id)
+        return None if e is None else EventAnnotation(e.event_id, e.starred, e.tags, e.note)
+
+    def entity_note_of(self, kind: str, value: str) -> str | None:
+        return self._notes.get((kind, value))
+
+    def known_tags(self) -> list[str]:
+        return sorted({t for e in self.data.events for t in e.tags})
 
     def build_menu(self, item: QTreeWidgetItem) -> QMenu:
         """The context menu of a row (exposed so tests can inspect it without exec)."""

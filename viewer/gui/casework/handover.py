@@ -23,6 +23,7 @@ from viewer.core.casework.export import ExportReport
 from viewer.core.event_query import EventFilter
 from viewer.core.jobs import JobContext
 from viewer.core.query.runner import QueryRunner
+from viewer.gui.casework.annotator import selected_event_ids
 from viewer.gui.casework.task_status import TaskStatus
 from viewer.gui.jobs_qt import JobHandle
 from viewer.gui.report_pdf import write_pdf
@@ -127,7 +128,7 @@ class Handover(QObject):
             return None
         fmt = export.format_for(path)
         if what == "selection":
-            ids = self.window.table.selected_event_ids()
+            ids = selected_event_ids(self.window)
             if not ids:
                 self._status("Select events to export first.")
                 return None
