@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import duckdb
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
 from viewer.core.case_file import CaseFile
@@ -63,6 +63,10 @@ class EntityTables(QObject):
         self._again = False
         self.state = ""
         self._tick = QTimer(self, interval=1000)
+        # A thread of its own: a build of minutes must not take a thread of the global pool,
+        # where the table's pages and the timeline's bars are fetched (2 threads on 2 cores).
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
         self._tick.timeout.connect(self._show_elapsed)
 
     @property
@@ -80,7 +84,7 @@ class EntityTables(QObject):
             return
         self._again = False
         job = Job("Building entity tables", lambda ctx: ensure_entity_tables(case, ctx))
-        self._handle = start_job(job, self)
+        self._handle = start_job(job, self, self._pool)
         self._handle.progress.connect(self._on_progress)
         self._handle.finished.connect(self._on_finished)
         self._handle.failed.connect(self._on_failed)
@@ -90,6 +94,11 @@ class EntityTables(QObject):
         self._again = False
         if self._handle is not None:
             self._handle.cancel()
+
+    def cancel_and_wait(self, timeout_ms: int = 10_000) -> None:
+        """Cancel and wait for the build to roll back (before the case's connection closes)."""
+        self.cancel()
+        self._pool.waitForDone(timeout_ms)
 
     def _set_state(self, text: str) -> None:
         self.state = text

@@ -156,7 +156,7 @@ class PivotFeature:
         session = self.window.session
         if session is None or not self.tables.running:
             return None
-        self.tables.cancel()
+        self.tables.cancel_and_wait()
         QTimer.singleShot(0, lambda: self._resume_build(session))
         return None
 
