@@ -99,6 +99,7 @@ class _Athena:
         )
         sess = session(target)
         self.region = check_region(sess, target.region, "athena")
+        self.acq.target["region"] = self.region  # also when it came from the profile
         self.acq.caller = caller_identity(target, sess)
         self.client = api_pages.paged_client(target, sess, "athena")
         self.limiter = api_pages.shared_limiter(

@@ -119,6 +119,7 @@ class LogsFetch:
         )
         sess = session(target)
         region = check_region(sess, target.region, SERVICE)
+        self.acq.target["region"] = region  # also when it came from the profile
         self.acq.caller = caller_identity(target, sess)
         self.client = api_pages.paged_client(target, sess, SERVICE)
         self.limiter = api_pages.shared_limiter(SERVICE, self.acq.caller["account"], region, CALLS_PER_SECOND)
