@@ -260,3 +260,16 @@ def test_casework_shortcuts_are_unique_in_the_window(qtbot, settings, work_case)
         if a not in ours and not a.shortcut().isEmpty()
     ]
     assert not set(keys) & set(others)
+
+
+def test_case_does_not_close_while_edits_are_saving(qtbot, settings, work_case):
+    win = open_window(qtbot, settings, work_case, read_only=False)
+    feature = _feature(win)
+    ids = [r[0] for r in _sql(win, "SELECT event_id FROM events ORDER BY event_id LIMIT 300")]
+    for i in range(0, 300, 100):  # three queued edits: the later ones wait for the first
+        feature.annotator.set_tag("reviewed", True, ids[i : i + 100])
+    assert "still being saved" in (feature.close_guard() or "")
+    wait_edits(qtbot, feature)
+    assert feature.close_guard() is None
+    assert _sql(win, "SELECT count(*) FROM event_tags WHERE tag = 'reviewed'") == [(300,)]
+    assert win.close_case()

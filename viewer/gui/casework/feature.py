@@ -69,6 +69,7 @@ class CaseworkFeature(QObject):
         window.value_menus.register(self.fill_value_menu)
         window.table_model.set_row_extras(self._fetch_row_annotations, present_row)
         self._connect()
+        window.close_guards.append(self.close_guard)
         self._on_case_changed(None)
 
     # -- construction ----------------------------------------------------------------------
@@ -174,6 +175,19 @@ class CaseworkFeature(QObject):
             )
         self.markers.refresh(case)
         self.banner.show_for(case.path if case is not None else None, read_only)
+
+    def close_guard(self) -> str | None:
+        """Why the case cannot close now: work that uses its connection, or edits not saved yet
+        (closing would drop them)."""
+        running = [n for n in ("verify", "report", "export") if self.tasks.running(n)]
+        if running:
+            return (
+                f"{' and '.join(running).capitalize()} is still running on this case. Cancel it in the "
+                "status bar or let it finish, then close the case."
+            )
+        if self.annotator.lane.busy:
+            return "Annotation edits are still being saved to the case; close it again in a moment."
+        return None
 
     def _fetch_row_annotations(self, event_ids: list[int]) -> dict[int, Any]:
         """Runs on the table's page thread: one query for a page of rows."""
