@@ -33,7 +33,7 @@ from viewer.core.fetch import api_pages, athena_sql
 from viewer.core.fetch.acquisition import Acquisition, FetchReport, import_fetched
 from viewer.core.fetch.athena_rows import RowConverter, RowShapeError, column_names, is_header, row_values
 from viewer.core.fetch.aws_auth import AwsTarget, FetchError, caller_identity, scrub, session
-from viewer.core.fetch.cloudwatch_logs import check_region, user_error
+from viewer.core.fetch.cloudwatch_logs import check_region, kept_note, user_error
 from viewer.core.fetch.pages_ahead import PagesAhead
 from viewer.core.ingest import ImportReport
 from viewer.core.jobs import Cancelled, JobContext
@@ -278,9 +278,7 @@ def fetch(
         raise FetchError(str(exc)) from None
     except (api_pages.ApiStopped, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = user_error(exc, what)
-        raise FetchError(
-            f"{msg}; {a.acq.records_imported:,} records imported so far are kept, run it again to resume"
-        ) from None
+        raise FetchError(msg + kept_note(a.acq.records_imported)) from None
     a.import_ready(final=True)
     a.acq.finished_at = dt.datetime.now(dt.UTC).isoformat()
     return FetchReport(a.acq, a.reports, a.folder)

@@ -106,6 +106,13 @@ def user_error(exc: BaseException, what: str) -> str:
     return api_pages.api_error(exc, what)
 
 
+def kept_note(imported: int) -> str:
+    """What a failed fetch leaves behind, for the end of its error message."""
+    if imported:
+        return f"; the {imported:,} records imported so far are kept: run it again to resume"
+    return "; nothing was imported"
+
+
 class LogsFetch:
     """One fetch's shared pieces: client, limiter, acquisition, state folder, batched imports."""
 
@@ -143,14 +150,11 @@ class LogsFetch:
     def explain(self, exc: Exception, what: str) -> FetchError:
         """A user-facing error for an API failure, naming what is kept."""
         if api_pages.error_code(exc) == "ResourceNotFoundException":
-            msg = (
+            return FetchError(
                 f"no log group named {self.req.group!r} in {self.region} "
                 f"(or not visible to {self.acq.caller.get('arn', 'this identity')})"
             )
-        else:
-            msg = user_error(exc, what)
-        kept = self.acq.records_imported
-        return FetchError(f"{msg}; {kept:,} records imported so far are kept, run it again to resume")
+        return FetchError(user_error(exc, what) + kept_note(self.acq.records_imported))
 
     def write(self, name: str, events: list[dict[str, Any]], searched: list[Any]) -> None:
         """One page as a filter-log-events document, written atomically, noted in the state
