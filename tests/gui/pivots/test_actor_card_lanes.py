@@ -147,3 +147,21 @@ def test_closing_while_the_tables_build_cancels_the_build(qtbot, settings, stale
     assert win.close_case()  # the guard stopped the build before the connection closed
     qtbot.waitUntil(lambda: not feature.tables.running, timeout=WAIT_MS)
     assert win.session is None and feature.tables.label.isHidden()
+
+
+def test_fit_to_lanes_moves_the_timeline_to_their_events(qtbot, settings, pivot_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    lane = Lane("actor", stories.USER_ARN)
+    with qtbot.waitSignal(feature.lanes.lanesDrawn, timeout=WAIT_MS):
+        feature.add_lane("actor", stories.USER_ARN)
+    with qtbot.waitSignal(feature.lanes.lanesDrawn, timeout=WAIT_MS) as blocker:
+        feature.lanes.fit_button.click()
+    (n, first, last) = pivot_sql.execute(
+        "SELECT count(*), epoch(min(ts)), epoch(max(ts)) FROM events WHERE principal_id = ? OR credential_id IN (?, ?)",
+        [stories.USER_ARN, stories.USER_KEY, stories.SESSION_KEY],
+    ).fetchall()[0]
+    assert blocker.args[0].total(lane) == n > 0
+    lo, hi = win.timeline.view_box.viewRange()[0]
+    assert (
+        lo <= first and last <= hi and hi - lo < 86400
+    )  # the timeline followed: hours, not the case's weeks

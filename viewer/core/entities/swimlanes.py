@@ -113,3 +113,16 @@ def lane_counts(
         failures[lane] = np.bincount(b[ok], weights=np.asarray(rows["f"])[ok], minlength=n).astype(np.int64)
     edges = (origin + w_us * np.arange(n + 1, dtype=np.int64)) / 1e6
     return LaneBuckets(edges, width, counts, failures)
+
+
+def lanes_extent(cur: duckdb.DuckDBPyConnection, lanes: list[Lane]) -> tuple[dt.datetime, dt.datetime] | None:
+    """First and last event time over all lanes (to fit the view to them); None when empty."""
+    lo: dt.datetime | None = None
+    hi: dt.datetime | None = None
+    for lane in lanes:
+        where, params = lane_predicate(cur, lane)
+        first, last = cur.execute(f"SELECT min(ts), max(ts) FROM events WHERE {where}", params).fetchall()[0]
+        if first is not None:
+            lo = first if lo is None else min(lo, first)
+            hi = last if hi is None else max(hi, last)
+    return (lo, hi) if lo is not None and hi is not None else None

@@ -22,7 +22,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from viewer.core.entities.swimlanes import Lane, LaneBuckets, lane_counts
+from viewer.core.entities.swimlanes import Lane, LaneBuckets, lane_counts, lanes_extent
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.time_text import format_duration, from_epoch, zone_label
@@ -83,10 +83,17 @@ class SwimlaneWidget(QWidget):
         self.remove_menu = QMenu(self.remove_button)
         self.remove_menu.aboutToShow.connect(self._fill_remove_menu)
         self.remove_button.setMenu(self.remove_menu)
+        self.fit_button = QPushButton("Fit to lanes", self)
+        self.fit_button.setToolTip("Show the time span of the lanes' events (the timeline follows)")
+        self.fit_button.clicked.connect(self.fit_to_lanes)
+        self._fit_runner = SupersedingRunner(self)
+        self._fit_runner.resultReady.connect(self._on_extent)
+        self._fit_runner.failed.connect(self._on_failed)
         self.clear_button = QPushButton("Clear lanes", self)
         self.clear_button.clicked.connect(self.clear_lanes)
         head = QHBoxLayout()
         head.addWidget(self.info, 1)
+        head.addWidget(self.fit_button)
         head.addWidget(self.remove_button)
         head.addWidget(self.clear_button)
         lay = QVBoxLayout(self)
@@ -136,6 +143,30 @@ class SwimlaneWidget(QWidget):
         self._lanes = []
         self.lanesChanged.emit()
         self.refresh()
+
+    def fit_to_lanes(self) -> None:
+        if self._cur_factory is None or not self._lanes:
+            return
+        factory, lanes = self._cur_factory, list(self._lanes)
+
+        def work(token: CancelToken) -> tuple[dt.datetime, dt.datetime] | None:
+            cur = factory()
+            remove = token.on_cancel(cur.interrupt)
+            try:
+                return lanes_extent(cur, lanes)
+            finally:
+                remove()
+                cur.close()
+
+        self._fit_runner.submit(work)
+
+    @Slot(object)
+    def _on_extent(self, extent: object) -> None:
+        if not isinstance(extent, tuple):
+            return
+        lo, hi = extent[0].timestamp(), extent[1].timestamp()
+        pad = max(30.0, (hi - lo) * 0.02)
+        self.view_box.setXRange(lo - pad, hi + pad, padding=0)
 
     def refresh(self) -> None:
         self._debounce.stop()
