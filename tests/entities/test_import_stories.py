@@ -13,7 +13,7 @@ import pytest
 from entities import stories
 from viewer.core import derived
 from viewer.core.case_file import CaseFile
-from viewer.core.entities import actors, builder, panel_stats, pivots
+from viewer.core.entities import actors, builder, panel_query, panel_stats, pivots
 from viewer.core.ingest import import_paths
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
 from viewer.core.query import completion
@@ -192,3 +192,28 @@ def test_one_ip_entity_across_five_sources(tmp_path: Path) -> None:
         f"SELECT count(*) FROM events WHERE ({pf.where_sql}) AND ts >= ? AND ts < ?", [*pf.params, start, end]
     ).fetchall()[0][0]
     assert [r.events for r in ranged if r.entity == stories.ATTACKER_IP] == [counted]
+
+
+def test_edge_events_are_found_through_the_time_order(tmp_path: Path) -> None:
+    case = CaseFile.create(tmp_path / "c.caseline")
+    import_paths(case, [stories.write_cloudtrail(tmp_path / "ct.json", stories.session_calls())])
+    cur = case.cursor()
+    start = dt.datetime(2024, 5, 1, 10, 0, 30, tzinfo=dt.UTC)
+    end = dt.datetime(2024, 5, 1, 10, 2, 30, tzinfo=dt.UTC)
+    interval = [(panel_query.to_us(start), panel_query.to_us(end))]
+    where = panel_query.edge_where(cur, interval)
+    assert "event_id BETWEEN" in where
+    ids = {r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE {where}").fetchall()}
+    by_ts = {
+        r[0]
+        for r in cur.execute("SELECT event_id FROM events WHERE ts >= ? AND ts < ?", [start, end]).fetchall()
+    }
+    assert ids == by_ts == {_event_id(cur, "e-desc"), _event_id(cur, "e-run")}
+    # A time order that does not cover the events is not used; the answer stays the same.
+    cur.execute("UPDATE page_anchors_state SET events = events + 1")
+    assert "event_id BETWEEN" not in panel_query.edge_where(cur, interval)
+    page = pivots.panel_rows(cur, "action", (start, end))
+    counted = cur.execute(
+        "SELECT action, count(*) FROM events WHERE ts >= ? AND ts < ? GROUP BY 1", [start, end]
+    ).fetchall()
+    assert page.exact_from_tables and {r.entity: r.events for r in page.rows} == dict(counted)
