@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import functools
 import math
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 EVENT_FIELDS = "fields @timestamp, @message, @logStream, @log"
 DONE_STATES = ("Complete", "Failed", "Cancelled", "Timeout", "Unknown")
 POLL_FIRST, POLL_MAX = 0.2, 3.0
-CONCURRENCY_WAITS = 10  # seconds between GetQueryResults polls, growing
+CONCURRENCY_WAITS = 10
+CONCURRENT_QUERIES = 4  # seconds between GetQueryResults polls, growing
 
 
 def query_text(user_query: str) -> str:
@@ -94,6 +96,8 @@ def _poll(f: LogsFetch, query_id: str) -> dict[str, Any]:
             break
         api_pages.sleep_unless_cancelled(f.ctx.token, wait)
         f.ctx.check()
+        if f.ahead.stop.is_set():  # another window failed, or the import did
+            raise Cancelled()
         wait = min(POLL_MAX, wait * 1.5)
     rows = list(res.get("results", []))
     while res.get("nextToken"):  # newer service versions page results beyond 10,000
@@ -103,8 +107,8 @@ def _poll(f: LogsFetch, query_id: str) -> dict[str, Any]:
             "status": res["status"],
         }
         rows += res.get("results", [])
-        f.acq.pages += 1
-    f.acq.pages += 1
+        f.count("pages")
+    f.count("pages")
     return {
         "status": res.get("status"),
         "rows": rows,
@@ -121,7 +125,7 @@ def _start(f: LogsFetch, params: dict[str, Any]) -> str:
         except botocore.exceptions.ClientError as exc:
             if api_pages.error_code(exc) != "LimitExceededException" or attempt == CONCURRENCY_WAITS:
                 raise
-            f.acq.throttled += 1
+            f.count("throttled")
             api_pages.sleep_unless_cancelled(f.ctx.token, api_pages.DEFAULT_BACKOFF.delay(attempt))
             f.ctx.check()
     raise AssertionError("unreachable")
@@ -147,25 +151,42 @@ def _run(f: LogsFetch, start: int, end: int) -> dict[str, Any]:
 
 
 def run_windows(f: LogsFetch) -> None:
-    """Query every window still pending, splitting full ones, writing the rest (in the paging
-    thread of `PagesAhead`, while the caller's thread imports what is written)."""
+    """Query the pending windows, CONCURRENT_QUERIES at a time, splitting full ones and writing
+    the rest (in the paging thread of `PagesAhead`, while the caller's thread imports what is
+    written). An Insights query spends most of its time running at AWS, so several at once make
+    a split-heavy fetch several times faster, well under the 30 concurrent queries allowed."""
     st = f.state.data
     with f.state.lock:
         if "pending" not in st:
             whole = [math.floor(f.req.start.timestamp()), math.floor(f.req.end.timestamp())]
             st.update(pending=[whole], windows_done=[], splits=0)
-    while st["pending"] and not f.ahead.stop.is_set():
-        f.ctx.check()
-        start, end = st["pending"][0]
-        res = _run(f, start, end)
-        with f.state.lock:  # the importing thread saves the state too
-            _settle(f, start, end, res)
-        f.ahead.written.set()
-        f.ctx.progress.phase = (
-            f"Logs Insights: {len(st['windows_done']):,} windows done, {len(st['pending']):,} to run "
-            f"({st['splits']:,} splits), {f.acq.records_retrieved:,} events"
-        )
-        f.ctx.progress.records = f.acq.records_retrieved
+    running: dict[Future[dict[str, Any]], tuple[int, int]] = {}
+    with ThreadPoolExecutor(CONCURRENT_QUERIES, thread_name_prefix="insights") as pool:
+        try:
+            while True:
+                with f.state.lock:
+                    busy = set(running.values())
+                    waiting = [(s, e) for s, e in st["pending"] if (s, e) not in busy]
+                while waiting and len(running) < CONCURRENT_QUERIES and not f.ahead.stop.is_set():
+                    window = waiting.pop(0)
+                    running[pool.submit(_run, f, *window)] = window
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    start, end = running.pop(fut)
+                    res = fut.result()
+                    with f.state.lock:  # the importing thread saves the state too
+                        _settle(f, start, end, res)
+                f.ahead.written.set()
+                f.ctx.progress.phase = (
+                    f"Logs Insights: {len(st['windows_done']):,} windows done, {len(st['pending']):,} to "
+                    f"run ({st['splits']:,} splits), {f.acq.records_retrieved:,} events"
+                )
+                f.ctx.progress.records = f.acq.records_retrieved
+        except BaseException:
+            f.ahead.stop.set()  # the queries still running stop (and are stopped at AWS)
+            raise
 
 
 def _settle(f: LogsFetch, start: int, end: int, res: dict[str, Any]) -> None:
@@ -174,17 +195,18 @@ def _settle(f: LogsFetch, start: int, end: int, res: dict[str, Any]) -> None:
     limit = f.req.result_limit
     span = f"{_iso(start)}..{_iso(end)}"
     full = res["status"] == "Timeout" or len(res["rows"]) >= limit
+    at = st["pending"].index([start, end])
     if res["status"] not in ("Complete", "Timeout"):
         f.acq.failed.append(f"{span}: the query ended {res['status']}")
-        st["pending"].pop(0)
+        st["pending"].pop(at)
     elif full and end - start >= 2:
         mid = (start + end) // 2
-        st["pending"][0:1] = [[start, mid], [mid, end]]
+        st["pending"][at : at + 1] = [[start, mid], [mid, end]]
         st["splits"] += 1
     elif full:
         why = "timed out" if res["status"] == "Timeout" else f"returned the limit of {limit:,} rows"
         f.acq.failed.append(f"{span}: the query {why} within {end - start + 1} s; use FilterLogEvents for it")
-        st["pending"].pop(0)
+        st["pending"].pop(at)
     else:
         events = [e for e in (event_from_row(r, f.req.group) for r in res["rows"]) if e is not None]
         if res["rows"] and not events:
@@ -197,6 +219,6 @@ def _settle(f: LogsFetch, start: int, end: int, res: dict[str, Any]) -> None:
         f.acq.records_retrieved += len(events)
         if events:
             f.write(f"insights-{start}-{end}.json", events, [])
-        st["pending"].pop(0)
+        st["pending"].pop(at)
         st["windows_done"].append([start, end, len(events)])
     f.state.save()

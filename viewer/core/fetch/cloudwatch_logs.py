@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,15 +138,19 @@ class LogsFetch:
         self.state.data.setdefault("imported", 0)
         self.reports: list[ImportReport] = []
         self.ahead = PagesAhead(ctx)
+        self._counting = threading.Lock()
+
+    def count(self, counter: str, n: int = 1) -> None:
+        """Add to an acquisition counter: Insights windows run in several threads."""
+        with self._counting:
+            setattr(self.acq, counter, getattr(self.acq, counter) + n)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """One API call, rate limited, throttles retried with backoff and counted."""
-        self.acq.api_calls += 1
-
-        def throttled() -> None:
-            self.acq.throttled += 1
-
-        return api_pages.call(fn, limiter=self.limiter, token=self.ctx.token, on_throttle=throttled)
+        self.count("api_calls")
+        return api_pages.call(
+            fn, limiter=self.limiter, token=self.ctx.token, on_throttle=lambda: self.count("throttled")
+        )
 
     def explain(self, exc: Exception, what: str) -> FetchError:
         """A user-facing error for an API failure, naming what is kept."""
