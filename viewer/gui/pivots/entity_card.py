@@ -34,6 +34,8 @@ CARDS: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
 }
 _SUMMARY = ("events", "failures", "first_seen", "last_seen", "sources", "clouds")
 _LINK_SCHEME = "entity"
+#: Rows shown per section: a rich-text table lays out on the GUI thread (200 rows took ~300 ms).
+MAX_SECTION_ROWS = 25
 #: Card columns (of `entities.cards`) that are not event fields, and the field their values are in
 #: events: an actor and a session are principals; a role is the issuer of its sessions.
 #: Card sections listing plain `value`s, and the event field those values come from.
@@ -114,9 +116,15 @@ def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
             for c in columns
         )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{_cell(c, r.get(c), key)}</td>" for c in columns) + "</tr>" for r in value
+            "<tr>" + "".join(f"<td>{_cell(c, r.get(c), key)}</td>" for c in columns) + "</tr>"
+            for r in value[:MAX_SECTION_ROWS]
         )
         parts.append(f"<table cellspacing='0' cellpadding='2' border='0'><tr>{head}</tr>{rows}</table>")
+        if len(value) > MAX_SECTION_ROWS:
+            parts.append(
+                f"<p style='color:#777'>… and {len(value) - MAX_SECTION_ROWS:,} more (in time order; "
+                "filter to the entity to see them all)</p>"
+            )
     parts.append(f"<p style='color:#777'>Times in UTC ({offset_text()}).</p>")
     return "".join(parts)
 
