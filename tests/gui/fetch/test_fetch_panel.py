@@ -119,6 +119,7 @@ def test_estimate_then_fetch_imports_every_record_and_refreshes_the_window(
     qtbot.waitUntil(lambda: win.count_label.text() == f"{trail['records']:,} events in case", timeout=LONG_MS)
     qtbot.waitUntil(lambda: win.table_model.rowCount() == trail["records"], timeout=LONG_MS)
     assert "downloaded" in panel.summary.text() and panel.fetch_button.text() == "Fetch"
+    assert win.statusBar().currentMessage().startswith(f"Fetch finished: {trail['records']:,} records")
 
 
 def test_cancel_keeps_whole_batches_and_resume_completes_the_fetch(

@@ -61,6 +61,7 @@ class FetchFeature:
         self.panel = FetchPanel(w.settings)
         self.panel.runningChanged.connect(self._running_changed)
         self.panel.fetchEnded.connect(self._refresh)
+        self.panel.fetched.connect(self._announce)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
@@ -90,6 +91,16 @@ class FetchFeature:
     def _running_changed(self, running: bool) -> None:
         if running:
             self.window.indexer.cancel()  # both write the case; the index resumes after the fetch
+
+    def _announce(self, report: object) -> None:
+        """The dock may be hidden or tabbed away: the status bar says the fetch is done."""
+        acq = getattr(report, "acquisition", None)
+        if acq is not None:
+            self.window.statusBar().showMessage(
+                f"Fetch finished: {acq.records_imported:,} records imported"
+                + (f", {len(acq.failed):,} not fetched (Resume in the fetch panel)" if acq.failed else ""),
+                15000,
+            )
 
     def _refresh(self) -> None:
         """Batches imported (even by a cancelled fetch): refresh like after an import."""
