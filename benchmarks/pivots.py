@@ -38,10 +38,6 @@ EVIDENCE = {"1m": Path("/tmp/caseline-bench/evidence-1000000")}
 WORK = Path("/tmp/ent")
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    return medians_ms(fn, repeat)[0]
-
-
 def medians_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(wall, process CPU) medians in ms; the first run warms DuckDB's caches, as a panel the
     analyst re-sorts would be."""
@@ -136,15 +132,14 @@ def run_size(size: str, repeat: int, rates: tuple[float, float] | None, inline: 
     )
     wide = (lo + dt.timedelta(hours=26, minutes=13), lo + dt.timedelta(days=4, hours=2, minutes=47))
     month = (lo + dt.timedelta(days=3, minutes=7, seconds=11), lo + dt.timedelta(days=33, minutes=31))
-    print(
-        f"{'panel':18} {'whole case':>11} {'90 min':>9} {'3 days':>9} {'30 days':>9}  (ms, median of {repeat})"
-    )
+    print(f"{'panel':18} {'whole case':>13} {'90 min':>13} {'3 days':>13} {'30 days':>13}")
+    print(f"{'':18} (wall / CPU ms, medians of {repeat})")
     for kind in KINDS:
         cells = [
-            median_ms(lambda r=r, k=kind.name: pivots.panel_rows(cur, k, r, limit=200), repeat)
+            medians_ms(lambda r=r, k=kind.name: pivots.panel_rows(cur, k, r, limit=200), repeat)
             for r in (None, narrow, wide, month)
         ]
-        print(f"{kind.name:18} {cells[0]:11.1f} {cells[1]:9.1f} {cells[2]:9.1f} {cells[3]:9.1f}")
+        print(f"{kind.name:18} " + " ".join(f"{w:7.1f}/{c:5.1f}" for w, c in cells))
     baseline = medians_ms(
         lambda: cur.execute(
             "SELECT principal_id, count(*) n FROM events GROUP BY 1 ORDER BY n DESC LIMIT 20"

@@ -16,7 +16,8 @@ the running DuckDB hashes it the same (else the next update rebuilds them). A co
 entities of one kind (odds ~1e-6 at 4M entities) is detected at build and makes readers count from
 events instead (`entity_state.exact`).
 
-Each import adds the rollup rows of its events (a key may repeat across imports: readers sum)
+Each import adds the rollup rows of its events (a key may repeat within or across imports:
+readers sum)
 and merges their totals into `entity_totals`; the rollup is re-summed every few imports.
 """
 
@@ -162,10 +163,8 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None
         if ctx is not None:
             ctx.check()
         sql = kind_rows_sql(kind, f"event_id > {int(mark)}", bit_sql, HOUR_US)
-        if len(kind.columns) > 1:  # an entity seen in two columns in one hour: one row
-            sql = f"""SELECT entity, hour_us, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
-                             min(first_us) AS first_us, max(last_us) AS last_us, bit_or(sources) AS sources
-                      FROM ({sql}) GROUP BY entity, hour_us"""
+        # An address seen as source in one event and destination in another of the same hour
+        # has two rows: readers sum anyway, and re-summing ~1 row per event cost ~8% of the build.
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE _entity_batch AS SELECT {key_sql('entity')} AS k, * FROM ({sql})"
         )
