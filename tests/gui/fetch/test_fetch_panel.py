@@ -261,6 +261,9 @@ def test_an_mfa_role_is_assumed_once_and_its_identity_shown(
         _click(qtbot, panel.test_button)
     assert ":assumed-role/Investigator/" in shown.args[0]["arn"]
     assert creds.mfa_code.text() == ""  # a one-time code is not kept in the field
+    with qtbot.waitSignal(panel.identityShown, timeout=LONG_MS) as again:
+        _click(qtbot, panel.test_button)  # no new code: the session the code opened is reused
+    assert again.args[0]["arn"] == shown.args[0]["arn"]
     settings.sync()
     assert b"mfa_code" not in Path(settings.fileName()).read_bytes()
 

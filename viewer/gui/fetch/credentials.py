@@ -5,7 +5,7 @@ STS can take seconds) and turns it into the `AwsTarget` the core fetch functions
 typed access key goes to the OS keyring there and the choice keeps only its name. The core fetch
 functions open their own session from the target and take no MFA code, so a role that needs MFA
 is assumed here, once, and its temporary credentials are kept in the keyring under
-`MFA_SESSION_KEY` for the fetch; the acquisition record still names the role through the caller
+`MFA_SESSION_KEY:<role ARN>` for the fetch (and later fetches, until they expire); the acquisition record still names the role through the caller
 identity (an assumed-role ARN).
 """
 
@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 
 import botocore.exceptions
 import botocore.session
+import keyring
+import keyring.errors
 
 from viewer.core.fetch.aws_auth import (
+    KEYRING_SERVICE,
     AwsTarget,
     FetchError,
     caller_identity,
@@ -97,14 +100,26 @@ class CredentialChoice:
         )
         if not target.mfa_serial:
             return target
+        held = f"{MFA_SESSION_KEY}:{target.role_arn}"
+        assumed = AwsTarget(region=self.region, endpoint_url=self.endpoint_url, keyring_name=held)
         if not self.mfa_code:
+            # The session an earlier code opened (test connection, then fetch) until it expires.
+            if _keyring_has(held):
+                return assumed
             raise FetchError("this role needs an MFA code: type the code your device shows")
         creds = session(target, self.mfa_code).get_credentials()
         if creds is None:
             raise FetchError("assuming the role gave no credentials")
         frozen = creds.get_frozen_credentials()
-        store_access_key(MFA_SESSION_KEY, frozen.access_key, frozen.secret_key, frozen.token or "")
-        return AwsTarget(region=self.region, endpoint_url=self.endpoint_url, keyring_name=MFA_SESSION_KEY)
+        store_access_key(held, frozen.access_key, frozen.secret_key, frozen.token or "")
+        return assumed
+
+
+def _keyring_has(name: str) -> bool:
+    try:
+        return keyring.get_password(KEYRING_SERVICE, f"aws:{name}") is not None
+    except keyring.errors.KeyringError:
+        return False
 
 
 def check_connection(choice: CredentialChoice) -> dict[str, str]:
