@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from support.synthetic_case import build_synthetic_case
 
@@ -144,10 +145,38 @@ def test_sources_say_where_a_token_lies(synthetic: CaseFile) -> None:
     assert plan.cand.any() and not plan.raw.any()
     assert all(int(f) & bit for f in plan.fields[plan.cand])
     _, raw_word = _plan(cur, "awsapicall")
-    assert raw_word.raw.all() and not raw_word.fields[raw_word.cand].any()
+    assert not raw_word.fields[raw_word.cand].any()
+    # Held by every event's raw record and by no column: every block matches whole, unread.
+    assert raw_word.every.all() and not raw_word.raw.any()
     # A phrase can lie in raw text whatever its tokens' sources say: always checked there.
     _, phrase = _plan(cur, f"{action} x")
     assert phrase.raw[phrase.cand].all()
+
+
+def test_every_marks_exactly_the_blocks_where_all_events_match(synthetic: CaseFile) -> None:
+    """`every` is an answer, not a hint: checked per block against the brute-force semantics, for
+    tokens of every kind (keys and constants of the raw JSON, column values, rare ids)."""
+    cur = synthetic.cursor()
+    texts = _texts(cur)
+    blocks = search_index.load_blocks(cur)
+    rng = random.Random(9)
+    words = {"awsapicall", "eventversion", "useridentity", "getobject", "us-east-1"}
+    for _ in range(40):
+        toks = [t for t in re.split(f"{SEP}+", rng.choice(texts)[2]) if len(t) >= 2]
+        words.add(rng.choice(toks))
+    seen_every = seen_partial = 0
+    for word in sorted(words):
+        _, plan = _plan(cur, word)
+        hits = np.asarray(_brute(texts, word), np.int64)
+        for b in range(blocks.indexed):
+            inside = int(((hits >= blocks.lo[b]) & (hits <= blocks.hi[b])).sum())
+            if plan.every[b]:
+                assert inside == blocks.events[b], (word, b)
+                seen_every += 1
+            elif inside:  # the index must know the block holds it, and that some event lacks it
+                assert plan.cand[b] and inside < blocks.events[b], (word, b)
+                seen_partial += 1
+    assert seen_every and seen_partial
 
 
 def test_where_sql_with_and_without_index_agree(synthetic: CaseFile) -> None:
@@ -215,7 +244,7 @@ def test_cloudtrail_import_incremental(tmp_path: Path) -> None:
         assert again.events == 500 and search_index.is_ready(cur)
         assert search_index.update_index(cur).events == 0
         dupes = cur.execute(
-            "SELECT count(*) FROM (SELECT term_hash, block_id FROM search_block_terms GROUP BY ALL HAVING count(*) > 1)"
+            "SELECT count(*) FROM (SELECT * FROM search_block_terms GROUP BY ALL HAVING count(*) > 1)"
         ).fetchall()[0][0]
         overlaps = cur.execute(
             "SELECT count(*) FROM search_blocks a JOIN search_blocks b ON a.block_id < b.block_id "

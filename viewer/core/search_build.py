@@ -16,11 +16,16 @@ decompressing and scanning the raw records.
 Tables (`DDL`):
 
 * ``search_blocks``: one row per block - its event id range, count and time range.
-* ``search_block_terms(term_hash, block_id, sources)``: one row per distinct token per block,
-  sorted by hash within each build batch so zone maps prune a lookup to a few row groups. The hash
-  is the upper 32 bits of DuckDB's `hash()`: a collision only adds candidate blocks or sources.
-  (The raw-only test compares full 64-bit hashes within one event, so a collision there would
-  need two tokens of one event to share 64 bits.)
+* ``search_block_terms(term_hash, block_id, sources, every_check)``: one row per distinct token
+  per block, sorted by hash within each build batch so zone maps prune a lookup to a few row
+  groups. The hash is the upper 32 bits of DuckDB's `hash()`: a collision only adds candidate
+  blocks or sources. (The raw-only test compares full 64-bit hashes within one event, so a
+  collision there would need two tokens of one event to share 64 bits.)
+  ``every_check`` is set when *every* event of the block holds the token (in a column or its raw
+  record): the lower 32 bits of the hash, so with term_hash a whole 64-bit hash confirms it. A
+  block like that matches the word without reading a row: 182 tokens at the 10M benchmark case
+  (JSON keys, constants such as AwsApiCall) sit in the raw records of nearly every event and in
+  no column, and searching one of them scanned all raw JSON (~40 s at 10M).
 * ``search_index_batches``: what each build covered (high-water mark), `hash('caseline')`, since
   `hash()` is stable only within a DuckDB release, and the searchable columns the source bits
   name: a change of either makes the index unusable (`usable`) and search scans instead of
@@ -61,7 +66,8 @@ DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS search_block_terms (
         term_hash UINTEGER NOT NULL,    -- upper 32 bits of hash(token); see search_build.py
         block_id INTEGER NOT NULL,
-        sources UINTEGER NOT NULL       -- bit i: searchable column i holds it; the next bit: RAW_ONLY
+        sources UINTEGER NOT NULL,      -- bit i: searchable column i holds it; the next bit: RAW_ONLY
+        every_check UINTEGER            -- lower 32 bits of hash(token) when every event holds it
     )""",
     """CREATE TABLE IF NOT EXISTS search_index_batches (
         block_lo INTEGER NOT NULL,
@@ -101,7 +107,7 @@ def one_row(
 
 def fields_key() -> str:
     """What the source bits mean: the columns in bit order, then the RAW_ONLY bit."""
-    return ",".join(searchable_columns()) + f";raw_only={RAW_ONLY.bit_length() - 1}"
+    return ",".join(searchable_columns()) + f";raw_only={RAW_ONLY.bit_length() - 1};every_check"
 
 
 def high_water_mark(cur: duckdb.DuckDBPyConnection) -> int | None:
@@ -207,12 +213,14 @@ def _token_hashes(expr: str) -> str:
 
 
 def _slice_sql() -> str:
-    """(term_hash, block_id, sources) of the events in blocks $b0..$b1.
+    """(term_hash, block_id, sources, every_check) of the events in blocks $b0..$b1.
 
     Per event: the token hashes of each searchable column tagged with its column bit, and the raw
-    record's token hashes that none of the event's columns holds, tagged RAW_ONLY. One unnest of
-    two aligned lists (hash, bit), then one aggregation per (hash, block): a single pass, which
-    DuckDB runs on both cores.
+    record's distinct token hashes that none of the event's columns holds, tagged RAW_ONLY. Each
+    token an event holds is counted once (`w`: the column tokens once more, distinct, untagged;
+    the raw-only ones are distinct already), so `sum(w)` is the number of events of the block
+    holding it. One unnest of three aligned lists (hash, bit, weight), then one aggregation per
+    (hash, block): a single pass, which DuckDB runs on both cores.
     """
     cols = searchable_columns()
     per_col = [f"coalesce({_token_hashes(c)}, [])" for c in cols]
@@ -223,18 +231,27 @@ def _slice_sql() -> str:
         + ")"
     )
     return f"""
-    SELECT (h >> 32)::UINTEGER AS term_hash, block_id, bit_or(s) AS sources FROM (
-      SELECT block_id, unnest(list_concat(ch, ro)) AS h,
-             unnest(list_concat(cb, list_transform(ro, lambda x: {RAW_ONLY}::UINTEGER))) AS s
-      FROM (
-        SELECT block_id, ch, cb,
-               list_filter({_token_hashes("raw::VARCHAR")}, lambda h: NOT list_contains(ch, h)) AS ro
+    SELECT (t.h >> 32)::UINTEGER AS term_hash, t.block_id, t.sources,
+           CASE WHEN t.holders = b.events THEN (t.h & 4294967295)::UINTEGER END AS every_check
+    FROM (
+      SELECT h, block_id, bit_or(s) AS sources, sum(w) AS holders FROM (
+        SELECT block_id,
+               unnest(list_concat(ch, cd, ro)) AS h,
+               unnest(list_concat(cb, list_transform(cd, lambda x: 0::UINTEGER),
+                                  list_transform(ro, lambda x: {RAW_ONLY}::UINTEGER))) AS s,
+               unnest(list_concat(list_transform(ch, lambda x: 0::UTINYINT),
+                                  list_transform(cd, lambda x: 1::UTINYINT),
+                                  list_transform(ro, lambda x: 1::UTINYINT))) AS w
         FROM (
-          SELECT b.block_id, e.raw, {hashes} AS ch, {bits} AS cb
-          FROM (SELECT * FROM events WHERE event_id BETWEEN $lo AND $hi) e
-          ASOF JOIN (SELECT * FROM _si_new_blocks WHERE block_id BETWEEN $b0 AND $b1) b
-            ON e.event_id >= b.event_id_lo)))
-    GROUP BY ALL"""
+          SELECT block_id, ch, cb, list_distinct(ch) AS cd,
+                 list_distinct(list_filter({_token_hashes("raw::VARCHAR")}, lambda h: NOT list_contains(ch, h))) AS ro
+          FROM (
+            SELECT b.block_id, e.raw, {hashes} AS ch, {bits} AS cb
+            FROM (SELECT * FROM events WHERE event_id BETWEEN $lo AND $hi) e
+            ASOF JOIN (SELECT * FROM _si_new_blocks WHERE block_id BETWEEN $b0 AND $b1) b
+              ON e.event_id >= b.event_id_lo)))
+      GROUP BY ALL) t
+    JOIN _si_new_blocks b USING (block_id)"""
 
 
 def _index_slice(cur: duckdb.DuckDBPyConnection, b0: int, b1: int) -> int:

@@ -10,7 +10,8 @@ every event, so ranges may be widened freely; it only decides which work DuckDB 
 * a word in no block answers without touching `events`;
 * a word held by columns (an action, a user, an IP) is checked on those columns only, ~100x
   cheaper than scanning raw JSON;
-* only blocks where the word may lie in raw text alone read and scan raw records.
+* only blocks where the word may lie in raw text alone read and scan raw records;
+* a block where every event holds the word (`every`) matches whole, without reading a row.
 
 Events above the index's high-water mark (imported, not yet indexed) and every event of a case
 without a usable index form *tail blocks*, cut per evidence file, always checked in full: results
@@ -178,6 +179,7 @@ class NeedlePlan:
     cand: np.ndarray  # bool: the block may hold a match
     fields: np.ndarray  # uint32: searchable columns (bit i = searchable_columns()[i]) to check
     raw: np.ndarray  # bool: the raw record must be checked too
+    every: np.ndarray  # bool: every event of the block matches (nothing to check)
 
     def sql(self, blocks: BlockTable, mask: np.ndarray, params: list[object], narrow: bool) -> str:
         """Exact predicate for events of the blocks in `mask` (a bool array over blocks).
@@ -193,9 +195,17 @@ class NeedlePlan:
             csql, cparams = ranges_sql(blocks, cand)
             params.extend(cparams)
             head = f"{csql} AND "
-        bits = int(np.bitwise_or.reduce(self.fields[cand]))
-        cols = [c for i, c in enumerate(searchable_columns()) if bits >> i & 1]
         parts = []
+        every = exact_runs(self.every & cand)
+        if every:
+            # Exact ranges (never widened: they are matches, not places to look).
+            parts.append("(" + " OR ".join(["event_id BETWEEN ? AND ?"] * len(every)) + ")")
+            for a, b in every:
+                params += [int(blocks.lo[a]), int(blocks.hi[b - 1])]
+            for a, b in every:
+                cand[a:b] = False
+        bits = int(np.bitwise_or.reduce(self.fields[cand])) if cand.any() else 0
+        cols = [c for i, c in enumerate(searchable_columns()) if bits >> i & 1]
         if cols:
             parts.append(column_match_sql(self.needle, self.low, cols, params))
         raw = self.raw & cand
@@ -216,14 +226,17 @@ def plan_needle(
     cand = np.ones(n, bool)
     fields = np.full(n, ALL_FIELDS, np.uint32)
     raw = np.ones(n, bool)
+    every = np.zeros(n, bool)
     tokens = sorted(set(needle.index_tokens))
     if not tokens or blocks.indexed == 0:
-        return NeedlePlan(needle, low, cand, fields, raw)
+        return NeedlePlan(needle, low, cand, fields, raw, every)
     idx = slice(0, blocks.indexed)
     for tok in tokens:
         got = cur.execute(
-            f"SELECT block_id AS b, sources AS s FROM search_block_terms WHERE term_hash = {HASH32.format('lower(?)')}",
-            [tok],
+            "SELECT block_id AS b, sources AS s, "
+            "coalesce(every_check = (hash(lower($t)) & 4294967295)::UINTEGER, false) AS e "
+            f"FROM search_block_terms WHERE term_hash = {HASH32.format('lower($t)')}",
+            {"t": tok},
         ).fetchnumpy()
         here = np.zeros(blocks.indexed, bool)
         src = np.zeros(blocks.indexed, np.uint32)
@@ -234,8 +247,11 @@ def plan_needle(
         fields[idx] &= src  # a match inside a column holds every whole token in that column
         if needle.is_single_token:
             raw[idx] = (src & np.uint32(RAW_ONLY)) != 0
+            # The needle is this one token, and every event holds it: all of them match.
+            every[b[np.asarray(got["e"], bool)]] = True
     fields[idx] &= np.uint32(ALL_FIELDS)
-    return NeedlePlan(needle, low, cand, fields, raw)
+    raw &= ~every
+    return NeedlePlan(needle, low, cand, fields, raw, every)
 
 
 def block_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int]]:
@@ -252,6 +268,15 @@ def block_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int
         starts = np.concatenate([[starts[0]], starts[keep + 1]])
         stops = np.concatenate([stops[keep], [stops[-1]]])
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def exact_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int]]:
+    """[start, stop) runs of True blocks, never widened: the `max_n` longest runs when there are
+    more (the other blocks then simply get checked)."""
+    runs = block_runs(mask, max_n=len(mask) + 1)
+    if len(runs) > max_n:
+        runs = sorted(sorted(runs, key=lambda r: r[0] - r[1])[:max_n])
+    return runs
 
 
 def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) -> tuple[str, list[object]]:
