@@ -335,3 +335,52 @@ def test_cloudwatch_logs_form_estimates_and_fetches_a_log_group(
     assert done.args[0].acquisition.records_retrieved == n
     assert _events(win) == n
     assert "API calls" in panel.summary.text()
+
+
+def test_lookup_events_form_estimates_and_fetches_through_the_local_aws_endpoint(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    import datetime as dt
+    import uuid
+
+    from tests.fetch.aws_json_server import AwsJsonServer, ServerData
+
+    t0 = dt.datetime(2024, 3, 12, 8, 0, tzinfo=dt.UTC)
+    records = [
+        {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::222222222222:user/ci"},
+            "eventTime": (t0 + dt.timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "DescribeInstances",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": f"198.51.100.{i}",
+            "eventID": str(uuid.UUID(int=9000 + i)),
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "222222222222",
+        }
+        for i in range(60)
+    ]
+    server = AwsJsonServer(ServerData(events={"us-east-1": records}, page_size=25)).start()
+    try:
+        win, feature = window_with_case(qtbot, settings, tmp_path / "c.caseline")
+        panel = feature.show()
+        assert panel is not None
+        panel.credentials.advanced_section.set_open(True)
+        panel.credentials.endpoint_url.setText(server.url)
+        panel.source_combo.setCurrentIndex(panel.source_combo.findData("aws-lookup"))
+        form = panel.forms["aws-lookup"]
+        form.set_values(
+            {"start": "2024-03-12T00:00:00Z", "end": "2024-03-13T00:00:00Z", "regions": "us-east-1"}
+        )
+        with qtbot.waitSignal(panel.estimateShown, timeout=LONG_MS) as est:
+            _click(qtbot, panel.estimate_button)
+        assert est.args[0].startswith("1 windows")
+        with qtbot.waitSignal(panel.fetched, timeout=LONG_MS) as done:
+            _click(qtbot, panel.fetch_button)
+        acq = done.args[0].acquisition
+        assert acq.records_retrieved == len(records) and acq.pages == len(server.api_calls("LookupEvents"))
+        uids = {r[0] for r in win.session.case.cursor().execute("SELECT event_uid FROM events").fetchall()}
+        assert uids == {r["eventID"] for r in records}
+    finally:
+        server.stop()
