@@ -113,62 +113,79 @@ def actor_chain(cur: duckdb.DuckDBPyConnection, event_id: int) -> ActorChain | N
     return ActorChain(event_id, actor, hops, sid, gap)
 
 
-# Every credential_issue row of a key and, on the first hop, the stored actor of the event's key:
-# one query per hop (each DuckDB statement costs ~2-7 ms at 10M events, most of it fixed).
-_KEY_ROWS = """
-    SELECT 'issue' AS what, issued_to, issued_by_credential, issued_by_principal, issued_by_type, source_identity,
-           event_id, issued_ts, kind, role_arn, NULL::BOOLEAN AS gap
-    FROM credential_issue WHERE credential_id = $key
+# Every credential_issue row of the keys up the chain of `key` (all issuers, the walk picks one
+# per key the way identity_build._PARENT does) and the stored actor of `key`: one statement for
+# any depth (each DuckDB statement costs ~2-7 ms at 10M events, most of it fixed).
+_CHAIN_ROWS = f"""
+    WITH RECURSIVE up(k, depth) AS (
+        SELECT $key::VARCHAR, 0
+        UNION
+        SELECT ci.issued_by_credential, up.depth + 1 FROM up JOIN credential_issue ci ON ci.credential_id = up.k
+        WHERE ci.issued_by_credential IS NOT NULL AND ci.kind <> 'CreateAccessKey' AND up.depth < {MAX_DEPTH})
+    SELECT 'issue' AS what, credential_id, issued_to, issued_by_credential, issued_by_principal, issued_by_type,
+           source_identity, event_id, issued_ts, kind, role_arn, NULL::BOOLEAN AS gap
+    FROM credential_issue WHERE credential_id IN (SELECT k FROM up)
     UNION ALL
-    SELECT 'actor', actor, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, gap
-    FROM credential_actor WHERE credential_id = $final"""
+    SELECT 'actor', credential_id, actor, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, gap
+    FROM credential_actor WHERE credential_id = $key"""
 
 
-def _key_rows(
-    cur: duckdb.DuckDBPyConnection, key: str, final: str | None
-) -> tuple[list[tuple], list[tuple], tuple[str | None, bool] | None]:
-    """(issuing rows in the order `identity_build._PARENT` picks, CreateAccessKey rows by time,
-    the stored (actor, gap) of `final` when asked)."""
-    rows = cur.execute(_KEY_ROWS, {"key": key, "final": final}).fetchall()
-    issues = sorted(
-        (r for r in rows if r[0] == "issue" and r[8] != "CreateAccessKey"),
-        key=lambda r: (r[2] is None, r[7] is None, r[7], r[6]),  # NULL times last, like SQL
-    )
-    created = sorted(
-        (r for r in rows if r[0] == "issue" and r[8] == "CreateAccessKey"), key=lambda r: (r[7] is None, r[7])
-    )
-    stored = next(((r[1], bool(r[10])) for r in rows if r[0] == "actor"), None)
-    return issues, created, stored
+def _chain_rows(
+    cur: duckdb.DuckDBPyConnection, key: str
+) -> tuple[dict[str, list[tuple]], tuple[str | None, bool] | None]:
+    """(issue rows by key, each list without the leading `what` and key, the stored (actor, gap) of `key`)."""
+    by_key: dict[str, list[tuple]] = {}
+    stored = None
+    for r in cur.execute(_CHAIN_ROWS, {"key": key}).fetchall():
+        if r[0] == "actor":
+            stored = (r[2], bool(r[11]))
+        else:
+            by_key.setdefault(r[1], []).append(r[2:11])
+    return by_key, stored
 
 
 def _walk_keys(
     cur: duckdb.DuckDBPyConnection, key: str, hops: list[Hop], sid: str | None
 ) -> tuple[str | None, bool, str | None]:
-    """Follow issuing records from `key` up to its root; append the hops. Point lookups on the
-    small credential tables, so the walk costs milliseconds per hop at any case size."""
+    """Follow issuing records from `key` up to its root; append the hops."""
+    by_key, stored = _chain_rows(cur, key)
     current: str | None = key
-    stored: tuple[str | None, bool] | None = None
-    created: list[tuple] = []
-    for hop in range(MAX_DEPTH):
+    for _ in range(MAX_DEPTH):
         assert current is not None
-        issues, created, first = _key_rows(cur, current, key if hop == 0 else None)
-        stored = first if hop == 0 else stored
+        rows = by_key.get(current, [])
+        # The issuing record of the key, as identity_build._PARENT picks it: the caller's copy
+        # (with a key) first, then the earliest; NULL times last, like SQL.
+        issues = sorted(
+            (r for r in rows if r[7] != "CreateAccessKey"),
+            key=lambda r: (r[1] is None, r[6] is None, r[6], r[5]),
+        )
         if not issues:
             break
-        _, to, by_key, by_principal, by_type, issue_sid, ev, its, api, role, _ = issues[0]
+        to, by_key_id, by_principal, by_type, issue_sid, ev, its, api, role = issues[0]
         sid = sid or issue_sid
         hops.append(Hop(current, "temporary key", current, ev, its, f"{api} of {role or to}"))
-        if by_key is None:
+        if by_key_id is None:
             label = "AWS account (role owner's copy)" if by_type == "AWSAccount" else f"{by_type} (no key)"
             hops.append(Hop(by_principal, label, None, ev, its))
             return (stored[0] if stored else None), by_type == "AWSAccount", sid
-        hops.append(Hop(by_principal, f"assumed by ({by_type})", by_key, ev, its))
-        current = by_key
-        created = []
+        hops.append(Hop(by_principal, f"assumed by ({by_type})", by_key_id, ev, its))
+        current = by_key_id
     hops.append(Hop(current or key, "root key", current))
+    created = sorted(
+        (r for r in by_key.get(current or key, []) if r[7] == "CreateAccessKey"),
+        key=lambda r: (r[6] is None, r[6]),
+    )
     if created:
-        by, ev, its = created[0][3], created[0][6], created[0][7]
-        hops.append(Hop(by, "key created by", None, ev, its, "provenance, not the actor"))
+        hops.append(
+            Hop(
+                created[0][2],
+                "key created by",
+                None,
+                created[0][5],
+                created[0][6],
+                "provenance, not the actor",
+            )
+        )
     actor, gap = stored if stored else (None, False)
     if gap:
         hops.append(Hop(current or key, "gap", current, note="issuing record not in the case"))
