@@ -33,10 +33,11 @@ from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 BATCH_FILES = 2000
 BATCH_BYTES = 48 * 1024**2
 FIRST_BATCH_SHARE = 0.25
-# What one more import costs beyond its records (commit, checkpoint, derived tables): measured at
-# 1.5-3 s on 2 cores with a 200k-event case. A first batch is only worth it when the rest of the
-# download takes longer than that.
-IMPORT_FIXED_SECONDS = 2.0
+# What one more import costs beyond its records (commit, checkpoint, derived and entity tables):
+# splitting a 200k-event fetch from moto into two imports cost 3-7 CPU s more than one import
+# (benchmarks/fetch_s3.py), more than overlapping the download saved on 2 shared cores. So an
+# early first batch is taken only when the rest of the download would take longer than this.
+IMPORT_FIXED_SECONDS = 5.0
 DOWNLOAD_THREADS = 6
 KINDS = ("CloudTrail", "CloudTrail-Digest")
 
