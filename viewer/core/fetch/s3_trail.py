@@ -169,11 +169,12 @@ def _download(s3: Any, bucket: str, obj: S3Object, dest: Path, token: CancelToke
 class _Arrivals:
     """Objects downloading in the background; the importer takes whatever has arrived.
 
-    Downloads never wait for the importer: one import costs a fixed ~0.5-1 s (commit, checkpoint,
-    derived tables) on top of its records, so the importer takes everything that arrived while
-    it was busy (up to BATCH_FILES/BATCH_BYTES) rather than many small batches. Only the first
-    batch is small (FIRST_BATCH_SHARE of the bytes) so that importing starts while most of the
-    trail is still downloading.
+    Downloads never wait for the importer. One import costs a fixed 1.5-3 CPU s (commit,
+    checkpoint, derived and entity tables) on top of its records, so the importer takes everything
+    that arrived while it was busy (up to BATCH_FILES/BATCH_BYTES) rather than many small batches.
+    The first batch is small (FIRST_BATCH_SHARE of the bytes), so that importing starts while
+    most of the trail still downloads, only when the rest would take longer than
+    IMPORT_FIXED_SECONDS to arrive; otherwise one import of everything is cheaper.
     """
 
     def __init__(
