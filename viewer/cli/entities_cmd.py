@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from viewer.core import derived
 from viewer.core.case_file import CaseFile
 from viewer.core.entities import api, builder
 
@@ -50,7 +51,8 @@ def _open(path: str) -> CaseFile:
     case = CaseFile.open(path)
     cur = case.cursor()
     with case.transaction(cur):
-        builder.update(cur)
+        # Through derived, so the case records which version built them (the GUI then agrees).
+        derived.update_all(cur)
     return case
 
 
