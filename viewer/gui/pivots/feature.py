@@ -200,8 +200,11 @@ class PivotFeature:
     def show_panel(self, kind_name: str) -> PivotPanel:
         name = entity_kind(kind_name).name
         dock = self.panel_docks[name]
+        was_hidden = not dock.isVisible()
         dock.show()
         dock.raise_()
+        if was_hidden:  # opened narrow, the counts would sit off screen
+            self.window.resizeDocks([dock], [PANEL_WIDTH], Qt.Orientation.Horizontal)
         self.panels[name].refresh_if_stale()
         return self.panels[name]
 
