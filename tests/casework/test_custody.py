@@ -89,3 +89,25 @@ def test_case_consistency_counts_events_per_file(tmp_path):
     assert [f.evidence_id for f in bad] == [eid]
     assert bad[0].detail["events"] == bad[0].detail["ledger_kept"] - 1
     assert r.run_id is None  # read-only: returned, not stored
+
+
+def test_verify_reports_progress_and_cancels_without_storing(tmp_path):
+    from viewer.core.jobs import Cancelled, JobContext
+
+    ev, logs, digests = _evidence(tmp_path)
+    case = CaseFile.create(tmp_path / "c.caseline")
+    import_paths(case, [ev])
+    ctx = JobContext()
+    custody.verify(case, ctx=ctx)
+    n = len(logs) + len(digests)
+    assert ctx.progress.files_done == ctx.progress.files_total >= n
+    assert ctx.progress.bytes_done == ctx.progress.bytes_total > 0
+    before = findings.latest(case, "verify")
+    ctx = JobContext()
+    ctx.token.cancel()
+    try:
+        custody.verify(case, ctx=ctx)
+        raise AssertionError("a cancelled verify returned")
+    except Cancelled:
+        pass
+    assert findings.latest(case, "verify").run_id == before.run_id  # nothing stored

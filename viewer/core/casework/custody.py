@@ -26,22 +26,38 @@ from viewer.core.casework.evidence_files import (
     sha256_and_size,
 )
 from viewer.core.casework.findings import Finding, IntegrityResult
+from viewer.core.jobs import JobContext
 
 
 def verify(
-    case: CaseFile, evidence_dir: str | os.PathLike[str] | None = None, store: bool = True
+    case: CaseFile,
+    evidence_dir: str | os.PathLike[str] | None = None,
+    store: bool = True,
+    ctx: JobContext | None = None,
 ) -> IntegrityResult:
     """Re-hash every evidence file that can be found and check the case's consistency.
 
     The result is stored in the case when it is writable and `store` is true; `result.ok` is False
-    when anything did not verify, including files that could not be found."""
+    when anything did not verify, including files that could not be found. Re-hashing a large
+    case takes minutes: `ctx` reports files and bytes done and may cancel between files
+    (`Cancelled`; nothing is stored then)."""
     started = dt.datetime.now(dt.UTC)
     entries = ledger_entries(case)
     locator = EvidenceLocator(entries, evidence_dir)
     items: list[Finding] = []
     archive_status: dict[int, str] = {}
+    if ctx is not None:
+        ctx.progress.phase = "re-hashing evidence"
+        ctx.progress.files_total = len(entries)
+        ctx.progress.bytes_total = sum(e.size_bytes or 0 for e in entries)
     for entry in sorted(entries, key=lambda e: (e.container_id is not None, e.evidence_id)):
+        if ctx is not None:
+            ctx.check()
         finding = _check_entry(entry, locator, archive_status)
+        if ctx is not None:
+            ctx.progress.files_done += 1
+            ctx.progress.bytes_done += entry.size_bytes or 0
+            ctx.report()
         if entry.role == "container":
             archive_status[entry.evidence_id] = finding.status
         items.append(finding)

@@ -55,7 +55,7 @@ class BundleOutcome:
 def run_verify(
     case: CaseFile, evidence_dir: str | None, key_file: str | None, ctx: JobContext
 ) -> VerifyOutcome:
-    results = [custody.verify(case, evidence_dir or None)]
+    results = [custody.verify(case, evidence_dir or None, ctx=ctx)]
     ctx.check()
     digests = case.cursor().execute("SELECT count(*) FROM evidence WHERE role = 'digest'").fetchall()[0][0]
     if digests:
