@@ -139,3 +139,57 @@ def test_missing_bucket_and_missing_key_are_clear_errors(tmp_path: Path, moto_ur
                 case, AwsTarget(endpoint_url=moto_url, keyring_name="ghost"), _request(trail), tmp_path
             )
         assert case.summary().events == 0
+
+
+def test_faults_mid_fetch_are_named_and_what_arrived_is_kept_then_resumed(
+    tmp_path: Path, moto_url: str, trail: dict
+) -> None:
+    """A dropped connection, a truncated object and access denied on one prefix: each object is
+    named with its reason, everything else imports, nothing half-downloaded is left looking whole,
+    and the same fetch run again (the faults gone) completes the case."""
+    from tests.fetch.s3_fault_proxy import S3FaultProxy
+
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="trails/")["Contents"]]
+    logs = sorted(k for k in keys if k.endswith(".json.gz") and "/CloudTrail/" in k)
+    dropped, short, denied = logs[0], logs[1], logs[2]
+    proxy = S3FaultProxy(moto_url)
+    proxy.faults = {dropped: "drop", short: "short", denied: "deny"}
+    target = AwsTarget(region="us-east-1", endpoint_url=proxy.url)
+    cache = tmp_path / "cache"
+    try:
+        with CaseFile.create(tmp_path / "c.caseline") as case:
+            report = s3_trail.fetch(case, target, _request(trail), cache)
+            failed = dict(f.split(": ", 1) for f in report.acquisition.failed)
+            assert not report.complete and set(failed) == {dropped, short, denied}
+            assert failed[denied] == "AccessDenied"
+            assert failed[short].startswith("truncated:")
+            assert failed[dropped].startswith(("transfer interrupted", "truncated:", "checksum mismatch"))
+            for key in failed:
+                assert not (cache / BUCKET / key).exists()
+                assert not list((cache / BUCKET / key).parent.glob("*.part"))
+            partial = case.summary().events
+            assert partial > 0
+            again = s3_trail.fetch(
+                case, AwsTarget(region="us-east-1", endpoint_url=moto_url), _request(trail), cache
+            )
+            assert again.complete and again.acquisition.downloaded == 3
+            counts = trail["counts"]
+            assert case.summary().events == counts["records_on_disk"] - counts["identical_duplicate_records"]
+    finally:
+        proxy.stop()
+
+
+def test_wrong_credentials_are_refused_before_anything_is_fetched(
+    tmp_path: Path, moto_iam: dict, trail: dict
+) -> None:
+    """Against a moto that checks keys: an unknown key stops at the identity check, clearly."""
+    secret = "nOtTheRiGhTsEcReT/0123456789abcdefghijklmn"
+    store_access_key("stale", "AKIAUNKNOWNKEY000000", secret)
+    target = AwsTarget(region="us-east-1", endpoint_url=moto_iam["url"], keyring_name="stale")
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        with pytest.raises(FetchError, match="the credentials do not work") as err:
+            s3_trail.fetch(case, target, _request(trail), tmp_path / "cache")
+        assert secret not in str(err.value)
+        assert case.summary().events == 0
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.gz"))

@@ -152,6 +152,9 @@ def _download(s3: Any, bucket: str, obj: S3Object, dest: Path, token: CancelToke
     except botocore.exceptions.ClientError as exc:
         part.unlink(missing_ok=True)
         return str(exc.response.get("Error", {}).get("Code", "error"))
+    except botocore.exceptions.FlexibleChecksumError:
+        part.unlink(missing_ok=True)
+        return "checksum mismatch: the object arrived damaged"
     except (botocore.exceptions.BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
         part.unlink(missing_ok=True)
         return f"transfer interrupted ({type(exc).__name__})"
