@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import duckdb
 
 from viewer.core import search_index, time_order, timeline
-from viewer.core.case_file import CaseFile, fetch_one
+from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.entities import builder as entities
 from viewer.core.jobs import Cancelled, JobContext
 
@@ -72,6 +72,9 @@ def update_all(
     """Bring the inline (or, with `deferred`, every) derived structure up to date with the events.
 
     Runs inside the caller's transaction; returns seconds per structure updated."""
+    # Bounded like an import: without it the index build of a 1M case peaked at 5.4 GB RSS
+    # (1.3 GB with it), of a 10M case at 13 GB.
+    cur.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
     timings: dict[str, float] = {}
     for d in DERIVED:
         if not (d.inline or deferred):

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from viewer import __version__
 from viewer.core import derived
-from viewer.core.case_file import CaseFile, fetch_one
+from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, JobContext
@@ -34,7 +34,6 @@ from viewer.formats.base import FormatSpec, ReaderKind, Role
 
 CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memory, paces progress
 CHUNK_FILES = 400
-MEMORY_LIMIT = "1GB"  # DuckDB's share; keeps peak RSS bounded whatever the evidence size
 
 
 @dataclass
@@ -144,7 +143,9 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
         hashes = list(pool.map(lambda f: sha256_file(f.source.real_path), plan.files))
     ctx.check()
     cur = case.cursor()
-    cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # keeps peak RSS bounded whatever the evidence size
+    cur.execute(
+        f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'"
+    )  # keeps peak RSS bounded whatever the evidence size
     # preserve_insertion_order stays on: turned off, both threads write partial row groups that
     # the commit merges, leaving ~35% of the file as free blocks, for no measurable speed gain.
     remove_hook = ctx.token.on_cancel(cur.interrupt)
