@@ -201,8 +201,9 @@ def _rebuild_credential_actor(cur: duckdb.DuckDBPyConnection) -> None:
                     ELSE ru.principal_type END,
                   r.root, r.depth::INTEGER, coalesce(r.sid, rp.source_identity),
                   -- a temporary key whose issuing record is not in the case, or an AWSAccount copy
-                  (rp.credential_id IS NULL AND ru.principal_type = 'AssumedRole'
-                     AND coalesce(ru.session_issuer, '') NOT LIKE '%/aws-reserved/sso.amazonaws.com/%')
+                  -- (coalesce: a key seen without a principal type, as in the console CSV export)
+                  coalesce(rp.credential_id IS NULL AND ru.principal_type = 'AssumedRole'
+                     AND coalesce(ru.session_issuer, '') NOT LIKE '%/aws-reserved/sso.amazonaws.com/%', false)
                   OR coalesce(rp.issued_by_type = 'AWSAccount', false)
            FROM _root r
            LEFT JOIN _parent rp ON rp.credential_id = r.root

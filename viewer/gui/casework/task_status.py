@@ -49,9 +49,11 @@ class TaskStatus(QWidget):
             return None
         handle = start_job(Job(text, work), self)
         self.handles[name] = handle
-        handle.finished.connect(lambda result: self.finished.emit(name, result))
-        handle.failed.connect(lambda message: self.failed.emit(name, message))
-        handle.cancelled.connect(lambda: self.cancelled.emit(name))
+        # The task leaves `handles` before its outcome is announced, so whoever hears it may start
+        # the next task of the same kind at once (a report right after an export...).
+        handle.finished.connect(lambda result: (self._done(name), self.finished.emit(name, result)))
+        handle.failed.connect(lambda message: (self._done(name), self.failed.emit(name, message)))
+        handle.cancelled.connect(lambda: (self._done(name), self.cancelled.emit(name)))
         handle.done.connect(lambda: self._done(name))
         self._show()
         return handle
