@@ -51,9 +51,9 @@ class TaskStatus(QWidget):
         self.handles[name] = handle
         # The task leaves `handles` before its outcome is announced, so whoever hears it may start
         # the next task of the same kind at once (a report right after an export...).
-        handle.finished.connect(lambda result: (self._done(name), self.finished.emit(name, result)))
-        handle.failed.connect(lambda message: (self._done(name), self.failed.emit(name, message)))
-        handle.cancelled.connect(lambda: (self._done(name), self.cancelled.emit(name)))
+        handle.finished.connect(lambda result: self._announce(name, self.finished.emit, result))
+        handle.failed.connect(lambda message: self._announce(name, self.failed.emit, message))
+        handle.cancelled.connect(lambda: self._announce(name, self.cancelled.emit))
         handle.done.connect(lambda: self._done(name))
         self._show()
         return handle
@@ -62,6 +62,10 @@ class TaskStatus(QWidget):
     def cancel(self) -> None:
         for handle in self.handles.values():
             handle.cancel()
+
+    def _announce(self, name: str, emit: Callable[..., Any], *args: Any) -> None:
+        self._done(name)
+        emit(name, *args)
 
     def _done(self, name: str) -> None:
         handle = self.handles.pop(name, None)
