@@ -19,11 +19,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A moto server process on a free loopback port, answering; returns it and its url."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -32,12 +33,17 @@ def moto_url() -> Iterator[str]:
     while True:
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
-            break
+            return proc, url
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError("moto server did not start") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    proc, url = start_moto()
     yield url
     proc.terminate()
     proc.wait(10)
@@ -69,25 +75,7 @@ def moto_iam() -> Iterator[dict[str, str]]:
 
     import boto3
 
-    port = _free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
+    proc, url = start_moto({**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"})
     iam = boto3.client(
         "iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
         aws_secret_access_key="setup",
