@@ -68,6 +68,8 @@ def test_exports_of_filter_selection_and_query_carry_provenance(qtbot, settings,
 
     # The selected rows.
     feature.handover.last_export = None
+    # The filter above reset the table: select once the rows' page is back (ids are read from it).
+    qtbot.waitUntil(lambda: win.table_model.is_row_loaded(4), timeout=WAIT_MS)
     sm = win.table.selectionModel()
     flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
     for r in (0, 2, 4):
