@@ -137,6 +137,54 @@ def test_panels_from_tables_equal_counting_the_events(sample, kind: str) -> None
         assert fast.rows == slow.rows and fast.total_entities == slow.total_entities > 0
 
 
+def _ranges_around(cur: duckdb.DuckDBPyConnection) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Time filters of every shape the range readers split on: crossing midnight and hours,
+    aligned on whole days, empty (before the first event, and between two events), holding one
+    event, and the middle of the case (entities living inside it next to entities straddling
+    its ends)."""
+    (first, last), *_ = cur.execute("SELECT min(ts), max(ts) FROM events").fetchall()
+    one = cur.execute("SELECT ts FROM events ORDER BY ts LIMIT 1 OFFSET 37").fetchall()[0][0]
+    gap = cur.execute(
+        """SELECT ts, next FROM (SELECT ts, lead(ts) OVER (ORDER BY ts) AS next FROM events)
+           WHERE next - ts > INTERVAL 2 SECOND ORDER BY ts LIMIT 1"""
+    ).fetchall()[0]
+    midnight = first.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    middle = first + (last - first) / 2
+    us = dt.timedelta(microseconds=1)
+    return [
+        (midnight - dt.timedelta(hours=3, minutes=7), midnight + dt.timedelta(hours=2, minutes=11)),
+        (midnight - dt.timedelta(days=1), midnight + dt.timedelta(days=1)),
+        (midnight - dt.timedelta(minutes=9), midnight + dt.timedelta(days=1, minutes=13)),
+        (first - dt.timedelta(days=2), first - dt.timedelta(days=1)),
+        (gap[0] + us, gap[1]),
+        (one, one + us),
+        (middle - dt.timedelta(hours=1, minutes=30), middle + dt.timedelta(hours=1, minutes=30)),
+        (first, last + us),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["credential", "session", "ip", "principal", "action"])
+def test_range_panels_equal_counting_the_events_at_every_boundary(sample, kind: str) -> None:
+    cur, _ = sample
+    ranges = _ranges_around(cur)
+    totals = {}
+    for time_range in ranges:
+        for search, sort, descending in (
+            ("", "events", True),
+            ("a", "first_seen", False),
+            ("", "entity", True),
+        ):
+            args = (cur, kind, time_range, search, sort, descending, 4, 1)
+            fast = pivots.panel_rows(*args)
+            with mock.patch.object(builder, "is_ready", return_value=False):
+                slow = pivots.panel_rows(*args)
+            assert fast.exact_from_tables and not slow.exact_from_tables
+            assert fast.rows == slow.rows and fast.total_entities == slow.total_entities, (time_range, sort)
+            totals[time_range, search] = fast.total_entities
+    assert totals[ranges[3], ""] == totals[ranges[4], ""] == 0 and totals[ranges[5], ""] <= 1
+    assert totals[ranges[-1], ""] > totals[ranges[-2], ""] > 0
+
+
 def test_exfiltration_ip_panel_and_filters_agree_with_the_truth(sample) -> None:
     cur, truth = sample
     exfil = truth["exfiltration"]

@@ -101,6 +101,88 @@ def _range_parts(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int
     return f"{rollup} UNION ALL {from_events}" if rollup else from_events
 
 
+@dataclass(frozen=True)
+class RangeRows:
+    """The entities with events in a time range, in two disjoint sets: the `inside` rows of
+    `entity_totals` matching `whole` (a condition, or None) read as is, and `summed` (SQL, or
+    None: rows k, n, n_fail, first_us, last_us, sources, one per entity); `params` are those of
+    either. `threshold`: the value of the sort column a `whole` row needs to reach the page."""
+
+    whole: str | None
+    inside: int
+    summed: str | None
+    params: list[object]
+    threshold: object = None
+    summed_params: list[object] | None = None  # None: `params`
+    names: dict[int, str] | None = None  # the text of the summed entities, when already read
+
+
+def _range_rows(
+    cur: duckdb.DuckDBPyConnection,
+    kind: EntityKind,
+    span: tuple[int, int],
+    search: str,
+    top: tuple[str, bool, int] | None = None,
+) -> RangeRows:
+    """The entities with events in [start, end) whose text contains `search` (lower-cased; ""
+    for all). `top` (order, descending, reach): also find `threshold`.
+
+    An entity whose whole life (first to last event) lies inside the range has exactly its
+    whole-case totals there: its row is read from `entity_totals` as is. Only the others that
+    overlap the range (they straddle one of its ends) are summed from the rollup and the edge
+    events, and only over the part of the range where they can have events: up to the last
+    event of those that began before the start, from the first event of those that end after
+    the end. Short-lived entities (session and temporary-key ids: 2M at 10M events, each seen
+    within an hour) are then nearly all read as is, where summing a month of their rollup grouped
+    ~900k rows (~400 ms); long-lived ones (addresses seen every day) are all summed as before."""
+    start, end = int(span[0]), int(span[1])
+    match = " AND contains(lower(entity), ?)" if search else ""
+    params: list[object] = [search] if search else []
+    inside = f"first_us >= {start} AND last_us < {end}"
+    of_kind = f"FROM entity_totals WHERE kind = '{kind.name}'"
+    best = "NULL"
+    if top is not None and top[2] > 0:
+        order, descending, reach = top
+        best = f"list_{'min' if descending else 'max'}({'max' if descending else 'min'}({order}, {reach}) FILTER (WHERE {inside}))"
+    n_inside, n_straddling, spans_both, before_last, after_first, threshold = cur.execute(
+        f"""SELECT count(*) FILTER (WHERE {inside}),
+                   count(*) FILTER (WHERE first_us < {end} AND last_us >= {start} AND NOT ({inside})),
+                   count(*) FILTER (WHERE first_us < {start} AND last_us >= {end}),
+                   max(last_us) FILTER (WHERE first_us < {start} AND last_us >= {start}),
+                   min(first_us) FILTER (WHERE first_us < {end} AND last_us >= {end}), {best}
+            {of_kind}{match}""",
+        params,
+    ).fetchall()[0]
+    whole = f"kind = '{kind.name}' AND {inside}{match}" if n_inside else None
+    if not n_straddling:
+        return RangeRows(whole, int(n_inside), None, params, threshold)
+    windows = [(start, end)]
+    if not spans_both:
+        windows = [(start, min(end, int(before_last) + 1))] if before_last is not None else []
+        if after_first is not None:
+            if windows and windows[0][1] >= int(after_first):  # they meet: one window
+                windows = [(start, end)]
+            else:
+                windows.append((max(start, int(after_first)), end))
+    parts = " UNION ALL ".join(_range_parts(cur, kind, a, b) for a, b in windows)
+    summed = f"""SELECT k, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_us) AS first_us,
+                        max(last_us) AS last_us, bit_or(sources) AS sources
+                 FROM ({parts}) {{keep}} GROUP BY k"""
+    if not n_inside:
+        keep = f"WHERE k IN (SELECT k {of_kind}{match})" if search else ""
+        return RangeRows(None, 0, summed.format(keep=keep), params, threshold)
+    # The straddling entities with their text, read by two conjunctions DuckDB applies in the
+    # scan (text decoded for matches only; an OR or NOT is applied above it, to every row).
+    named = cur.execute(
+        f"""SELECT k, entity {of_kind} AND first_us < {start} AND last_us >= {start}{match} UNION ALL
+            SELECT k, entity {of_kind} AND first_us >= {start} AND first_us < {end} AND last_us >= {end}{match}""",
+        params * 2,
+    ).fetchall()
+    names = dict(named)
+    keep = "WHERE k IN (SELECT unnest(?::UBIGINT[]))"
+    return RangeRows(whole, int(n_inside), summed.format(keep=keep), params, threshold, [list(names)], names)
+
+
 def _candidates_sql(source: str, order: str, descending: bool, reach: int) -> str:
     """The rows of `source` that can be on a page reaching row `reach` when sorted by `order`:
     every row at least as far up as the reach-th one, so ties at the page's end are all there
@@ -169,29 +251,69 @@ def read_page(
         rows = cur.execute(_candidates_sql(whole, order, descending, limit + offset)).fetchall()
         counted = cur.execute("SELECT count(*) FROM entity_totals WHERE kind = ?", [kind.name]).fetchall()
         return _with_names(cur, kind, rows, order, descending, limit, offset), int(counted[0][0])
-    parts = _range_parts(cur, kind, to_us(time_range[0]), to_us(time_range[1]))
-    keep = f"WHERE k IN (SELECT k FROM entity_totals WHERE kind = ?{match})" if search else ""
-    agg = f"""SELECT k, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_us) AS first_us,
-                     max(last_us) AS last_us, bit_or(sources) AS sources
-              FROM ({parts}) {keep} GROUP BY k"""
-    search_params = params if search else []
+    span = (to_us(time_range[0]), to_us(time_range[1]))
     if order != "entity":
-        got = cur.execute(
-            f"""WITH agg AS MATERIALIZED ({agg})
-                SELECT *, (SELECT count(*) FROM agg) FROM ({_candidates_sql("agg", order, descending, limit + offset)})""",
-            search_params,
-        ).fetchall()
-        if got:
-            return _with_names(cur, kind, got, order, descending, limit, offset), int(got[0][6])
-        counted = cur.execute(f"WITH agg AS ({agg}) SELECT count(*) FROM agg", search_params).fetchall()
-        return [], int(counted[0][0])
+        got = _range_rows(cur, kind, span, search.lower(), (order, descending, limit + offset))
+        return _range_page(cur, kind, got, order, descending, limit, offset)
+    got = _range_rows(cur, kind, span, search.lower())
+    whole = f"SELECT k, n, n_fail, first_us, last_us, sources FROM entity_totals WHERE {got.whole}"
+    agg = " UNION ALL ".join(sql for sql in (whole if got.whole else None, got.summed) if sql)
+    if not agg:
+        return [], 0
+    both = [*(got.params if got.whole else [])]
+    if got.summed:
+        both += got.params if got.summed_params is None else got.summed_params
     sql = f"""WITH agg AS MATERIALIZED ({agg})
               SELECT t.entity, agg.n, agg.n_fail, agg.first_us, agg.last_us, agg.sources,
                      (SELECT count(*) FROM agg) AS total
               FROM agg JOIN entity_totals t ON t.kind = ? AND t.k = agg.k
               ORDER BY t.entity {direction} LIMIT {int(limit)} OFFSET {int(offset)}"""
-    page = cur.execute(sql, [*search_params, kind.name]).fetchall()
+    page = cur.execute(sql, [*both, kind.name]).fetchall()
     if page:
         return [RawRow(*r[:6]) for r in page], int(page[0][6])
-    counted = cur.execute(f"WITH agg AS ({agg}) SELECT count(*) FROM agg", search_params).fetchall()
+    counted = cur.execute(f"WITH agg AS ({agg}) SELECT count(*) FROM agg", both).fetchall()
     return [], int(counted[0][0])
+
+
+def _range_page(
+    cur: duckdb.DuckDBPyConnection,
+    kind: EntityKind,
+    got: RangeRows,
+    order: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[RawRow], int]:
+    """A page sorted by a number: the candidates of each set of rows, merged in Python. The rows
+    read as is are fetched with their text by a filter on the page's threshold, which DuckDB
+    applies in the scan of `entity_totals` (no join, no materialized set)."""
+    reach = limit + offset
+    named: list[RawRow] = []
+    total = got.inside
+    if got.summed:
+        params = got.params if got.summed_params is None else got.summed_params
+        summed = cur.execute(
+            f"""WITH agg AS MATERIALIZED ({got.summed})
+                SELECT *, (SELECT count(*) FROM agg) FROM ({_candidates_sql("agg", order, descending, reach)})""",
+            params,
+        ).fetchall()
+        if summed:
+            total += int(summed[0][6])
+        elif reach == 0:
+            total += int(cur.execute(f"SELECT count(*) FROM ({got.summed})", params).fetchall()[0][0])
+        if got.names is not None:
+            named += [RawRow(got.names[r[0]], *r[1:6]) for r in summed]
+        else:
+            named += _with_names(cur, kind, [r[:6] for r in summed], order, descending, reach, 0)
+    if got.whole and got.threshold is not None:
+        cmp = ">=" if descending else "<="
+        value = int(got.threshold)  # type: ignore[call-overload]
+        rows = cur.execute(
+            f"""SELECT entity, n, n_fail, first_us, last_us, sources FROM entity_totals
+                WHERE {got.whole} AND {order} {cmp} {value}""",
+            got.params,
+        ).fetchall()
+        named += [RawRow(*r) for r in rows]
+    named.sort(key=lambda r: r.entity)  # stable sorts: the text breaks ties in either direction
+    named.sort(key=lambda r: getattr(r, order), reverse=descending)
+    return named[offset : offset + limit], total

@@ -118,7 +118,10 @@ def _fallback_page(
     page = [
         PanelRow(r[0], int(r[1]), int(r[2]), r[3], r[4], tuple(r[5] or ()), tuple(r[6] or ())) for r in rows
     ]
-    return page, int(rows[0][7]) if rows else 0
+    if rows or not offset:
+        return page, int(rows[0][7]) if rows else 0
+    # A page past the end still reports how many entities there are.
+    return page, int(cur.execute(f"SELECT count(*) FROM ({body}) {match}", params).fetchall()[0][0])
 
 
 def panel_rows(
