@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities.selective import narrowed
+from viewer.core.entities import raw_fields
 from viewer.core.jobs import JobContext
 
 ISSUING_ACTIONS = (
@@ -75,43 +75,39 @@ _ISSUE_PATHS = (
     "$.responseElements.accessKey.userName",  # 11
     "$.requestParameters.userName",  # 12
 )
-# STS writes `expiration` as "Mar 13, 2024, 12:16:40 AM" in CloudTrail; some tools write ISO.
-_EXPIRES = (
-    "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), try_strptime(v[2], '%b %d, %Y, %I:%M:%S %p')::TIMESTAMPTZ)"
-)
+# STS writes `expiration` as "Mar 13, 2024, 12:16:40 AM" in CloudTrail; some tools write ISO
+# (append_new reads either).
 
 
-def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> None:
-    """Add the issuing records and key usage found in events above `mark`."""
+def issuing_pick(mark: int) -> tuple[str, tuple[str, ...]]:
+    """The issuing records above `mark` and the paths read from them (`raw_fields.create`)."""
+    where = f"""event_id > {int(mark)} AND error_code IS NULL
+                AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
+                     OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))"""
+    return where, _ISSUE_PATHS
+
+
+def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobContext | None) -> None:
+    """Add the issuing records (read by `raw_fields.create`: `issuing_pick`'s paths start at
+    `offset` in `v`) and the key usage found in events above `mark`."""
     if ctx is not None:
         ctx.check()
-    # One JSON parse per record: `raw->>path` parses the whole record again for every path.
-    paths = ", ".join(f"'{p}'" for p in _ISSUE_PATHS)
-    issuing = narrowed(
-        cur,
-        f"""event_id > {int(mark)} AND error_code IS NULL
-            AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
-                 OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))""",
-    )
+    v = [f"v[{offset + i}]" for i in range(-1, len(_ISSUE_PATHS))]  # v[1] is the first path
+    picked = f"""FROM {raw_fields.TABLE} WHERE ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
+                 OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))"""
+    expires = f"coalesce(TRY_CAST({v[2]} AS TIMESTAMPTZ), try_strptime({v[2]}, '%b %d, %Y, %I:%M:%S %p')::TIMESTAMPTZ)"
     cur.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _issuing AS
-            SELECT event_id, ts, action, principal_id, principal_type, principal_name, source_identity,
-                   cloud_account, json_extract_string(raw, [{paths}]) AS v
-            FROM events WHERE {issuing}"""
+        f"""INSERT INTO credential_issue
+            SELECT {v[1]}, action, ts, {expires}, {v[3]}, {v[4]}, {v[5]}, nullif({v[6]}, ''), principal_id,
+                   principal_type, coalesce({v[7]}, {v[8]}, source_identity), {v[9]}, cloud_account, event_id
+            {picked} AND action <> 'CreateAccessKey' AND {v[1]} IS NOT NULL"""
     )
     cur.execute(
         f"""INSERT INTO credential_issue
-            SELECT v[1], action, ts, {_EXPIRES}, v[3], v[4], v[5], nullif(v[6], ''), principal_id, principal_type,
-                   coalesce(v[7], v[8], source_identity), v[9], cloud_account, event_id
-            FROM _issuing WHERE action <> 'CreateAccessKey' AND v[1] IS NOT NULL"""
+            SELECT {v[10]}, action, ts, NULL, coalesce({v[11]}, {v[12]}, principal_name), NULL, NULL,
+                   nullif({v[6]}, ''), principal_id, principal_type, source_identity, NULL, cloud_account, event_id
+            {picked} AND action = 'CreateAccessKey' AND {v[10]} IS NOT NULL"""
     )
-    cur.execute(
-        """INSERT INTO credential_issue
-           SELECT v[10], action, ts, NULL, coalesce(v[11], v[12], principal_name), NULL, NULL, nullif(v[6], ''),
-                  principal_id, principal_type, source_identity, NULL, cloud_account, event_id
-           FROM _issuing WHERE action = 'CreateAccessKey' AND v[10] IS NOT NULL"""
-    )
-    cur.execute("DROP TABLE _issuing")
     if ctx is not None:
         ctx.check()
     cur.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities.selective import narrowed
+from viewer.core.entities import raw_fields
 from viewer.core.jobs import JobContext
 
 DDL: list[str] = [
@@ -34,7 +34,7 @@ DDL: list[str] = [
 ]
 TABLES = ("net_binding", "instance_launch", "finding_link")
 
-_EC2 = "service = 'ec2.amazonaws.com' AND error_code IS NULL AND event_id > $mark"
+_EC2_ACTIONS = "('RunInstances', 'CreateNetworkInterface', 'AssociateAddress', 'AttachNetworkInterface')"
 _EC2_PATHS = (
     "$.responseElements.instancesSet.items",  # 1 RunInstances
     "$.responseElements.networkInterface.networkInterfaceId",  # 2 CreateNetworkInterface
@@ -45,32 +45,34 @@ _EC2_PATHS = (
 )
 
 
-def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> None:
-    for step in (_cloudtrail, _flows, _guardduty):
+def ec2_pick(mark: int) -> tuple[str, tuple[str, ...]]:
+    """The EC2 calls above `mark` that bind addresses, and the paths read from them
+    (`raw_fields.create`)."""
+    where = f"""service = 'ec2.amazonaws.com' AND error_code IS NULL AND event_id > {int(mark)}
+                AND action IN {_EC2_ACTIONS}"""
+    return where, _EC2_PATHS
+
+
+def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobContext | None) -> None:
+    """Add the bindings of events above `mark`; the EC2 calls were read by `raw_fields.create`
+    (`ec2_pick`'s paths start at `offset` in `v`)."""
+    if ctx is not None:
+        ctx.check()
+    _cloudtrail(cur, offset)
+    for step in (_flows, _guardduty):
         if ctx is not None:
             ctx.check()
         step(cur, mark)
 
 
-def _cloudtrail(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
-    # One JSON parse per record into a small temp table; `raw->>path` would parse it per path.
-    paths = ", ".join(f"'{p}'" for p in _EC2_PATHS)
-    calls = narrowed(
-        cur,
-        f"""{_EC2.replace("$mark", str(int(mark)))} AND action IN
-            ('RunInstances', 'CreateNetworkInterface', 'AssociateAddress', 'AttachNetworkInterface')""",
-    )
+def _cloudtrail(cur: duckdb.DuckDBPyConnection, offset: int) -> None:
+    v = [f"v[{offset + i}]" for i in range(-1, len(_EC2_PATHS))]  # v[1] is the first path
+    calls = f"FROM {raw_fields.TABLE} WHERE service = 'ec2.amazonaws.com' AND action IN {_EC2_ACTIONS}"
     cur.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ec2 AS
-            SELECT event_id, ts, action, principal_id, credential_id, cloud_account, region,
-                   json_extract(raw, [{paths}]) AS v
-            FROM events WHERE {calls}"""
-    )
-    cur.execute(
-        """CREATE OR REPLACE TEMP TABLE _launched AS
-           SELECT event_id, ts, principal_id, credential_id, cloud_account, region,
-                  unnest(CAST(v[1] AS JSON[])) AS item
-           FROM _ec2 WHERE action = 'RunInstances'"""
+        f"""CREATE OR REPLACE TEMP TABLE _launched AS
+            SELECT event_id, ts, principal_id, credential_id, cloud_account, region,
+                   unnest(CAST(CAST({v[1]} AS JSON) AS JSON[])) AS item
+            {calls} AND action = 'RunInstances'"""
     )
     cur.execute(
         """INSERT INTO instance_launch
@@ -88,19 +90,17 @@ def _cloudtrail(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
            WHERE ip IS NOT NULL"""
     )
     cur.execute(
-        """INSERT INTO net_binding
-           SELECT v[3]->>'$', v[2]->>'$', NULL, ts, NULL, action, event_id
-           FROM _ec2 WHERE action = 'CreateNetworkInterface' AND v[2]->>'$' IS NOT NULL"""
+        f"""INSERT INTO net_binding
+            SELECT {v[3]}, {v[2]}, NULL, ts, NULL, action, event_id
+            {calls} AND action = 'CreateNetworkInterface' AND {v[2]} IS NOT NULL"""
     )
     cur.execute(
-        """INSERT INTO net_binding
-           SELECT CASE WHEN action = 'AssociateAddress' THEN v[4]->>'$' END, v[6]->>'$', v[5]->>'$',
-                  ts, NULL, action, event_id
-           FROM _ec2 WHERE action IN ('AssociateAddress', 'AttachNetworkInterface')
-             AND coalesce(v[6]->>'$', v[5]->>'$') IS NOT NULL"""
+        f"""INSERT INTO net_binding
+            SELECT CASE WHEN action = 'AssociateAddress' THEN {v[4]} END, {v[6]}, {v[5]}, ts, NULL, action, event_id
+            {calls} AND action IN ('AssociateAddress', 'AttachNetworkInterface')
+              AND coalesce({v[6]}, {v[5]}) IS NOT NULL"""
     )
     cur.execute("DROP TABLE _launched")
-    cur.execute("DROP TABLE _ec2")
 
 
 def _flows(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
