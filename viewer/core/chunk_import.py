@@ -3,9 +3,9 @@
 Fast path: DuckDB reads the JSON documents itself (no Python per record). When DuckDB refuses a
 chunk (a truncated gzip, broken JSON, a bad encoding), the chunk is retried file by file, and a
 file DuckDB still refuses goes through the Python salvage readers, which keep every record they
-can and report the rest with positions. JSON line and CSV formats use the Python readers, which
-know line numbers. Text formats (text_import) and Parquet (tabular_import) are read many files per
-statement by DuckDB, Python only cutting the lines.
+can and report the rest with positions. CSV formats use the Python readers, which know line
+numbers. Text formats (text_import), JSON lines (json_lines_import) and Parquet (tabular_import)
+are read many files per statement by DuckDB, Python only cutting the lines.
 """
 
 from __future__ import annotations
@@ -30,12 +30,19 @@ from viewer.core.array_extract import (
     stage_sql,
 )
 from viewer.core.jobs import JobContext
+from viewer.core.json_lines_import import json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.record_readers import Problem, records
 from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
 
 PY_BATCH = 50_000  # records per Arrow batch from the Python readers
+
+
+def _json_lines(spec: FormatSpec) -> bool:
+    """JSON lines read many files per statement (json_lines_import); embedded records (a JSON
+    string inside each line) keep the Python path."""
+    return spec.reader.kind is ReaderKind.LINES and spec.reader.embedded_json_key is None
 
 
 class FastPathRefused(Exception):
@@ -113,6 +120,9 @@ class ChunkImporter:
                         assert spec.reader.text is not None
                         files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
                         pending[k] = ahead.submit(read_text_files, files, spec.reader.text)
+                    elif _json_lines(spec):
+                        files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
+                        pending[k] = ahead.submit(read_json_lines_files, files)
                     elif spec.reader.kind is ReaderKind.DOCUMENT:
                         files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
                         pending[k] = ahead.submit(
@@ -151,6 +161,8 @@ class ChunkImporter:
             self._read_text(spec, files, counts, arrays)
         elif spec.reader.kind is ReaderKind.PARQUET:
             self._read_parquet(spec, files, counts)
+        elif _json_lines(spec):
+            self._read_json_lines(spec, files, counts, arrays)
         else:
             self._read_python(spec, files, counts)
         prog = self.ctx.progress
@@ -267,6 +279,24 @@ class ChunkImporter:
             self.cur.execute(ingest_sql.insert_events_sql(spec, records))
             self._settle(spec, [eid for eid, _ in files], counts)
 
+    def _read_json_lines(
+        self, spec: FormatSpec, files: list, counts: dict[int, FileCounts], lines: Future[Any] | None
+    ) -> None:
+        """JSON lines, many files per statement (see json_lines_import); then the usual verdicts."""
+        if lines is None:
+            text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
+        else:
+            text_files = lines.result()
+        self.cur.register("json_lines", json_lines_table(text_files))
+        try:
+            recs = json_records_sql(spec, "SELECT * FROM json_lines")
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
+        finally:
+            self.cur.unregister("json_lines")
+        self._judge_batch(spec, [eid for eid, _ in files], counts)
+        for tf, (_, pf) in zip(text_files, files, strict=True):
+            self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
+
     def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         for eid, pf in files:
             problems: list[Problem] = []
@@ -298,6 +328,15 @@ class ChunkImporter:
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
         finally:
             self.cur.unregister("py_records")
+        # Judge this batch's rows only: the file's earlier batches are already counted.
+        first, last = batch[0][0], batch[-1][0]
+        self._judge_batch(spec, [eid], counts, ((eid << 32) + first, (eid << 32) + last + 1))
+
+    def _judge_batch(
+        self, spec: FormatSpec, evidence_ids: list[int], counts: dict, id_range: tuple[int, int] | None = None
+    ) -> None:
+        """Warnings for the records of temp table py_batch that have a problem, the others into
+        events, then the verdicts on the rows inserted."""
         staged = "SELECT * FROM py_batch"
         self.cur.execute(ingest_sql.problem_warnings_sql(staged), [self.import_id])
         for evid, n in self.cur.execute(ingest_sql.problem_counts_sql(staged)).fetchall():
@@ -308,9 +347,7 @@ class ChunkImporter:
             self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
         self.cur.execute(ingest_sql.insert_events_sql(spec, staged))
         self.cur.execute("DROP TABLE py_batch")
-        # Judge this batch's rows only: the file's earlier batches are already counted.
-        first, last = batch[0][0], batch[-1][0]
-        self._settle(spec, [eid], counts, ((eid << 32) + first, (eid << 32) + last + 1))
+        self._settle(spec, evidence_ids, counts, id_range)
 
     def _settle(
         self,

@@ -301,9 +301,10 @@ def _chunks(
 ) -> Iterator[list[tuple[int, PlannedFile]]]:
     """Consecutive files read the same way (format, compression, path), bounded in bytes and count.
 
-    Document, text and Parquet files share a DuckDB statement with others of their kind (S3
-    access logs are thousands of tiny files); line, CSV and salvaged files are read one by one.
-    Text is bounded by its estimated decompressed size, since Python holds it while DuckDB reads.
+    Document, text, JSON lines and Parquet files share a DuckDB statement with others of their
+    kind (S3 access logs are thousands of tiny files); CSV and salvaged files are read one by one.
+    Text and JSON lines are bounded by their estimated decompressed size, since Python holds it
+    while DuckDB reads.
     """
 
     def key(pf: PlannedFile) -> tuple[str, bool, bool]:
@@ -315,14 +316,14 @@ def _chunks(
 
     from viewer.core.text_import import TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
 
-    batched = (ReaderKind.DOCUMENT, ReaderKind.TEXT, ReaderKind.PARQUET)
+    batched = (ReaderKind.DOCUMENT, ReaderKind.TEXT, ReaderKind.PARQUET, ReaderKind.LINES)
     chunk: list[tuple[int, PlannedFile]] = []
     size = 0
     for item in files:
         pf = item[1]
         k = key(pf)
         single = not pf.spec or pf.spec.reader.kind not in batched or k[2]
-        text = pf.spec is not None and pf.spec.reader.kind is ReaderKind.TEXT
+        text = pf.spec is not None and pf.spec.reader.kind in (ReaderKind.TEXT, ReaderKind.LINES)
         weight = pf.source.size * (TEXT_GZIP_RATIO if text and k[1] else 1)
         limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
         if chunk and (key(chunk[0][1]) != k or size + weight > limit or len(chunk) >= CHUNK_FILES):

@@ -1,0 +1,143 @@
+"""JSON lines read many files per statement (json_lines_import) against the Python line reader.
+
+The Python reader (`record_readers.records`, `str.splitlines`) is the reference for positions:
+each file below is imported through the real pipeline into a real case, and every non-blank line
+the Python reader yields must come back either as an event or as a warning at the same line
+number, with the same verdict on its JSON.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from viewer.core.case_file import CaseFile
+from viewer.core.ingest import import_paths
+from viewer.core.record_readers import Problem, records
+from viewer.formats import registry
+
+FORMAT = "aws_route53_resolver"
+
+
+def _record(i: int, **extra: str) -> str:
+    rec = {
+        "version": "1.100000",
+        "account_id": "111122223333",
+        "region": "us-east-1",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "query_timestamp": f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "query_name": f"host{i}.example.com.",
+        "query_type": "A",
+        "query_class": "IN",
+        "rcode": "NOERROR",
+        "answers": [],
+        "srcaddr": "10.0.1.5",
+        "srcport": str(1024 + i),
+        "transport": "UDP",
+        "srcids": {"instance": "i-0abcdef1234567890"},
+    }
+    rec.update(extra)
+    return json.dumps(rec, ensure_ascii=False)
+
+
+def _expected(path: Path) -> tuple[list[int], list[int]]:
+    """(line numbers of records, line numbers of lines that are no JSON object) by the Python reader."""
+    problems: list[Problem] = []
+    good, bad = [], []
+    for n, line in records(path, registry.get(FORMAT).reader, problems):
+        try:
+            ok = isinstance(orjson.loads(line), dict)
+        except orjson.JSONDecodeError:
+            ok = False
+        (good if ok else bad).append(n)
+    return good, bad
+
+
+def _imported(tmp_path: Path, paths: list[Path]) -> dict[str, tuple[list[int], list[int]]]:
+    """Per file: (record_index of its events, positions of its per-line warnings)."""
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        report = import_paths(case, paths, FORMAT)
+        cur = case.cursor()
+        out = {}
+        for f in report.files:
+            assert f.reconciled and f.counts.duplicate == 0
+            kept = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT record_index FROM events WHERE evidence_id = ? ORDER BY record_index",
+                    [f.evidence_id],
+                ).fetchall()
+            ]
+            warned = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT position FROM import_warnings WHERE evidence_id = ? AND position_kind = 'line' "
+                    "ORDER BY position",
+                    [f.evidence_id],
+                ).fetchall()
+            ]
+            out[Path(f.path).name] = (kept, warned)
+    return out
+
+
+ODD_FILES: dict[str, bytes] = {
+    "plain.log": ("\n".join(_record(i) for i in range(5)) + "\n").encode(),
+    "blank_lines.log": (
+        _record(1) + "\n\n   \n" + _record(2) + "\n\t\n\u00a0\u3000\n" + _record(3) + "\n\n"
+    ).encode(),
+    "crlf_bom.log": b"\xef\xbb\xbf" + ("\r\n".join(_record(i) for i in range(4)) + "\r\n").encode(),
+    "bad_lines.log": "\n".join(
+        [_record(1), "{truncated", "[1, 2]", '"a string"', "  " + _record(2), "42", "", _record(3)]
+    ).encode(),
+    "no_final_newline.log": "\n".join(_record(i) for i in range(3)).encode(),
+    "lone_cr.log": ("\r".join(_record(i) for i in range(3)) + "\n" + _record(9)).encode(),
+    "form_feed.log": (_record(1) + "\x0c" + _record(2) + "\n" + _record(3)).encode(),
+    "windows_1252.log": (_record(1) + "\n").encode() + _record(2, query_name="caf\xe9.").encode("cp1252"),
+    "utf16.log": ("\ufeff" + "\n".join(_record(i) for i in range(3))).encode("utf-16-le"),
+    "non_ascii.log": "\n".join([_record(1, query_name="b\u00fccher.example."), _record(2)]).encode(),
+    "empty.log": b"",
+    "only_blank.log": b"\n\n  \n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_FILES))
+def test_every_line_keeps_its_python_line_number_and_verdict(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(ODD_FILES[name])
+    good, bad = _expected(path)
+    assert _imported(tmp_path, [path])[name] == (good, bad)
+
+
+def test_many_files_in_one_statement_are_numbered_each_from_its_own_first_line(tmp_path: Path) -> None:
+    paths = []
+    for k in range(6):
+        lines = [_record(100 * k + i) for i in range(k + 2)]
+        lines.insert(k % 3, "{broken" if k % 2 else "")
+        data = ("\n".join(lines) + "\n").encode()
+        path = tmp_path / f"part{k}.log.gz"
+        path.write_bytes(gzip.compress(data, mtime=0))
+        paths.append(path)
+    got = _imported(tmp_path, paths)
+    for path in paths:
+        assert got[path.name] == _expected(path)
+    # Every record is there once, whatever file it came from.
+    with CaseFile.open(tmp_path / "case.caseline") as case:
+        [(n,)] = case.cursor().execute("SELECT count(DISTINCT raw->>'$.query_name') FROM events").fetchall()
+    assert n == sum(len(_expected(p)[0]) for p in paths)
+
+
+def test_a_separator_inside_a_json_string_is_not_a_line_break(tmp_path: Path) -> None:
+    """U+2028 is valid unescaped inside a JSON string; str.splitlines cut the record there."""
+    path = tmp_path / "sep.log"
+    path.write_bytes(("\n".join([_record(1, query_name="a\u2028b."), _record(2)]) + "\n").encode())
+    kept, warned = _imported(tmp_path, [path])[path.name]
+    assert (kept, warned) == ([1, 2], [])
+    with CaseFile.open(tmp_path / "case.caseline") as case:
+        [(name,)] = (
+            case.cursor().execute("SELECT raw->>'$.query_name' FROM events WHERE record_index = 1").fetchall()
+        )
+    assert name == "a\u2028b."
