@@ -117,7 +117,7 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             panel_stats.compact(cur)
         if ctx is not None:
             ctx.check()
-        identity_build.rebuild_actors(cur, compact_use=compact)
+        identity_build.rebuild_actors(cur, compact_use=compact, first_build=old.event_id_max is None)
         actors.create_views(cur)
         _save_state(cur, old, mark, compact, exact)
     finally:
