@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child_cpu import with_child_cpu  # noqa: E402
 from ingest_aws_text import floor as split_floor  # noqa: E402  (read/gunzip + split lines, 2 processes)
 from ingest_cloudtrail import REPO, caseline_import  # noqa: E402  (the same subprocess timing)
 
@@ -168,15 +169,21 @@ def main() -> None:
         size = sum(f.stat().st_size for f in files)
         print(f"{kind}: {args.records:,} records in {len(files)} files, {size / 1e6:.1f} MB")
         measure = split_floor if kind == "csv" else json_floor
-        base = statistics.median(measure(files) for _ in range(args.repeat))
+        floors = [with_child_cpu(measure, files) for _ in range(args.repeat)]
+        base = statistics.median(t for t, _ in floors)
         what = "read/gunzip + split lines" if kind == "csv" else "gunzip + orjson parse"
-        print(f"  floor ({what}, 2 processes): {base:.2f}s ({args.records / base:,.0f} records/s)")
+        print(
+            f"  floor ({what}, 2 processes): {base:.2f}s, "
+            f"{statistics.median(c for _, c in floors):.1f} CPU-s ({args.records / base:,.0f} records/s)"
+        )
         case = args.workdir / f"custom-{kind}.caseline"
-        runs = [caseline_import(evidence, case) for _ in range(args.repeat)]
+        timed = [with_child_cpu(caseline_import, evidence, case) for _ in range(args.repeat)]
+        runs = [r for r, _ in timed]
         secs = statistics.median(r[0] for r in runs)
         print(
             f"  caseline import custom:{FORMATS[kind].name}: {secs:.2f}s median of {len(runs)} "
-            f"({args.records / secs:,.0f} records/s), {secs / base:.1f}x the floor, "
+            f"({args.records / secs:,.0f} records/s, {statistics.median(c for _, c in timed):.1f} CPU-s), "
+            f"{secs / base:.1f}x the floor, "
             f"peak RSS {max(r[1] for r in runs) / 2**20:,.0f} MiB"
         )
         case.unlink(missing_ok=True)

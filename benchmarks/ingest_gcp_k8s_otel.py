@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
+from child_cpu import with_child_cpu
 from ingest_cloudtrail import caseline_import  # the same timed, RSS-watched import subprocess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,19 +193,24 @@ def main() -> None:
     args = ap.parse_args()
     print(
         f"{'format':<18}{'records':>10}{'gz MB':>8}{'floor rec/s':>14}{'import rec/s':>15}{'x floor':>9}{'peak MiB':>10}"
+        f"{'floor CPU-s':>12}{'import CPU-s':>13}"
     )
     for name in args.formats.split(","):
         files = generate(args.workdir, name, args.records)
         gz = sum(f.stat().st_size for f in files) / 1e6
-        two = statistics.median(floor(files) for _ in range(args.repeat))
+        floors = [with_child_cpu(floor, files) for _ in range(args.repeat)]
+        two = statistics.median(t for t, _ in floors)
         case = args.workdir / f"{name}.caseline"
-        runs = [caseline_import(files[0].parent, case) for _ in range(args.repeat)]
+        timed = [with_child_cpu(caseline_import, files[0].parent, case) for _ in range(args.repeat)]
+        runs = [r for r, _ in timed]
         secs = statistics.median(r[0] for r in runs)
         peak = max(r[1] for r in runs) / 2**20
+        cpu = (statistics.median(c for _, c in floors), statistics.median(c for _, c in timed))
         case.unlink(missing_ok=True)
         n = args.records
         print(
             f"{name:<18}{n:>10,}{gz:>8.1f}{n / two:>14,.0f}{n / secs:>15,.0f}{secs / two:>9.2f}{peak:>10,.0f}"
+            f"{cpu[0]:>12.1f}{cpu[1]:>13.1f}"
         )
         sys.stdout.flush()
 
