@@ -278,3 +278,45 @@ def test_update_rebuilds_only_when_events_changed(reordered: CaseFile) -> None:
         assert time_order.load(cur) is not None
     finally:
         cur.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("insert_max", [0, 10**9])
+def test_merge_sorted_equals_a_full_sort(insert_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs with many equal times (ties broken by id), of every relative size and position."""
+    monkeypatch.setattr(text_view, "MERGE_INSERT_MAX", insert_max)  # 0: the lexsort fallback
+    rng = np.random.default_rng(3)
+    for na, nb, spread in [(0, 5, 9), (5, 0, 9), (1, 400, 3), (300, 7, 3), (500, 500, 40), (50, 60, 10**6)]:
+        ids = rng.permutation(10 * (na + nb) + 1)[: na + nb].astype(np.int64)
+        t = rng.integers(0, spread, na + nb).astype(np.int64)
+        a, b = np.arange(na), np.arange(na, na + nb)
+        runs = []
+        for part in (a, b):
+            o = np.lexsort((ids[part], t[part]))
+            runs.append((t[part][o], ids[part][o]))
+        got_t, got_id = text_view.merge_sorted(*runs[0], *runs[1])
+        o = np.lexsort((ids, t))
+        assert got_t.tolist() == t[o].tolist() and got_id.tolist() == ids[o].tolist()
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_a_word_in_every_event_reads_the_time_order(tied_case: CaseFile, desc: bool) -> None:
+    """Blocks where every event holds the word need no check: their rows come from time_order,
+    already sorted, and equal the reference; with the order stale, the same rows come from events."""
+    cur = tied_case.cursor()
+    filt = EventFilter(text="awsapicall")
+    view = text_view.TextView(cur, filt, descending=desc)
+    every = np.flatnonzero(view._plans[0][0].every)
+    assert len(every) > 0 and view._whole(cur, every)
+    view.advance(cur)
+    total = _count(tied_case, filt)
+    assert view.count() == total
+    assert view.ids(0, total).tolist() == _reference(tied_case, filt, 0, total, desc)
+    cur.execute("CREATE OR REPLACE TEMP TABLE saved_state AS SELECT * FROM page_anchors_state")
+    cur.execute("DELETE FROM page_anchors_state")
+    try:
+        stale = text_view.TextView(cur, filt, descending=desc)
+        assert not stale._whole(cur, every)
+        stale.advance(cur)
+        assert stale.ids(0, total).tolist() == view.ids(0, total).tolist()
+    finally:
+        cur.execute("INSERT INTO page_anchors_state SELECT * FROM saved_state")

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from viewer.core import time_order
 from viewer.core.event_query import EventFilter, text_terms, where_sql
 from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.row_fetch import RowCache
@@ -40,6 +41,8 @@ from viewer.core.search_index import (
     BlockTable,
     NeedlePlan,
     SearchHits,
+    block_runs,
+    id_ranges_sql,
     load_blocks,
     parse_query,
     plan_needle,
@@ -108,6 +111,7 @@ class TextView:
         self._id = np.zeros(0, np.int64)
         self._final = 0
         self._sec_per_block: float | None = None  # of raw checks, measured
+        self._order_current: bool | None = None  # time_order covers the events (asked once)
         self._state = threading.Lock()
         self._advancing = threading.Lock()
 
@@ -204,31 +208,57 @@ class TextView:
         # comparison per row); the rows of other blocks that a pass or a merged range takes in
         # are dropped below.
         clauses = [f"({self._where})"]
+        exact = False  # the query returns rows of the wave's blocks only
         if self.blocks.events[blocks].sum() < WHOLE_TABLE_SHARE * self.blocks.events.sum():
             rsql, rparams = ranges_sql(self.blocks, mask)
             params += rparams
             clauses.insert(0, rsql)
+        elif not mask.all():
+            # A pass over most of the table: leave out the blocks already checked in SQL when
+            # they make few ranges (dropping their rows afterwards costs a search per row).
+            skip = block_runs(~mask, max_n=len(mask) + 1)
+            if len(skip) <= MAX_RANGES:
+                clauses.insert(0, f"NOT {id_ranges_sql(self.blocks, skip)}")
+                exact = True
+        else:
+            exact = True
         params += self._where_params
         for plan, negated in self._plans:
             sql = plan.sql(self.blocks, mask, params, narrow=negated)
             clauses.append(negate(sql) if negated else sql)
         cols = "".join(f", {c}" for c in self.columns) if capture else ""
+        # A wave whose blocks match whole is a list of id ranges: read it from the persisted
+        # time order, which comes back sorted (sorting 10M matches of a common word took seconds).
+        table = "time_order" if not capture and self._whole(cur, blocks) else "events"
         started = time.perf_counter()
         got = cur.sql(
-            f"SELECT epoch_us(ts) AS _t, event_id{cols} FROM events WHERE {' AND '.join(clauses)}",
+            f"SELECT epoch_us(ts) AS _t, event_id{cols} FROM {table} WHERE {' AND '.join(clauses)}",
             params=params,
         ).to_arrow_table()
         if self._raw[wave].any():
             self._sec_per_block = (time.perf_counter() - started) / max(1, int(self._raw[wave].sum()))
-        ids = got.column("event_id").to_numpy()
-        at = np.searchsorted(self.blocks.lo, ids, "right") - 1
-        keep = (at >= 0) & mask[np.maximum(at, 0)]
-        got = got.filter(pa.array(keep))
+        if not exact:  # a pass or a merged range may have taken in rows of other blocks
+            ids = got.column("event_id").to_numpy()
+            at = np.searchsorted(self.blocks.lo, ids, "right") - 1
+            got = got.filter(pa.array((at >= 0) & mask[np.maximum(at, 0)]))
         t, ids = got.column("_t").to_numpy(), got.column("event_id").to_numpy()
         if capture:
             self.cache.add(got.drop_columns(["_t"]))
-        order = np.lexsort((ids, t))
-        self._merge(t[order], ids[order], wave, int(self.blocks.events[blocks].sum()))
+        if not _in_order(t, ids):  # scans mostly come back in time order: sorting 10M costs seconds
+            order = np.lexsort((ids, t))
+            t, ids = t[order], ids[order]
+        self._merge(t, ids, wave, int(self.blocks.events[blocks].sum()))
+
+    def _whole(self, cur: duckdb.DuckDBPyConnection, blocks: np.ndarray) -> bool:
+        """True when every event of these blocks matches with nothing to check (no filter but
+        words, none negated, each held by every event of the blocks) and the time order is current."""
+        if self._where != "true" or not self._plans or any(neg for _, neg in self._plans):
+            return False
+        if not all(plan.every[blocks].all() for plan, _ in self._plans):
+            return False
+        if self._order_current is None:
+            self._order_current = time_order.is_current(cur)
+        return self._order_current
 
     def _capturing(self) -> bool:
         """Keep rows while matches are sparse: the first wave always (its rows are the first
@@ -246,9 +276,7 @@ class TextView:
         cut = len(old_t) - final if self.descending else final
         keep = slice(cut, None) if self.descending else slice(None, cut)
         rest = slice(None, cut) if self.descending else slice(cut, None)
-        mt, mi = np.concatenate([old_t[rest], t]), np.concatenate([old_id[rest], ids])
-        order = np.lexsort((mi, mt))
-        mt, mi = mt[order], mi[order]
+        mt, mi = merge_sorted(old_t[rest], old_id[rest], t, ids)
         parts_t, parts_id = [old_t[keep], mt], [old_id[keep], mi]
         if self.descending:
             parts_t, parts_id = parts_t[::-1], parts_id[::-1]
@@ -273,6 +301,48 @@ class TextView:
         for plan, _ in self._plans:
             raw |= plan.raw & plan.cand
         return raw
+
+
+def _in_order(t: np.ndarray, ids: np.ndarray) -> bool:
+    """True when (t, ids) is sorted ascending by time, then id."""
+    if len(t) < 2:
+        return True
+    dt_ = np.diff(t)
+    return bool(np.all((dt_ > 0) | ((dt_ == 0) & (np.diff(ids) > 0))))
+
+
+#: Below this many rows on the smaller side, a merge inserts it into the larger one.
+MERGE_INSERT_MAX = 200_000
+
+
+def merge_sorted(
+    at: np.ndarray, aid: np.ndarray, bt: np.ndarray, bid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two runs sorted by (time, id) into one; ids are unique across both.
+
+    A full lexsort of 10M rows costs seconds, and the runs met here are sorted already: usually one
+    side is empty, follows the other, or is small (the unfinished tail of the last wave), which
+    costs one pass over the larger side.
+    """
+    if len(at) == 0:
+        return bt, bid
+    if len(bt) == 0:
+        return at, aid
+    if (at[-1], aid[-1]) < (bt[0], bid[0]):
+        return np.concatenate([at, bt]), np.concatenate([aid, bid])
+    if (bt[-1], bid[-1]) < (at[0], aid[0]):
+        return np.concatenate([bt, at]), np.concatenate([bid, aid])
+    if min(len(at), len(bt)) > MERGE_INSERT_MAX:
+        mt, mi = np.concatenate([at, bt]), np.concatenate([aid, bid])
+        order = np.lexsort((mi, mt))
+        return mt[order], mi[order]
+    if len(at) > len(bt):
+        at, aid, bt, bid = bt, bid, at, aid
+    pos = np.searchsorted(bt, at, "left")
+    end = np.searchsorted(bt, at, "right")
+    for k in np.flatnonzero(end > pos):  # same time as rows of the larger side: place by id
+        pos[k] += int(np.searchsorted(bid[pos[k] : end[k]], aid[k]))
+    return np.insert(bt, pos, at), np.insert(bid, pos, aid)
 
 
 def _plans(

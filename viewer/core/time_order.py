@@ -67,6 +67,12 @@ def _state(cur: duckdb.DuckDBPyConnection) -> tuple[tuple[int, int | None] | Non
     return (int(rows[0][0]), None if rows[0][1] is None else int(rows[0][1])), current
 
 
+def is_current(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when `time_order` holds exactly the events in the table."""
+    stored, current = _state(cur)
+    return stored is not None and stored == current
+
+
 def load(cur: duckdb.DuckDBPyConnection) -> TimeOrder | None:
     """The persisted order when it covers exactly the events in the table, else None."""
     stored, current = _state(cur)
@@ -114,16 +120,16 @@ def rows_before(cur: duckdb.DuckDBPyConnection, order: TimeOrder, t_us: int) -> 
         return 0
     lo = (i - 1) * ANCHOR_EVERY  # that anchor row itself is earlier
     hi = min(order.total, i * ANCHOR_EVERY)
-    n = cur.execute(
-        "SELECT count(*) FROM time_order WHERE pos >= ? AND pos < ? AND ts < make_timestamptz(?::BIGINT)",
-        [lo, hi, t_us],
+    n = cur.execute(  # literal bounds: DuckDB prunes on them, not on parameters
+        f"SELECT count(*) FROM time_order WHERE pos >= {int(lo)} AND pos < {int(hi)} "
+        f"AND ts < make_timestamptz({int(t_us)}::BIGINT)"
     ).fetchall()[0][0]
     return lo + int(n)
 
 
 def ids_at(cur: duckdb.DuckDBPyConnection, start: int, n: int) -> np.ndarray:
     """Event ids of rows [start, start+n) of the time order."""
-    got = cur.execute(
-        "SELECT event_id FROM time_order WHERE pos >= ? AND pos < ? ORDER BY pos", [start, start + n]
+    got = cur.execute(  # literal bounds: DuckDB prunes on them, not on parameters
+        f"SELECT event_id FROM time_order WHERE pos >= {int(start)} AND pos < {int(start + n)} ORDER BY pos"
     ).fetchnumpy()
     return np.asarray(got["event_id"], np.int64)
