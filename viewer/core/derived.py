@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core import search_index, time_order, timeline
+from viewer.core import raw_fields, search_index, time_order, timeline
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.entities import builder as entities
 from viewer.core.jobs import Cancelled, JobContext
@@ -55,6 +55,8 @@ DERIVED: tuple[Derived, ...] = (
     # Pivot panels, credential graph and actors, network bindings (issue #5). After the time
     # order: time-filtered panels find their edge events through it.
     Derived("entities", entities.VERSION, entities.DDL, entities.update),
+    # Raw JSON fields the query library reads, extracted once per import (issue #4).
+    Derived("raw_fields", raw_fields.VERSION, raw_fields.DDL, raw_fields.update),
     # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
     # Version 3: and whether every event of the block holds it (every_check).
     Derived("search_index", 3, search_index.DDL, search_index.update_index, inline=False),

@@ -46,3 +46,13 @@ SOURCE_TABLES: dict[str, str] = {
     "GCPAuditLogs": "(SELECT * FROM events WHERE source_type = 'gcp_audit')",
     "KubernetesAudit": "(SELECT * FROM events WHERE source_type = 'k8s_audit')",
 }
+
+
+def epoch_floor_sql(ts_sql: str, micros: int) -> str:
+    """The start of the `micros`-wide bin holding a TIMESTAMPTZ, bins counted from 1970 UTC.
+
+    Integer arithmetic on epoch microseconds: time_bucket() on a TIMESTAMPTZ goes through the ICU
+    calendar for every row, which made an hourly count of 10M events ~10x a plain column scan.
+    The double modulo rounds down before 1970 too, exactly as time_bucket(size, ts, EPOCH)."""
+    us = f"epoch_us({ts_sql})"
+    return f"make_timestamptz({us} - (({us} % {micros}) + {micros}) % {micros})"

@@ -67,11 +67,13 @@ def gather(cur: duckdb.DuckDBPyConnection) -> CompletionWords:
     ]
     tables += [t for t in SOURCE_TABLES if t not in tables]
     columns = [r[0] for r in cur.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()]
-    # Views that add columns to the events: `events_actor` (viewer.core.entities.actors) adds
-    # the resolved `actor`.
-    if "events_actor" in tables:
-        extra = cur.execute("SELECT column_name FROM (DESCRIBE events_actor)").fetchall()
-        columns += [r[0] for r in extra if r[0] not in columns]
+    # Tables that add columns to the events: `events_actor` (viewer.core.entities.actors) adds
+    # the resolved `actor`,
+    # and `raw_fields` (viewer.core.raw_fields) the extracted raw JSON fields, joined by event_id.
+    for view in ("events_actor", "raw_fields"):
+        if view in tables:
+            extra = cur.execute(f"SELECT column_name FROM (DESCRIBE {view})").fetchall()
+            columns += [r[0] for r in extra if r[0] not in columns]
     functions = [
         r[0]
         for r in cur.execute(

@@ -36,6 +36,9 @@ SAFE_TABLE_FUNCTIONS = frozenset(
 )
 # Scalar functions that reveal the machine rather than the case.
 UNSAFE_FUNCTIONS = frozenset({"getenv", "current_setting"})
+#: Derived tables the query library reads (viewer.core.raw_fields): missing only in a case imported
+#: by an older Caseline, which says how to build them.
+BUILT_AT_IMPORT = frozenset({"raw_fields", "raw_volume"})
 
 
 class QueryRefused(TranslationError):
@@ -120,6 +123,14 @@ def check(cur: duckdb.DuckDBPyConnection, sql: str, allow_external: bool = False
         if ref.kind == "table_function" and ref.name.lower() not in SAFE_TABLE_FUNCTIONS:
             raise QueryRefused(
                 f"{ref.name}() reads outside the case; turn on external access in the settings to use it",
+                line,
+                col,
+                ref.name,
+            )
+        if ref.kind == "table" and ref.name.lower() in BUILT_AT_IMPORT and ref.name.lower() not in known:
+            raise QueryRefused(
+                f"this case has no {ref.name} table yet (it is built at import by this Caseline); run "
+                "`caseline reindex CASE` once, or open the case writable to build it",
                 line,
                 col,
                 ref.name,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lark import Token, Tree
 
-from viewer.core.query.common import TranslationError
+from viewer.core.query.common import TranslationError, epoch_floor_sql
 from viewer.core.query.insights.fields import natural_sort_key, sql_string
 from viewer.core.query.insights.patterns import regex_literal
 
@@ -37,7 +37,6 @@ _DURATION_MS = {
     "d": 86_400_000,
     "day": 86_400_000,
 }
-EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 
 
 @dataclass(frozen=True)
@@ -109,8 +108,11 @@ def duration_ms(token: Token) -> int:
 
 
 def time_floor(ts_sql: str, token: Token) -> str:
-    """Epoch-aligned bucket start: Logs Insights' bins are multiples of the period since 1970 UTC."""
-    return f"time_bucket(INTERVAL '{duration_ms(token)} milliseconds', {ts_sql}, {EPOCH})"
+    """Epoch-aligned bucket start: Logs Insights' bins are multiples of the period since 1970 UTC.
+
+    Integer arithmetic on epoch microseconds rather than time_bucket(), which calls the ICU
+    calendar for every row (see common.epoch_floor_sql)."""
+    return epoch_floor_sql(ts_sql, duration_ms(token) * 1000)
 
 
 def as_number(e: Expr, node: Token | Tree) -> str:

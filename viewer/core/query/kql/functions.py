@@ -7,6 +7,8 @@ from typing import Any
 
 from lark import Tree
 
+from viewer.core.query.common import epoch_floor_sql
+from viewer.core.query.kql.literals import interval_micros
 from viewer.core.query.kql.model import (
     BOOL,
     DATETIME,
@@ -88,7 +90,11 @@ def _bin(scope: Scope, tree: Tree, args: list[Any]) -> Typed:
     if not size.literal:
         raise scope.at(args[1]).error("bin() needs a constant bin size", "bin")
     if value.type == DATETIME and size.type == TIMESPAN:
-        sql = f"time_bucket({size.sql}, {value.sql}, {EPOCH})"
+        micros = interval_micros(size.sql)
+        if micros is not None and micros > 0:
+            sql = epoch_floor_sql(value.sql, micros)
+        else:
+            sql = f"time_bucket({size.sql}, {value.sql}, {EPOCH})"
         return Typed(sql, DATETIME, source_name=value.source_name)
     if value.type in (LONG, REAL) and size.type in (LONG, REAL):
         result = LONG if (value.type, size.type) == (LONG, LONG) else REAL

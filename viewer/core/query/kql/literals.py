@@ -90,6 +90,18 @@ def interval_sql(micros: int) -> str:
     raise AssertionError("microseconds always divide")  # pragma: no cover
 
 
+def interval_micros(sql: str) -> int | None:
+    """The microseconds of an `interval_sql` text, or None for any other SQL (the inverse)."""
+    match = re.fullmatch(r"INTERVAL '(-?)(\d+) ([a-z]+)'", sql)
+    if not match:
+        return None
+    unit = match.group(3) if match.group(3).endswith("s") else match.group(3) + "s"
+    per = dict(_SQL_UNITS).get(unit)
+    if per is None:
+        return None
+    return (-1 if match.group(1) else 1) * int(match.group(2)) * per
+
+
 def timespan_literal(token: Token) -> Typed:
     return Typed(interval_sql(timespan_micros(token)), TIMESPAN, literal=True)
 

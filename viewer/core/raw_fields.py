@@ -1,0 +1,191 @@
+"""Raw-record fields the investigation library asks about, extracted once per import.
+
+Why: questions like "S3 reads by bucket" or "AssumeRole into which role" need a field that only
+the raw JSON holds (`requestParameters.bucketName`, `requestParameters.roleArn`, ...). Reading it
+with `raw->>'$.path'` at query time makes DuckDB decompress and parse ~1.7 KB of JSON for every
+row of every vector that holds one matching event, and in CloudTrail those actions are spread over
+every vector: at 10M events such a query took 3-30 s. Extracting the handful of paths once, when
+the events arrive, turns it into a join with a narrow table.
+
+Two tables, both documented for users (docs/query.md) and queried by `resources/queries`:
+
+* ``raw_fields``: one row per event that has at least one of the fields (sparse: most events have
+  none), keyed by `event_id`; join with ``LEFT JOIN raw_fields USING (event_id)``. Each column is
+  exactly the value `raw->>'<path>'` gives (text), except `bytes_out` (`TRY_CAST(... AS DOUBLE)`)
+  and `world_cidr` (TRUE when a CloudTrail security-group call, an action containing
+  `SecurityGroup`, mentions 0.0.0.0/0 or ::/0 anywhere in its record; else NULL).
+* ``raw_volume``: per (source_type, provider, log_name) the events, bytes of raw JSON text and
+  first/last time of each import (several rows per key: sum them), so "what costs most to keep"
+  does not re-read every record.
+
+A derived structure (`viewer.core.derived`), inline: updated from the events above its high-water
+mark inside the import's transaction, so it commits or rolls back with the import. Cost measured
+on the 1M CloudTrail benchmark case: see benchmarks/query_workbench.py and the closing note of
+issue #4.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+from viewer.core.jobs import JobContext
+
+VERSION = 1
+
+#: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "bucket_name": ("$.requestParameters.bucketName",),
+    "bytes_out": ("$.additionalEventData.bytesTransferredOut",),
+    "group_id": ("$.requestParameters.groupId",),
+    "instance_type": ("$.requestParameters.instanceType",),
+    "with_decryption": ("$.requestParameters.withDecryption",),
+    "mfa_used": ("$.additionalEventData.MFAUsed",),
+    "user_name": ("$.requestParameters.userName",),
+    "new_access_key_id": ("$.responseElements.accessKey.accessKeyId",),
+    "role_arn": ("$.requestParameters.roleArn",),
+    "risk_level": ("$.riskLevelDuringSignIn", "$.properties.riskLevelDuringSignIn"),
+    "country": ("$.location.countryOrRegion", "$.properties.location.countryOrRegion"),
+    "k8s_verb": ("$.verb",),
+    "k8s_resource": ("$.objectRef.resource",),
+    "k8s_subresource": ("$.objectRef.subresource",),
+    "k8s_namespace": ("$.objectRef.namespace",),
+    "k8s_status_code": ("$.responseStatus.code",),
+}
+#: Which source types each field is read from (others never carry it, and are not parsed).
+SOURCES: dict[str, tuple[str, ...]] = {
+    "cloudtrail": (
+        "bucket_name",
+        "bytes_out",
+        "group_id",
+        "instance_type",
+        "with_decryption",
+        "mfa_used",
+        "user_name",
+        "new_access_key_id",
+        "role_arn",
+    ),
+    "entra_signin": ("risk_level", "country"),
+    "k8s_audit": ("k8s_verb", "k8s_resource", "k8s_subresource", "k8s_namespace", "k8s_status_code"),
+}
+_DOUBLE = {"bytes_out"}
+
+DDL: list[str] = [
+    "CREATE TABLE IF NOT EXISTS raw_fields (\n    event_id BIGINT NOT NULL,\n"
+    + "".join(f"    {c} {'DOUBLE' if c in _DOUBLE else 'VARCHAR'},\n" for c in FIELDS)
+    + "    world_cidr BOOLEAN  -- TRUE: a security-group call whose record mentions 0.0.0.0/0 or ::/0\n)",
+    """CREATE TABLE IF NOT EXISTS raw_volume (
+        source_type VARCHAR, provider VARCHAR, log_name VARCHAR,
+        events BIGINT NOT NULL,
+        raw_bytes BIGINT NOT NULL,       -- sum of strlen(raw::VARCHAR)
+        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ
+    )""",
+    """CREATE TABLE IF NOT EXISTS raw_fields_state (
+        event_id_max BIGINT,             -- high-water mark: events above it are not extracted yet
+        events BIGINT NOT NULL           -- events at or below the mark; must equal count(*) of them
+    )""",
+]
+TABLES = ("raw_fields", "raw_volume", "raw_fields_state")
+
+
+def _paths(source: str) -> list[str]:
+    """The JSON paths read from one source type's records, in a fixed order."""
+    return [p for c in SOURCES[source] for p in FIELDS[c]]
+
+
+def _column_sql(column: str, source: str) -> str:
+    """SQL of one column over `v` (the list json_extract_string returned) for one source type."""
+    paths = _paths(source)
+    parts = [f"v[{paths.index(p) + 1}]" for p in FIELDS[column]]
+    text = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    return f"TRY_CAST({text} AS DOUBLE)" if column in _DOUBLE else text
+
+
+def extraction_sql(mark_param: str = "$mark") -> str:
+    """One SELECT over the new events giving every raw_fields column (and raw bytes), one JSON
+    parse per record: `json_extract_string` with a list of paths parses the document once, and
+    each source type's records are asked only for the paths that source has."""
+    parse = " ".join(
+        f"WHEN '{s}' THEN json_extract_string(raw, [{', '.join(repr(p) for p in _paths(s))}])"
+        for s in SOURCES
+    )
+    columns = []
+    for column in FIELDS:
+        cases = " ".join(f"WHEN '{s}' THEN {_column_sql(column, s)}" for s in SOURCES if column in SOURCES[s])
+        typ = "DOUBLE" if column in _DOUBLE else "VARCHAR"
+        columns.append(f"CAST(CASE source_type {cases} END AS {typ}) AS {column}")
+    # Only security-group calls: a substring search of every record cost ~0.7 CPU-s per 1M events.
+    world = (
+        "CASE WHEN source_type = 'cloudtrail' AND action LIKE '%SecurityGroup%' AND "
+        "(raw::VARCHAR LIKE '%0.0.0.0/0%' OR raw::VARCHAR LIKE '%::/0%') THEN TRUE END AS world_cidr"
+    )
+    return f"""
+        SELECT event_id, source_type, provider, log_name, ts, strlen(raw::VARCHAR) AS raw_bytes,
+               {", ".join(columns)}, {world}
+        FROM (SELECT *, CASE source_type {parse} END AS v FROM events WHERE event_id > {mark_param})"""
+
+
+def _state(cur: duckdb.DuckDBPyConnection) -> tuple[int | None, int] | None:
+    rows = cur.execute("SELECT event_id_max, events FROM raw_fields_state").fetchall()
+    return (rows[0][0], int(rows[0][1])) if rows else None
+
+
+def is_current(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when the tables cover exactly the events in the case (readers may trust them)."""
+    try:
+        state = _state(cur)
+    except duckdb.CatalogException:
+        return False
+    if state is None:
+        return False
+    now = cur.execute("SELECT count(*), max(event_id) FROM events").fetchall()[0]
+    return (int(now[0]), now[1]) == (state[1], state[0])
+
+
+def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> float:
+    """Extract the fields of the events above the high-water mark; returns seconds taken.
+
+    Runs inside the import's transaction. Starts over when the stored mark does not describe the
+    events (a count mismatch below it), as the timeline rollup does."""
+    started = time.monotonic()
+    remove = ctx.token.on_cancel(cur.interrupt) if ctx else None
+    try:
+        if ctx:
+            ctx.check()
+        state = _state(cur)
+        if state is not None and state[0] is not None:
+            have = cur.execute("SELECT count(*) FROM events WHERE event_id <= ?", [state[0]]).fetchall()
+            if int(have[0][0]) != state[1]:
+                state = None
+        if state is None:
+            for table in ("raw_fields", "raw_volume", "raw_fields_state"):
+                cur.execute(f"DELETE FROM {table}")
+            state = (None, 0)
+        mark = -(2**63) if state[0] is None else int(state[0])
+        new = cur.execute("SELECT max(event_id) FROM events WHERE event_id > ?", [mark]).fetchall()[0][0]
+        if new is None:
+            if _state(cur) is None:
+                cur.execute("INSERT INTO raw_fields_state VALUES (?, ?)", [state[0], state[1]])
+            return time.monotonic() - started
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE raw_fields_new AS " + extraction_sql("$mark"), {"mark": mark}
+        )
+        cols = [*FIELDS, "world_cidr"]
+        any_set = " OR ".join(f"{c} IS NOT NULL" for c in cols)
+        cur.execute(
+            f"INSERT INTO raw_fields SELECT event_id, {', '.join(cols)} FROM raw_fields_new "
+            f"WHERE {any_set} ORDER BY event_id"
+        )
+        cur.execute(
+            "INSERT INTO raw_volume SELECT source_type, provider, log_name, count(*), sum(raw_bytes), "
+            "min(ts), max(ts) FROM raw_fields_new GROUP BY ALL"
+        )
+        added = cur.execute("SELECT count(*) FROM raw_fields_new").fetchall()[0][0]
+        cur.execute("DROP TABLE raw_fields_new")
+        cur.execute("DELETE FROM raw_fields_state")
+        cur.execute("INSERT INTO raw_fields_state VALUES (?, ?)", [new, state[1] + int(added)])
+    finally:
+        if remove:
+            remove()
+    return time.monotonic() - started
