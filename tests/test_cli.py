@@ -85,6 +85,7 @@ def test_reindex_builds_derived_tables(tmp_path: Path) -> None:
     assert q.stdout.splitlines()[1:] == [
         "derived:entities",
         "derived:page_anchors",
+        "derived:raw_fields",
         "derived:search_index",
         "derived:timeline_rollup",
     ]
