@@ -320,3 +320,23 @@ def test_a_word_in_every_event_reads_the_time_order(tied_case: CaseFile, desc: b
         assert stale.ids(0, total).tolist() == view.ids(0, total).tolist()
     finally:
         cur.execute("INSERT INTO page_anchors_state SELECT * FROM saved_state")
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_a_word_every_event_holds_pages_from_the_time_order(case: CaseFile, desc: bool) -> None:
+    """When the index shows every event holds the word, the view is the time order itself: complete
+    at once, and its windows (with and without a time range) equal the reference."""
+    word = "eventversion"  # a key of every CloudTrail record, found in the raw JSON only
+    assert _count(case, EventFilter(text=word)) == _count(case, EventFilter())
+    probe = text_view.TextView(case.cursor(), EventFilter(text=word))
+    assert probe.matches_all
+    lo, hi = case.cursor().execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    for filt in (
+        EventFilter(text=word),
+        EventFilter(text=word, time_range=(lo + (hi - lo) / 3, hi - (hi - lo) / 4)),
+    ):
+        pager = EventPager(case.cursor, filt, COLUMNS, descending=desc)
+        pager.prepare()
+        assert pager.complete and type(pager._view).__name__ == "OrderView"
+        _check_windows(case, pager, filt, desc)
+    assert not text_view.TextView(case.cursor(), EventFilter(text=f"-{word}")).matches_all

@@ -96,6 +96,13 @@ class EventPager:
                 use_index=self._use_index is not False,
                 columns=self.columns,
             )
+            if text.matches_all and self._use_order and _time_only(self.filt, include_text=False):
+                # A word every event holds ("AwsApiCall"): the rows are the time order's, at once
+                # (collecting and merging 10M matches took seconds at 10M events).
+                order = time_order.load(self.cur)
+                if order is not None:
+                    self._view = OrderView(self.cur, order, self.filt)
+                    return
             text.advance(self.cur, until_rows=first_rows, seconds=seconds)
             self._view = TextAdapter(text, self.filt)
             return
@@ -187,9 +194,12 @@ class EventPager:
         return view.count() - view.rows_before(_us(ts), inclusive=True)
 
 
-def _time_only(filt: EventFilter) -> bool:
+def _time_only(filt: EventFilter, include_text: bool = True) -> bool:
     """True when the filter restricts nothing but time (the persisted order can serve it)."""
-    return where_sql(replace(filt, time_range=None), use_index=False) == ("true", [])
+    return where_sql(replace(filt, time_range=None), use_index=False, include_text=include_text) == (
+        "true",
+        [],
+    )
 
 
 def _us(t: dt.datetime) -> int:

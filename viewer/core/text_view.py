@@ -126,6 +126,17 @@ class TextView:
             return self._final
 
     @property
+    def matches_all(self) -> bool:
+        """True when the index shows every event holds every word (none negated): the view is
+        then all events the rest of the filter lets through, with nothing to check."""
+        return (
+            bool(self._plans)
+            and self.blocks.indexed == len(self.blocks)
+            and not any(neg for _, neg in self._plans)
+            and all(bool(plan.every.all()) for plan, _ in self._plans)
+        )
+
+    @property
     def reads_raw(self) -> bool:
         """True when some block must have its raw records checked."""
         return bool(self._raw.any())
@@ -202,52 +213,76 @@ class TextView:
         blocks = self._order[wave]
         mask = np.zeros(len(self.blocks), bool)
         mask[blocks] = True
+        if not self._capturing() and self._whole(cur, blocks):
+            t, ids = self._whole_blocks(cur, mask)
+        else:
+            t, ids = self._query_blocks(cur, wave, mask)
+        self._merge(t, ids, wave, int(self.blocks.events[blocks].sum()))
+
+    def _whole_blocks(
+        self, cur: duckdb.DuckDBPyConnection, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every event of the blocks in `mask`, in time order, from the persisted time order.
+
+        A common word held by every event has ~10M matches at 10M events: sorting them took
+        seconds, and id ranges in SQL cost a comparison each per row of the time-sorted table (its
+        zone maps cannot prune ids). One plain pass comes back sorted (preserve_insertion_order),
+        and the blocks are picked in memory with one binary search per row.
+        """
+        got = cur.sql("SELECT epoch_us(ts) AS _t, event_id FROM time_order").to_arrow_table()
+        t, ids = got.column("_t").to_numpy(), got.column("event_id").to_numpy()
+        if not mask.all():
+            at = np.searchsorted(self.blocks.lo, ids, "right") - 1
+            keep = (at >= 0) & mask[np.maximum(at, 0)]
+            t, ids = t[keep], ids[keep]
+        return t, ids
+
+    def _query_blocks(
+        self, cur: duckdb.DuckDBPyConnection, wave: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The matches in these blocks, checked in `events`, sorted by (time, id)."""
+        blocks = self._order[wave]
         capture = self._capturing()
         params: list[object] = []
         # A wave of most events is one pass over the table without ranges (each range costs a
         # comparison per row); the rows of other blocks that a pass or a merged range takes in
         # are dropped below.
         clauses = [f"({self._where})"]
-        exact = False  # the query returns rows of the wave's blocks only
+        exact = bool(mask.all())  # the query returns rows of the wave's blocks only
         if self.blocks.events[blocks].sum() < WHOLE_TABLE_SHARE * self.blocks.events.sum():
             rsql, rparams = ranges_sql(self.blocks, mask)
             params += rparams
             clauses.insert(0, rsql)
-        elif not mask.all():
+        elif not exact:
             # A pass over most of the table: leave out the blocks already checked in SQL when
             # they make few ranges (dropping their rows afterwards costs a search per row).
             skip = block_runs(~mask, max_n=len(mask) + 1)
             if len(skip) <= MAX_RANGES:
                 clauses.insert(0, f"NOT {id_ranges_sql(self.blocks, skip)}")
                 exact = True
-        else:
-            exact = True
         params += self._where_params
         for plan, negated in self._plans:
             sql = plan.sql(self.blocks, mask, params, narrow=negated)
             clauses.append(negate(sql) if negated else sql)
         cols = "".join(f", {c}" for c in self.columns) if capture else ""
-        # A wave whose blocks match whole is a list of id ranges: read it from the persisted
-        # time order, which comes back sorted (sorting 10M matches of a common word took seconds).
-        table = "time_order" if not capture and self._whole(cur, blocks) else "events"
         started = time.perf_counter()
         got = cur.sql(
-            f"SELECT epoch_us(ts) AS _t, event_id{cols} FROM {table} WHERE {' AND '.join(clauses)}",
+            f"SELECT epoch_us(ts) AS _t, event_id{cols} FROM events WHERE {' AND '.join(clauses)}",
             params=params,
         ).to_arrow_table()
         if self._raw[wave].any():
             self._sec_per_block = (time.perf_counter() - started) / max(1, int(self._raw[wave].sum()))
-        if not exact:  # a pass or a merged range may have taken in rows of other blocks
+        if not exact:
             ids = got.column("event_id").to_numpy()
             at = np.searchsorted(self.blocks.lo, ids, "right") - 1
             got = got.filter(pa.array((at >= 0) & mask[np.maximum(at, 0)]))
         t, ids = got.column("_t").to_numpy(), got.column("event_id").to_numpy()
         if capture:
             self.cache.add(got.drop_columns(["_t"]))
-        if not _in_order(t, ids):  # scans mostly come back in time order: sorting 10M costs seconds
+        if not _in_order(t, ids):  # scans often come back in time order: sorting 10M costs seconds
             order = np.lexsort((ids, t))
             t, ids = t[order], ids[order]
-        self._merge(t, ids, wave, int(self.blocks.events[blocks].sum()))
+        return t, ids
 
     def _whole(self, cur: duckdb.DuckDBPyConnection, blocks: np.ndarray) -> bool:
         """True when every event of these blocks matches with nothing to check (no filter but
