@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import actors, identity_build, network_build, panel_stats, raw_fields
+from viewer.core.entities import actors, identity_build, network_build, panel_stats, raw_picks
 from viewer.core.jobs import JobContext
 
 # Version 2: entity keys and source bitmasks in the rollup (v1 kept text and source lists).
@@ -108,10 +108,10 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             actors.create_views(cur)
             return time.monotonic() - started
         exact = panel_stats.append_new(cur, mark, ctx) and old.exact
-        offsets = raw_fields.create(cur, [identity_build.issuing_pick(mark), network_build.ec2_pick(mark)])
+        offsets = raw_picks.create(cur, [identity_build.issuing_pick(mark), network_build.ec2_pick(mark)])
         identity_build.append_new(cur, mark, offsets[0], ctx)
         network_build.append_new(cur, mark, offsets[1], ctx)
-        raw_fields.drop(cur)
+        raw_picks.drop(cur)
         compact = old.batches + 1 >= panel_stats.COMPACT_AFTER
         if compact:
             panel_stats.compact(cur)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities import raw_fields
+from viewer.core.entities import raw_picks
 from viewer.core.jobs import JobContext
 
 ISSUING_ACTIONS = (
@@ -80,7 +80,7 @@ _ISSUE_PATHS = (
 
 
 def issuing_pick(mark: int) -> tuple[str, tuple[str, ...]]:
-    """The issuing records above `mark` and the paths read from them (`raw_fields.create`)."""
+    """The issuing records above `mark` and the paths read from them (`raw_picks.create`)."""
     where = f"""event_id > {int(mark)} AND error_code IS NULL
                 AND ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
                      OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))"""
@@ -88,12 +88,12 @@ def issuing_pick(mark: int) -> tuple[str, tuple[str, ...]]:
 
 
 def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobContext | None) -> None:
-    """Add the issuing records (read by `raw_fields.create`: `issuing_pick`'s paths start at
+    """Add the issuing records (read by `raw_picks.create`: `issuing_pick`'s paths start at
     `offset` in `v`) and the key usage found in events above `mark`."""
     if ctx is not None:
         ctx.check()
     v = [f"v[{offset + i}]" for i in range(-1, len(_ISSUE_PATHS))]  # v[1] is the first path
-    picked = f"""FROM {raw_fields.TABLE} WHERE ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
+    picked = f"""FROM {raw_picks.TABLE} WHERE ((service = 'sts.amazonaws.com' AND action IN ({_ACTIONS_SQL}))
                  OR (service = 'iam.amazonaws.com' AND action = 'CreateAccessKey'))"""
     expires = f"coalesce(TRY_CAST({v[2]} AS TIMESTAMPTZ), try_strptime({v[2]}, '%b %d, %Y, %I:%M:%S %p')::TIMESTAMPTZ)"
     cur.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities import raw_fields
+from viewer.core.entities import raw_picks
 from viewer.core.jobs import JobContext
 
 DDL: list[str] = [
@@ -47,14 +47,14 @@ _EC2_PATHS = (
 
 def ec2_pick(mark: int) -> tuple[str, tuple[str, ...]]:
     """The EC2 calls above `mark` that bind addresses, and the paths read from them
-    (`raw_fields.create`)."""
+    (`raw_picks.create`)."""
     where = f"""service = 'ec2.amazonaws.com' AND error_code IS NULL AND event_id > {int(mark)}
                 AND action IN {_EC2_ACTIONS}"""
     return where, _EC2_PATHS
 
 
 def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobContext | None) -> None:
-    """Add the bindings of events above `mark`; the EC2 calls were read by `raw_fields.create`
+    """Add the bindings of events above `mark`; the EC2 calls were read by `raw_picks.create`
     (`ec2_pick`'s paths start at `offset` in `v`)."""
     if ctx is not None:
         ctx.check()
@@ -67,7 +67,7 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobC
 
 def _cloudtrail(cur: duckdb.DuckDBPyConnection, offset: int) -> None:
     v = [f"v[{offset + i}]" for i in range(-1, len(_EC2_PATHS))]  # v[1] is the first path
-    calls = f"FROM {raw_fields.TABLE} WHERE service = 'ec2.amazonaws.com' AND action IN {_EC2_ACTIONS}"
+    calls = f"FROM {raw_picks.TABLE} WHERE service = 'ec2.amazonaws.com' AND action IN {_EC2_ACTIONS}"
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE _launched AS
             SELECT event_id, ts, principal_id, credential_id, cloud_account, region,

@@ -4,8 +4,9 @@ Decoding `raw` dominates their cost, and it hardly depends on how many rows are 
 CloudTrail events, reading it for the 100k STS records took 1.05 CPU seconds, for all 1M 1.24
 (the picked rows are spread over every block, each decompressed whole). The issuing records
 (`identity_build`) and the EC2 calls (`network_build`) are therefore picked in one scan, with
-every path either needs parsed once per record into `_raw_fields.v` (text values; objects and
-arrays as their JSON text).
+every path either needs parsed once per record into `_raw_picks.v` (text values; objects and
+arrays as their JSON text). A temporary table of the build, unlike the persistent `raw_fields`
+of `viewer.core.raw_fields` (the query library's fields), which reads `raw` once more per import.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import duckdb
 
 from viewer.core.entities.selective import narrowed
 
-TABLE = "_raw_fields"
+TABLE = "_raw_picks"
 #: Columns of `events` carried along (besides event_id, ts, service, action).
 COLUMNS = (
     "principal_id",
@@ -28,7 +29,7 @@ COLUMNS = (
 
 
 def create(cur: duckdb.DuckDBPyConnection, picks: list[tuple[str, tuple[str, ...]]]) -> list[int]:
-    """Create TEMP TABLE `_raw_fields` with the events matching any of `picks` (a condition on
+    """Create TEMP TABLE `_raw_picks` with the events matching any of `picks` (a condition on
     columns other than `raw`, with literals only; the paths it needs); returns the offset in
     `v` of each pick's first path (1-based, as DuckDB lists index)."""
     paths: list[str] = []
