@@ -9,7 +9,7 @@ import's, same run. With --inline it also imports again with the build inside th
 reports the difference. 10M: the case at --case-10m (a COPY: it is modified) gets its entity
 tables built as an existing case does at its first update; the import time is extrapolated from
 this run's 1M import rate (said so). Then, per size: every pivot panel (top 200 by events) over
-the whole case, a narrow (90 min) and a wide (3 days) time filter, and a month; the actor chain of
+the whole case and time filters of 1 h, 90 min, 1 day, 3 days and 30 days; the actor chain of
 one event with a temporary key; the `events_actor` column for one event. Medians. The machine is
 shared and noisy: compare CPU seconds and ratios, not wall times across runs.
 """
@@ -88,6 +88,23 @@ def build(case: CaseFile) -> dict[str, float]:
     return took
 
 
+def time_filters(cur: object) -> dict[str, tuple[dt.datetime, dt.datetime] | None]:
+    """The panels' time filters: none, then 1 h, 90 min, 1 day, 3 days and 30 days, none of them
+    on hour or day boundaries (so each has partial edge hours)."""
+    lo, hi = cur.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]  # type: ignore[attr-defined]
+    mid = lo + (hi - lo) / 2
+    at = mid.replace(minute=20, second=0, microsecond=0)
+    day = mid.replace(minute=7, second=11, microsecond=0)
+    return {
+        "whole case": None,
+        "1 h": (at, at + dt.timedelta(hours=1)),
+        "90 min": (at, at + dt.timedelta(minutes=90)),
+        "1 day": (day, day + dt.timedelta(days=1)),
+        "3 days": (lo + dt.timedelta(hours=26, minutes=13), lo + dt.timedelta(days=4, hours=2, minutes=47)),
+        "30 days": (lo + dt.timedelta(days=3, minutes=7, seconds=11), lo + dt.timedelta(days=33, minutes=31)),
+    }
+
+
 def run_size(size: str, repeat: int, rates: tuple[float, float] | None, inline: bool) -> tuple[float, float]:
     """Returns (events per wall second, events per CPU second) of the 1M import."""
     print(f"\n== {size} ==")
@@ -124,20 +141,13 @@ def run_size(size: str, repeat: int, rates: tuple[float, float] | None, inline: 
         )
     sizes = {t: cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in builder.TABLES}
     print("table rows:", ", ".join(f"{t} {n:,}" for t, n in sizes.items()))
-    lo, hi = cur.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-    mid = lo + (hi - lo) / 2
-    narrow = (
-        mid.replace(minute=20, second=0, microsecond=0),
-        mid.replace(minute=20, second=0) + dt.timedelta(minutes=90),
-    )
-    wide = (lo + dt.timedelta(hours=26, minutes=13), lo + dt.timedelta(days=4, hours=2, minutes=47))
-    month = (lo + dt.timedelta(days=3, minutes=7, seconds=11), lo + dt.timedelta(days=33, minutes=31))
-    print(f"{'panel':18} {'whole case':>13} {'90 min':>13} {'3 days':>13} {'30 days':>13}")
+    spans = time_filters(cur)
+    print(f"{'panel':18} " + " ".join(f"{name:>13}" for name in spans))
     print(f"{'':18} (wall / CPU ms, medians of {repeat})")
     for kind in KINDS:
         cells = [
             medians_ms(lambda r=r, k=kind.name: pivots.panel_rows(cur, k, r, limit=200), repeat)
-            for r in (None, narrow, wide, month)
+            for r in spans.values()
         ]
         print(f"{kind.name:18} " + " ".join(f"{w:7.1f}/{c:5.1f}" for w, c in cells))
     baseline = medians_ms(
