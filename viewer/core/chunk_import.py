@@ -30,7 +30,7 @@ from viewer.core.array_extract import (
     stage_sql,
 )
 from viewer.core.jobs import JobContext
-from viewer.core.json_lines_import import json_lines_table, json_records_sql, read_json_lines_files
+from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.record_readers import Problem, records
 from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
@@ -313,18 +313,23 @@ class ChunkImporter:
         if not batch:
             return
         self.ctx.check()
+        texts = pa.array([t for _, t in batch], pa.string())
+        embedded = spec.reader.embedded_json_key is not None
         table = pa.table(
             {
                 "evidence_id": pa.array([eid] * len(batch), pa.int32()),
                 "record_index": pa.array([i for i, _ in batch], pa.int64()),
-                "r": pa.array([t for _, t in batch], pa.string()),
+                "r": texts if embedded else as_json(texts),
             }
         )
         self.cur.register("py_records", table)
         try:
             # Validated once into a temp table: the warnings, counts and insert below all read it
             # (running the records query for each re-parsed every record four times).
-            recs = ingest_sql.records_sql(spec, "SELECT * FROM py_records", False)
+            if embedded:
+                recs = ingest_sql.records_sql(spec, "SELECT * FROM py_records", False)
+            else:
+                recs = json_records_sql(spec, "SELECT * FROM py_records")
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
         finally:
             self.cur.unregister("py_records")

@@ -61,22 +61,32 @@ def read_json_lines_files(files: list[tuple[int, Path]], workers: int = 2) -> li
         return list(pool.map(lambda f: read_json_lines_file(f[0], f[1]), files))
 
 
+def as_json(texts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings typed JSON for DuckDB (Arrow's `arrow.json`): no parse on the way in, unlike a
+    cast; `json_records_sql` validates them."""
+    json_type = pa.json_(pa.large_string())
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    return pa.chunked_array(
+        [pa.ExtensionArray.from_storage(json_type, c.cast(pa.large_string())) for c in chunks], json_type
+    )
+
+
 def json_lines_table(files: list[TextFile]) -> pa.Table:
     """(evidence_id, record_index, r) with `r` typed JSON for DuckDB, not yet validated."""
     table = lines_table(files, {})
-    lines = table.column("line").cast(pa.large_string())
-    json_type = pa.json_(pa.large_string())
-    typed = pa.chunked_array(
-        [pa.ExtensionArray.from_storage(json_type, chunk) for chunk in lines.chunks], json_type
-    )
     return pa.table(
-        {"evidence_id": table.column("evidence_id"), "record_index": table.column("record_index"), "r": typed}
+        {
+            "evidence_id": table.column("evidence_id"),
+            "record_index": table.column("record_index"),
+            "r": as_json(table.column("line")),
+        }
     )
 
 
 def json_records_sql(spec: FormatSpec, source: str) -> str:
-    """`(evidence_id, record_index, r, rec, problem)` of the non-blank lines of `source`, as
-    `ingest_sql.records_sql` gives them: `problem` says why a line cannot be a record."""
+    """`(evidence_id, record_index, r, rec, problem)` of the non-blank records of `source` (its
+    `r` typed JSON, see `as_json`), as `ingest_sql.records_sql` gives them: `problem` says why a
+    record cannot be kept. One parse (json_valid) where records_sql makes three."""
     assert spec.reader.embedded_json_key is None, "embedded records go through ingest_sql.records_sql"
     # A valid JSON text whose first character is '{' is an object: json_type (a third parse) is
     # only asked of the rare valid lines that start otherwise.
