@@ -108,7 +108,7 @@ def test_without_the_time_order_views_are_sorted_once(case: CaseFile, filt: Even
 
 
 @pytest.mark.parametrize("desc", [False, True])
-@pytest.mark.parametrize("text", ["awsapicall", "alice", "10.1*", '"user/alice"'])
+@pytest.mark.parametrize("text", ["quarterly", "alice", "10.1*", '"user/alice"'])
 def test_text_rows_are_final_before_the_search_completes(
     case: CaseFile, text: str, desc: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,7 +136,7 @@ def test_advance_is_cancellable_and_keeps_what_it_found(
 ) -> None:
     monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
     monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
-    filt = EventFilter(text="awsapicall")
+    filt = EventFilter(text="quarterly")
     pager = EventPager(case.cursor, filt, COLUMNS)
     pager.prepare(first_rows=10, seconds=60)
     token = CancelToken()

@@ -48,10 +48,11 @@ DDL: list[str] = [
 
 @dataclass(frozen=True)
 class TimeOrder:
-    """A valid persisted order: `anchor_us[i]` is the ts (epoch us) of row i * ANCHOR_EVERY."""
+    """A valid persisted order: `anchor_us[i]` is the ts (epoch us) of row i * every."""
 
     anchor_us: np.ndarray
     total: int
+    every: int = ANCHOR_EVERY  # the spacing the anchors were stored with (read back, not assumed)
 
 
 def _state(cur: duckdb.DuckDBPyConnection) -> tuple[tuple[int, int | None] | None, tuple[int, int | None]]:
@@ -78,8 +79,10 @@ def load(cur: duckdb.DuckDBPyConnection) -> TimeOrder | None:
     stored, current = _state(cur)
     if stored is None or stored != current:
         return None
-    got = cur.execute("SELECT epoch_us(ts) AS t FROM page_anchors ORDER BY pos").fetchnumpy()
-    return TimeOrder(np.asarray(got["t"], np.int64), current[0])
+    got = cur.execute("SELECT pos, epoch_us(ts) AS t FROM page_anchors ORDER BY pos").fetchnumpy()
+    pos = np.asarray(got["pos"], np.int64)
+    every = int(pos[1] - pos[0]) if len(pos) > 1 else max(1, current[0])
+    return TimeOrder(np.asarray(got["t"], np.int64), current[0], every)
 
 
 def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> float:
@@ -118,8 +121,8 @@ def rows_before(cur: duckdb.DuckDBPyConnection, order: TimeOrder, t_us: int) -> 
     i = int(np.searchsorted(order.anchor_us, t_us, "left"))  # anchors[:i] are earlier than t
     if i == 0:
         return 0
-    lo = (i - 1) * ANCHOR_EVERY  # that anchor row itself is earlier
-    hi = min(order.total, i * ANCHOR_EVERY)
+    lo = (i - 1) * order.every  # that anchor row itself is earlier
+    hi = min(order.total, i * order.every)
     n = cur.execute(  # literal bounds: DuckDB prunes on them, not on parameters
         f"SELECT count(*) FROM time_order WHERE pos >= {int(lo)} AND pos < {int(hi)} "
         f"AND ts < make_timestamptz({int(t_us)}::BIGINT)"
