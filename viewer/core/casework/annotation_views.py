@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from viewer.core.case_file import CaseFile
 from viewer.core.casework.annotations import AnnotationError, normalize_tag
 
@@ -70,16 +68,20 @@ class Bookmark:
 
 def for_events(case: CaseFile, event_ids: Iterable[int]) -> dict[int, EventAnnotation]:
     """Annotations of the given events (those without any are absent): the table's page decorations."""
-    ids = pa.table({"event_id": pa.array(sorted({int(i) for i in event_ids}), type=pa.int64())})
-    cur = case.cursor()
-    cur.register("wanted_ids", ids)
-    try:
-        rows = cur.execute(
-            "SELECT a.event_id, a.starred, a.tags, a.note FROM event_annotations a "
-            "SEMI JOIN wanted_ids w ON w.event_id = a.event_id"
-        ).fetchall()
-    finally:
-        cur.unregister("wanted_ids")
+    ids = sorted({int(i) for i in event_ids})
+    # The ids as one list parameter, not a registered Arrow table: duckdb-python's register
+    # creates a view (a catalog change in a transaction of its own) without letting go of the
+    # GIL, so on a table page thread it could stall every Python thread, the UI's included,
+    # while another thread's commit holds the catalog.
+    rows = (
+        case.cursor()
+        .execute(
+            "SELECT event_id, starred, tags, note FROM event_annotations "
+            "WHERE event_id IN (SELECT unnest(?::BIGINT[]))",
+            [ids],
+        )
+        .fetchall()
+    )
     return {r[0]: EventAnnotation(r[0], bool(r[1]), tuple(r[2] or ()), r[3]) for r in rows}
 
 
