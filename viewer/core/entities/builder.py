@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import actors, identity_build, network_build, panel_stats, raw_picks
+from viewer.core.entities import actors, day_totals, identity_build, network_build, panel_stats, raw_picks
+from viewer.core.entities.kinds import KINDS
 from viewer.core.jobs import JobContext
 
 # Version 2: entity keys and source bitmasks in the rollup (v1 kept text and source lists).
@@ -29,9 +30,10 @@ STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     exact BOOLEAN NOT NULL,     -- false: two entities share a key (panel_stats); count from events
     key_probe UBIGINT NOT NULL  -- panel_stats.KEY_PROBE_SQL at build; another value: keys outdated
 )"""
-DDL: list[str] = [*panel_stats.DDL, *identity_build.DDL, *network_build.DDL, STATE_DDL]
+DDL: list[str] = [*panel_stats.DDL, *day_totals.DDL, *identity_build.DDL, *network_build.DDL, STATE_DDL]
 TABLES: tuple[str, ...] = (
     *panel_stats.TABLES,
+    *day_totals.TABLES,
     *identity_build.TABLES,
     *network_build.TABLES,
     "entity_state",
@@ -105,9 +107,12 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             old = EntityState(None, 0, 0, True)
         mark = -(2**63) if old.event_id_max is None else old.event_id_max
         if old.event_id_max is not None and _nothing_new(cur, mark):
+            # A case built before the day grids existed gets them here (same version).
+            day_totals.update(cur, day_totals.stale_kinds(cur), {}, old.events)
             actors.create_views(cur)
             return time.monotonic() - started
-        exact = panel_stats.append_new(cur, mark, ctx) and old.exact
+        deltas: dict[str, day_totals.Deltas] = {}
+        exact = panel_stats.append_new(cur, mark, ctx, deltas) and old.exact
         offsets = raw_picks.create(cur, [identity_build.issuing_pick(mark), network_build.ec2_pick(mark)])
         identity_build.append_new(cur, mark, offsets[0], ctx)
         network_build.append_new(cur, mark, offsets[1], ctx)
@@ -119,7 +124,8 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             ctx.check()
         identity_build.rebuild_actors(cur, compact_use=compact, first_build=old.event_id_max is None)
         actors.create_views(cur)
-        _save_state(cur, old, mark, compact, exact)
+        events = _save_state(cur, old, mark, compact, exact)
+        day_totals.update(cur, [kind.name for kind in KINDS], deltas, events)
     finally:
         if remove:
             remove()
@@ -143,7 +149,7 @@ def _checked_state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
 
 def _save_state(
     cur: duckdb.DuckDBPyConnection, old: EntityState, mark: int, compacted: bool, exact: bool
-) -> None:
+) -> int:
     rows = cur.execute("SELECT max(event_id), count(*) FROM events WHERE event_id > ?", [mark]).fetchall()
     new_max, added = rows[0]
     event_id_max = (
@@ -155,3 +161,4 @@ def _save_state(
         f"INSERT INTO entity_state VALUES (?, ?, ?, ?, {panel_stats.KEY_PROBE_SQL})",
         [event_id_max, old.events + int(added), batches, exact],
     )
+    return old.events + int(added)

@@ -91,7 +91,7 @@ def edge_where(cur: duckdb.DuckDBPyConnection, intervals: list[tuple[int, int]])
     return f"({ranges}) AND ({by_ts})"  # ts keeps out the other ids inside a run
 
 
-def _range_parts(cur: duckdb.DuckDBPyConnection, kind: EntityKind, windows: list[tuple[int, int]]) -> str:
+def range_parts(cur: duckdb.DuckDBPyConnection, kind: EntityKind, windows: list[tuple[int, int]]) -> str:
     """Rows (k, n, n_fail, first_us, last_us, sources) to sum per key for the disjoint [start,
     end) windows: the rollup of their whole hours, and one row per event of their partial
     hours, all edges read in one scan. Not grouped per edge: a hash aggregate costs ~8 ms even
@@ -172,7 +172,7 @@ def _range_rows(
         # Few rollup rows in the range: summing them all is cheaper than the split's scans
         # of the kind's totals (measured: credential ids at 10M, 1 h to 3 days).
         return RangeRows(
-            None, 0, summed.format(parts=_range_parts(cur, kind, [(start, end)]), keep=keep), params
+            None, 0, summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep), params
         )
     best = "NULL"
     if top is not None and top[2] > 0:
@@ -199,14 +199,14 @@ def _range_rows(
             else:
                 windows.append((max(start, int(after_first)), end))
     if not n_inside:
-        return RangeRows(None, 0, summed.format(parts=_range_parts(cur, kind, windows), keep=keep), params)
+        return RangeRows(None, 0, summed.format(parts=range_parts(cur, kind, windows), keep=keep), params)
     if n_straddling > MAX_LISTED_STRADDLING:
         # Sum every entity over the whole range: an entity inside it sums to its totals anyway,
         # and excluding those by a join cost more than summing them (65k addresses at 1M events).
         return RangeRows(
-            None, 0, summed.format(parts=_range_parts(cur, kind, [(start, end)]), keep=keep), params
+            None, 0, summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep), params
         )
-    parts = _range_parts(cur, kind, windows)
+    parts = range_parts(cur, kind, windows)
     # The straddling entities with their text, read by two conjunctions DuckDB applies in the
     # scan (text decoded for matches only; an OR or NOT is applied above it, to every row).
     named = cur.execute(
@@ -235,7 +235,7 @@ def _entities(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> int:
     return int(cur.execute(f"SELECT count(*) FROM entity_totals WHERE kind = '{kind.name}'").fetchall()[0][0])
 
 
-def _candidates_sql(source: str, order: str, descending: bool, reach: int) -> str:
+def candidates_sql(source: str, order: str, descending: bool, reach: int) -> str:
     """The rows of `source` that can be on a page reaching row `reach` when sorted by `order`:
     every row at least as far up as the reach-th one, so ties at the page's end are all there
     for the tie-break on the entity's text."""
@@ -244,7 +244,7 @@ def _candidates_sql(source: str, order: str, descending: bool, reach: int) -> st
                    SELECT {edge}({order}) FROM (SELECT {order} FROM {source} ORDER BY {order} {direction} LIMIT {reach}))"""
 
 
-def _with_names(
+def with_names(
     cur: duckdb.DuckDBPyConnection,
     kind: EntityKind,
     rows: list[tuple],
@@ -300,10 +300,16 @@ def read_page(
         whole = (
             f"(SELECT k, n, n_fail, first_us, last_us, sources FROM entity_totals WHERE kind = '{kind.name}')"
         )
-        rows = cur.execute(_candidates_sql(whole, order, descending, limit + offset)).fetchall()
+        rows = cur.execute(candidates_sql(whole, order, descending, limit + offset)).fetchall()
         counted = cur.execute("SELECT count(*) FROM entity_totals WHERE kind = ?", [kind.name]).fetchall()
-        return _with_names(cur, kind, rows, order, descending, limit, offset), int(counted[0][0])
+        return with_names(cur, kind, rows, order, descending, limit, offset), int(counted[0][0])
     span = (to_us(time_range[0]), to_us(time_range[1]))
+    if order == "n" and not search:
+        from viewer.core.entities import panel_day_query  # it builds on this module
+
+        by_days = panel_day_query.read_page(cur, kind, span, descending, limit, offset)
+        if by_days is not None:
+            return by_days
     if order != "entity":
         got = _range_rows(cur, kind, span, search.lower(), (order, descending, limit + offset))
         return _range_page(cur, kind, got, order, descending, limit, offset)
@@ -346,7 +352,7 @@ def _range_page(
         params = got.params if got.summed_params is None else got.summed_params
         summed = cur.execute(
             f"""WITH agg AS MATERIALIZED ({got.summed})
-                SELECT *, (SELECT count(*) FROM agg) FROM ({_candidates_sql("agg", order, descending, reach)})""",
+                SELECT *, (SELECT count(*) FROM agg) FROM ({candidates_sql("agg", order, descending, reach)})""",
             params,
         ).fetchall()
         if summed:
@@ -356,7 +362,7 @@ def _range_page(
         if got.names is not None:
             named += [RawRow(got.names[r[0]], *r[1:6]) for r in summed]
         else:
-            named += _with_names(cur, kind, [r[:6] for r in summed], order, descending, reach, 0)
+            named += with_names(cur, kind, [r[:6] for r in summed], order, descending, reach, 0)
     if got.whole and got.threshold is not None:
         cmp = ">=" if descending else "<="
         value = int(got.threshold)  # type: ignore[call-overload]

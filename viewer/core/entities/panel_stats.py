@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import duckdb
 
+from viewer.core.entities import day_totals
 from viewer.core.entities.kinds import KINDS, EntityKind, normalize_ip_sql
 from viewer.core.jobs import JobContext
 
@@ -147,9 +148,13 @@ def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | N
     return " UNION ALL ".join(parts)
 
 
-def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None) -> bool:
+def append_new(
+    cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None, day_deltas: dict | None = None
+) -> bool:
     """Count events above `mark` into the rollup and the totals; False when two entities of a
-    kind share a key (then the tables must not be read)."""
+    kind share a key (then the tables must not be read). Per kind with a day grid
+    (`day_totals`), its per-day counts of these events go into `day_deltas`."""
+    gridded = day_totals.current_kinds(cur) if day_deltas is not None else set()
     _register_sources(cur, mark)
     bit_sql = source_bit_sql(source_bits(cur))
     cur.execute(
@@ -173,6 +178,8 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | None
                 SELECT '{kind.name}', k, hour_us, n, n_fail, first_us, last_us, sources FROM _entity_batch
                 ORDER BY hour_us"""
         )
+        if day_deltas is not None and kind.name in gridded:
+            day_deltas[kind.name] = day_totals.batch_deltas(cur)
         cur.execute(
             f"""INSERT INTO _entity_batch_totals
                 SELECT '{kind.name}', k, min(entity), max(entity) <> min(entity), sum(n)::BIGINT,

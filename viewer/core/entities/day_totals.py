@@ -1,0 +1,218 @@
+"""Running per-entity event counts by day, for ranking long time ranges of long-lived kinds.
+
+Why: every one of the 65k addresses of the 10M case is seen on ~62 of its 70 days, so no
+address lies wholly inside a 30-day range (`panel_query`'s inside/straddling split finds none)
+and summing the range's ~4M hourly rollup rows took 500-600 ms. Here `entity_day_cum` holds, per
+kind, day and entity, the entity's events before that day (UTC midnight): the events over the
+whole days [d0, d1) are cum(d1) - cum(d0), two slices of one row per entity each, stored day
+by day so a slice is a few row groups (zone maps on `day_us`). The partial days at the range's
+ends come from the hourly rollup and the edge events as before, then the page's rows are chosen
+by count, and only their other columns (failures, first/last seen, sources) are summed.
+
+The grid is dense: every entity of the kind has a row for every day from the case's first day
+to the day after its last, so a slice always has every entity (no lookups of totals). That is
+entities x days rows, so only kinds with many entities and not too many cells get it
+(`qualifies`); short-lived ids (2M session keys, each seen within an hour) do not need it
+(the split reads them as is) and would not fit.
+
+Kept by `builder.update` in the import's transaction: each import's per-day counts (from the
+batch's hourly rows, already grouped) are added to the stored grid in numpy and the kind's rows
+rewritten; a kind that newly qualifies is built from the rollup. `entity_day_state.events` equal
+to `entity_state.events` says the grid covers the events.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+DAY_US = 86_400_000_000
+#: Kinds with fewer entities are summed from the hourly rollup fast enough (principals: 1200).
+MIN_ENTITIES = 10_000
+#: Cells (entities x days) at most: ~80 MB for the numpy grid during the build.
+MAX_CELLS = 10_000_000
+
+DDL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS entity_day_cum (
+        kind VARCHAR NOT NULL,
+        day_us BIGINT NOT NULL,     -- UTC midnight, epoch microseconds
+        k UBIGINT NOT NULL,         -- panel_stats key of the entity
+        n BIGINT NOT NULL           -- the entity's events with ts < day_us
+    )""",
+    """CREATE TABLE IF NOT EXISTS entity_day_state (
+        kind VARCHAR NOT NULL,
+        first_day_us BIGINT NOT NULL,   -- the grid's first day (cum 0 there)
+        days INTEGER NOT NULL,          -- slices: first_day_us + i * DAY_US, i < days
+        events BIGINT NOT NULL          -- entity_state.events it covers
+    )""",
+]
+TABLES = ("entity_day_cum", "entity_day_state")
+
+Deltas = tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, days (index from epoch), events
+
+
+def built_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in cur.execute("SELECT kind FROM entity_day_state").fetchall()}
+
+
+def current_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
+    """Kinds whose grid covers the events the entity tables do (the ones an import adds to)."""
+    return {
+        r[0]
+        for r in cur.execute(
+            "SELECT d.kind FROM entity_day_state d, entity_state s WHERE d.events = s.events"
+        ).fetchall()
+    }
+
+
+def batch_deltas(cur: duckdb.DuckDBPyConnection) -> Deltas:
+    """Per (key, day) events of `_entity_batch` (panel_stats.append_new's hourly rows of one kind)."""
+    got = cur.execute(
+        f"SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n FROM _entity_batch GROUP BY ALL"
+    ).fetchnumpy()
+    return np.asarray(got["k"], np.uint64), np.asarray(got["day"], np.int64), np.asarray(got["n"], np.int64)
+
+
+def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
+    got = cur.execute(
+        f"SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n FROM entity_rollup WHERE kind = ? GROUP BY ALL",
+        [kind],
+    ).fetchnumpy()
+    return np.asarray(got["k"], np.uint64), np.asarray(got["day"], np.int64), np.asarray(got["n"], np.int64)
+
+
+def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
+    """Whether the kind gets a grid: many entities, and entities x days within MAX_CELLS."""
+    entities, first, last = cur.execute(
+        "SELECT count(*), min(first_us), max(last_us) FROM entity_totals WHERE kind = ?", [kind]
+    ).fetchall()[0]
+    if not entities or entities < MIN_ENTITIES:
+        return False
+    days = int(last) // DAY_US - int(first) // DAY_US + 2
+    return int(entities) * days <= MAX_CELLS
+
+
+def _stored(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """(sorted keys, first day index, grid[day, key]) of the kind, or None."""
+    state = cur.execute("SELECT first_day_us, days FROM entity_day_state WHERE kind = ?", [kind]).fetchall()
+    if not state:
+        return None
+    first_day, days = int(state[0][0]) // DAY_US, int(state[0][1])
+    last = (first_day + days - 1) * DAY_US
+    keys = np.sort(
+        np.asarray(
+            cur.execute(
+                "SELECT k FROM entity_day_cum WHERE kind = ? AND day_us = ?", [kind, last]
+            ).fetchnumpy()["k"],
+            np.uint64,
+        )
+    )
+    got = cur.execute("SELECT day_us, k, n FROM entity_day_cum WHERE kind = ?", [kind]).fetchnumpy()
+    grid = np.zeros((days, len(keys)), np.int64)
+    grid[
+        np.asarray(got["day_us"], np.int64) // DAY_US - first_day,
+        np.searchsorted(keys, np.asarray(got["k"], np.uint64)),
+    ] = np.asarray(got["n"], np.int64)
+    return keys, first_day, grid
+
+
+def _merged(
+    old: tuple[np.ndarray, int, np.ndarray] | None, deltas: Deltas
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """The stored grid plus the running sums of new per-day counts, widened to new keys/days."""
+    k, day, n = deltas
+    if old is None:
+        old = (np.zeros(0, np.uint64), int(day.min()) if len(day) else 0, np.zeros((1, 0), np.int64))
+    old_keys, old_first, old_grid = old
+    keys = np.union1d(old_keys, k)
+    first = min(old_first, int(day.min())) if len(day) else old_first
+    end = max(old_first + old_grid.shape[0], int(day.max()) + 2 if len(day) else 0)
+    grid = np.zeros((end - first, len(keys)), np.int64)
+    at = np.searchsorted(keys, old_keys)
+    rows = old_first - first
+    grid[rows : rows + old_grid.shape[0], at] = old_grid
+    if old_grid.shape[0]:  # past the old grid's last day an old entity's count stays its total
+        grid[rows + old_grid.shape[0] :, at] = old_grid[-1]
+    if len(k):
+        per_day = np.bincount(
+            (day - first + 1) * len(keys) + np.searchsorted(keys, k), weights=n, minlength=grid.size
+        )[: grid.size]
+        grid += np.cumsum(per_day.reshape(grid.shape).astype(np.int64), axis=0)
+    return keys, first, grid
+
+
+def _write(
+    cur: duckdb.DuckDBPyConnection, kind: str, merged: tuple[np.ndarray, int, np.ndarray], events: int
+) -> None:
+    keys, first, grid = merged
+    days = grid.shape[0]
+    cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
+    cur.execute("DELETE FROM entity_day_state WHERE kind = ?", [kind])
+    rows = pa.table(
+        {
+            "day_us": np.repeat((np.arange(days, dtype=np.int64) + first) * DAY_US, len(keys)),
+            "k": np.tile(keys, days),
+            "n": grid.ravel(),
+        }
+    )
+    cur.register("_entity_day_rows", rows)
+    try:  # day by day, keys sorted within a day: a slice is contiguous
+        cur.execute(f"INSERT INTO entity_day_cum SELECT '{kind}', day_us, k, n FROM _entity_day_rows")
+    finally:
+        cur.unregister("_entity_day_rows")
+    cur.execute("INSERT INTO entity_day_state VALUES (?, ?, ?, ?)", [kind, first * DAY_US, days, events])
+
+
+def update(cur: duckdb.DuckDBPyConnection, kinds: list[str], deltas: dict[str, Deltas], events: int) -> None:
+    """Bring the grids of `kinds` up to `events`: add `deltas` (this import's counts) to the
+    grids already built, build those of kinds that now qualify from the rollup (which already
+    holds this import), drop those that no longer do."""
+    built = built_kinds(cur)
+    for kind in kinds:
+        if not qualifies(cur, kind):
+            if kind in built:
+                cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
+                cur.execute("DELETE FROM entity_day_state WHERE kind = ?", [kind])
+            continue
+        if kind in built and kind in deltas:
+            _write(cur, kind, _merged(_stored(cur, kind), deltas[kind]), events)
+        else:
+            _write(cur, kind, _merged(None, _rollup_deltas(cur, kind)), events)
+
+
+def is_current(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:
+    """(first day, days) of the kind's grid when it covers the events the entity tables do."""
+    try:
+        rows = cur.execute(
+            """SELECT d.first_day_us, d.days FROM entity_day_state d, entity_state s
+               WHERE d.kind = ? AND d.events = s.events""",
+            [kind],
+        ).fetchall()
+    except duckdb.CatalogException:
+        return None
+    return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+def whole_days_sql(kind: str, grid: tuple[int, int], d0: int, d1: int) -> str:
+    """SQL rows (k, n) of the entities with events in the whole days [d0, d1) (microseconds,
+    multiples of DAY_US, d0 < d1): cum(d1) - cum(d0), days clamped to the grid (before its first
+    day cum is 0 as on it; after its last, every entity's total as on it)."""
+    first, days = grid
+    last = first + (days - 1) * DAY_US
+
+    def clamp(d: int) -> int:
+        return min(max(d, first), last)
+
+    return f"""SELECT b.k, b.n - a.n AS n
+               FROM (SELECT k, n FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d0)}) a
+               JOIN (SELECT k, n FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d1)}) b USING (k)
+               WHERE b.n > a.n"""  # an entity the caller subtracts from is in it (its events are)
+
+
+def stale_kinds(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Kinds that qualify for a grid but have none covering the events (a case built before
+    the grids, or an update that added none)."""
+    from viewer.core.entities.kinds import KINDS
+
+    return [k.name for k in KINDS if is_current(cur, k.name) is None and qualifies(cur, k.name)]

@@ -1,0 +1,74 @@
+"""A time-filtered panel page ranked by event count through the day grids (`day_totals`).
+
+The count of every entity over [start, end): cum(d1) - cum(d0) over the whole days inside the
+range, plus the hourly rollup and edge events of the partial days at its ends (`panel_query`'s
+range parts). The page is chosen on that count (ties at its end kept for the tie-break on the
+text), and only the page's keys are summed over the whole range for their failures, first and
+last seen and sources: with a key filter the rollup scan is cheap next to grouping all of it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from viewer.core.entities import day_totals, panel_query
+from viewer.core.entities.kinds import EntityKind
+from viewer.core.entities.panel_query import RawRow
+
+#: Use the grids when the range holds at least this many whole days (below, the partial days'
+#: rollup is most of the work either way and the existing path reads no grid).
+MIN_WHOLE_DAYS = 1
+
+
+def read_page(
+    cur: duckdb.DuckDBPyConnection,
+    kind: EntityKind,
+    span: tuple[int, int],
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[RawRow], int] | None:
+    """(rows of the page sorted by count, entities with events in the range), or None when the
+    kind has no current grid or the range too few whole days (the caller takes another path)."""
+    start, end = span
+    grid = day_totals.is_current(cur, kind.name)
+    if grid is None:
+        return None
+    day = day_totals.DAY_US
+    # Each end of the range: add the partial day inside it, or take the whole day and subtract
+    # the part outside it, whichever is shorter (a range starting at 00:07 reads 7 minutes of
+    # rollup and events, not 23 h 53).
+    d0 = -(-start // day) * day
+    minus: list[tuple[int, int]] = []
+    if start - (d0 - day) < d0 - start:
+        d0 -= day
+        minus.append((d0, start))
+    d1 = (end // day) * day
+    if end > d1 and (d1 + day) - end < end - d1:
+        d1 += day
+        minus.append((end, d1))
+    if d1 - d0 < MIN_WHOLE_DAYS * day:
+        return None
+    plus = [(a, b) for a, b in ((start, d0), (d1, end)) if b > a]
+    parts = [day_totals.whole_days_sql(kind.name, grid, d0, d1)]
+    if plus:
+        parts.append(f"SELECT k, n FROM ({panel_query.range_parts(cur, kind, plus)})")
+    if minus:
+        parts.append(f"SELECT k, -n FROM ({panel_query.range_parts(cur, kind, minus)})")
+    counts = (
+        f"""SELECT k, sum(n)::BIGINT AS n FROM ({" UNION ALL ".join(parts)}) GROUP BY k HAVING sum(n) > 0"""
+    )
+    reach = limit + offset
+    chosen = cur.execute(
+        f"""WITH cnt AS MATERIALIZED ({counts})
+            SELECT k, (SELECT count(*) FROM cnt) FROM ({panel_query.candidates_sql("cnt", "n", descending, reach)})"""
+    ).fetchall()
+    if not chosen:
+        total = cur.execute(f"SELECT count(*) FROM ({counts})").fetchall()[0][0]
+        return [], int(total)
+    summed = f"""SELECT k, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_us) AS first_us,
+                        max(last_us) AS last_us, bit_or(sources) AS sources
+                 FROM ({panel_query.range_parts(cur, kind, [(start, end)])})
+                 WHERE k IN (SELECT unnest(?::UBIGINT[])) GROUP BY k"""
+    rows = cur.execute(summed, [[r[0] for r in chosen]]).fetchall()
+    return panel_query.with_names(cur, kind, rows, "n", descending, limit, offset), int(chosen[0][1])
