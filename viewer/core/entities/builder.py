@@ -60,6 +60,7 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
     if have and not {("entity_state", "key_probe"), ("entity_rollup", "k")} <= have:
         for table in TABLES:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+    day_totals.drop_outdated(cur)
     for sql in DDL:
         cur.execute(sql)
 

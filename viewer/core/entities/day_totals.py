@@ -38,7 +38,8 @@ DDL: list[str] = [
         kind VARCHAR NOT NULL,
         day_us BIGINT NOT NULL,     -- UTC midnight, epoch microseconds
         k UBIGINT NOT NULL,         -- panel_stats key of the entity
-        n BIGINT NOT NULL           -- the entity's events with ts < day_us
+        n BIGINT NOT NULL,          -- the entity's events with ts < day_us
+        n_fail BIGINT NOT NULL      -- and of those, failures
     )""",
     """CREATE TABLE IF NOT EXISTS entity_day_state (
         kind VARCHAR NOT NULL,
@@ -49,7 +50,18 @@ DDL: list[str] = [
 ]
 TABLES = ("entity_day_cum", "entity_day_state")
 
-Deltas = tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, days (index from epoch), events
+Deltas = tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, days (index from epoch), events x 2
+Grid = tuple[np.ndarray, int, np.ndarray]  # sorted keys, first day index, counts[day, key, n|n_fail]
+
+
+def drop_outdated(cur: duckdb.DuckDBPyConnection) -> None:
+    """Drop grids without failure counts (the first layout, never released)."""
+    cols = cur.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'entity_day_cum'"
+    ).fetchall()
+    if cols and ("n_fail",) not in cols:
+        for table in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def built_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
@@ -69,17 +81,23 @@ def current_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
 def batch_deltas(cur: duckdb.DuckDBPyConnection) -> Deltas:
     """Per (key, day) events of `_entity_batch` (panel_stats.append_new's hourly rows of one kind)."""
     got = cur.execute(
-        f"SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n FROM _entity_batch GROUP BY ALL"
+        f"SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail FROM _entity_batch GROUP BY ALL"
     ).fetchnumpy()
-    return np.asarray(got["k"], np.uint64), np.asarray(got["day"], np.int64), np.asarray(got["n"], np.int64)
+    return _as_deltas(got)
+
+
+def _as_deltas(got: dict) -> Deltas:
+    counts = np.stack([np.asarray(got["n"], np.int64), np.asarray(got["n_fail"], np.int64)], axis=1)
+    return np.asarray(got["k"], np.uint64), np.asarray(got["day"], np.int64), counts
 
 
 def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
     got = cur.execute(
-        f"SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n FROM entity_rollup WHERE kind = ? GROUP BY ALL",
+        f"""SELECT k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail
+            FROM entity_rollup WHERE kind = ? GROUP BY ALL""",
         [kind],
     ).fetchnumpy()
-    return np.asarray(got["k"], np.uint64), np.asarray(got["day"], np.int64), np.asarray(got["n"], np.int64)
+    return _as_deltas(got)
 
 
 def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
@@ -93,8 +111,7 @@ def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
     return int(entities) * days <= MAX_CELLS
 
 
-def _stored(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[np.ndarray, int, np.ndarray] | None:
-    """(sorted keys, first day index, grid[day, key]) of the kind, or None."""
+def _stored(cur: duckdb.DuckDBPyConnection, kind: str) -> Grid | None:
     state = cur.execute("SELECT first_day_us, days FROM entity_day_state WHERE kind = ?", [kind]).fetchall()
     if not state:
         return None
@@ -108,43 +125,42 @@ def _stored(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[np.ndarray, int,
             np.uint64,
         )
     )
-    got = cur.execute("SELECT day_us, k, n FROM entity_day_cum WHERE kind = ?", [kind]).fetchnumpy()
-    grid = np.zeros((days, len(keys)), np.int64)
-    grid[
+    got = cur.execute("SELECT day_us, k, n, n_fail FROM entity_day_cum WHERE kind = ?", [kind]).fetchnumpy()
+    grid = np.zeros((days, len(keys), 2), np.int64)
+    at = (
         np.asarray(got["day_us"], np.int64) // DAY_US - first_day,
         np.searchsorted(keys, np.asarray(got["k"], np.uint64)),
-    ] = np.asarray(got["n"], np.int64)
+    )
+    grid[at + (0,)] = np.asarray(got["n"], np.int64)
+    grid[at + (1,)] = np.asarray(got["n_fail"], np.int64)
     return keys, first_day, grid
 
 
-def _merged(
-    old: tuple[np.ndarray, int, np.ndarray] | None, deltas: Deltas
-) -> tuple[np.ndarray, int, np.ndarray]:
+def _merged(old: Grid | None, deltas: Deltas) -> Grid:
     """The stored grid plus the running sums of new per-day counts, widened to new keys/days."""
-    k, day, n = deltas
+    k, day, counts = deltas
     if old is None:
-        old = (np.zeros(0, np.uint64), int(day.min()) if len(day) else 0, np.zeros((1, 0), np.int64))
+        old = (np.zeros(0, np.uint64), int(day.min()) if len(day) else 0, np.zeros((1, 0, 2), np.int64))
     old_keys, old_first, old_grid = old
     keys = np.union1d(old_keys, k)
     first = min(old_first, int(day.min())) if len(day) else old_first
     end = max(old_first + old_grid.shape[0], int(day.max()) + 2 if len(day) else 0)
-    grid = np.zeros((end - first, len(keys)), np.int64)
+    grid = np.zeros((end - first, len(keys), 2), np.int64)
     at = np.searchsorted(keys, old_keys)
     rows = old_first - first
     grid[rows : rows + old_grid.shape[0], at] = old_grid
-    if old_grid.shape[0]:  # past the old grid's last day an old entity's count stays its total
+    if old_grid.shape[0]:  # past the old grid's last day an old entity's counts stay its totals
         grid[rows + old_grid.shape[0] :, at] = old_grid[-1]
     if len(k):
-        per_day = np.bincount(
-            (day - first + 1) * len(keys) + np.searchsorted(keys, k), weights=n, minlength=grid.size
-        )[: grid.size]
-        grid += np.cumsum(per_day.reshape(grid.shape).astype(np.int64), axis=0)
+        cell = (day - first + 1) * len(keys) + np.searchsorted(keys, k)  # the day after: cum is "before"
+        cells = grid.shape[0] * grid.shape[1]
+        for i in range(2):
+            per_day = np.bincount(cell, weights=counts[:, i], minlength=cells)[:cells]
+            grid[:, :, i] += np.cumsum(per_day.reshape(grid.shape[:2]).astype(np.int64), axis=0)
     return keys, first, grid
 
 
-def _write(
-    cur: duckdb.DuckDBPyConnection, kind: str, merged: tuple[np.ndarray, int, np.ndarray], events: int
-) -> None:
+def _write(cur: duckdb.DuckDBPyConnection, kind: str, merged: Grid, events: int) -> None:
     keys, first, grid = merged
     days = grid.shape[0]
     cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
@@ -153,12 +169,13 @@ def _write(
         {
             "day_us": np.repeat((np.arange(days, dtype=np.int64) + first) * DAY_US, len(keys)),
             "k": np.tile(keys, days),
-            "n": grid.ravel(),
+            "n": grid[:, :, 0].ravel(),
+            "n_fail": grid[:, :, 1].ravel(),
         }
     )
     cur.register("_entity_day_rows", rows)
     try:  # day by day, keys sorted within a day: a slice is contiguous
-        cur.execute(f"INSERT INTO entity_day_cum SELECT '{kind}', day_us, k, n FROM _entity_day_rows")
+        cur.execute(f"INSERT INTO entity_day_cum SELECT '{kind}', day_us, k, n, n_fail FROM _entity_day_rows")
     finally:
         cur.unregister("_entity_day_rows")
     cur.execute("INSERT INTO entity_day_state VALUES (?, ?, ?, ?)", [kind, first * DAY_US, days, events])
@@ -195,7 +212,7 @@ def is_current(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | N
 
 
 def whole_days_sql(kind: str, grid: tuple[int, int], d0: int, d1: int) -> str:
-    """SQL rows (k, n) of the entities with events in the whole days [d0, d1) (microseconds,
+    """SQL rows (k, n, n_fail) of the entities with events in the whole days [d0, d1) (microseconds,
     multiples of DAY_US, d0 < d1): cum(d1) - cum(d0), days clamped to the grid (before its first
     day cum is 0 as on it; after its last, every entity's total as on it)."""
     first, days = grid
@@ -204,9 +221,9 @@ def whole_days_sql(kind: str, grid: tuple[int, int], d0: int, d1: int) -> str:
     def clamp(d: int) -> int:
         return min(max(d, first), last)
 
-    return f"""SELECT b.k, b.n - a.n AS n
-               FROM (SELECT k, n FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d0)}) a
-               JOIN (SELECT k, n FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d1)}) b USING (k)
+    return f"""SELECT b.k, b.n - a.n AS n, b.n_fail - a.n_fail AS n_fail
+               FROM (SELECT k, n, n_fail FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d0)}) a
+               JOIN (SELECT k, n, n_fail FROM entity_day_cum WHERE kind = '{kind}' AND day_us = {clamp(d1)}) b USING (k)
                WHERE b.n > a.n"""  # an entity the caller subtracts from is in it (its events are)
 
 
