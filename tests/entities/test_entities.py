@@ -221,6 +221,47 @@ def test_range_panels_through_day_grids_equal_counting_the_events(sample, kind: 
     assert totals[beyond, ""] == totals[ranges[-3], ""] >= totals[just_inside, ""] > 0
 
 
+def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
+    """Imports arriving in any day order (middle days, then later ones, then earlier ones than
+    the grid's first day) leave the grid equal to running sums computed in SQL from the rollup."""
+    cur, _ = sample
+    day = day_totals.DAY_US
+    got = cur.execute(
+        f"""SELECT k, hour_us // {day} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail
+            FROM entity_rollup WHERE kind = 'ip' GROUP BY ALL"""
+    ).fetchnumpy()
+    k, days, counts = day_totals._as_deltas(got)
+    lo, hi = int(days.min()), int(days.max())
+    assert hi - lo >= 2
+    middle = (days > lo) & (days < hi)
+    events = cur.execute("SELECT events FROM entity_state").fetchall()[0][0]
+    try:
+        with mock.patch.object(day_totals, "MIN_ENTITIES", 0):
+            # The first import's grid (built from its own counts), then two more imports.
+            day_totals._write(
+                cur, "ip", day_totals._merged(None, (k[middle], days[middle], counts[middle])), events
+            )
+            for part in (days == hi, days == lo):
+                day_totals.update(cur, ["ip"], {"ip": (k[part], days[part], counts[part])}, events)
+        grid = cur.execute(
+            "SELECT day_us, k, n, n_fail FROM entity_day_cum WHERE kind = 'ip' ORDER BY ALL"
+        ).fetchall()
+        first, slices = cur.execute(
+            "SELECT first_day_us, days FROM entity_day_state WHERE kind = 'ip'"
+        ).fetchall()[0]
+    finally:
+        cur.execute("DELETE FROM entity_day_cum")
+        cur.execute("DELETE FROM entity_day_state")
+    truth = cur.execute(
+        f"""SELECT d.day_us, r.k, (sum(r.n) FILTER (WHERE r.hour_us < d.day_us))::BIGINT,
+                   (sum(r.n_fail) FILTER (WHERE r.hour_us < d.day_us))::BIGINT
+            FROM entity_rollup r, (SELECT unnest(range({lo * day}, {(hi + 2) * day}, {day})) AS day_us) d
+            WHERE r.kind = 'ip' GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    assert (first, slices) == (lo * day, hi - lo + 2)
+    assert grid == [(d, key, n or 0, f or 0) for d, key, n, f in truth]
+
+
 def _compare_ranges(cur: duckdb.DuckDBPyConnection, kind: str, ranges: list, totals: dict) -> None:
     for time_range in ranges:
         for search, sort, descending in (

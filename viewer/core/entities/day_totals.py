@@ -111,39 +111,47 @@ def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
     return int(entities) * days <= MAX_CELLS
 
 
-def _stored(cur: duckdb.DuckDBPyConnection, kind: str) -> Grid | None:
-    state = cur.execute("SELECT first_day_us, days FROM entity_day_state WHERE kind = ?", [kind]).fetchall()
-    if not state:
-        return None
-    first_day, days = int(state[0][0]) // DAY_US, int(state[0][1])
-    last = (first_day + days - 1) * DAY_US
+def _state(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:
+    """(first day index, slices) of the kind's stored grid."""
+    got = cur.execute("SELECT first_day_us, days FROM entity_day_state WHERE kind = ?", [kind]).fetchall()
+    return (int(got[0][0]) // DAY_US, int(got[0][1])) if got else None
+
+
+def _stored(cur: duckdb.DuckDBPyConnection, kind: str, first_day: int, end_day: int, from_day: int) -> Grid:
+    """The stored slices from `from_day` on (the grid spans [first_day, end_day))."""
     keys = np.sort(
         np.asarray(
             cur.execute(
-                "SELECT k FROM entity_day_cum WHERE kind = ? AND day_us = ?", [kind, last]
+                "SELECT k FROM entity_day_cum WHERE kind = ? AND day_us = ?", [kind, (end_day - 1) * DAY_US]
             ).fetchnumpy()["k"],
             np.uint64,
         )
     )
-    got = cur.execute("SELECT day_us, k, n, n_fail FROM entity_day_cum WHERE kind = ?", [kind]).fetchnumpy()
-    grid = np.zeros((days, len(keys), 2), np.int64)
+    got = cur.execute(
+        "SELECT day_us, k, n, n_fail FROM entity_day_cum WHERE kind = ? AND day_us >= ?",
+        [kind, from_day * DAY_US],
+    ).fetchnumpy()
+    grid = np.zeros((end_day - from_day, len(keys), 2), np.int64)
     at = (
-        np.asarray(got["day_us"], np.int64) // DAY_US - first_day,
+        np.asarray(got["day_us"], np.int64) // DAY_US - from_day,
         np.searchsorted(keys, np.asarray(got["k"], np.uint64)),
     )
     grid[at + (0,)] = np.asarray(got["n"], np.int64)
     grid[at + (1,)] = np.asarray(got["n_fail"], np.int64)
-    return keys, first_day, grid
+    return keys, from_day, grid
 
 
-def _merged(old: Grid | None, deltas: Deltas) -> Grid:
-    """The stored grid plus the running sums of new per-day counts, widened to new keys/days."""
+def _merged(old: Grid | None, deltas: Deltas, partial: bool = False) -> Grid:
+    """The stored grid plus the running sums of new per-day counts, widened to new keys and
+    days; the first slice is all zeros (readers clamp earlier days to it). `partial`: `old` is
+    the stored slices from some day s on and the deltas are of days >= s - 1 (a day's counts
+    change only the slices after it); the result then starts at s too."""
     k, day, counts = deltas
     if old is None:
         old = (np.zeros(0, np.uint64), int(day.min()) if len(day) else 0, np.zeros((1, 0, 2), np.int64))
     old_keys, old_first, old_grid = old
     keys = np.union1d(old_keys, k)
-    first = min(old_first, int(day.min())) if len(day) else old_first
+    first = old_first if partial or not len(day) else min(old_first, int(day.min()))
     end = max(old_first + old_grid.shape[0], int(day.max()) + 2 if len(day) else 0)
     grid = np.zeros((end - first, len(keys), 2), np.int64)
     at = np.searchsorted(keys, old_keys)
@@ -160,11 +168,10 @@ def _merged(old: Grid | None, deltas: Deltas) -> Grid:
     return keys, first, grid
 
 
-def _write(cur: duckdb.DuckDBPyConnection, kind: str, merged: Grid, events: int) -> None:
-    keys, first, grid = merged
+def _insert(
+    cur: duckdb.DuckDBPyConnection, kind: str, keys: np.ndarray, first: int, grid: np.ndarray
+) -> None:
     days = grid.shape[0]
-    cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
-    cur.execute("DELETE FROM entity_day_state WHERE kind = ?", [kind])
     rows = pa.table(
         {
             "day_us": np.repeat((np.arange(days, dtype=np.int64) + first) * DAY_US, len(keys)),
@@ -174,17 +181,40 @@ def _write(cur: duckdb.DuckDBPyConnection, kind: str, merged: Grid, events: int)
         }
     )
     cur.register("_entity_day_rows", rows)
-    try:  # day by day, keys sorted within a day: a slice is contiguous
+    try:  # day by day: a slice is contiguous
         cur.execute(f"INSERT INTO entity_day_cum SELECT '{kind}', day_us, k, n, n_fail FROM _entity_day_rows")
     finally:
         cur.unregister("_entity_day_rows")
-    cur.execute("INSERT INTO entity_day_state VALUES (?, ?, ?, ?)", [kind, first * DAY_US, days, events])
+
+
+def _write(
+    cur: duckdb.DuckDBPyConnection,
+    kind: str,
+    merged: Grid,
+    events: int,
+    kept: tuple[int, np.ndarray] | None = None,
+) -> None:
+    """Replace the slices `merged` holds. `kept`: (first day, keys) of the stored slices before
+    them, left as they are; keys new in `merged` get zero rows there (no events before)."""
+    keys, first, grid = merged
+    cur.execute("DELETE FROM entity_day_cum WHERE kind = ? AND day_us >= ?", [kind, first * DAY_US])
+    cur.execute("DELETE FROM entity_day_state WHERE kind = ?", [kind])
+    _insert(cur, kind, keys, first, grid)
+    grid_first = first
+    if kept is not None and kept[0] < first:
+        grid_first = kept[0]
+        new = np.setdiff1d(keys, kept[1])
+        if len(new):
+            _insert(cur, kind, new, grid_first, np.zeros((first - grid_first, len(new), 2), np.int64))
+    days = first + grid.shape[0] - grid_first
+    cur.execute("INSERT INTO entity_day_state VALUES (?, ?, ?, ?)", [kind, grid_first * DAY_US, days, events])
 
 
 def update(cur: duckdb.DuckDBPyConnection, kinds: list[str], deltas: dict[str, Deltas], events: int) -> None:
     """Bring the grids of `kinds` up to `events`: add `deltas` (this import's counts) to the
     grids already built, build those of kinds that now qualify from the rollup (which already
-    holds this import), drop those that no longer do."""
+    holds this import), drop those that no longer do. Adding reads and rewrites only the slices
+    after the import's first day (an import of the latest logs touches the last few)."""
     built = built_kinds(cur)
     for kind in kinds:
         if not qualifies(cur, kind):
@@ -192,10 +222,20 @@ def update(cur: duckdb.DuckDBPyConnection, kinds: list[str], deltas: dict[str, D
                 cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
                 cur.execute("DELETE FROM entity_day_state WHERE kind = ?", [kind])
             continue
-        if kind in built and kind in deltas:
-            _write(cur, kind, _merged(_stored(cur, kind), deltas[kind]), events)
-        else:
+        state = _state(cur, kind) if kind in deltas else None
+        if state is None:
+            cur.execute("DELETE FROM entity_day_cum WHERE kind = ?", [kind])
             _write(cur, kind, _merged(None, _rollup_deltas(cur, kind)), events)
+            continue
+        first_day, days = state
+        day = deltas[kind][1]
+        if len(day) and int(day.min()) >= first_day:
+            start = min(int(day.min()) + 1, first_day + days - 1)
+            old = _stored(cur, kind, first_day, first_day + days, start)
+            _write(cur, kind, _merged(old, deltas[kind], partial=True), events, (first_day, old[0]))
+        else:  # counts before the grid's first day (or none): every slice
+            old = _stored(cur, kind, first_day, first_day + days, first_day)
+            _write(cur, kind, _merged(old, deltas[kind]), events)
 
 
 def is_current(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:

@@ -78,13 +78,13 @@ def _seen(
     cur: duckdb.DuckDBPyConnection, kind: EntityKind, keys: list[int], start: int, end: int
 ) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
     """First and last event time and sources in [start, end) of the keys, in one scan of the
-    range's rollup filtered on them. Measured at 10M (ip, 30 days): splitting it into the days
+    range's rollup filtered on them: a literal list, which DuckDB applies in the scan (an
+    unnested parameter is a semi-join above it; 30 days of ip at 10M: 58 -> 44 ms). Measured at 10M (ip, 30 days): splitting it into the days
     next to the range's ends, with the rest read only for keys not found there, cost more
     (~25 ms per day of rollup and edge events, and most top addresses miss one of those days)."""
     got = cur.execute(
         f"""SELECT k, min(first_us), max(last_us), bit_or(sources)
             FROM ({panel_query.range_parts(cur, kind, [(start, end)])})
-            WHERE k IN (SELECT unnest(?::UBIGINT[])) GROUP BY k""",
-        [keys],
+            WHERE k IN ({", ".join(str(int(k)) for k in keys)}) GROUP BY k"""
     ).fetchall()
     return {r[0]: r[1] for r in got}, {r[0]: r[2] for r in got}, {r[0]: r[3] for r in got}
