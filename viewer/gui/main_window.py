@@ -236,8 +236,12 @@ class MainWindow(QMainWindow):
         self.timeline.set_source(None)
         self.detail.clear()
         if self.session is not None:
-            # Workers hold cursors of this connection: let them finish before closing it.
-            QThreadPool.globalInstance().waitForDone(3000)
+            # Workers hold cursors of this connection: let them finish before closing it. Their
+            # work was cancelled above and their queries interrupted, so this is short; closing
+            # under a worker that is still running can crash it, or deadlock in duckdb-python if
+            # it is just opening a cursor (cursor() holds the GIL, close() the cursor list).
+            # 30 s bounds a freeze on a machine too busy to finish sooner.
+            QThreadPool.globalInstance().waitForDone(30_000)
             self.session.close()
             self.session.deleteLater()
             self.session = None
