@@ -26,6 +26,7 @@ run: $(SAMPLE_CASE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check viewer tests benchmarks sample_cases
+	$(BIN)/ruff format --check viewer tests benchmarks sample_cases
 
 typecheck: $(STAMP)
 	$(BIN)/mypy viewer

@@ -128,26 +128,56 @@ def user_identity(p: Principal) -> dict[str, Any]:
     if p.kind == "AWSAccount":
         return {"type": "AWSAccount", "principalId": p.caller_id, "accountId": p.account}
     if p.name == "HIDDEN_DUE_TO_SECURITY_REASONS":  # failed sign-in with an unknown user name
-        return {"type": "IAMUser", "principalId": p.account, "accountId": p.account, "accessKeyId": "",
-                "userName": p.name}
+        return {
+            "type": "IAMUser",
+            "principalId": p.account,
+            "accountId": p.account,
+            "accessKeyId": "",
+            "userName": p.name,
+        }
     if p.kind == "IAMUser":
-        ident: dict[str, Any] = {"type": "IAMUser", "principalId": p.principal_id, "arn": p.arn,
-                                 "accountId": p.account, "accessKeyId": p.access_key, "userName": p.name}
+        ident: dict[str, Any] = {
+            "type": "IAMUser",
+            "principalId": p.principal_id,
+            "arn": p.arn,
+            "accountId": p.account,
+            "accessKeyId": p.access_key,
+            "userName": p.name,
+        }
         if p.created:
-            ident["sessionContext"] = {"attributes": {"creationDate": p.created,
-                                                      "mfaAuthenticated": str(p.mfa).lower()}}
+            ident["sessionContext"] = {
+                "attributes": {"creationDate": p.created, "mfaAuthenticated": str(p.mfa).lower()}
+            }
         return ident
     if p.kind == "WebIdentityUser":
-        return {"type": "WebIdentityUser", "principalId": f"{p.name}:sts.amazonaws.com:{p.session}",
-                "userName": p.session, "identityProvider": p.name}
-    issuer = {"type": "Role", "principalId": p.principal_id, "arn": p.role_arn,
-              "accountId": p.account, "userName": p.name}
-    ctx: dict[str, Any] = {"sessionIssuer": issuer, "webIdFederationData": {},
-                           "attributes": {"creationDate": p.created, "mfaAuthenticated": str(p.mfa).lower()}}
+        return {
+            "type": "WebIdentityUser",
+            "principalId": f"{p.name}:sts.amazonaws.com:{p.session}",
+            "userName": p.session,
+            "identityProvider": p.name,
+        }
+    issuer = {
+        "type": "Role",
+        "principalId": p.principal_id,
+        "arn": p.role_arn,
+        "accountId": p.account,
+        "userName": p.name,
+    }
+    ctx: dict[str, Any] = {
+        "sessionIssuer": issuer,
+        "webIdFederationData": {},
+        "attributes": {"creationDate": p.created, "mfaAuthenticated": str(p.mfa).lower()},
+    }
     if p.source_identity:
         ctx["sourceIdentity"] = p.source_identity
-    return {"type": "AssumedRole", "principalId": f"{p.principal_id}:{p.session}", "arn": p.arn,
-            "accountId": p.account, "accessKeyId": p.access_key, "sessionContext": ctx}
+    return {
+        "type": "AssumedRole",
+        "principalId": f"{p.principal_id}:{p.session}",
+        "arn": p.arn,
+        "accountId": p.account,
+        "accessKeyId": p.access_key,
+        "sessionContext": ctx,
+    }
 
 
 @dataclass
@@ -266,8 +296,11 @@ def build_record(rng: random.Random, call: Call) -> Event:
         rec["vpcEndpointAccountId"] = recipient
     rec["eventCategory"] = "Data" if data else "Management"
     if not call.ip.endswith(".amazonaws.com"):
-        rec["tlsDetails"] = {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                             "clientProvidedHostHeader": tls_host(service, call.region, call.params)}
+        rec["tlsDetails"] = {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": tls_host(service, call.region, call.params),
+        }
     if call.console:
         rec["sessionCredentialFromConsole"] = "true"
     return Event(rec, call.when, recipient, call.region)
@@ -283,9 +316,11 @@ def assume_role_response(role: Principal, when: datetime, hours: int = 1) -> dic
     """``responseElements`` of AssumeRole: the temporary key is what pivots follow."""
     token = hashlib.sha256(f"token:{role.access_key}".encode()).hexdigest()
     return {
-        "credentials": {"accessKeyId": role.access_key,
-                        "sessionToken": f"IQoJb3JpZ2luX2VjE{token[:48]}",
-                        "expiration": sts_expiration(when + timedelta(hours=hours))},
+        "credentials": {
+            "accessKeyId": role.access_key,
+            "sessionToken": f"IQoJb3JpZ2luX2VjE{token[:48]}",
+            "expiration": sts_expiration(when + timedelta(hours=hours)),
+        },
         "assumedRoleUser": {"assumedRoleId": f"{role.principal_id}:{role.session}", "arn": role.arn},
     }
 
@@ -295,37 +330,79 @@ def role_resource(role: Principal) -> list[dict[str, Any]]:
 
 
 def s3_object_resources(bucket: str, key: str, owner: str) -> list[dict[str, Any]]:
-    return [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
-            {"accountId": owner, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}]
+    return [
+        {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
+        {"accountId": owner, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"},
+    ]
 
 
 def s3_extra(rng: random.Random, out_bytes: int = 0, in_bytes: int = 0) -> dict[str, Any]:
     """``additionalEventData`` of S3 data events; ``bytesTransferredOut`` sizes exfil."""
     amz_id = "".join(rng.choice(_ALNUM + "+/") for _ in range(76))
-    return {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-            "bytesTransferredIn": in_bytes, "AuthenticationMethod": "AuthHeader",
-            "x-amz-id-2": amz_id, "bytesTransferredOut": out_bytes}
+    return {
+        "SignatureVersion": "SigV4",
+        "CipherSuite": "TLS_AES_128_GCM_SHA256",
+        "bytesTransferredIn": in_bytes,
+        "AuthenticationMethod": "AuthHeader",
+        "x-amz-id-2": amz_id,
+        "bytesTransferredOut": out_bytes,
+    }
 
 
-def assume_role_calls(rng: random.Random, caller: Principal, role: Principal, when: datetime, ip: str,
-                      ua: str, duration: int = 3600) -> list[Call]:
+def assume_role_calls(
+    rng: random.Random,
+    caller: Principal,
+    role: Principal,
+    when: datetime,
+    ip: str,
+    ua: str,
+    duration: int = 3600,
+) -> list[Call]:
     """AssumeRole as CloudTrail records it.
 
     Same-account (or service) calls give one record. Cross-account calls give one
     record in each account with the same ``sharedEventID`` and ``requestID``; the role
     owner only sees the caller as an ``AWSAccount``. Linking the two is an exercise.
     """
-    params: dict[str, Any] = {"roleArn": role.role_arn, "roleSessionName": role.session,
-                              "durationSeconds": duration}
+    params: dict[str, Any] = {
+        "roleArn": role.role_arn,
+        "roleSessionName": role.session,
+        "durationSeconds": duration,
+    }
     if role.source_identity:
         params["sourceIdentity"] = role.source_identity
-    base: dict[str, Any] = {"params": params, "resources": role_resource(role),
-                            "response": assume_role_response(role, when, max(1, duration // 3600))}
+    base: dict[str, Any] = {
+        "params": params,
+        "resources": role_resource(role),
+        "response": assume_role_response(role, when, max(1, duration // 3600)),
+    }
     if caller.kind == "AWSService" or caller.account == role.account:
         return [Call(when, caller, "sts:AssumeRole", "us-east-1", ip, ua, **base)]
     shared, req = rand_uuid(rng), rand_uuid(rng)
     viewer = Principal("AWSAccount", caller.account, "", caller_id=user_identity(caller)["principalId"])
-    return [Call(when, caller, "sts:AssumeRole", "us-east-1", ip, ua, recipient=caller.account,
-                 shared_event_id=shared, request_id=req, **base),
-            Call(when, viewer, "sts:AssumeRole", "us-east-1", ip, ua, recipient=role.account,
-                 shared_event_id=shared, request_id=req, **base)]
+    return [
+        Call(
+            when,
+            caller,
+            "sts:AssumeRole",
+            "us-east-1",
+            ip,
+            ua,
+            recipient=caller.account,
+            shared_event_id=shared,
+            request_id=req,
+            **base,
+        ),
+        Call(
+            when,
+            viewer,
+            "sts:AssumeRole",
+            "us-east-1",
+            ip,
+            ua,
+            recipient=role.account,
+            shared_event_id=shared,
+            request_id=req,
+            **base,
+        ),
+    ]

@@ -118,7 +118,9 @@ def collect_events(rng: random.Random) -> tuple[list[Event], dict[str, str]]:
         ev = build_record(rng, step.call)
         ev.stage, ev.tags = step.stage, set(step.tags)
         if not logging_on(ev):
-            raise AssertionError(f"scripted event falls in the logging gap: {ev.record['eventName']} {ev.when}")
+            raise AssertionError(
+                f"scripted event falls in the logging gap: {ev.record['eventName']} {ev.when}"
+            )
         events.append(ev)
         stage_of[ev.record["eventID"]] = step.stage or "response"
     for call in background_calls(rng, DAYS, CI_KEY_DEACTIVATED, CI_KEY_ROTATED_AT):
@@ -150,8 +152,10 @@ def jostle(rng: random.Random, records: list[dict[str, Any]]) -> None:
 
 
 def log_key(account: str, region: str, delivered: datetime, unique: str) -> str:
-    return (f"AWSLogs/{account}/CloudTrail/{region}/{delivered:%Y/%m/%d}/"
-            f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz")
+    return (
+        f"AWSLogs/{account}/CloudTrail/{region}/{delivered:%Y/%m/%d}/"
+        f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz"
+    )
 
 
 def stream_files(rng: random.Random, account: str, region: str, events: list[Event]) -> list[LogFile]:
@@ -167,10 +171,17 @@ def stream_files(rng: random.Random, account: str, region: str, events: list[Eve
         batch = events[i:j]
         delivered = batch[-1].when + timedelta(seconds=rng.randint(120, 360))
         for k in range(0, len(batch), MAX_RECORDS_PER_FILE):
-            records = [ev.record for ev in batch[k:k + MAX_RECORDS_PER_FILE]]
+            records = [ev.record for ev in batch[k : k + MAX_RECORDS_PER_FILE]]
             jostle(rng, records)
-            files.append(LogFile(account, region, delivered, log_key(account, region, delivered,
-                                                                     rand_alnum(rng, 16)), records))
+            files.append(
+                LogFile(
+                    account,
+                    region,
+                    delivered,
+                    log_key(account, region, delivered, rand_alnum(rng, 16)),
+                    records,
+                )
+            )
         i = j
     return files
 
@@ -192,11 +203,15 @@ def fake_signature(to_sign: str) -> str:
 
 
 def digest_key(account: str, region: str, end: datetime) -> str:
-    return (f"AWSLogs/{account}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/{account}_CloudTrail-Digest_"
-            f"{region}_{TRAILS[account]}_{HOME_REGION}_{end:%Y%m%dT%H%M%SZ}.json.gz")
+    return (
+        f"AWSLogs/{account}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/{account}_CloudTrail-Digest_"
+        f"{region}_{TRAILS[account]}_{HOME_REGION}_{end:%Y%m%dT%H%M%SZ}.json.gz"
+    )
 
 
-def digest_slots(account: str, region: str, until: datetime, files: list[LogFile]) -> list[tuple[datetime, datetime]]:
+def digest_slots(
+    account: str, region: str, until: datetime, files: list[LogFile]
+) -> list[tuple[datetime, datetime]]:
     """Hourly digest windows for one stream, minus the hours the prod trail was stopped.
 
     Each stream has its own minute:second phase, as real trails do. The first post-gap
@@ -216,32 +231,57 @@ def digest_slots(account: str, region: str, until: datetime, files: list[LogFile
     return slots
 
 
-def digest_body(account: str, region: str, start: datetime, end: datetime, files: list[LogFile],
-                previous: dict[str, Any] | None) -> dict[str, Any]:
+def digest_body(
+    account: str,
+    region: str,
+    start: datetime,
+    end: datetime,
+    files: list[LogFile],
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
     """A digest in the documented field order; ``previous`` carries the chain link or None at a gap."""
     times = [r["eventTime"] for f in files for r in f.records]
-    entries = [{"s3Bucket": LOG_BUCKET, "s3Object": f.key, "hashValue": hashlib.sha256(f.raw).hexdigest(),
-                "hashAlgorithm": "SHA-256", "newestEventTime": max(r["eventTime"] for r in f.records),
-                "oldestEventTime": min(r["eventTime"] for r in f.records)} for f in files]
+    entries = [
+        {
+            "s3Bucket": LOG_BUCKET,
+            "s3Object": f.key,
+            "hashValue": hashlib.sha256(f.raw).hexdigest(),
+            "hashAlgorithm": "SHA-256",
+            "newestEventTime": max(r["eventTime"] for r in f.records),
+            "oldestEventTime": min(r["eventTime"] for r in f.records),
+        }
+        for f in files
+    ]
     prev = previous or {}
     return {
-        "awsAccountId": account, "digestStartTime": iso(start), "digestEndTime": iso(end),
-        "digestS3Bucket": LOG_BUCKET, "digestS3Object": digest_key(account, region, end),
+        "awsAccountId": account,
+        "digestStartTime": iso(start),
+        "digestEndTime": iso(end),
+        "digestS3Bucket": LOG_BUCKET,
+        "digestS3Object": digest_key(account, region, end),
         "digestPublicKeyFingerprint": stable_hex(f"cloudtrail-signing-key:{region}", 32),
         "digestSignatureAlgorithm": "SHA256withRSA",
-        "newestEventTime": max(times) if times else None, "oldestEventTime": min(times) if times else None,
-        "previousDigestS3Bucket": prev.get("bucket"), "previousDigestS3Object": prev.get("key"),
-        "previousDigestHashValue": prev.get("hash"), "previousDigestHashAlgorithm": prev.get("algorithm"),
-        "previousDigestSignature": prev.get("signature"), "logFiles": entries,
+        "newestEventTime": max(times) if times else None,
+        "oldestEventTime": min(times) if times else None,
+        "previousDigestS3Bucket": prev.get("bucket"),
+        "previousDigestS3Object": prev.get("key"),
+        "previousDigestHashValue": prev.get("hash"),
+        "previousDigestHashAlgorithm": prev.get("algorithm"),
+        "previousDigestSignature": prev.get("signature"),
+        "logFiles": entries,
     }
 
 
 def outside_link(account: str, region: str, end: datetime) -> dict[str, Any]:
     """The first digest in the evidence points at one delivered before the collection window."""
     key = digest_key(account, region, end)
-    return {"bucket": LOG_BUCKET, "key": key, "algorithm": "SHA-256",
-            "hash": hashlib.sha256(f"outside-collection:{key}".encode()).hexdigest(),
-            "signature": fake_signature(f"outside-collection:{key}")}
+    return {
+        "bucket": LOG_BUCKET,
+        "key": key,
+        "algorithm": "SHA-256",
+        "hash": hashlib.sha256(f"outside-collection:{key}".encode()).hexdigest(),
+        "signature": fake_signature(f"outside-collection:{key}"),
+    }
 
 
 def stream_digests(account: str, region: str, files: list[LogFile], until: datetime) -> list[DigestFile]:
@@ -256,11 +296,18 @@ def stream_digests(account: str, region: str, files: list[LogFile], until: datet
         body = digest_body(account, region, start, end, inside, previous)
         raw = compact(body)
         inflated_hash = hashlib.sha256(raw).hexdigest()
-        signature = fake_signature(f"{body['digestEndTime']}\n{LOG_BUCKET}/{body['digestS3Object']}\n"
-                                   f"{inflated_hash}\n{body['previousDigestSignature'] or 'null'}")
+        signature = fake_signature(
+            f"{body['digestEndTime']}\n{LOG_BUCKET}/{body['digestS3Object']}\n"
+            f"{inflated_hash}\n{body['previousDigestSignature'] or 'null'}"
+        )
         digests.append(DigestFile(account, region, body["digestS3Object"], body, raw, gzip_bytes(raw)))
-        previous = {"bucket": LOG_BUCKET, "key": body["digestS3Object"], "hash": inflated_hash,
-                    "algorithm": "SHA-256", "signature": signature}
+        previous = {
+            "bucket": LOG_BUCKET,
+            "key": body["digestS3Object"],
+            "hash": inflated_hash,
+            "algorithm": "SHA-256",
+            "signature": signature,
+        }
     return digests
 
 
@@ -310,15 +357,19 @@ def generate(out: Path, truth_path: Path, seed: int = SEED) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="evidence directory (gets AWSLogs/...)")
-    parser.add_argument("--truth", type=Path, default=None, help="ground truth path (default: <out>/../truth.json)")
+    parser.add_argument(
+        "--truth", type=Path, default=None, help="ground truth path (default: <out>/../truth.json)"
+    )
     parser.add_argument("--seed", type=int, default=SEED, help="RNG seed; the README describes the default")
     args = parser.parse_args(argv)
     truth_path = args.truth or args.out.parent / "truth.json"
     truth = generate(args.out, truth_path, args.seed)
     counts = truth["counts"]
-    print(f"wrote {counts['log_files']} log files, {counts['digest_files']} digest files, "
-          f"{counts['records_on_disk']} records ({counts['bytes_on_disk']} bytes) to {args.out}; "
-          f"truth in {truth_path}")
+    print(
+        f"wrote {counts['log_files']} log files, {counts['digest_files']} digest files, "
+        f"{counts['records_on_disk']} records ({counts['bytes_on_disk']} bytes) to {args.out}; "
+        f"truth in {truth_path}"
+    )
     return 0
 
 
