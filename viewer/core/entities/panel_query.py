@@ -8,6 +8,8 @@ their ids (it is stored in ts order, so zone maps find them), fetched with `even
 runs that zone maps prune (`viewer.core.row_fetch`).
 Scanning `events.ts` instead reads the whole column: the table is in delivery order, not time
 order. Only the page's keys are joined to their text, after the top rows are chosen.
+A page by event count over a range of several days, for a kind with day grids (ip at 10M,
+`day_totals`), is read by `panel_day_query` instead.
 """
 
 from __future__ import annotations
