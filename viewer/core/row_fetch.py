@@ -118,9 +118,9 @@ def _fetch(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, columns: Sequence[st
     parts = []
     for k in range(0, max(len(runs), 1), MAX_RANGES):
         chunk = runs[k : k + MAX_RANGES]
-        # Integer literals, not parameters: DuckDB prunes row groups on literal bounds only.
-        where = " OR ".join(f"event_id BETWEEN {int(a)} AND {int(b)}" for a, b in chunk) or "false"
+        where = " OR ".join(["event_id BETWEEN ? AND ?"] * len(chunk)) or "false"
+        params = [x for r in chunk for x in r]
         # cur.sql(...).to_arrow_table() hands over DuckDB's Arrow result without an extra copy.
-        parts.append(cur.sql(f"SELECT {select} FROM events WHERE {where}").to_arrow_table())
+        parts.append(cur.sql(f"SELECT {select} FROM events WHERE {where}", params=params).to_arrow_table())
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     return table.take(pa.array(_positions(table.column("event_id").to_numpy(), ids)))

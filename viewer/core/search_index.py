@@ -286,9 +286,8 @@ def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) ->
 
 
 def id_ranges_sql(blocks: BlockTable, runs: list[tuple[int, int]]) -> str:
-    """`event_id BETWEEN` the id ranges of these [start, stop) block runs, as integer literals:
-    DuckDB pushes literal bounds into the scan (zone maps skip row groups), but not parameters
-    (a range pass over time_order at 10M: 0.4 s with literals, 1.3 s with parameters)."""
+    """`event_id BETWEEN` the id ranges of these [start, stop) block runs. The bounds are written
+    as integer literals (ints read from the block table), so a caller need not carry parameters."""
     if not runs:
         return "false"
     return (

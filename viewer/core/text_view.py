@@ -225,9 +225,9 @@ class TextView:
         """Every event of the blocks in `mask`, in time order, from the persisted time order.
 
         A common word held by every event has ~10M matches at 10M events: sorting them took
-        seconds, and id ranges in SQL cost a comparison each per row of the time-sorted table (its
-        zone maps cannot prune ids). One plain pass comes back sorted (preserve_insertion_order),
-        and the blocks are picked in memory with one binary search per row.
+        seconds. `time_order` comes back sorted (preserve_insertion_order); one plain pass with the
+        blocks picked in memory by one binary search per row measured 0.74 s against 0.96 s for
+        the same pass with the blocks' id ranges in SQL (10M events, interleaved runs).
         """
         got = cur.sql("SELECT epoch_us(ts) AS _t, event_id FROM time_order").to_arrow_table()
         t, ids = got.column("_t").to_numpy(), got.column("event_id").to_numpy()

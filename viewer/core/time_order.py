@@ -123,16 +123,16 @@ def rows_before(cur: duckdb.DuckDBPyConnection, order: TimeOrder, t_us: int) -> 
         return 0
     lo = (i - 1) * order.every  # that anchor row itself is earlier
     hi = min(order.total, i * order.every)
-    n = cur.execute(  # literal bounds: DuckDB prunes on them, not on parameters
-        f"SELECT count(*) FROM time_order WHERE pos >= {int(lo)} AND pos < {int(hi)} "
-        f"AND ts < make_timestamptz({int(t_us)}::BIGINT)"
+    n = cur.execute(
+        "SELECT count(*) FROM time_order WHERE pos >= ? AND pos < ? AND ts < make_timestamptz(?::BIGINT)",
+        [lo, hi, t_us],
     ).fetchall()[0][0]
     return lo + int(n)
 
 
 def ids_at(cur: duckdb.DuckDBPyConnection, start: int, n: int) -> np.ndarray:
     """Event ids of rows [start, start+n) of the time order."""
-    got = cur.execute(  # literal bounds: DuckDB prunes on them, not on parameters
-        f"SELECT event_id FROM time_order WHERE pos >= {int(start)} AND pos < {int(start + n)} ORDER BY pos"
+    got = cur.execute(
+        "SELECT event_id FROM time_order WHERE pos >= ? AND pos < ? ORDER BY pos", [start, start + n]
     ).fetchnumpy()
     return np.asarray(got["event_id"], np.int64)
