@@ -202,7 +202,7 @@ def test_range_panels_through_day_grids_equal_counting_the_events(sample, kind: 
     beyond = (first - dt.timedelta(days=3), last + dt.timedelta(days=3))
     ranges = [*_ranges_around(cur), just_inside, beyond]  # whole days minus a few minutes at each end
     events = cur.execute("SELECT events FROM entity_state").fetchall()[0][0]
-    with mock.patch.object(day_totals, "MIN_ENTITIES", 0):
+    with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")):
         day_totals.update(cur, day_totals.stale_kinds(cur), {}, events)
     assert day_totals.current_kinds(cur)
     used = []
@@ -236,7 +236,7 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     middle = (days > lo) & (days < hi)
     events = cur.execute("SELECT events FROM entity_state").fetchall()[0][0]
     try:
-        with mock.patch.object(day_totals, "MIN_ENTITIES", 0):
+        with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")):
             # The first import's grid (built from its own counts), then two more imports.
             day_totals._write(
                 cur, "ip", day_totals._merged(None, (k[middle], days[middle], counts[middle])), events
@@ -431,7 +431,9 @@ def test_gcp_delegation_chain_names_the_original_authority(tmp_path: Path) -> No
 
 def test_incremental_update_equals_a_full_rebuild(tmp_path: Path) -> None:
     case = CaseFile.create(tmp_path / "inc.caseline")
-    grids = mock.patch.object(day_totals, "MIN_ENTITIES", 0)  # day grids for every kind, kept per import
+    grids = mock.patch.multiple(
+        day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")
+    )  # day grids for every kind, kept per import
     grids.start()
     _import(case, stories.write_cloudtrail(tmp_path / "a" / "uses.json", stories.session_calls()))
     cur = _import(case, stories.write_cloudtrail(tmp_path / "b" / "assume.json", [stories.assume_role()]))
@@ -471,3 +473,22 @@ def test_every_sort_and_page_equals_counting_the_events(sample, sort: str, desce
                 with mock.patch.object(builder, "is_ready", return_value=False):
                     slow = pivots.panel_rows(*args)
                 assert fast.rows == slow.rows and fast.total_entities == slow.total_entities, (kind, window)
+
+
+def test_a_day_grid_is_not_built_far_larger_than_the_rollup_it_sums(sample) -> None:
+    """Short-lived entities would give a grid row per entity and day: a kind qualifies only when
+    its grid stays within MAX_CELLS_PER_ROLLUP_ROW of its hourly rollup rows."""
+    cur, _ = sample
+    rows = cur.execute(
+        f"""SELECT t.kind, t.n * (max_last // {day_totals.DAY_US} - min_first // {day_totals.DAY_US} + 2), r.n
+            FROM (SELECT kind, count(*) AS n, min(first_us) AS min_first, max(last_us) AS max_last
+                  FROM entity_totals GROUP BY kind) t
+            JOIN (SELECT kind, count(*) AS n FROM entity_rollup GROUP BY kind) r USING (kind)"""
+    ).fetchall()
+    verdicts = set()
+    with mock.patch.object(day_totals, "MIN_ENTITIES", 0):
+        for kind, cells, rollup_rows in rows:
+            expected = cells <= day_totals.MAX_CELLS_PER_ROLLUP_ROW * rollup_rows
+            assert day_totals.qualifies(cur, kind) == expected, kind
+            verdicts.add(expected)
+    assert verdicts == {True, False}  # the sample has kinds on both sides of the rule

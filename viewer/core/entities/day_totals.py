@@ -32,6 +32,11 @@ DAY_US = 86_400_000_000
 MIN_ENTITIES = 10_000
 #: Cells (entities x days) at most: ~80 MB for the numpy grid during the build.
 MAX_CELLS = 10_000_000
+#: Cells at most per hourly rollup row of the kind. The grid pays off for long-lived entities
+#: (IPs at 10M: 4.6M cells for 4M rollup rows); for short-lived ones (a key used once) it would
+#: hold a row per entity and day, many times the rollup (12 rows per event measured on a 200k
+#: benchmark case, +20 MB for 31 MB of evidence), and the case file must stay small.
+MAX_CELLS_PER_ROLLUP_ROW = 2.0
 
 DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS entity_day_cum (
@@ -101,14 +106,18 @@ def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
 
 
 def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
-    """Whether the kind gets a grid: many entities, and entities x days within MAX_CELLS."""
+    """Whether the kind gets a grid: many entities, entities x days within MAX_CELLS, and not
+    many times the kind's hourly rollup (MAX_CELLS_PER_ROLLUP_ROW)."""
     entities, first, last = cur.execute(
         "SELECT count(*), min(first_us), max(last_us) FROM entity_totals WHERE kind = ?", [kind]
     ).fetchall()[0]
     if not entities or entities < MIN_ENTITIES:
         return False
-    days = int(last) // DAY_US - int(first) // DAY_US + 2
-    return int(entities) * days <= MAX_CELLS
+    cells = int(entities) * (int(last) // DAY_US - int(first) // DAY_US + 2)
+    if cells > MAX_CELLS:
+        return False
+    rollup_rows = cur.execute("SELECT count(*) FROM entity_rollup WHERE kind = ?", [kind]).fetchall()[0][0]
+    return cells <= MAX_CELLS_PER_ROLLUP_ROW * int(rollup_rows)
 
 
 def _state(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:
