@@ -299,15 +299,24 @@ def test_merge_sorted_equals_a_full_sort(insert_max: int, monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("desc", [False, True])
-def test_a_word_in_every_event_reads_the_time_order(tied_case: CaseFile, desc: bool) -> None:
+def test_a_word_in_every_event_reads_the_time_order(
+    tied_case: CaseFile, desc: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Blocks where every event holds the word need no check: their rows come from time_order,
     already sorted, and equal the reference; with the order stale, the same rows come from events."""
+    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 2)  # later waves take the time-order path
+    reads = []
+    real = text_view.TextView._whole_blocks
+    monkeypatch.setattr(
+        text_view.TextView, "_whole_blocks", lambda self, *a: reads.append(1) or real(self, *a)
+    )
     cur = tied_case.cursor()
     filt = EventFilter(text="awsapicall")
     view = text_view.TextView(cur, filt, descending=desc)
     every = np.flatnonzero(view._plans[0][0].every)
     assert len(every) > 0 and view._whole(cur, every)
     view.advance(cur)
+    assert reads  # the rows past the first wave came from time_order
     total = _count(tied_case, filt)
     assert view.count() == total
     assert view.ids(0, total).tolist() == _reference(tied_case, filt, 0, total, desc)
@@ -316,7 +325,9 @@ def test_a_word_in_every_event_reads_the_time_order(tied_case: CaseFile, desc: b
     try:
         stale = text_view.TextView(cur, filt, descending=desc)
         assert not stale._whole(cur, every)
+        reads.clear()
         stale.advance(cur)
+        assert not reads
         assert stale.ids(0, total).tolist() == view.ids(0, total).tolist()
     finally:
         cur.execute("INSERT INTO page_anchors_state SELECT * FROM saved_state")

@@ -192,9 +192,7 @@ class NeedlePlan:
             return "false"
         head = ""
         if narrow:
-            csql, cparams = ranges_sql(blocks, cand)
-            params.extend(cparams)
-            head = f"{csql} AND "
+            head = f"{ranges_sql(blocks, cand)} AND "
         parts = []
         every = exact_runs(self.every & cand)
         if every:
@@ -208,9 +206,7 @@ class NeedlePlan:
             parts.append(column_match_sql(self.needle, self.low, cols, params))
         raw = self.raw & cand
         if raw.any():
-            rsql, rparams = ranges_sql(blocks, raw)
-            params.extend(rparams)
-            parts.append(f"({rsql} AND {raw_match_sql(self.needle, self.low, params)})")
+            parts.append(f"({ranges_sql(blocks, raw)} AND {raw_match_sql(self.needle, self.low, params)})")
         body = "(" + " OR ".join(parts) + ")" if parts else "false"
         return f"({head}{body})"
 
@@ -277,12 +273,9 @@ def exact_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int
     return runs
 
 
-def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) -> tuple[str, list[object]]:
+def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) -> str:
     """`event_id BETWEEN` ranges covering the blocks in `mask` (possibly more, never fewer)."""
-    runs = block_runs(mask, max_n)
-    if not runs:
-        return "false", []
-    return id_ranges_sql(blocks, runs), []
+    return id_ranges_sql(blocks, block_runs(mask, max_n))
 
 
 def id_ranges_sql(blocks: BlockTable, runs: list[tuple[int, int]]) -> str:

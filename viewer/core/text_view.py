@@ -129,12 +129,7 @@ class TextView:
     def matches_all(self) -> bool:
         """True when the index shows every event holds every word (none negated): the view is
         then all events the rest of the filter lets through, with nothing to check."""
-        return (
-            bool(self._plans)
-            and self.blocks.indexed == len(self.blocks)
-            and not any(neg for _, neg in self._plans)
-            and all(bool(plan.every.all()) for plan, _ in self._plans)
-        )
+        return self.blocks.indexed == len(self.blocks) and self._every_word_in(np.arange(len(self.blocks)))
 
     @property
     def reads_raw(self) -> bool:
@@ -213,10 +208,11 @@ class TextView:
         blocks = self._order[wave]
         mask = np.zeros(len(self.blocks), bool)
         mask[blocks] = True
-        if not self._capturing() and self._whole(cur, blocks):
+        capture = self._capturing()
+        if not capture and self._whole(cur, blocks):
             t, ids = self._whole_blocks(cur, mask)
         else:
-            t, ids = self._query_blocks(cur, wave, mask)
+            t, ids = self._query_blocks(cur, wave, mask, capture)
         self._merge(t, ids, wave, int(self.blocks.events[blocks].sum()))
 
     def _whole_blocks(
@@ -238,11 +234,11 @@ class TextView:
         return t, ids
 
     def _query_blocks(
-        self, cur: duckdb.DuckDBPyConnection, wave: np.ndarray, mask: np.ndarray
+        self, cur: duckdb.DuckDBPyConnection, wave: np.ndarray, mask: np.ndarray, capture: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The matches in these blocks, checked in `events`, sorted by (time, id)."""
+        """The matches in these blocks, checked in `events`, sorted by (time, id); `capture`
+        keeps their rows too (see `_capturing`)."""
         blocks = self._order[wave]
-        capture = self._capturing()
         params: list[object] = []
         # A wave of most events is one pass over the table without ranges (each range costs a
         # comparison per row); the rows of other blocks that a pass or a merged range takes in
@@ -250,9 +246,7 @@ class TextView:
         clauses = [f"({self._where})"]
         exact = bool(mask.all())  # the query returns rows of the wave's blocks only
         if self.blocks.events[blocks].sum() < WHOLE_TABLE_SHARE * self.blocks.events.sum():
-            rsql, rparams = ranges_sql(self.blocks, mask)
-            params += rparams
-            clauses.insert(0, rsql)
+            clauses.insert(0, ranges_sql(self.blocks, mask))
         elif not exact:
             # A pass over most of the table: leave out the blocks already checked in SQL when
             # they make few ranges (dropping their rows afterwards costs a search per row).
@@ -287,13 +281,19 @@ class TextView:
     def _whole(self, cur: duckdb.DuckDBPyConnection, blocks: np.ndarray) -> bool:
         """True when every event of these blocks matches with nothing to check (no filter but
         words, none negated, each held by every event of the blocks) and the time order is current."""
-        if self._where != "true" or not self._plans or any(neg for _, neg in self._plans):
-            return False
-        if not all(plan.every[blocks].all() for plan, _ in self._plans):
+        if self._where != "true" or not self._every_word_in(blocks):
             return False
         if self._order_current is None:
             self._order_current = time_order.is_current(cur)
         return self._order_current
+
+    def _every_word_in(self, blocks: np.ndarray) -> bool:
+        """True when the filter has words, none negated, and every event of these blocks holds
+        each of them (the index's `every`)."""
+        plans = self._plans
+        return (
+            bool(plans) and not any(neg for _, neg in plans) and all(p.every[blocks].all() for p, _ in plans)
+        )
 
     def _capturing(self) -> bool:
         """Keep rows while matches are sparse: the first wave always (its rows are the first
