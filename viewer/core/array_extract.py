@@ -93,8 +93,8 @@ def extract_arrays(
         return list(pool.map(lambda f: _extract_one(f[0], f[1], key or None, folder), files))
 
 
-def stage_sql(files: list[ArrayFile]) -> list[str]:
-    """Statements that load the arrays into `array_stage` and number each file's records.
+def stage_sql(files: list[ArrayFile]) -> str:
+    """The statement that loads the arrays into `array_stage`, one row per record.
 
     One multi-file scan, which DuckDB runs on all threads (a scan WITH ORDINALITY runs on one:
     measured 0.98 cores against 1.6). The reader returns the files in list order and each
@@ -105,18 +105,28 @@ def stage_sql(files: list[ArrayFile]) -> list[str]:
     raising it costs a buffer of twice that size per file scan (measured: 2.5x slower imports).
     """
     paths = ", ".join("'" + str(f.array_path).replace("'", "''") + "'" for f in files)
-    ids = ", ".join(str(int(f.evidence_id)) for f in files)
-    return [
+    return (
         "CREATE OR REPLACE TEMP TABLE array_stage AS "
-        f"SELECT file_index::INTEGER AS fi, json AS r FROM read_json_objects([{paths}], format = 'array')",
-        "CREATE OR REPLACE TEMP TABLE array_firsts AS "
-        f"SELECT fi, ([{ids}])[fi + 1] AS evidence_id, min(rowid) AS first_row FROM array_stage GROUP BY fi",
-    ]
+        f"SELECT file_index::INTEGER AS fi, json AS r FROM read_json_objects([{paths}], format = 'array')"
+    )
 
 
-STAGED_RECORDS_SQL = """
-    SELECT f.evidence_id, (s.rowid - f.first_row)::BIGINT AS record_index, s.r
-    FROM array_stage s JOIN array_firsts f USING (fi)
-"""
+FIRST_ROWS_SQL = "SELECT fi, min(rowid) FROM array_stage GROUP BY fi"
 
-DROP_STAGE_SQL = ["DROP TABLE IF EXISTS array_stage", "DROP TABLE IF EXISTS array_firsts"]
+
+def staged_records_sql(files: list[ArrayFile], first_rows: dict[int, int]) -> str:
+    """`(evidence_id, record_index, r)` of the stage, given each file's first rowid (by file index).
+
+    The file index picks the evidence id and first row out of literal lists rather than joining a
+    table of files: with preserve_insertion_order DuckDB runs an INSERT whose source has a join on
+    one thread (plain Insert), and one without on all threads (Batch Insert).
+    """
+    ids = ", ".join(str(int(f.evidence_id)) for f in files)
+    firsts = ", ".join(str(first_rows.get(i, 0)) for i in range(len(files)))
+    return f"""
+        SELECT ([{ids}])[fi + 1] AS evidence_id, (rowid - ([{firsts}])[fi + 1])::BIGINT AS record_index, r
+        FROM array_stage
+    """
+
+
+DROP_STAGE_SQL = "DROP TABLE IF EXISTS array_stage"

@@ -23,11 +23,12 @@ import pyarrow as pa
 from viewer.core import ingest_sql
 from viewer.core.array_extract import (
     DROP_STAGE_SQL,
-    STAGED_RECORDS_SQL,
+    FIRST_ROWS_SQL,
     ArrayFile,
     extract_arrays,
     scratch_dir,
     stage_sql,
+    staged_records_sql,
 )
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
@@ -193,8 +194,7 @@ class ChunkImporter:
         if not ready:
             return
         try:
-            for sql in stage_sql(ready):
-                self.cur.execute(sql)
+            self.cur.execute(stage_sql(ready))
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
@@ -205,9 +205,9 @@ class ChunkImporter:
             for a in ready:  # staged (or refused): the scratch copy has done its job
                 assert a.array_path is not None
                 a.array_path.unlink(missing_ok=True)
-        self._insert_trusted(spec, STAGED_RECORDS_SQL)
-        for sql in DROP_STAGE_SQL:
-            self.cur.execute(sql)
+        first_rows = dict(self.cur.execute(FIRST_ROWS_SQL).fetchall())
+        self._insert_trusted(spec, staged_records_sql(ready, first_rows))
+        self.cur.execute(DROP_STAGE_SQL)
 
     def _insert_trusted(self, spec: FormatSpec, source_sql: str) -> None:
         """Records from DuckDB's JSON readers; any DuckDB error means the fast path refused them."""
