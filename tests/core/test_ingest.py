@@ -266,3 +266,28 @@ def test_a_file_read_in_several_python_batches_is_counted_once(
         [f] = import_paths(case, [path]).files
         assert (f.counts.seen, f.counts.kept, f.counts.rejected, f.counts.duplicate) == (2501, 2499, 1, 1)
         assert _count(case) == 2499
+
+
+def test_dedup_key_is_stored_only_for_records_without_a_natural_id(tmp_path: Path) -> None:
+    """Rows with an eventID store no key; rows without one store a hash of their raw text.
+    Duplicates are found either way, also against rows keyed the way older cases stored them."""
+    recs = _records(4)
+    for r in recs[2:]:
+        del r["eventID"]
+    _write_gz(tmp_path / "a.json.gz", recs)
+    with _case(tmp_path) as case:
+        import_paths(case, [tmp_path / "a.json.gz"])
+        cur = case.cursor()
+        keys = cur.execute(
+            "SELECT event_uid IS NULL, count(*), count(dedup_key), "
+            "count(*) FILTER (WHERE dedup_key = hash(raw::VARCHAR)) FROM events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert keys == [(False, 2, 0, 0), (True, 2, 2, 2)]
+        # An older case stored hash(eventID) for every row that has one: those still match.
+        cur.execute("UPDATE events SET dedup_key = hash(event_uid) WHERE event_uid IS NOT NULL")
+        changed = copy.deepcopy(recs[1])
+        changed["eventTime"] = recs[0]["eventTime"]
+        _write_gz(tmp_path / "b.json.gz", [recs[0], recs[3], changed])
+        report = import_paths(case, [tmp_path / "b.json.gz"])
+        assert (report.files[0].counts.kept, report.files[0].counts.duplicate) == (1, 2)
+        assert _count(case) == 5

@@ -96,6 +96,13 @@ def records_sql(spec: FormatSpec, source_sql: str, trusted_json: bool) -> str:
     """
 
 
+# The stored duplicate-candidate key: a hash of the raw text for records without a natural id.
+# Records with one (eventID...) store NULL and are keyed by hash(event_uid) when compared, the
+# value older cases stored: a random 64-bit hash per event cost 9 MB per 1M CloudTrail events.
+DEDUP_KEY_SQL = "CASE WHEN event_uid IS NULL THEN hash(raw::VARCHAR) END"
+_KEY = "coalesce(dedup_key, hash(event_uid))"
+
+
 def insert_events_sql(spec: FormatSpec, records: str) -> str:
     """Insert every usable record; a NULL `ts` marks a rejection that `settle` moves out.
 
@@ -113,7 +120,7 @@ def insert_events_sql(spec: FormatSpec, records: str) -> str:
     return f"""
         INSERT INTO events ({", ".join(cols)})
         SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
-            evidence_id, record_index, false, raw, hash(coalesce(event_uid, raw::VARCHAR))
+            evidence_id, record_index, false, raw, {DEDUP_KEY_SQL}
         FROM (
             SELECT evidence_id, record_index, raw, {", ".join(exprs)}
             FROM (
@@ -142,15 +149,15 @@ def problem_counts_sql(records: str) -> str:
 # key and the same content as JSON (json() ignores formatting); the key just picks the few
 # candidates worth comparing. Earlier rows of the same batch count too: of identical records the
 # first is kept. Rejected rows have no time and never match.
-VERDICT_SQL = """
+VERDICT_SQL = f"""
     CREATE OR REPLACE TEMP TABLE verdict AS
     WITH new AS (
-        SELECT event_id, evidence_id, record_index, ts, dedup_key FROM events
+        SELECT event_id, evidence_id, record_index, ts, {_KEY} AS dedup_key FROM events
         WHERE event_id >= $lo AND event_id < $hi
     ),
     win AS (SELECT min(ts) AS lo_ts, max(ts) AS hi_ts FROM new),
     older AS (
-        SELECT e.event_id, e.ts, e.dedup_key FROM events e, win
+        SELECT e.event_id, e.ts, {_KEY} AS dedup_key FROM events e, win
         WHERE e.event_id < $hi AND e.ts BETWEEN win.lo_ts AND win.hi_ts
     ),
     candidates AS (

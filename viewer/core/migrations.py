@@ -222,7 +222,10 @@ _V4 = [
     )""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
+# Records with a natural id store no dedup key (see viewer.core.ingest_sql.DEDUP_KEY_SQL).
+_V5 = ["ALTER TABLE events ALTER COLUMN dedup_key DROP NOT NULL"]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5)]
 
 
 def missing_columns() -> list[str]:
