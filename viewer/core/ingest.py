@@ -109,17 +109,21 @@ def plan_import(paths: list[str | os.PathLike[str]], forced_format: str | None =
     """Discover and sniff; nothing is written. Raises SourceError / UnknownFormatError early."""
     forced = registry.get(forced_format) if forced_format else None
     disc = discover(paths)
+    specs = registry.all_specs()
     planned = []
-    for src in disc.files:
-        if src.is_archive:
-            planned.append(PlannedFile(src, None, [], list(src.problems)))
-            continue
-        head, notes = read_head(src.real_path)
-        found = registry.candidates(head)
-        spec = forced or (found[0] if found else None)
-        if not head.text.strip() and src.size == 0:
-            notes.append("file is empty")
-        planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
+    # Heads are read two at a time (file reads and zlib release the GIL): a third of planning.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        heads = pool.map(lambda s: None if s.is_archive else read_head(s.real_path), disc.files)
+        for src, read in zip(disc.files, heads, strict=True):
+            if read is None:
+                planned.append(PlannedFile(src, None, [], list(src.problems)))
+                continue
+            head, notes = read
+            found = registry.candidates(head, specs)
+            spec = forced or (found[0] if found else None)
+            if not head.text.strip() and src.size == 0:
+                notes.append("file is empty")
+            planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
     return ImportPlan(planned, disc, forced_format)
 
 

@@ -102,10 +102,13 @@ def _rank(spec: FormatSpec) -> tuple[bool, int]:
     return (is_custom(spec), -spec.priority)
 
 
-def candidates(head: Head) -> list[FormatSpec]:
-    """Every format that claims the file, best first. A sniffer that raises claims nothing."""
+def candidates(head: Head, specs: list[FormatSpec] | None = None) -> list[FormatSpec]:
+    """Every format that claims the file, best first. A sniffer that raises claims nothing.
+
+    `specs`: the formats to try (default `all_specs()`); a caller sniffing many files passes the
+    list once rather than looking at the custom-format folder for every file."""
     found = []
-    for spec in all_specs():
+    for spec in all_specs() if specs is None else specs:
         try:
             if spec.sniff(head):
                 found.append(spec)
