@@ -22,8 +22,11 @@ from viewer.core.entities import (
     network,
     panel_day_query,
     panel_query,
+    panel_stats,
+    panel_whole_query,
     pivots,
 )
+from viewer.core.entities.kinds import entity_kind
 from viewer.core.event_query import EventFilter, where_sql
 from viewer.core.ingest import import_paths
 
@@ -439,6 +442,8 @@ def test_incremental_update_equals_a_full_rebuild(tmp_path: Path) -> None:
     cur = _import(case, stories.write_cloudtrail(tmp_path / "b" / "assume.json", [stories.assume_role()]))
     tables = (
         "entity_totals",
+        "entity_kinds",
+        "entity_sources",
         "credential_actor",
         "net_binding",
         "instance_launch",
@@ -461,18 +466,28 @@ def test_incremental_update_equals_a_full_rebuild(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sort", sorted(pivots.SORT_KEYS))
 @pytest.mark.parametrize("descending", [True, False])
-def test_every_sort_and_page_equals_counting_the_events(sample, sort: str, descending: bool) -> None:
+@pytest.mark.parametrize("ties", ["read by threshold", "sorted in SQL"])
+def test_every_sort_and_page_equals_counting_the_events(
+    sample, sort: str, descending: bool, ties: str
+) -> None:
+    """Whole-case pages are read by a threshold on the sort column unless too many rows tie
+    with the page's last (then sorted in SQL): each way is forced here."""
     cur, truth = sample
     first = dt.datetime.fromisoformat(truth["time_range"]["first_event"])
     time_range = (first + dt.timedelta(minutes=17), first + dt.timedelta(days=2, minutes=41))
-    for kind in ("principal", "ip", "action"):
-        for window in (None, time_range):
-            for offset in (0, 2):
-                args = (cur, kind, window, "", sort, descending, 3, offset)
-                fast = pivots.panel_rows(*args)
-                with mock.patch.object(builder, "is_ready", return_value=False):
-                    slow = pivots.panel_rows(*args)
-                assert fast.rows == slow.rows and fast.total_entities == slow.total_entities, (kind, window)
+    tied = -(10**6) if ties == "sorted in SQL" else panel_whole_query.MAX_TIED_ROWS
+    with mock.patch.object(panel_whole_query, "MAX_TIED_ROWS", tied):
+        for kind in ("principal", "ip", "action", "credential", "session"):
+            for window in (None, time_range):
+                for offset in (0, 2):
+                    args = (cur, kind, window, "", sort, descending, 3, offset)
+                    fast = pivots.panel_rows(*args)
+                    with mock.patch.object(builder, "is_ready", return_value=False):
+                        slow = pivots.panel_rows(*args)
+                    assert fast.rows == slow.rows and fast.total_entities == slow.total_entities, (
+                        kind,
+                        window,
+                    )
 
 
 def test_a_day_grid_is_not_built_far_larger_than_the_rollup_it_sums(sample) -> None:
@@ -492,3 +507,65 @@ def test_a_day_grid_is_not_built_far_larger_than_the_rollup_it_sums(sample) -> N
             assert day_totals.qualifies(cur, kind) == expected, kind
             verdicts.add(expected)
     assert verdicts == {True, False}  # the sample has kinds on both sides of the rule
+
+
+def test_first_seen_bound_skips_entities_and_keeps_range_panels_exact(sample) -> None:
+    """Range readers look only at entities first seen within the kind's longest life before the
+    range (`kind_bounds`): for the sample's sessions (6 hours at most, in 5 days) that leaves out
+    entities, and every range (day and hour boundaries, empty) still equals counting the events."""
+    cur, _ = sample
+    kind = "session_id"
+    entities, life = panel_stats.kind_bounds(cur, entity_kind(kind))
+    assert (entities, life) == tuple(
+        cur.execute(
+            "SELECT count(*), max(last_us - first_us) FROM entity_totals WHERE kind = ?", [kind]
+        ).fetchall()[0]
+    )
+    ranges = _ranges_around(cur)
+    skipped = sum(
+        cur.execute(
+            "SELECT count(*) FROM entity_totals WHERE kind = ? AND first_us < ?",
+            [kind, panel_query.to_us(start) - life],
+        ).fetchall()[0][0]
+        for start, _ in ranges
+    )
+    assert skipped > 0
+    for split_ratio in (0, 10**9):  # summing every entity of the range, and the split
+        with mock.patch.object(panel_query, "SPLIT_RATIO", split_ratio):
+            _compare_ranges(cur, kind, ranges, {})
+
+
+def test_imports_of_one_source_each_name_their_sources(tmp_path: Path) -> None:
+    """An import of a single source gives its events one constant source bit (no per-row test);
+    imported one source at a time, the panels name the sources counting the events does."""
+    case = CaseFile.create(tmp_path / "one_by_one.caseline")
+    ev = tmp_path / "evidence"
+    for folder in ("ct", "flow", "entra"):
+        (ev / folder).mkdir(parents=True)
+    paths = [
+        stories.write_cloudtrail(
+            ev / "ct" / "cloudtrail.json", [stories.assume_role(), *stories.session_calls()]
+        ),
+        stories.write_flow_log(
+            ev / "flow" / f"{stories.ACCOUNT}_vpcflowlogs_us-east-1_fl-0a1b_20240501T1010Z_a1.log"
+        ),
+        stories.write_entra_signin(
+            ev / "entra" / "signins.json", FORMATS / "entra_signin" / "signIns-page-1.json"
+        ),
+    ]
+    for path in paths:
+        cur = _import(case, path)
+    assert cur.execute("SELECT count(*) FROM entity_sources").fetchall()[0][0] >= 3
+    for kind in ("ip", "principal", "action", "credential"):
+        fast = pivots.panel_rows(cur, kind, limit=10_000)
+        with mock.patch.object(builder, "is_ready", return_value=False):
+            slow = pivots.panel_rows(cur, kind, limit=10_000)
+        assert (
+            fast.exact_from_tables and fast.rows == slow.rows and fast.total_entities == slow.total_entities
+        )
+    ip = next(
+        r
+        for r in pivots.panel_rows(cur, "ip", search=stories.ATTACKER_IP).rows
+        if r.entity == stories.ATTACKER_IP
+    )
+    assert {"cloudtrail", "vpcflow", "entra_signin"} <= set(ip.sources)

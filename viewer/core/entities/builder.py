@@ -22,7 +22,8 @@ from viewer.core.entities.kinds import KINDS
 from viewer.core.jobs import JobContext
 
 # Version 2: entity keys and source bitmasks in the rollup (v1 kept text and source lists).
-VERSION = 2
+# Version 3: entity_kinds (entities and longest life per kind), totals in first-seen order.
+VERSION = 3
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)
@@ -54,10 +55,11 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
     have = {
         (r[0], r[1])
         for r in cur.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN ('entity_state', 'entity_rollup')"
+            """SELECT table_name, column_name FROM duckdb_columns()
+               WHERE table_name IN ('entity_state', 'entity_rollup', 'entity_kinds')"""
         ).fetchall()
     }
-    if have and not {("entity_state", "key_probe"), ("entity_rollup", "k")} <= have:
+    if have and not {("entity_state", "key_probe"), ("entity_rollup", "k"), ("entity_kinds", "kind")} <= have:
         for table in TABLES:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
     day_totals.drop_outdated(cur)
@@ -70,9 +72,11 @@ def state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
     try:
         rows = cur.execute(
             f"""SELECT event_id_max, events, batches, exact, (SELECT count(*) FROM events),
-                       key_probe = {panel_stats.KEY_PROBE_SQL} FROM entity_state"""
+                       key_probe = {panel_stats.KEY_PROBE_SQL} FROM entity_state
+                WHERE (SELECT count(*) FROM entity_kinds) >= 0  -- a table new in version 3
+            """
         ).fetchall()
-    except (duckdb.CatalogException, duckdb.BinderException):  # no tables, or a v1 case
+    except (duckdb.CatalogException, duckdb.BinderException):  # no tables, or a v1/v2 case
         return None
     if not rows or int(rows[0][1]) != int(rows[0][4]) or not rows[0][5]:
         return None

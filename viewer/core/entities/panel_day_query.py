@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities import day_totals, panel_query
+from viewer.core.entities import day_totals, panel_query, panel_stats
 from viewer.core.entities.kinds import EntityKind
 from viewer.core.entities.panel_query import RawRow
 
@@ -71,7 +71,8 @@ def read_page(
     keys = [r[0] for r in chosen]
     first, last, sources = _seen(cur, kind, keys, start, end)
     rows = [(k, n, n_fail, first[k], last[k], sources[k]) for k, n, n_fail, _ in chosen]
-    return panel_query.with_names(cur, kind, rows, "n", descending, limit, offset), int(chosen[0][3])
+    bound = (start - panel_stats.kind_bounds(cur, kind)[1], end)
+    return panel_query.with_names(cur, kind, rows, "n", descending, limit, offset, bound), int(chosen[0][3])
 
 
 def _seen(

@@ -1,13 +1,16 @@
 """A page of a pivot panel read from the correlation tables (`panel_stats`), for any time range.
 
-Whole case: `entity_totals`, one row per entity, sorted with a limit. A time range [start, end):
+Whole case: `entity_totals`, one row per entity (`panel_whole_query`). A time range [start, end):
 the rollup rows of the whole hours inside it, plus the events of the partial hours at its two
 edges counted directly, summed per entity key. The edge events are found through the persisted
 time order (`viewer.core.time_order`): the rows of `time_order` inside the edges give
 their ids (it is stored in ts order, so zone maps find them), fetched with `event_id BETWEEN`
 runs that zone maps prune (`viewer.core.row_fetch`).
 Scanning `events.ts` instead reads the whole column: the table is in delivery order, not time
-order. Only the page's keys are joined to their text, after the top rows are chosen.
+order. Only the page's keys are joined to their text, after the top rows are chosen. Every
+read of `entity_totals` is bounded to the entities first seen in [start - the kind's longest
+life, end) (`panel_stats.kind_bounds`): for short-lived ids (2M session keys at 10M events, each
+used within an hour) zone maps then skip all but the range's own.
 A page by event count over a range of several days, for a kind with day grids (ip at 10M,
 `day_totals`), is read by `panel_day_query` instead.
 """
@@ -21,7 +24,14 @@ import duckdb
 import numpy as np
 
 from viewer.core.entities.kinds import EntityKind
-from viewer.core.entities.panel_stats import HOUR_US, entity_expr, key_sql, source_bit_sql, source_bits
+from viewer.core.entities.panel_stats import (
+    HOUR_US,
+    entity_expr,
+    key_sql,
+    kind_bounds,
+    source_bit_sql,
+    source_bits,
+)
 from viewer.core.row_fetch import id_runs
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -141,6 +151,7 @@ class RangeRows:
     threshold: object = None
     summed_params: list[object] | None = None  # None: `params`
     names: dict[int, str] | None = None  # the text of the summed entities, when already read
+    bound: tuple[int, int] | None = None  # first_us of every entity of the range is in [a, b)
 
 
 def _range_rows(
@@ -165,16 +176,25 @@ def _range_rows(
     match = " AND contains(lower(entity), ?)" if search else ""
     params: list[object] = [search] if search else []
     inside = f"first_us >= {start} AND last_us < {end}"
-    of_kind = f"FROM entity_totals WHERE kind = '{kind.name}'"
+    # Every entity with events in the range began at most its kind's longest life before it:
+    # zone maps on first_us (totals are in first-seen order) skip the rest.
+    first_seen = (start - kind_bounds(cur, kind)[1], end)
+    bound = bound_sql(first_seen)
+    of_kind = f"FROM entity_totals WHERE kind = '{kind.name}' AND {bound}"
     summed = """SELECT k, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail, min(first_us) AS first_us,
                        max(last_us) AS last_us, bit_or(sources) AS sources
                 FROM ({parts}) {keep} GROUP BY k"""
     keep = f"WHERE k IN (SELECT k {of_kind}{match})" if search else ""
-    if _rollup_rows(cur, kind, start, end) * SPLIT_RATIO < _entities(cur, kind):
+    candidates = int(cur.execute(f"SELECT count(*) {of_kind}").fetchall()[0][0])
+    if _rollup_rows(cur, kind, start, end) * SPLIT_RATIO < candidates:
         # Few rollup rows in the range: summing them all is cheaper than the split's scans
-        # of the kind's totals (measured: credential ids at 10M, 1 h to 3 days).
+        # of the kind's totals.
         return RangeRows(
-            None, 0, summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep), params
+            None,
+            0,
+            summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep),
+            params,
+            bound=first_seen,
         )
     best = "NULL"
     if top is not None and top[2] > 0:
@@ -189,9 +209,9 @@ def _range_rows(
             {of_kind}{match}""",
         params,
     ).fetchall()[0]
-    whole = f"kind = '{kind.name}' AND {inside}{match}" if n_inside else None
+    whole = f"kind = '{kind.name}' AND {bound} AND {inside}{match}" if n_inside else None
     if not n_straddling:
-        return RangeRows(whole, int(n_inside), None, params, threshold)
+        return RangeRows(whole, int(n_inside), None, params, threshold, bound=first_seen)
     windows = [(start, end)]
     if not spans_both:
         windows = [(start, min(end, int(before_last) + 1))] if before_last is not None else []
@@ -201,12 +221,18 @@ def _range_rows(
             else:
                 windows.append((max(start, int(after_first)), end))
     if not n_inside:
-        return RangeRows(None, 0, summed.format(parts=range_parts(cur, kind, windows), keep=keep), params)
+        return RangeRows(
+            None, 0, summed.format(parts=range_parts(cur, kind, windows), keep=keep), params, bound=first_seen
+        )
     if n_straddling > MAX_LISTED_STRADDLING:
         # Sum every entity over the whole range: an entity inside it sums to its totals anyway,
         # and excluding those by a join cost more than summing them (65k addresses at 1M events).
         return RangeRows(
-            None, 0, summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep), params
+            None,
+            0,
+            summed.format(parts=range_parts(cur, kind, [(start, end)]), keep=keep),
+            params,
+            bound=first_seen,
         )
     parts = range_parts(cur, kind, windows)
     # The straddling entities with their text, read by two conjunctions DuckDB applies in the
@@ -219,8 +245,22 @@ def _range_rows(
     names = dict(named)
     keep = "WHERE k IN (SELECT unnest(?::UBIGINT[]))"
     return RangeRows(
-        whole, int(n_inside), summed.format(parts=parts, keep=keep), params, threshold, [list(names)], names
+        whole,
+        int(n_inside),
+        summed.format(parts=parts, keep=keep),
+        params,
+        threshold,
+        [list(names)],
+        names,
+        first_seen,
     )
+
+
+def bound_sql(first_seen: tuple[int, int] | None, table: str = "") -> str:
+    """The condition on `entity_totals` (`table`: its alias and a dot) of a first-seen bound."""
+    if first_seen is None:
+        return "true"
+    return f"{table}first_us >= {int(first_seen[0])} AND {table}first_us < {int(first_seen[1])}"
 
 
 def _rollup_rows(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int, end_us: int) -> int:
@@ -231,10 +271,6 @@ def _rollup_rows(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int
             f"SELECT count(*) FROM entity_rollup WHERE kind = '{kind.name}' AND hour_us >= {lo} AND hour_us < {hi}"
         ).fetchall()[0][0]
     )
-
-
-def _entities(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> int:
-    return int(cur.execute(f"SELECT count(*) FROM entity_totals WHERE kind = '{kind.name}'").fetchall()[0][0])
 
 
 def candidates_sql(source: str, order: str, descending: bool, reach: int) -> str:
@@ -254,14 +290,17 @@ def with_names(
     descending: bool,
     limit: int,
     offset: int,
+    bound: tuple[int, int] | None = None,
 ) -> list[RawRow]:
     """Rows (k, n, n_fail, first_us, last_us, sources) given their text, sorted, one page.
 
     A separate lookup of just these keys: joining them to `entity_totals` in SQL decoded the
-    text of every entity of the kind (2M session keys at 10M events: ~200 ms)."""
+    text of every entity of the kind (2M session keys at 10M events: ~200 ms). `bound`, a
+    first-seen interval every row's entity began in (`kind_bounds`), lets zone maps skip the others."""
     names = dict(
         cur.execute(
-            "SELECT k, entity FROM entity_totals WHERE kind = ? AND k IN (SELECT unnest(?::UBIGINT[]))",
+            f"""SELECT k, entity FROM entity_totals
+                WHERE kind = ? AND {bound_sql(bound)} AND k IN (SELECT unnest(?::UBIGINT[]))""",
             [kind.name, [r[0] for r in rows]],
         ).fetchall()
     )
@@ -283,28 +322,11 @@ def read_page(
 ) -> tuple[list[RawRow], int]:
     """(rows of the page, entities in the range matching the search). `order` is a column of
     the aggregated rows: n, n_fail, first_us, last_us or entity."""
-    direction = "DESC" if descending else "ASC"
-    params: list[object] = [kind.name]
-    match = ""
-    if search:
-        match = " AND contains(lower(entity), ?)"
-        params.append(search.lower())
-    if time_range is None and (search or order == "entity"):
-        rows = cur.execute(
-            f"""SELECT entity, n, n_fail, first_us, last_us, sources FROM entity_totals
-                WHERE kind = ?{match} ORDER BY {order} {direction}, entity LIMIT {int(limit)} OFFSET {int(offset)}""",
-            params,
-        ).fetchall()
-        # A separate count: a window count makes DuckDB carry every row through the sort.
-        counted = cur.execute(f"SELECT count(*) FROM entity_totals WHERE kind = ?{match}", params).fetchall()
-        return [RawRow(*r) for r in rows], int(counted[0][0])
     if time_range is None:
-        whole = (
-            f"(SELECT k, n, n_fail, first_us, last_us, sources FROM entity_totals WHERE kind = '{kind.name}')"
-        )
-        rows = cur.execute(candidates_sql(whole, order, descending, limit + offset)).fetchall()
-        counted = cur.execute("SELECT count(*) FROM entity_totals WHERE kind = ?", [kind.name]).fetchall()
-        return with_names(cur, kind, rows, order, descending, limit, offset), int(counted[0][0])
+        from viewer.core.entities import panel_whole_query  # it builds on this module
+
+        return panel_whole_query.read_page(cur, kind, search.lower(), order, descending, limit, offset)
+    direction = "DESC" if descending else "ASC"
     span = (to_us(time_range[0]), to_us(time_range[1]))
     if order == "n" and not search:
         from viewer.core.entities import panel_day_query  # it builds on this module
@@ -326,7 +348,7 @@ def read_page(
     sql = f"""WITH agg AS MATERIALIZED ({agg})
               SELECT t.entity, agg.n, agg.n_fail, agg.first_us, agg.last_us, agg.sources,
                      (SELECT count(*) FROM agg) AS total
-              FROM agg JOIN entity_totals t ON t.kind = ? AND t.k = agg.k
+              FROM agg JOIN entity_totals t ON t.kind = ? AND {bound_sql(got.bound, "t.")} AND t.k = agg.k
               ORDER BY t.entity {direction} LIMIT {int(limit)} OFFSET {int(offset)}"""
     page = cur.execute(sql, [*both, kind.name]).fetchall()
     if page:
@@ -364,7 +386,7 @@ def _range_page(
         if got.names is not None:
             named += [RawRow(got.names[r[0]], *r[1:6]) for r in summed]
         else:
-            named += with_names(cur, kind, [r[:6] for r in summed], order, descending, reach, 0)
+            named += with_names(cur, kind, [r[:6] for r in summed], order, descending, reach, 0, got.bound)
     if got.whole and got.threshold is not None:
         cmp = ">=" if descending else "<="
         value = int(got.threshold)  # type: ignore[call-overload]

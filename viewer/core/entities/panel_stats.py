@@ -17,8 +17,10 @@ entities of one kind (odds ~1e-6 at 4M entities) is detected at build and makes 
 events instead (`entity_state.exact`).
 
 Each import adds the rollup rows of its events (a key may repeat within or across imports:
-readers sum)
-and merges their totals into `entity_totals`; the rollup is re-summed every few imports.
+readers sum) and merges their totals into `entity_totals`, each import's new entities in
+first-seen order; the rollup is re-summed every few imports. `entity_kinds` holds per kind the
+number of entities and the longest life of one (`kind_bounds`), which bounds the first-seen time
+of the entities a time range can hold.
 """
 
 from __future__ import annotations
@@ -53,13 +55,18 @@ DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS entity_sources (
         bit INTEGER NOT NULL, source_type VARCHAR, provider VARCHAR
     )""",
+    """CREATE TABLE IF NOT EXISTS entity_kinds (
+        kind VARCHAR NOT NULL,
+        entities BIGINT NOT NULL,       -- rows of the kind in entity_totals
+        max_life_us BIGINT NOT NULL     -- longest last_us - first_us of an entity of the kind
+    )""",
     """CREATE TABLE IF NOT EXISTS entity_alias (
         kind VARCHAR NOT NULL,          -- only where a stored value differs from its entity
         entity VARCHAR NOT NULL,
         stored VARCHAR NOT NULL
     )""",
 ]
-TABLES = ("entity_rollup", "entity_totals", "entity_sources", "entity_alias")
+TABLES = ("entity_rollup", "entity_totals", "entity_sources", "entity_kinds", "entity_alias")
 
 
 def entity_expr(kind: EntityKind, column: str) -> str:
@@ -116,16 +123,38 @@ def decode_sources(
     return tuple(sorted(sources)), tuple(sorted(clouds))
 
 
-def _register_sources(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
-    new = cur.execute(
-        """SELECT DISTINCT source_type, provider FROM events WHERE event_id > ?
-           EXCEPT SELECT source_type, provider FROM entity_sources ORDER BY 1, 2""",
-        [mark],
+def kind_bounds(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> tuple[int, int]:
+    """(entities of the kind, the longest life of one of them in microseconds). An entity with
+    events in [start, end) has first_us in [start - longest life, end): with `entity_totals`
+    in first-seen order, that bound lets zone maps skip most rows of a kind of short-lived ids
+    (2M session keys at 10M events, each used within an hour) for any range."""
+    got = cur.execute("SELECT entities, max_life_us FROM entity_kinds WHERE kind = ?", [kind.name]).fetchall()
+    return (int(got[0][0]), int(got[0][1])) if got else (0, 0)
+
+
+def _register_sources(cur: duckdb.DuckDBPyConnection, mark: int) -> str:
+    """Give the new events' (source_type, provider) pairs their bits; returns the SQL of the
+    source bit of an event above `mark`: a constant when they all share one pair (one import of
+    one format, the usual case), which saved ~6% of the build at 1M events (a per-row CASE
+    in each of the 16 passes over the events)."""
+    pairs = cur.execute(
+        "SELECT DISTINCT source_type, provider FROM events WHERE event_id > ? ORDER BY 1, 2", [mark]
     ).fetchall()
-    used = cur.execute("SELECT coalesce(max(bit) + 1, 0) FROM entity_sources").fetchall()[0][0]
-    for i, (source, provider) in enumerate(new):
-        bit = min(int(used) + i, MAX_SOURCE_BIT)
-        cur.execute("INSERT INTO entity_sources VALUES (?, ?, ?)", [bit, source, provider])
+    known = {
+        (s, p): int(b)
+        for b, s, p in cur.execute("SELECT bit, source_type, provider FROM entity_sources").fetchall()
+    }
+    used = max(known.values(), default=-1) + 1
+    for source, provider in pairs:
+        if (source, provider) not in known:
+            known[source, provider] = min(used, MAX_SOURCE_BIT)
+            cur.execute(
+                "INSERT INTO entity_sources VALUES (?, ?, ?)", [known[source, provider], source, provider]
+            )
+            used += 1
+    if len(pairs) == 1:
+        return f"{1 << known[pairs[0]]}::BIGINT"
+    return source_bit_sql(source_bits(cur))
 
 
 def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | None) -> str:
@@ -155,8 +184,7 @@ def append_new(
     kind share a key (then the tables must not be read). Per kind with a day grid
     (`day_totals`), its per-day counts of these events go into `day_deltas`."""
     gridded = day_totals.current_kinds(cur) if day_deltas is not None else set()
-    _register_sources(cur, mark)
-    bit_sql = source_bit_sql(source_bits(cur))
+    bit_sql = _register_sources(cur, mark)
     cur.execute(
         """CREATE OR REPLACE TEMP TABLE _entity_batch_totals (kind VARCHAR, k UBIGINT, entity VARCHAR,
                clash BOOLEAN, n BIGINT, n_fail BIGINT, first_us BIGINT, last_us BIGINT, sources BIGINT)"""
@@ -210,11 +238,19 @@ def _merge_totals(cur: duckdb.DuckDBPyConnection) -> bool:
             """DELETE FROM _entity_batch_totals b
                WHERE EXISTS (SELECT 1 FROM entity_totals t WHERE t.kind = b.kind AND t.k = b.k)"""
         )
+    # In first-seen order within each kind: readers bound a range's entities by first_us (see
+    # `kind_bounds`), and zone maps then skip the rest of a kind with millions of short-lived ids.
     cur.execute(
         """INSERT INTO entity_totals
-           SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals"""
+           SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals
+           ORDER BY kind, first_us"""
     )
     cur.execute("DROP TABLE _entity_batch_totals")
+    cur.execute("DELETE FROM entity_kinds")
+    cur.execute(
+        """INSERT INTO entity_kinds
+           SELECT kind, count(*), max(last_us - first_us) FROM entity_totals GROUP BY kind"""
+    )
     return int(clash) == 0
 
 
