@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/query_workbench.py --events 1000000   # builds a synthetic case
     ... --library-dir OLD/resources/queries   # time another version of the library (before/after)
     ... --only aggregations,library,cancel,translation,completion
+    ... --only library --languages kql,insights --names aws_instances_launched,aws_discovery_burst
 
 Targets (issue #4, 10M events): typical group-by or time-bucketed aggregations under 300 ms;
 every library query under 2 s; cancel takes effect within 0.5 s; completion under 100 ms;
@@ -106,25 +107,37 @@ def aggregations(runner: QueryRunner, runs: int) -> None:
         print(f"aggregation {label:46s} {fmt(measure(run, runs))}")
 
 
-def library_queries(runner: QueryRunner, runs: int, folder: Path | None) -> None:
+def library_queries(
+    runner: QueryRunner, runs: int, folder: Path | None, languages: list[str], names: set[str] | None
+) -> None:
+    """Every language version of every library query (or those named), each timed on its own."""
     queries = library.load(folder) if folder else library.bundled()
-    timed = []
+    timed: dict[str, list[tuple[tuple[float, float], str]]] = {lang: [] for lang in languages}
     for q in queries:
+        if names and q.name not in names:
+            continue
+        for lang in languages:
+            if lang not in q.texts:
+                continue
 
-        def run(q: library.LibraryQuery = q) -> None:
-            runner.discard(runner.run("sql", q.text("sql")))
+            def run(q: library.LibraryQuery = q, lang: str = lang) -> None:
+                runner.discard(runner.run(lang, q.text(lang)))
 
-        # A query over 10 s is timed once, without warm-up: the figure is what matters, not its noise.
-        first = measure(run, 1, warm=False)
-        m = first if first[0] > 10_000 else measure(run, max(1, runs // 2), warm=False)
-        timed.append((m, q.name))
-        print(f"library {q.name:40s} {fmt(m)}", flush=True)
-    walls = [m[0] for m, _ in timed]
-    over = [n for m, n in timed if m[0] > 2000]
-    print(
-        f"library SQL queries ({len(timed)}): median {statistics.median(walls):.0f} ms, "
-        f"slowest {max(timed)[1]} {max(walls):.0f} ms; over 2 s ({len(over)}): {over}"
-    )
+            # A query over 10 s is timed once, without warm-up: the figure is what matters, not its noise.
+            first = measure(run, 1, warm=False)
+            m = first if first[0] > 10_000 else measure(run, max(1, runs // 2), warm=False)
+            timed[lang].append((m, q.name))
+            print(f"library {q.name:40s} {lang:8s} {fmt(m)}", flush=True)
+    for lang, rows in timed.items():
+        if not rows:
+            continue
+        walls = [m[0] for m, _ in rows]
+        over = [n for m, n in rows if m[0] > 2000]
+        slowest = max(rows)
+        print(
+            f"library {lang} queries ({len(rows)}): median {statistics.median(walls):.0f} ms, "
+            f"slowest {slowest[1]} {slowest[0][0]:.0f} ms; over 2 s ({len(over)}): {over}"
+        )
 
 
 def cancel_latency(case: CaseFile, runs: int) -> None:
@@ -183,6 +196,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--library-dir", type=Path, help="time this folder's queries instead of the bundled ones")
     ap.add_argument("--only", default="aggregations,library,cancel,translation,completion")
+    ap.add_argument("--languages", default="sql,kql,insights", help="library versions to time")
+    ap.add_argument("--names", help="comma-separated library query names (default: all)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     path = Path(args.case) if args.case else Path(f"/tmp/caseline-bench/query-{args.events}.caseline")
@@ -202,7 +217,8 @@ def main() -> None:
     if "aggregations" in only:
         aggregations(runner, args.runs)
     if "library" in only:
-        library_queries(runner, args.runs, args.library_dir)
+        names = set(args.names.split(",")) if args.names else None
+        library_queries(runner, args.runs, args.library_dir, args.languages.split(","), names)
     if "cancel" in only:
         cancel_latency(case, args.runs)
     if "translation" in only:

@@ -79,7 +79,11 @@ def test_translation_is_pure() -> None:
 
 
 def test_discovered_fields_use_verbatim_columns_for_cloudtrail_rows() -> None:
-    sql = translate("fields eventName, userIdentity.arn").sql
-    assert "WHEN source_type = 'cloudtrail' THEN action" in sql
+    sql = translate("fields eventName, userIdentity.arn, requestParameters.bucketName").sql
+    # The CloudTrail branch reads the column; other sources' branch reads the document.
+    assert "__e.action AS __li_1" in sql and "li_doc->>'$.eventName' AS __li_1" in sql
     # principal_id is derived (a coalesce), so the ARN always comes from the record
-    assert "li_doc->>'$.userIdentity.arn'" in sql
+    assert "__e.raw->>'$.userIdentity.arn' AS __li_2" in sql
+    # An extracted field (viewer.core.raw_fields) is read from raw_fields for CloudTrail rows.
+    assert "__rf.bucket_name AS __li_3" in sql and "LEFT JOIN raw_fields" in sql
+    assert "raw_fields" not in translate("fields eventName").sql

@@ -33,18 +33,25 @@ def position(text: str, offset: int) -> tuple[int, int]:
 # Table names as Sentinel / Log Analytics / Defender name them, mapped to the case's sources.
 # Each is a relation over `events` with the normalized columns (plus `raw`), so a query written
 # for Sentinel runs on evidence from any cloud that fills those columns.
+#: Sentinel table -> the one events.source_type it holds.
+TABLE_SOURCE_TYPES: dict[str, str] = {
+    "AWSCloudTrail": "cloudtrail",
+    "AWSVPCFlow": "vpcflow",
+    "AWSGuardDuty": "guardduty",
+    "AWSCloudWatch": "cwl",
+    "AzureActivity": "azure_activity",
+    "SigninLogs": "entra_signin",
+    "AuditLogs": "entra_audit",
+    "OfficeActivity": "m365_ual",
+    "GCPAuditLogs": "gcp_audit",
+    "KubernetesAudit": "k8s_audit",
+}
 SOURCE_TABLES: dict[str, str] = {
     "events": "events",
-    "AWSCloudTrail": "(SELECT * FROM events WHERE source_type = 'cloudtrail')",
-    "AWSVPCFlow": "(SELECT * FROM events WHERE source_type = 'vpcflow')",
-    "AWSGuardDuty": "(SELECT * FROM events WHERE source_type = 'guardduty')",
-    "AWSCloudWatch": "(SELECT * FROM events WHERE source_type = 'cwl')",
-    "AzureActivity": "(SELECT * FROM events WHERE source_type = 'azure_activity')",
-    "SigninLogs": "(SELECT * FROM events WHERE source_type = 'entra_signin')",
-    "AuditLogs": "(SELECT * FROM events WHERE source_type = 'entra_audit')",
-    "OfficeActivity": "(SELECT * FROM events WHERE source_type = 'm365_ual')",
-    "GCPAuditLogs": "(SELECT * FROM events WHERE source_type = 'gcp_audit')",
-    "KubernetesAudit": "(SELECT * FROM events WHERE source_type = 'k8s_audit')",
+    **{
+        name: f"(SELECT * FROM events WHERE source_type = '{source}')"
+        for name, source in TABLE_SOURCE_TYPES.items()
+    },
 }
 
 

@@ -31,9 +31,8 @@ from viewer.core.query.insights.expressions import (
     unquote,
 )
 from viewer.core.query.insights.fields import (
-    EVENTS_SOURCE,
     SYSTEM_FIELDS,
-    discovered_field_sql,
+    events_source,
     natural_sort_key,
     quote_identifier,
     sql_string,
@@ -70,10 +69,15 @@ class _Stats:
     bin_column: str | None
 
 
+#: Where the events relation goes in the SQL, written once the query's discovered fields are known.
+_EVENTS = "\x00events\x00"
+
+
 @dataclass
 class Pipeline:
     text: str
-    source: str = EVENTS_SOURCE
+    source: str = f"{_EVENTS} AS events"
+    discovered: dict[str, str] = field(default_factory=dict)  # field name -> its column in _EVENTS
     env: dict[str, Expr] = field(default_factory=dict)
     stats_columns: dict[str, Expr] | None = None
     wheres: list[str] = field(default_factory=list)
@@ -103,7 +107,8 @@ class Pipeline:
                 sql, kind = SYSTEM_FIELDS[name]
                 return Expr(sql, kind)
             raise error_at(node, f"system field '{name}' is not supported", name)
-        return Expr(discovered_field_sql(name), "text")
+        column = self.discovered.setdefault(name, f"__li_{len(self.discovered) + 1}")
+        return Expr(column, "text")
 
     def compile(self, node: Tree, aggregates: bool = False) -> Expr:
         named = self._stats_column_by_text(node)
@@ -285,6 +290,8 @@ class Pipeline:
         if self.limit is None:
             self.notes.append(f"no limit: at most {DEFAULT_LIMIT:,} rows, as Logs Insights returns")
         sql += f" LIMIT {limit}"
+        # Every discovered field is known now (after a stats only its columns exist).
+        sql = sql.replace(_EVENTS, events_source(self.discovered), 1)
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
 
     def _chart(self, columns: tuple[str, ...]) -> ChartHint | None:

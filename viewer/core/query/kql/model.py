@@ -65,6 +65,10 @@ class Typed:
     json_base: str | None = None
     json_path: str = "$"
     source_name: str | None = None  # the column name the expression is, for default names
+    # The table's own `raw` (or a path into it) while its extracted columns are at hand, and the
+    # column that is exactly this path's text (raw_columns): read instead of parsing the JSON.
+    raw_fields: RawFieldsUse | None = field(default=None, compare=False)
+    text_sql: str | None = None
 
     @property
     def json(self) -> str:
@@ -78,6 +82,8 @@ class Typed:
         """The value as KQL's string form, NULL kept (dynamic: the JSON string's text, or JSON)."""
         if self.type != DYNAMIC:
             return self.sql
+        if self.text_sql is not None:
+            return self.text_sql
         base = self.json_base or self.sql
         return f"json_extract_string({base}, {sql_string(self.json_path)})"
 
@@ -88,6 +94,17 @@ class Column:
     type: str
 
 
+@dataclass(eq=False)
+class RawFieldsUse:
+    """A source table's extracted raw fields (raw_columns): which paths have a column, and which
+    columns the query read, so that the table's CTE joins raw_fields only when one was read."""
+
+    cte_index: int  # position of the table's CTE in the translator's list
+    source_sql: str  # the table's relation, before the join
+    columns: dict[str, str]  # JSON path -> raw_fields column
+    used: set[str] = field(default_factory=set)
+
+
 @dataclass
 class Relation:
     """One stage of the pipeline: the CTE that holds it, its columns, and what it still knows."""
@@ -96,6 +113,8 @@ class Relation:
     columns: list[Column]
     ordered: bool = False  # rows carry ORDER_COLUMN and must come out in that order
     aliases: dict[str, Typed] = field(default_factory=dict)  # Sentinel column names (sentinel.py)
+    # Set while `raw` is still the table's own and its extracted columns pass through (SELECT *).
+    raw_fields: RawFieldsUse | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

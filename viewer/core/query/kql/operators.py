@@ -71,7 +71,7 @@ def where(tr: Translator, rel: Relation, op: Tree) -> Relation:
     if predicate.type != BOOL:
         raise node(tr.text, op.children[0]).error(f"where needs a boolean, got {predicate.type}", "where")
     cte = tr.add_cte(f"SELECT * FROM {rel.cte} WHERE {predicate.sql}")
-    return Relation(cte, rel.columns, rel.ordered, rel.aliases)
+    return Relation(cte, rel.columns, rel.ordered, rel.aliases, rel.raw_fields)
 
 
 def project(tr: Translator, rel: Relation, op: Tree) -> Relation:
@@ -100,7 +100,7 @@ def project_away(tr: Translator, rel: Relation, op: Tree) -> Relation:
         raise node(tr.text, op).error("project-away would remove every column", "project-away")
     cte = tr.add_cte(f"SELECT * EXCLUDE ({', '.join(ident(n) for n in drop)}) FROM {rel.cte}")
     aliases = {k: v for k, v in rel.aliases.items() if (v.source_name or "raw") not in drop}
-    return Relation(cte, keep, rel.ordered, aliases)
+    return Relation(cte, keep, rel.ordered, aliases, None if "raw" in drop else rel.raw_fields)
 
 
 def extend(tr: Translator, rel: Relation, op: Tree) -> Relation:
@@ -129,7 +129,7 @@ def extend(tr: Translator, rel: Relation, op: Tree) -> Relation:
     select += "".join(f", {sql} AS {ident(n)}" for n, sql in added)
     cte = tr.add_cte(f"SELECT {select} FROM {rel.cte}")
     aliases = {k: v for k, v in rel.aliases.items() if (v.source_name or "raw") not in replaced}
-    return Relation(cte, columns, rel.ordered, aliases)
+    return Relation(cte, columns, rel.ordered, aliases, None if "raw" in replaced else rel.raw_fields)
 
 
 def _sort_terms(tr: Translator, rel: Relation, keys: list[Tree]) -> str:
@@ -154,7 +154,7 @@ def _ordered(tr: Translator, rel: Relation, terms: str, limit: int | None) -> Re
     sql = f"SELECT {select} FROM {rel.cte}"
     if limit is not None:
         sql += f" QUALIFY {ORDER_COLUMN} <= {limit}"
-    return Relation(tr.add_cte(sql), rel.columns, True, rel.aliases)
+    return Relation(tr.add_cte(sql), rel.columns, True, rel.aliases, rel.raw_fields)
 
 
 def sort(tr: Translator, rel: Relation, op: Tree) -> Relation:
@@ -179,7 +179,7 @@ def take(tr: Translator, rel: Relation, op: Tree) -> Relation:
     limit = _row_count(tr, rel, op.children[0], "take")
     order = f" ORDER BY {ORDER_COLUMN}" if rel.ordered else ""
     cte = tr.add_cte(f"SELECT * FROM {rel.cte}{order} LIMIT {limit}")
-    return Relation(cte, rel.columns, rel.ordered, rel.aliases)
+    return Relation(cte, rel.columns, rel.ordered, rel.aliases, rel.raw_fields)
 
 
 def distinct(tr: Translator, rel: Relation, op: Tree) -> Relation:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lark import Token, Tree
 
+from viewer.core.query import raw_columns
 from viewer.core.query.kql import literals, predicates
 from viewer.core.query.kql.model import (
     BOOL,
@@ -61,7 +62,8 @@ class Scope:
         if rel is not None:
             col = rel.column(name)
             if col is not None:
-                return Typed(ident(name), col.type, source_name=name)
+                raw_fields = rel.raw_fields if name == "raw" else None
+                return Typed(ident(name), col.type, source_name=name, raw_fields=raw_fields)
             alias = rel.aliases.get(name)
             if alias is not None and rel.column(alias.source_name or "raw") is not None:
                 return Typed(alias.sql, alias.type, source_name=name)
@@ -185,7 +187,20 @@ class Scope:
         if base.type != DYNAMIC:
             raise self.at(tree).error(f"member access needs a dynamic value, not {base.type}", ".")
         json_base = base.json_base or base.sql
-        return Typed(json_base, DYNAMIC, json_base=json_base, json_path=base.json_path + step)
+        path = base.json_path + step
+        text_sql = None
+        if base.raw_fields is not None and path in base.raw_fields.columns:
+            column = base.raw_fields.columns[path]
+            base.raw_fields.used.add(column)
+            text_sql = ident(raw_columns.hidden(column))
+        return Typed(
+            json_base,
+            DYNAMIC,
+            json_base=json_base,
+            json_path=path,
+            raw_fields=base.raw_fields,
+            text_sql=text_sql,
+        )
 
     def _call(self, tree: Tree) -> Typed:
         from viewer.core.query.kql import functions  # functions imports Scope's module

@@ -11,8 +11,10 @@ from typing import Any
 
 from lark import Token, Tree
 
+from viewer.core.query import raw_columns
+from viewer.core.query.common import TABLE_SOURCE_TYPES
 from viewer.core.query.kql.joins import join, union
-from viewer.core.query.kql.model import DYNAMIC, ORDER_COLUMN, Relation, Typed, ident
+from viewer.core.query.kql.model import DYNAMIC, ORDER_COLUMN, RawFieldsUse, Relation, Typed, ident
 from viewer.core.query.kql.operators import distinct, extend, project, project_away, sort, take, top, where
 from viewer.core.query.kql.render import RenderHint, render_hint
 from viewer.core.query.kql.scalars import Scope, name_text, node
@@ -27,6 +29,7 @@ class Translator:
         self.scalars: dict[str, Typed] = {}
         self.tables: dict[str, Relation] = {}
         self.render: RenderHint | None = None
+        self.raw_fields: list[RawFieldsUse] = []
 
     # -- statements -----------------------------------------------------------------------------
     def query(self, tree: Tree) -> str:
@@ -34,6 +37,7 @@ class Translator:
         for let in lets:
             self._let(let)
         result = self.pipeline(main, allow_render=True)
+        self._join_raw_fields()
         columns = ", ".join(ident(c) for c in result.names())
         final = f"SELECT {columns} FROM {result.cte}"
         if result.ordered:
@@ -103,7 +107,22 @@ class Translator:
         # and internal columns (dedup_key) are not part of the language's view of events.
         columns = ", ".join(ident(c.name) for c in EVENT_COLUMNS)
         cte = self.add_cte(f"SELECT {columns} FROM {sql}")
-        return Relation(cte, list(EVENT_COLUMNS), aliases=table_aliases(name))
+        source_type = TABLE_SOURCE_TYPES.get(name)
+        extracted = raw_columns.text_columns(source_type) if source_type else {}
+        raw_fields = RawFieldsUse(len(self.ctes) - 1, sql, extracted) if extracted else None
+        if raw_fields:
+            self.raw_fields.append(raw_fields)
+        return Relation(cte, list(EVENT_COLUMNS), aliases=table_aliases(name), raw_fields=raw_fields)
+
+    def _join_raw_fields(self) -> None:
+        """Tables whose extracted columns were read select them from a join with raw_fields."""
+        columns = ", ".join(ident(c.name) for c in EVENT_COLUMNS)
+        for use in self.raw_fields:
+            if use.used:
+                name, _ = self.ctes[use.cte_index]
+                hidden = "".join(f", {raw_columns.hidden(c)}" for c in sorted(use.used))
+                joined = raw_columns.with_columns(use.source_sql, use.used)
+                self.ctes[use.cte_index] = (name, f"SELECT {columns}{hidden} FROM {joined}")
 
     def tabular_arg(self, tree: Tree) -> Relation:
         item = tree.children[0]

@@ -1,0 +1,49 @@
+"""Raw JSON fields the case extracted at import (`raw_fields`), for the KQL and Logs Insights translators.
+
+Why: `raw.requestParameters.bucketName` in KQL or `requestParameters.bucketName` in Logs Insights
+reads the raw JSON, which makes DuckDB decompress and parse every record of every vector holding a
+matching row (at 10M CloudTrail events, 10-30 s per query). `viewer.core.raw_fields` keeps a few of
+those fields in a narrow table keyed by `event_id`; the library's SQL joins it. The translators do
+the same, but only where the column is exactly what the raw path gives: for rows of a source type
+whose records the column is read from, by that one path (a column coalescing two paths, or cast to
+a number, is not the text of either path). Other rows and other paths still read the raw JSON.
+
+The join is added only when a query reads such a column, as `LEFT JOIN raw_fields` on `event_id`:
+the table has at most one row per event, and no row where every field is NULL, which is what the
+path gives for an event without it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from viewer.core import raw_fields
+
+#: Prefix of the join's columns inside generated SQL: no user column or KQL name starts with it.
+HIDDEN_PREFIX = "__rf_"
+
+
+@cache
+def text_columns(source_type: str) -> dict[str, str]:
+    """JSON path -> raw_fields column equal to `raw->>path` for every event of this source type."""
+    columns = {}
+    for column in raw_fields.SOURCES.get(source_type, ()):
+        paths = raw_fields.FIELDS[column]
+        if len(paths) == 1 and column not in raw_fields._DOUBLE:
+            columns[paths[0]] = column
+    return columns
+
+
+def hidden(column: str) -> str:
+    """The name a raw_fields column has inside the generated SQL."""
+    return HIDDEN_PREFIX + column
+
+
+def with_columns(relation_sql: str, columns: set[str]) -> str:
+    """A relation over events (`events`, or a parenthesized SELECT of its rows) with the given
+    raw_fields columns added under their hidden names."""
+    items = "".join(f", __rf.{c} AS {hidden(c)}" for c in sorted(columns))
+    return (
+        f"(SELECT __e.*{items} FROM {relation_sql} AS __e "
+        "LEFT JOIN raw_fields AS __rf ON __rf.event_id = __e.event_id)"
+    )
