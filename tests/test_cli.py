@@ -86,6 +86,7 @@ def test_reindex_builds_derived_tables(tmp_path: Path) -> None:
         "derived:entities",
         "derived:page_anchors",
         "derived:raw_fields",
+        "derived:raw_fields_build",
         "derived:search_index",
         "derived:timeline_rollup",
     ]

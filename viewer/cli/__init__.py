@@ -140,7 +140,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             for note in _detection_notes(plan):
                 print(f"note: {note}", file=sys.stderr)
             if not args.no_search_index and report.total("kept"):
-                _build_search_index(case)
+                _build_deferred(case)
     finally:
         plan.cleanup()
     unknown_named = [f for f in report.unknown_files if f.path in args.paths]
@@ -199,8 +199,8 @@ def _fmt_ts(ts: dt.datetime | None) -> str:
     return ts.astimezone(dt.UTC).isoformat(sep=" ") if ts else "-"
 
 
-def _build_search_index(case: CaseFile) -> None:
-    """The free-text index is built after the import commits (see viewer.core.derived)."""
+def _build_deferred(case: CaseFile) -> None:
+    """The free-text index and the raw fields are built after the import commits (viewer.core.derived)."""
     from viewer.core import derived
 
     bar = _ProgressBar(sys.stderr)
@@ -208,7 +208,10 @@ def _build_search_index(case: CaseFile) -> None:
         timings = derived.update_deferred(case, JobContext(on_progress=bar))
     except Cancelled:
         bar.done()
-        print("search index: interrupted; search stays exact (unindexed events are scanned)", file=sys.stderr)
+        print(
+            "deferred indexes: interrupted; search and queries stay exact (events not indexed are scanned)",
+            file=sys.stderr,
+        )
         return
     bar.done()
     for name, seconds in timings.items():
@@ -277,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-search-index",
         action="store_true",
-        help="skip building the free-text index now (search stays exact, but scans; `caseline reindex` builds it)",
+        help="skip the structures built after an import (the free-text index, the extracted raw fields): "
+        "search and queries stay exact but scan the events; `caseline reindex` builds them",
     )
     s.set_defaults(func=_cmd_import)
     s = sub.add_parser("info", help="events, sources, time span and the evidence ledger")

@@ -10,7 +10,8 @@ an import and its rollup and anchors commit or roll back together. The free-text
 as much as the import itself (tokenizing ~1.7 KB of JSON per record), so it is *deferred*: built
 in its own transaction after the import commits, by the GUI in the background or by the CLI right
 after `caseline import`. Search stays exact meanwhile: events above the index's high-water mark
-are always checked directly.
+are always checked directly. The raw fields the query library reads are deferred the same way
+(they re-parse every raw record): their views read the events above the mark until it is built.
 
 The correlation tables of the pivot panels and actor resolution (`viewer.core.entities.builder`)
 are inline: counting the new events into per-hour entity rollups costs ~10-20% of the import
@@ -43,9 +44,9 @@ class Derived:
 
     @property
     def tables(self) -> list[str]:
-        return [
-            m.group(1) for sql in self.ddl for m in [re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", sql)] if m
-        ]
+        """Tables and views the DDL creates (a rebuild drops them, whichever they were before)."""
+        pattern = r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)"
+        return [m.group(1) for sql in self.ddl for m in [re.search(pattern, sql)] if m]
 
 
 DERIVED: tuple[Derived, ...] = (
@@ -55,8 +56,11 @@ DERIVED: tuple[Derived, ...] = (
     # Pivot panels, credential graph and actors, network bindings (issue #5). After the time
     # order: time-filtered panels find their edge events through it.
     Derived("entities", entities.VERSION, entities.DDL, entities.update),
-    # Raw JSON fields the query library reads, extracted once per import (issue #4).
-    Derived("raw_fields", raw_fields.VERSION, raw_fields.DDL, raw_fields.update),
+    # Raw JSON fields the query library reads (issue #4): the tables and views exist from the
+    # first import (inline, no work: the views read the events above the mark); the extraction
+    # is deferred.
+    Derived("raw_fields", raw_fields.VERSION, raw_fields.DDL, lambda cur, ctx: None),
+    Derived("raw_fields_build", raw_fields.VERSION, [], raw_fields.update, inline=False),
     # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
     # Version 3: and whether every event of the block holds it (every_check).
     Derived("search_index", 3, search_index.DDL, search_index.update_index, inline=False),
@@ -87,8 +91,12 @@ def update_all(
             ctx.report(force=True)
         started = time.perf_counter()
         if _built_version(cur, d) != d.version:
+            views = {
+                r[0]
+                for r in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+            }
             for table in d.tables:
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute(f"DROP {'VIEW' if table in views else 'TABLE'} IF EXISTS {table}")
             for sql in d.ddl:
                 cur.execute(sql)
             cur.execute(
@@ -109,6 +117,8 @@ def pending(cur: duckdb.DuckDBPyConnection) -> bool:
         if d.inline:
             continue
         if d.name == "search_index" and not search_index.is_ready(cur):
+            return True
+        if d.name == "raw_fields_build" and not raw_fields.is_current(cur):
             return True
     return False
 

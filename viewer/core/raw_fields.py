@@ -18,10 +18,13 @@ Two tables, both documented for users (docs/query.md) and queried by `resources/
   first/last time of each import (several rows per key: sum them), so "what costs most to keep"
   does not re-read every record.
 
-A derived structure (`viewer.core.derived`), inline: updated from the events above its high-water
-mark inside the import's transaction, so it commits or rolls back with the import. Cost measured
-on the 1M CloudTrail benchmark case: see benchmarks/query_workbench.py and the closing note of
-issue #4.
+A derived structure (`viewer.core.derived`), deferred: the rows are stored in `raw_fields_rows`
+and `raw_volume_rows` up to a high-water mark, built after an import commits (by the GUI in the
+background, by the CLI right after `caseline import`), and ``raw_fields`` / ``raw_volume`` are
+views that add the events above the mark, extracted when read. So the tables are exact at any
+moment, an import does not pay for the extraction (it re-reads and re-parses every raw record:
+~4 CPU-s per 1M CloudTrail events, 8% of the import), and once built a query reads only stored
+rows: the mark is a literal in the view, so the scan of events above it is pruned by zone maps.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import duckdb
 
 from viewer.core.jobs import JobContext
 
-VERSION = 1
+# Version 2: stored rows under a mark plus views (was: the tables themselves, updated inline).
+VERSION = 2
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -71,11 +75,11 @@ SOURCES: dict[str, tuple[str, ...]] = {
 }
 _DOUBLE = {"bytes_out"}
 
-DDL: list[str] = [
-    "CREATE TABLE IF NOT EXISTS raw_fields (\n    event_id BIGINT NOT NULL,\n"
+_STORED_DDL: list[str] = [
+    "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    event_id BIGINT NOT NULL,\n"
     + "".join(f"    {c} {'DOUBLE' if c in _DOUBLE else 'VARCHAR'},\n" for c in FIELDS)
     + "    world_cidr BOOLEAN  -- TRUE: a security-group call whose record mentions 0.0.0.0/0 or ::/0\n)",
-    """CREATE TABLE IF NOT EXISTS raw_volume (
+    """CREATE TABLE IF NOT EXISTS raw_volume_rows (
         source_type VARCHAR, provider VARCHAR, log_name VARCHAR,
         events BIGINT NOT NULL,
         raw_bytes BIGINT NOT NULL,       -- sum of strlen(raw::VARCHAR)
@@ -86,7 +90,8 @@ DDL: list[str] = [
         events BIGINT NOT NULL           -- events at or below the mark; must equal count(*) of them
     )""",
 ]
-TABLES = ("raw_fields", "raw_volume", "raw_fields_state")
+_COLUMNS = [*FIELDS, "world_cidr"]
+_MIN_MARK = -(2**63)
 
 
 def _paths(source: str) -> list[str]:
@@ -126,6 +131,23 @@ def extraction_sql(mark_param: str = "$mark") -> str:
         FROM (SELECT *, CASE source_type {parse} END AS v FROM events WHERE event_id > {mark_param})"""
 
 
+def views_sql(mark: int | None) -> list[str]:
+    """The two views: stored rows plus the events above `mark` (None: nothing stored yet)."""
+    tail = extraction_sql(str(_MIN_MARK if mark is None else mark))
+    cols = ", ".join(_COLUMNS)
+    any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
+    return [
+        f"CREATE OR REPLACE VIEW raw_fields AS SELECT event_id, {cols} FROM raw_fields_rows "
+        f"UNION ALL SELECT event_id, {cols} FROM ({tail}) WHERE {any_set}",
+        "CREATE OR REPLACE VIEW raw_volume AS SELECT * FROM raw_volume_rows UNION ALL "
+        "SELECT source_type, provider, log_name, count(*) AS events, sum(raw_bytes)::BIGINT AS raw_bytes, "
+        f"min(ts) AS first_ts, max(ts) AS last_ts FROM ({tail}) GROUP BY ALL",
+    ]
+
+
+DDL: list[str] = [*_STORED_DDL, *views_sql(None)]
+
+
 def _state(cur: duckdb.DuckDBPyConnection) -> tuple[int | None, int] | None:
     rows = cur.execute("SELECT event_id_max, events FROM raw_fields_state").fetchall()
     return (rows[0][0], int(rows[0][1])) if rows else None
@@ -159,7 +181,7 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             if int(have[0][0]) != state[1]:
                 state = None
         if state is None:
-            for table in ("raw_fields", "raw_volume", "raw_fields_state"):
+            for table in ("raw_fields_rows", "raw_volume_rows", "raw_fields_state"):
                 cur.execute(f"DELETE FROM {table}")
             state = (None, 0)
         mark = -(2**63) if state[0] is None else int(state[0])
@@ -167,24 +189,27 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         if new is None:
             if _state(cur) is None:
                 cur.execute("INSERT INTO raw_fields_state VALUES (?, ?)", [state[0], state[1]])
+                for sql in views_sql(state[0]):
+                    cur.execute(sql)
             return time.monotonic() - started
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE raw_fields_new AS " + extraction_sql("$mark"), {"mark": mark}
         )
-        cols = [*FIELDS, "world_cidr"]
-        any_set = " OR ".join(f"{c} IS NOT NULL" for c in cols)
+        any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
         cur.execute(
-            f"INSERT INTO raw_fields SELECT event_id, {', '.join(cols)} FROM raw_fields_new "
+            f"INSERT INTO raw_fields_rows SELECT event_id, {', '.join(_COLUMNS)} FROM raw_fields_new "
             f"WHERE {any_set} ORDER BY event_id"
         )
         cur.execute(
-            "INSERT INTO raw_volume SELECT source_type, provider, log_name, count(*), sum(raw_bytes), "
+            "INSERT INTO raw_volume_rows SELECT source_type, provider, log_name, count(*), sum(raw_bytes), "
             "min(ts), max(ts) FROM raw_fields_new GROUP BY ALL"
         )
         added = cur.execute("SELECT count(*) FROM raw_fields_new").fetchall()[0][0]
         cur.execute("DROP TABLE raw_fields_new")
         cur.execute("DELETE FROM raw_fields_state")
         cur.execute("INSERT INTO raw_fields_state VALUES (?, ?)", [new, state[1] + int(added)])
+        for sql in views_sql(new):
+            cur.execute(sql)
     finally:
         if remove:
             remove()
