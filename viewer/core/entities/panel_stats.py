@@ -257,11 +257,15 @@ def _merge_totals(cur: duckdb.DuckDBPyConnection) -> bool:
         )
     # In first-seen order within each kind: readers bound a range's entities by first_us (see
     # `kind_bounds`), and zone maps then skip the rest of a kind with millions of short-lived ids.
-    cur.execute(
-        """INSERT INTO entity_totals
-           SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals
-           ORDER BY kind, first_us"""
-    )
+    # One kind at a time, on an integer key: 1M events, 0.53 CPU s against 0.68-0.81 sorted on
+    # (kind, first_us) and 0.42 unsorted.
+    for kind in KINDS:
+        cur.execute(
+            """INSERT INTO entity_totals
+               SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals
+               WHERE kind = ? ORDER BY first_us""",
+            [kind.name],
+        )
     cur.execute("DROP TABLE _entity_batch_totals")
     cur.execute("DELETE FROM entity_kinds")
     cur.execute(
