@@ -219,6 +219,18 @@ class ChunkImporter:
         except duckdb.Error as exc:
             raise FastPathRefused(str(exc)) from exc
 
+    def _stage_arrow(self, name: str, table: pa.Table) -> None:
+        """Copy an Arrow table of lines into temp table `name` before the heavy statement reads it.
+
+        DuckDB scans an Arrow table from Python with one thread per million rows, so a chunk's
+        lines (fewer) would be tokenized, parsed and inserted on one core; a temp table is
+        scanned on all of them. The copy itself is a memcpy of the lines."""
+        self.cur.register(f"{name}_arrow", table)
+        try:
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        finally:
+            self.cur.unregister(f"{name}_arrow")
+
     def _register_files(self, files: list, spec: FormatSpec) -> None:
         table = pa.table(
             {
@@ -243,11 +255,9 @@ class ChunkImporter:
         else:
             text_files = lines.result()
         plan, file_layout = TextPlan.for_files(syntax, text_files)
-        self.cur.register("text_lines", lines_table(text_files, file_layout))
-        try:
-            self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
-        finally:
-            self.cur.unregister("text_lines")
+        self._stage_arrow("text_lines", lines_table(text_files, file_layout))
+        self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
+        self.cur.execute("DROP TABLE text_lines")
         ids = [eid for eid, _ in files]
         bounds = {"lo": min(ids) << 32, "hi": (max(ids) + 1) << 32}
         self.cur.execute(
@@ -287,12 +297,10 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-        self.cur.register("json_lines", json_lines_table(text_files))
-        try:
-            recs = json_records_sql(spec, "SELECT * FROM json_lines")
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
-        finally:
-            self.cur.unregister("json_lines")
+        self._stage_arrow("json_lines", json_lines_table(text_files))
+        recs = json_records_sql(spec, "SELECT * FROM json_lines")
+        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
+        self.cur.execute("DROP TABLE json_lines")
         self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
