@@ -81,9 +81,18 @@ def test_translation_is_pure() -> None:
 def test_discovered_fields_use_verbatim_columns_for_cloudtrail_rows() -> None:
     sql = translate("fields eventName, userIdentity.arn, requestParameters.bucketName").sql
     # The CloudTrail branch reads the column; other sources' branch reads the document.
-    assert "__e.action AS __li_1" in sql and "li_doc->>'$.eventName' AS __li_1" in sql
+    assert "events.action AS __li_1" in sql and "li_doc->>'$.eventName' AS __li_1" in sql
     # principal_id is derived (a coalesce), so the ARN always comes from the record
-    assert "__e.raw->>'$.userIdentity.arn' AS __li_2" in sql
+    assert "events.raw->>'$.userIdentity.arn' AS __li_2" in sql
     # An extracted field (viewer.core.raw_fields) is read from raw_fields for CloudTrail rows.
     assert "__rf.bucket_name AS __li_3" in sql and "LEFT JOIN raw_fields" in sql
     assert "raw_fields" not in translate("fields eventName").sql
+
+
+def test_conditions_on_events_apply_inside_each_source_branch() -> None:
+    """A filter written outside the branches stays above their projection in DuckDB's plan, so
+    the raw JSON of every event would be parsed; inside, each uses the branch's own columns."""
+    sql = translate('filter eventName = "GetObject" | stats count(*) by userIdentity.arn').sql
+    assert "events.source_type = 'cloudtrail' AND (((events.action) = 'GetObject'))" in sql
+    assert "WHERE (((li_doc->>'$.eventName') = 'GetObject'))" in sql
+    assert "\x00" not in sql

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from lark import Token, Tree
 
+from viewer.core.query.common import TranslationError
 from viewer.core.query.insights.expressions import (
     Expr,
     ExpressionCompiler,
@@ -33,8 +34,10 @@ from viewer.core.query.insights.expressions import (
 from viewer.core.query.insights.fields import (
     SYSTEM_FIELDS,
     events_source,
+    field_marker,
     natural_sort_key,
     quote_identifier,
+    resolve_markers,
     sql_string,
 )
 from viewer.core.query.insights.patterns import glob_to_regex, regex_literal
@@ -77,7 +80,8 @@ _EVENTS = "\x00events\x00"
 class Pipeline:
     text: str
     source: str = f"{_EVENTS} AS events"
-    discovered: dict[str, str] = field(default_factory=dict)  # field name -> its column in _EVENTS
+    discovered: dict[str, int] = field(default_factory=dict)  # field name -> its number (field_marker)
+    event_wheres: list[str] = field(default_factory=list)  # conditions on events, applied in _EVENTS
     env: dict[str, Expr] = field(default_factory=dict)
     stats_columns: dict[str, Expr] | None = None
     wheres: list[str] = field(default_factory=list)
@@ -107,8 +111,8 @@ class Pipeline:
                 sql, kind = SYSTEM_FIELDS[name]
                 return Expr(sql, kind)
             raise error_at(node, f"system field '{name}' is not supported", name)
-        column = self.discovered.setdefault(name, f"__li_{len(self.discovered) + 1}")
-        return Expr(column, "text")
+        number = self.discovered.setdefault(name, len(self.discovered) + 1)
+        return Expr(field_marker(number), "text")
 
     def compile(self, node: Tree, aggregates: bool = False) -> Expr:
         named = self._stats_column_by_text(node)
@@ -142,6 +146,8 @@ class Pipeline:
 
     # -- commands ------------------------------------------------------------------------------
     def run(self, tree: Tree) -> Translation:
+        if "\x00" in self.text:  # field markers are NUL-delimited (fields.field_marker)
+            raise TranslationError("the query contains a NUL character", 1, self.text.index("\x00") + 1)
         for command in tree.children:
             self._check_order(command)
             getattr(self, f"_{command.data}")(command)
@@ -242,7 +248,7 @@ class Pipeline:
         if duplicate:
             raise error_at(node, f"stats produces '{duplicate}' twice: give one an alias with 'as'", "stats")
         items = [f"{e.sql} AS {quote_identifier(n)}" for n, e, _ in groups + aggregates]
-        where = f" WHERE {' AND '.join(self.wheres)}" if self.wheres else ""
+        where = self._where()
         group_by = " GROUP BY ALL" if groups else ""
         self.stats_count += 1
         self.source = (
@@ -252,6 +258,16 @@ class Pipeline:
         bin_column = next((n for n, _, t in groups if _is_bin(t)), None)
         self.last_stats = _Stats([n for n, _, _ in groups], [n for n, _, _ in aggregates], bin_column)
         self.env, self.wheres, self.shown, self.parsed, self.display = {}, [], {}, {}, None
+
+    def _where(self) -> str:
+        """The WHERE clause of the stage reading `self.source`; conditions on the events themselves
+        go into the events relation (fields.events_source), where they prune the scan."""
+        if not self.wheres:
+            return ""
+        if self.stats_count == 0:
+            self.event_wheres = list(self.wheres)
+            return ""
+        return f" WHERE {' AND '.join(self.wheres)}"
 
     # -- the final SELECT ----------------------------------------------------------------------
     def _output(self) -> dict[str, Expr]:
@@ -279,9 +295,7 @@ class Pipeline:
         order = self.sort if self.sort is not None else self._default_order()
         if self.stats_columns is None:
             order = [*order, "event_id DESC"]  # a stable tie-break: ties keep file order, newest first
-        sql = f"SELECT {', '.join(items)} FROM {self.source}"
-        if self.wheres:
-            sql += f" WHERE {' AND '.join(self.wheres)}"
+        sql = f"SELECT {', '.join(items)} FROM {self.source}{self._where()}"
         if self.dedup is not None:
             sql += f" QUALIFY {_dedup_condition(self.dedup, order)}"
         if order:
@@ -291,7 +305,7 @@ class Pipeline:
             self.notes.append(f"no limit: at most {DEFAULT_LIMIT:,} rows, as Logs Insights returns")
         sql += f" LIMIT {limit}"
         # Every discovered field is known now (after a stats only its columns exist).
-        sql = sql.replace(_EVENTS, events_source(self.discovered), 1)
+        sql = resolve_markers(sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres), 1))
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
 
     def _chart(self, columns: tuple[str, ...]) -> ChartHint | None:
