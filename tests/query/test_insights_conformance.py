@@ -375,6 +375,23 @@ CASES: list[tuple[str, str, str, bool]] = [  # (id, Logs Insights, hand-written 
         "raw->>'$.logStreamName' FROM events WHERE source_type = 'cwl' AND raw->>'$.message' LIKE '%203.0.113.9%'",
         False,
     ),
+    (  # in-list on columns, record fields fetched after the filter, one from raw_fields (roleArn)
+        "in_list_then_record_and_extracted_fields",
+        'filter eventName in ["ConsoleLogin", "CreateAccessKey", "AssumeRole"] '
+        "| fields @timestamp, eventName, userIdentity.arn, requestParameters.roleArn",
+        "SELECT ts, doc->>'$.eventName', doc->>'$.userIdentity.arn', doc->>'$.requestParameters.roleArn' "
+        f"FROM {DOCS} WHERE doc->>'$.eventName' IN ('ConsoleLogin', 'CreateAccessKey', 'AssumeRole')",
+        False,
+    ),
+    (  # a regex on a column, then stats over a record field and an extracted one (bucketName)
+        "regex_filter_then_stats_by_record_and_extracted_fields",
+        "filter errorCode like /Denied|NoSuch/ or eventName like /^Get/ "
+        "| stats count(*) as n by userIdentity.arn, requestParameters.bucketName",
+        "SELECT doc->>'$.userIdentity.arn', doc->>'$.requestParameters.bucketName', count(*) "
+        f"FROM {DOCS} WHERE regexp_matches(doc->>'$.errorCode', 'Denied|NoSuch') "
+        "OR regexp_matches(doc->>'$.eventName', '^Get') GROUP BY ALL",
+        False,
+    ),
 ]
 
 
