@@ -208,11 +208,12 @@ def test_range_panels_through_day_grids_equal_counting_the_events(sample, kind: 
     with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")):
         day_totals.update(cur, day_totals.stale_kinds(cur), {}, events)
     assert day_totals.current_kinds(cur)
-    used = []
-    real = day_totals.whole_days_sql
+    used, seen = [], []
+    real, real_seen = day_totals.whole_days_sql, day_totals.seen_days_sql
     try:
         with (
             mock.patch.object(day_totals, "whole_days_sql", lambda *a: used.append(a) or real(*a)),
+            mock.patch.object(day_totals, "seen_days_sql", lambda *a: seen.append(a) or real_seen(*a)),
             mock.patch.object(panel_day_query, "MIN_WHOLE_DAYS", 1),
         ):
             totals: dict = {}
@@ -221,16 +222,19 @@ def test_range_panels_through_day_grids_equal_counting_the_events(sample, kind: 
         cur.execute("DELETE FROM entity_day_cum")
         cur.execute("DELETE FROM entity_day_state")
     assert len(used) >= 3  # the ranges holding whole days went through the grid
+    assert seen  # and first/last seen and sources of their whole days came from its day fields
     assert totals[beyond, ""] == totals[ranges[-3], ""] >= totals[just_inside, ""] > 0
 
 
 def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     """Imports arriving in any day order (middle days, then later ones, then earlier ones than
-    the grid's first day) leave the grid equal to running sums computed in SQL from the rollup."""
+    the grid's first day) leave the grid equal to running sums computed in SQL from the rollup,
+    and each row's day fields to the day before it."""
     cur, _ = sample
     day = day_totals.DAY_US
     got = cur.execute(
-        f"""SELECT k, hour_us // {day} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail
+        f"""SELECT k, hour_us // {day} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
+                   min(first_us) AS first_us, max(last_us) AS last_us, bit_or(sources) AS sources
             FROM entity_rollup WHERE kind = 'ip' GROUP BY ALL"""
     ).fetchnumpy()
     k, days, counts = day_totals._as_deltas(got)
@@ -247,7 +251,7 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
             for part in (days == hi, days == lo):
                 day_totals.update(cur, ["ip"], {"ip": (k[part], days[part], counts[part])}, events)
         grid = cur.execute(
-            "SELECT day_us, k, n, n_fail FROM entity_day_cum WHERE kind = 'ip' ORDER BY ALL"
+            "SELECT day_us, k, n, n_fail, first_us, last_us, sources FROM entity_day_cum WHERE kind = 'ip' ORDER BY ALL"
         ).fetchall()
         first, slices = cur.execute(
             "SELECT first_day_us, days FROM entity_day_state WHERE kind = 'ip'"
@@ -255,14 +259,17 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     finally:
         cur.execute("DELETE FROM entity_day_cum")
         cur.execute("DELETE FROM entity_day_state")
+    before = f"r.hour_us >= d.day_us - {day} AND r.hour_us < d.day_us"
     truth = cur.execute(
         f"""SELECT d.day_us, r.k, (sum(r.n) FILTER (WHERE r.hour_us < d.day_us))::BIGINT,
-                   (sum(r.n_fail) FILTER (WHERE r.hour_us < d.day_us))::BIGINT
+                   (sum(r.n_fail) FILTER (WHERE r.hour_us < d.day_us))::BIGINT,
+                   min(r.first_us) FILTER (WHERE {before}), max(r.last_us) FILTER (WHERE {before}),
+                   coalesce(bit_or(r.sources) FILTER (WHERE {before}), 0)
             FROM entity_rollup r, (SELECT unnest(range({lo * day}, {(hi + 2) * day}, {day})) AS day_us) d
             WHERE r.kind = 'ip' GROUP BY ALL ORDER BY ALL"""
     ).fetchall()
     assert (first, slices) == (lo * day, hi - lo + 2)
-    assert grid == [(d, key, n or 0, f or 0) for d, key, n, f in truth]
+    assert grid == [(d, key, n or 0, f or 0, *rest) for d, key, n, f, *rest in truth]
 
 
 def _compare_ranges(cur: duckdb.DuckDBPyConnection, kind: str, ranges: list, totals: dict) -> None:

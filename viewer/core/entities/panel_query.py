@@ -123,17 +123,24 @@ def range_parts(cur: duckdb.DuckDBPyConnection, kind: EntityKind, windows: list[
         )
     where = edge_where(cur, edges)
     bit_sql = source_bit_sql(source_bits(cur))
+    keys: list[str] = []
     seen: list[str] = []
     for column in kind.columns:
         value = entity_expr(kind, column)
         # An address that is both source and destination of an event counts once.
         same = "".join(f" AND {value} IS DISTINCT FROM {entity_expr(kind, c)}" for c in seen)
-        rollups.append(
-            f"""SELECT {key_sql(value)} AS k, 1 AS n, (outcome IS NOT DISTINCT FROM 'failure')::BIGINT AS n_fail,
-                       epoch_us(ts) AS first_us, epoch_us(ts) AS last_us, {bit_sql} AS sources
-                FROM events WHERE ({where}) AND {column} IS NOT NULL{same}"""
-        )
+        keys.append(f"CASE WHEN {column} IS NOT NULL{same} THEN {key_sql(value)} END")
         seen.append(column)
+    # One scan for all the kind's columns (an address is a source or a destination): a scan
+    # per column read the edges' vectors twice (10M, ip, a 31-minute edge: ~23 -> ~13 CPU ms).
+    key = keys[0] if len(keys) == 1 else f"unnest([{', '.join(keys)}])"
+    rollups.append(
+        f"""SELECT k, 1 AS n, n_fail, us AS first_us, us AS last_us, sources FROM (
+                SELECT {key} AS k, (outcome IS NOT DISTINCT FROM 'failure')::BIGINT AS n_fail,
+                       epoch_us(ts) AS us, {bit_sql} AS sources
+                FROM events WHERE ({where}) AND ({" OR ".join(f"{c} IS NOT NULL" for c in kind.columns)}))
+            WHERE k IS NOT NULL"""
+    )
     return " UNION ALL ".join(rollups)
 
 
