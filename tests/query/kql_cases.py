@@ -76,6 +76,18 @@ CASES: list[tuple[str, str, str, str, bool]] = [
     ("summarize_many_aggregates", "sample",
      "events | summarize n = count(), ips = dcount(src_ip), first = min(ts), last = max(ts) by principal_type",
      "SELECT principal_type, count(*), count(DISTINCT src_ip), min(ts), max(ts) FROM events GROUP BY 1", False),
+    # dcount runs as two groupings (by the keys and the value, then by the keys): same answers
+    ("summarize_dcount_without_groups", "sample",
+     "events | summarize n = count(), ips = dcount(src_ip), bytes_sum = sum(bytes), first = min(ts)",
+     "SELECT count(*), count(DISTINCT coalesce(src_ip, '')), sum(bytes), min(ts) FROM events", False),
+    ("summarize_dcount_with_make_set", "sample",
+     "AWSCloudTrail | summarize who = make_set(principal_id), n = dcount(principal_id), calls = count() by src_ip"
+     " | where n > 1",
+     "SELECT coalesce(src_ip, ''), list(DISTINCT coalesce(principal_id, '')), count(DISTINCT coalesce(principal_id, '')), "
+     f"count(*) FROM {CT} GROUP BY 1 HAVING count(DISTINCT coalesce(principal_id, '')) > 1", False),
+    ("summarize_dcount_with_avg_stays_one_grouping", "sample",
+     "events | summarize n = dcount(action), a = avg(severity_id) by source_type",
+     "SELECT source_type, count(DISTINCT coalesce(action, '')), avg(severity_id) FROM events GROUP BY 1", False),
     ("summarize_default_names", "sample",
      "events | summarize count(), dcount(action) by region",
      "SELECT region, count(*), count(DISTINCT action) FROM events GROUP BY 1", False),

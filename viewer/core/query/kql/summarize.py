@@ -8,6 +8,7 @@ estimates (its error is about 1% at default accuracy, none on small sets).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lark import Token, Tree
@@ -47,17 +48,89 @@ def summarize(tr: Translator, rel: Relation, op: Tree) -> Relation:
         check_new_name(node(tr.text, item), name, [c.name for c in columns])
         columns.append(Column(name, value.type))
         selects.append(f"{group_key_sql(value)} AS {ident(name)}")
+    group_selects = list(selects)
+    parts: list[_Part | None] = []
     for item in aggregates:
         name, sql, kind = _aggregate(tr, scope, item)
         check_new_name(node(tr.text, item), name, [c.name for c in columns])
         columns.append(Column(name, kind))
         selects.append(f"{sql} AS {ident(name)}")
+        parts.append(_two_level_part(tr, scope, item, kind))
     if not aggregates and not groups:
         raise node(tr.text, op).error("summarize needs an aggregation or a by clause", "summarize")
+    names = [c.name for c in columns[len(groups) :]]
+    two_level = _two_level_sql(rel.cte, group_selects, [c.name for c in columns[: len(groups)]], names, parts)
+    if two_level is not None:
+        return Relation(tr.add_cte(two_level), columns)
     sql = f"SELECT {', '.join(selects)} FROM {rel.cte}"
     if groups:
         sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(groups)))
     return Relation(tr.add_cte(sql), columns)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """An aggregate computed in two groupings: `inner` over the rows of one (group, distinct
+    value), then `outer` over those (with {p} standing for the inner column); or, for dcount and
+    make_set, from the distinct values themselves (`key` set, `inner` empty)."""
+
+    outer: str
+    inner: str = ""
+    key: str | None = None
+
+
+_DISTINCT = "_kql_d"
+
+
+def _two_level_part(tr: Translator, scope: Scope, item: Tree, kind: str) -> _Part | None:
+    """How one aggregate splits into two groupings, or None when it cannot exactly (avg; a sum of
+    reals, whose rounding depends on the order of additions)."""
+    expr = item.children[1]
+    function = str(expr.children[0])
+    args = [a for a in expr.children[1:] if a is not None]
+    if function == "count":
+        return _Part("CAST(sum({p}) AS BIGINT)", "count(*)")
+    value = scope.expr(args[0])
+    if function == "dcount":
+        return _Part(f"count({_DISTINCT})", key=group_key_sql(value))
+    if function == "make_set":
+        return _Part(
+            f"coalesce(to_json(list({_DISTINCT}) FILTER (WHERE {_DISTINCT} IS NOT NULL)), '[]'::JSON)",
+            key=group_key_sql(value),
+        )
+    if function == "sum" and kind == LONG:
+        return _Part("CAST(sum({p}) AS BIGINT)", f"sum({value.sql})")
+    if function in ("min", "max"):
+        return _Part(f"{function}({{p}})", f"{function}({output_sql(value)})")
+    return None
+
+
+def _two_level_sql(
+    source: str, group_selects: list[str], group_names: list[str], names: list[str], parts: list[_Part | None]
+) -> str | None:
+    """summarize with dcount (and make_set) of one value as two groupings: by the keys and that
+    value, then by the keys. DuckDB's count(DISTINCT) per group costs more than a second grouping
+    (10M events: 6.8 against 2.6 CPU-s for the library's discovery burst); the result is the same."""
+    keys = {p.key for p in parts if p is not None and p.key is not None}
+    if len(keys) != 1 or any(p is None for p in parts):
+        return None
+    inner_items = [*group_selects, f"{keys.pop()} AS {_DISTINCT}"]
+    outer_items = [ident(n) for n in group_names]
+    for i, (name, part) in enumerate(zip(names, parts, strict=True)):
+        assert part is not None
+        if part.key is None:
+            inner_items.append(f"{part.inner} AS _kql_p{i}")
+            outer = part.outer.format(p=f"_kql_p{i}")
+            if part.inner == "count(*)" and not group_names:  # no rows: KQL's count is 0, not null
+                outer = f"coalesce({outer}, 0)"
+        else:
+            outer = part.outer
+        outer_items.append(f"{outer} AS {ident(name)}")
+    inner = f"SELECT {', '.join(inner_items)} FROM {source} GROUP BY ALL"
+    outer_sql = f"SELECT {', '.join(outer_items)} FROM ({inner})"
+    if group_names:
+        outer_sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(group_names)))
+    return outer_sql
 
 
 def _split(op: Tree) -> tuple[list[Tree], list[Tree]]:
