@@ -3,13 +3,17 @@ a MainWindow that has finished its first count, page and bars."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from PySide6.QtCore import QSettings, QThreadPool
+from PySide6.QtWidgets import QApplication
 from support.synthetic_case import build_synthetic_case
+
+from viewer.gui import main_thread_gc
 
 N_EVENTS = 20_000
 WAIT_MS = 10_000
@@ -42,11 +46,19 @@ def settings(tmp_path: Path) -> QSettings:
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collect_in_main_thread(qapp: QApplication) -> None:
+    """As the application does: Python's cyclic GC runs in the main thread only. Collected in a
+    worker, a cycle holding a Qt object deadlocked the suite (viewer.gui.main_thread_gc)."""
+    main_thread_gc.install(qapp)
+
+
 @pytest.fixture(autouse=True)
 def _drain_pool(qapp: object) -> Iterator[None]:
     """Workers must not outlive a test: they hold cursors on connections the test closes."""
     yield
     QThreadPool.globalInstance().waitForDone(WAIT_MS)
+    gc.collect()  # this test's cycles, in the main thread, not in the next test's workers
 
 
 def open_window(qtbot, settings: QSettings, path: Path, read_only: bool = True):  # type: ignore[no-untyped-def]

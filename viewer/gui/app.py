@@ -30,6 +30,10 @@ def _application() -> QApplication:
         app = QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationDisplayName(APP_NAME)
+    # Cycles holding Qt objects must never be collected in a worker thread (see the module).
+    from viewer.gui import main_thread_gc
+
+    main_thread_gc.install(app)
     return app
 
 

@@ -1,0 +1,53 @@
+"""Cyclic garbage holding Qt objects is collected in the main thread, never in a worker.
+
+A worker collecting a cycle that holds a QObject deadlocked the suite (viewer.gui.main_thread_gc):
+here a worker makes such garbage past every threshold, and the collections must all happen in the
+main thread, where the timer collects them.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+from PySide6.QtCore import QObject
+
+from viewer.gui import main_thread_gc
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+        self.qobject = QObject()
+
+
+def test_worker_garbage_is_collected_by_the_main_thread(qtbot, qapp) -> None:  # type: ignore[no-untyped-def]
+    collector = main_thread_gc.install(qapp)
+    assert collector is main_thread_gc.install(qapp)  # one per application
+    assert not gc.isenabled()
+    threads: list[str] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            threads.append(threading.current_thread().name)
+
+    refs: list[weakref.ref] = []
+
+    def worker() -> None:
+        for _ in range(5 * sum(collector.thresholds)):  # far past every generation's threshold
+            refs.append(weakref.ref(_Cycle()))
+            _ = [[] for _ in range(20)]  # allocations that count towards a collection
+
+    gc.callbacks.append(record)
+    try:
+        t = threading.Thread(target=worker, name="worker")
+        t.start()
+        t.join()
+        assert "worker" not in threads  # the worker allocated past the thresholds, never collected
+        assert any(r() is not None for r in refs)  # its garbage is still there...
+        qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=5000)  # ...until the timer runs
+    finally:
+        gc.callbacks.remove(record)
+    assert threads and set(threads) == {threading.main_thread().name}
+    assert collector.collections > 0

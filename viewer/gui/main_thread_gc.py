@@ -1,0 +1,56 @@
+"""Python's cyclic garbage collector runs in the Qt main thread only.
+
+Why: the collector runs in whichever thread happens to allocate past its threshold. When that is
+a worker thread (a table page being formatted, an index being built) and the garbage holds a Qt
+object, the object's C++ destructor runs in the worker: it takes one of Qt's signal-slot locks and
+then waits for the GIL, which shiboken released around the delete. If the main thread, holding
+the GIL, is deleting another object whose lock is the same one (Qt shares a small pool of them),
+both wait for ever. CI hung this way: the main thread in `QObject::~QObject` waiting for the lock,
+a page worker in `gc` -> `QObject::~QObject` -> `GilState::acquire`.
+
+So automatic collection is turned off and a main-thread timer collects instead, each tick the
+generations whose allocation counts passed the interpreter's own thresholds (what the automatic
+collector would have done, only in the right thread). Reference counting, which frees almost
+everything, is unaffected; only cycles wait for the next tick.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, QTimer
+
+INTERVAL_MS = 250
+
+
+class MainThreadCollector(QObject):
+    def __init__(self, parent: QObject, interval_ms: int = INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        self.collections = 0  # how many ticks found something to collect (tests read it)
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.collect)
+        self._timer.start(interval_ms)
+
+    def collect(self) -> int:
+        """Collect the oldest generation that is due (and the younger ones); objects freed."""
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > self.thresholds[generation]:
+                self.collections += 1
+                return gc.collect(generation)
+        return 0
+
+
+_collector: MainThreadCollector | None = None
+
+
+def install(app: QCoreApplication) -> MainThreadCollector:
+    """Turn automatic collection off and collect from the main thread (call it from there, once
+    the application exists); idempotent while the application lives."""
+    global _collector
+    if _collector is None or not shiboken6.isValid(_collector):
+        _collector = MainThreadCollector(app)
+    return _collector
