@@ -7,7 +7,7 @@ from unittest import mock
 
 from support.sample_case import build_sample_case
 
-from viewer.core.entities import actors, builder, identity_build
+from viewer.core.entities import actors, builder, identity_build, panel_stats
 
 
 def _tables(cur) -> dict[str, list[tuple]]:
@@ -29,11 +29,11 @@ def test_credential_use_in_passes_equals_one_pass_and_the_events(tmp_path: Path)
     real = cur.execute
 
     class Counting:
-        """The cursor, counting the INSERTs into credential_use."""
+        """The cursor, noting the INSERTs into credential_use and the temporary _user."""
 
         def execute(self, sql: str, *args, **kwargs):
-            if sql.lstrip().startswith("INSERT INTO credential_use"):
-                statements.append(sql)
+            if sql.lstrip().startswith(("INSERT INTO credential_use", "INSERT INTO _user")):
+                statements.append(sql.split()[2])
             return real(sql, *args, **kwargs)
 
         def __getattr__(self, name: str):
@@ -41,7 +41,8 @@ def test_credential_use_in_passes_equals_one_pass_and_the_events(tmp_path: Path)
 
     with mock.patch.object(identity_build, "USE_GROUPS_PER_PASS", 2):
         builder.update(Counting())  # type: ignore[arg-type]
-    assert len(statements) == -(-keys // 2)
+    passes = -(-keys // 2)
+    assert statements == ["credential_use"] * passes + ["_user"] * (passes - 1)
     actors.create_views(cur)
     assert _tables(cur) == one_pass
     # and the uses are the events' own, counted in plain SQL
@@ -53,3 +54,28 @@ def test_credential_use_in_passes_equals_one_pass_and_the_events(tmp_path: Path)
         "SELECT credential_id, principal_id, n, first_ts, last_ts FROM credential_use ORDER BY ALL"
     ).fetchall()
     assert got == truth and got
+
+
+def test_rollup_in_hour_shares_equals_one_pass(tmp_path: Path) -> None:
+    case, _ = build_sample_case(tmp_path)
+    cur = case.cursor()
+    builder.update(cur)
+    tables = ("entity_rollup", "entity_totals", "entity_kinds", "entity_day_cum", "entity_state")
+
+    def snapshot() -> dict[str, list[tuple]]:
+        return {t: sorted(cur.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+    one_pass = snapshot()
+    first, last, events = cur.execute(
+        "SELECT epoch_us(min(ts)), epoch_us(max(ts)), count(*) FROM events"
+    ).fetchall()[0]
+    per_pass = mock.patch.object(panel_stats, "ROLLUP_ROWS_PER_PASS", events // 4)
+    with per_pass:
+        shares = panel_stats.hour_shares(first, last, events)
+        assert len(shares) >= 4 and panel_stats.hour_shares(first, last, events // 4) == ["true"]
+        # every event in exactly one share
+        in_shares = cur.execute(f"SELECT {' + '.join(f'({s})::INT' for s in shares)} FROM events").fetchall()
+        assert {r[0] for r in in_shares} == {1}
+        cur.execute("DELETE FROM entity_state")  # the next update rebuilds everything
+        builder.update(cur)
+    assert snapshot() == one_pass

@@ -116,18 +116,23 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobC
     # panel_stats has just counted): the build runs under a 1 GB memory limit, and grouping 2M
     # keys with their principals' text at once spilled to disk (10M events, read-only test under
     # the same limit: 18.6 CPU s in one pass, 10.2 in five; 24-26 s inside the build).
-    keys = cur.execute("SELECT entities FROM entity_kinds WHERE kind = 'credential_id'").fetchall()
-    passes = max(1, -(-int(keys[0][0] if keys else 0) // USE_GROUPS_PER_PASS))
-    for part in range(passes):
-        share = f" AND hash(credential_id) % {passes} = {part}" if passes > 1 else ""
+    for share in _key_shares(cur):
         cur.execute(
             f"""INSERT INTO credential_use
                 SELECT credential_id, any_value(provider), principal_id, any_value(principal_type),
                        any_value(principal_name), any_value(session_issuer), count(*), min(ts), max(ts)
-                FROM events WHERE event_id > $mark AND credential_id IS NOT NULL AND credential_id <> ''{share}
+                FROM events WHERE event_id > $mark AND credential_id IS NOT NULL AND credential_id <> '' AND {share}
                 GROUP BY credential_id, principal_id""",
             {"mark": mark},
         )
+
+
+def _key_shares(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Conditions on `credential_id` that split the case's keys into shares of at most
+    USE_GROUPS_PER_PASS (by the count panel_stats keeps; ["true"] when one pass holds them)."""
+    keys = cur.execute("SELECT entities FROM entity_kinds WHERE kind = 'credential_id'").fetchall()
+    passes = max(1, -(-int(keys[0][0] if keys else 0) // USE_GROUPS_PER_PASS))
+    return [f"hash(credential_id) % {passes} = {i}" for i in range(passes)] if passes > 1 else ["true"]
 
 
 def rebuild_actors(cur: duckdb.DuckDBPyConnection, compact_use: bool, first_build: bool = False) -> None:
@@ -170,7 +175,7 @@ _USER = """
     SELECT credential_id, arg_max(principal_id, n) AS principal_id, arg_max(principal_type, n) AS principal_type,
            arg_max(principal_name, n) AS principal_name, arg_max(session_issuer, n) AS session_issuer,
            arg_max(provider, n) AS provider
-    FROM {use} GROUP BY credential_id"""
+    FROM {use} WHERE {share} GROUP BY credential_id"""
 _USE_SUMMED = """(SELECT credential_id, principal_id, principal_type, principal_name, session_issuer, provider,
                   sum(n) AS n FROM credential_use GROUP BY ALL)"""
 
@@ -200,7 +205,12 @@ _ACTOR_COLUMNS = """
 
 def _rebuild_credential_actor(cur: duckdb.DuckDBPyConnection, use: str) -> None:
     cur.execute(f"CREATE OR REPLACE TEMP TABLE _parent AS {_PARENT}")
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE _user AS {_USER.format(use=use)}")
+    # In shares of the keys, as credential_use is built: arg_max over 2M keys' text spilled too.
+    for i, share in enumerate(_key_shares(cur)):
+        users = _USER.format(use=use, share=share)
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _user AS {users}" if i == 0 else f"INSERT INTO _user {users}"
+        )
     # Walk every key that has an issuing record up to its root: the recursion's size is the
     # number of temporary keys times their depth. A key without one is its own root (depth 0):
     # its row comes from its user alone, without the walk and the joins (most keys of a case:
