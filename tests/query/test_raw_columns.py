@@ -114,3 +114,41 @@ def test_insights_other_sources_read_the_document(fixtures: CaseFile) -> None:
     )
     assert "raw_fields" in sql and "raw_fields" not in raw
     assert _rows(fixtures, sql) == _rows(fixtures, raw)
+
+
+@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("insights", "stats count(*) as n by userIdentity.arn, userIdentity.type"),
+        ("insights", "filter userIdentity.arn like /assumed-role/ | stats count(*) by userIdentity.arn"),
+        (
+            "insights",
+            "filter ispresent(userIdentity.arn) = 0 | stats count(*) by eventSource, userIdentity.type",
+        ),
+        ("insights", "fields @timestamp, userIdentity.arn | filter eventName = 'ListBuckets'"),
+        ("kql", "AWSCloudTrail | summarize n = count() by arn = tostring(raw.userIdentity.arn)"),
+        (
+            "kql",
+            "AWSCloudTrail | where isempty(tostring(raw.userIdentity.arn)) | summarize count() by action",
+        ),
+    ],
+)
+def test_user_arn_is_the_raw_json_arn(
+    language: str, text: str, case_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ARN is read from principal_id unless raw_fields flags a difference (an event without an
+    ARN, as AWS service calls), which the sample case holds as well as events with one."""
+    case: CaseFile = request.getfixturevalue(case_name)
+    sql = translate(language, text).sql
+    assert "__rf_user_arn" in sql or "user_arn_differs" in sql
+    assert _rows(case, sql) == _rows(case, _raw_json_sql(language, text, monkeypatch))
+    kinds = (
+        case.cursor()
+        .execute(
+            "SELECT DISTINCT f.user_arn_differs FROM events LEFT JOIN raw_fields f USING (event_id) "
+            "WHERE source_type = 'cloudtrail'"
+        )
+        .fetchall()
+    )
+    assert sorted(kinds, key=repr) == ([(None,), (True,)] if case_name == "sample" else [(None,)])

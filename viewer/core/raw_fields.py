@@ -11,8 +11,9 @@ Two tables, both documented for users (docs/query.md) and queried by `resources/
 
 * ``raw_fields``: one row per event that has at least one of the fields (sparse: most events have
   none), keyed by `event_id`; join with ``LEFT JOIN raw_fields USING (event_id)``. Each column is
-  exactly the value `raw->>'<path>'` gives (text), except `bytes_out` (`TRY_CAST(... AS DOUBLE)`)
-  and `world_cidr` (TRUE when a CloudTrail security-group call, an action containing
+  exactly the value `raw->>'<path>'` gives (text), except `bytes_out` (`TRY_CAST(... AS DOUBLE)`),
+  `user_arn` (the ARN only where `principal_id` is not it, flagged by `user_arn_differs`: a
+  dense column would repeat principal_id in one row per CloudTrail event) and `world_cidr` (TRUE when a CloudTrail security-group call, an action containing
   `SecurityGroup`, mentions 0.0.0.0/0 or ::/0 anywhere in its record; else NULL).
 * ``raw_volume``: per (source_type, provider, log_name) the events, bytes of raw JSON text and
   first/last time of each import (several rows per key: sum them), so "what costs most to keep"
@@ -36,7 +37,8 @@ import duckdb
 from viewer.core.jobs import JobContext
 
 # Version 2: stored rows under a mark plus views (was: the tables themselves, updated inline).
-VERSION = 2
+# Version 3: user_arn (stored where it differs from principal_id) and user_arn_differs.
+VERSION = 3
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -49,6 +51,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "user_name": ("$.requestParameters.userName",),
     "new_access_key_id": ("$.responseElements.accessKey.accessKeyId",),
     "role_arn": ("$.requestParameters.roleArn",),
+    "user_arn": ("$.userIdentity.arn",),
     "risk_level": ("$.riskLevelDuringSignIn", "$.properties.riskLevelDuringSignIn"),
     "country": ("$.location.countryOrRegion", "$.properties.location.countryOrRegion"),
     "k8s_verb": ("$.verb",),
@@ -69,15 +72,23 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "user_name",
         "new_access_key_id",
         "role_arn",
+        "user_arn",
     ),
     "entra_signin": ("risk_level", "country"),
     "k8s_audit": ("k8s_verb", "k8s_resource", "k8s_subresource", "k8s_namespace", "k8s_status_code"),
 }
 _DOUBLE = {"bytes_out"}
+#: Columns stored only where the path's text differs from a column of `events` (NULL included),
+#: with a flag `<column>_differs` TRUE there; elsewhere that events column holds it. CloudTrail's
+#: `principal_id` is the ARN whenever the record has one, so a dense column of ARNs (one row per
+#: CloudTrail event, 10M at 10M events) would repeat it and make every join with the table read
+#: ten times more rows; stored this way the table stays sparse and the value stays exact.
+EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id"}
 
 _STORED_DDL: list[str] = [
     "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    event_id BIGINT NOT NULL,\n"
     + "".join(f"    {c} {'DOUBLE' if c in _DOUBLE else 'VARCHAR'},\n" for c in FIELDS)
+    + "".join(f"    {c}_differs BOOLEAN,\n" for c in EXCEPT_FROM)
     + "    world_cidr BOOLEAN  -- TRUE: a security-group call whose record mentions 0.0.0.0/0 or ::/0\n)",
     """CREATE TABLE IF NOT EXISTS raw_volume_rows (
         source_type VARCHAR, provider VARCHAR, log_name VARCHAR,
@@ -90,7 +101,7 @@ _STORED_DDL: list[str] = [
         events BIGINT NOT NULL           -- events at or below the mark; must equal count(*) of them
     )""",
 ]
-_COLUMNS = [*FIELDS, "world_cidr"]
+_COLUMNS = [*FIELDS, *(f"{c}_differs" for c in EXCEPT_FROM), "world_cidr"]
 _MIN_MARK = -(2**63)
 
 
@@ -107,6 +118,10 @@ def _column_sql(column: str, source: str) -> str:
     return f"TRY_CAST({text} AS DOUBLE)" if column in _DOUBLE else text
 
 
+def _in(column: str) -> str:
+    return ", ".join(f"'{s}'" for s in SOURCES if column in SOURCES[s])
+
+
 def extraction_sql(mark_param: str = "$mark") -> str:
     """One SELECT over the new events giving every raw_fields column (and raw bytes), one JSON
     parse per record: `json_extract_string` with a list of paths parses the document once, and
@@ -119,7 +134,13 @@ def extraction_sql(mark_param: str = "$mark") -> str:
     for column in FIELDS:
         cases = " ".join(f"WHEN '{s}' THEN {_column_sql(column, s)}" for s in SOURCES if column in SOURCES[s])
         typ = "DOUBLE" if column in _DOUBLE else "VARCHAR"
-        columns.append(f"CAST(CASE source_type {cases} END AS {typ}) AS {column}")
+        value = f"CAST(CASE source_type {cases} END AS {typ})"
+        if column in EXCEPT_FROM:
+            differs = f"({value} IS DISTINCT FROM {EXCEPT_FROM[column]} AND source_type IN ({_in(column)}))"
+            columns.append(f"CASE WHEN {differs} THEN {value} END AS {column}")
+            columns.append(f"CASE WHEN {differs} THEN TRUE END AS {column}_differs")
+        else:
+            columns.append(f"{value} AS {column}")
     # Only security-group calls: a substring search of every record cost ~0.7 CPU-s per 1M events.
     world = (
         "CASE WHEN source_type = 'cloudtrail' AND action LIKE '%SecurityGroup%' AND "

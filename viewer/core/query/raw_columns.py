@@ -7,6 +7,9 @@ those fields in a narrow table keyed by `event_id`; the library's SQL joins it. 
 the same, but only where the column is exactly what the raw path gives: for rows of a source type
 whose records the column is read from, by that one path (a column coalescing two paths, or cast to
 a number, is not the text of either path). Other rows and other paths still read the raw JSON.
+A column stored only where it differs from an events column (`raw_fields.EXCEPT_FROM`: the
+CloudTrail ARN, which `principal_id` holds whenever the record has one) is read as that column
+unless its row flags a difference (`column_sql`).
 
 The join is added only when a query reads such a column, as `LEFT JOIN raw_fields` on `event_id`:
 the table has at most one row per event, and no row where every field is NULL, which is what the
@@ -25,7 +28,8 @@ HIDDEN_PREFIX = "__rf_"
 
 @cache
 def text_columns(source_type: str) -> dict[str, str]:
-    """JSON path -> raw_fields column equal to `raw->>path` for every event of this source type."""
+    """JSON path -> raw_fields column whose `column_sql` equals `raw->>path` for every event of this
+    source type."""
     columns = {}
     for column in raw_fields.SOURCES.get(source_type, ()):
         paths = raw_fields.FIELDS[column]
@@ -39,10 +43,22 @@ def hidden(column: str) -> str:
     return HIDDEN_PREFIX + column
 
 
+def column_sql(column: str, fields_alias: str, events_alias: str) -> str:
+    """SQL of a raw_fields column's value for an event, over `raw_fields AS fields_alias` LEFT
+    JOINed to `events AS events_alias`."""
+    other = raw_fields.EXCEPT_FROM.get(column)
+    if other is None:
+        return f"{fields_alias}.{column}"
+    return (
+        f"CASE WHEN {fields_alias}.{column}_differs THEN {fields_alias}.{column} "
+        f"ELSE {events_alias}.{other} END"
+    )
+
+
 def with_columns(relation_sql: str, columns: set[str]) -> str:
     """A relation over events (`events`, or a parenthesized SELECT of its rows) with the given
     raw_fields columns added under their hidden names."""
-    items = "".join(f", __rf.{c} AS {hidden(c)}" for c in sorted(columns))
+    items = "".join(f", {column_sql(c, '__rf', '__e')} AS {hidden(c)}" for c in sorted(columns))
     return (
         f"(SELECT __e.*{items} FROM {relation_sql} AS __e "
         "LEFT JOIN raw_fields AS __rf ON __rf.event_id = __e.event_id)"

@@ -145,7 +145,7 @@ def events_source(fields: dict[str, int], conditions: list[str]) -> str:
             if name in VERBATIM_COLUMNS.get(source, {}):
                 sql_of[number] = f"events.{VERBATIM_COLUMNS[source][name]}"
             elif path in extracted:
-                sql_of[number], join = f"__rf.{extracted[path]}", True
+                sql_of[number], join = raw_columns.column_sql(extracted[path], "__rf", "events"), True
             else:  # the document of a record that did not come through CloudWatch Logs is the record
                 sql_of[number] = f"events.raw->>{sql_string(path)}"
         rows = "events AS events"
