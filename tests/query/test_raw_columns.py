@@ -43,6 +43,7 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
 def _raw_json_sql(language: str, text: str, monkeypatch: pytest.MonkeyPatch) -> str:
     with monkeypatch.context() as m:
         m.setattr(raw_columns, "text_columns", lambda source_type: {})
+        m.setattr(raw_columns, "number_columns", lambda source_type: {})
         return translate(language, text).sql
 
 
@@ -152,3 +153,29 @@ def test_user_arn_is_the_raw_json_arn(
         .fetchall()
     )
     assert sorted(kinds, key=repr) == ([(None,), (True,)] if case_name == "sample" else [(None,)])
+
+
+@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stats sum(additionalEventData.bytesTransferredOut) as b, count(*) as n by eventName",
+        "filter additionalEventData.bytesTransferredOut > 1000 | stats count(*) by requestParameters.bucketName",
+        "filter additionalEventData.bytesTransferredOut >= 0 "
+        "| fields additionalEventData.bytesTransferredOut, additionalEventData.bytesTransferredOut * 2 as twice",
+        "stats avg(additionalEventData.bytesTransferredOut), max(additionalEventData.bytesTransferredOut) "
+        "by userIdentity.arn",
+    ],
+)
+def test_insights_numbers_of_a_numeric_column(
+    text: str, case_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field read as a number comes from bytes_out (TRY_CAST of the path's text) for CloudTrail
+    rows; read as text as well, its text still comes from the raw JSON."""
+    case: CaseFile = request.getfixturevalue(case_name)
+    sql = translate("insights", text).sql
+    assert "__rf.bytes_out" in sql
+    rows = _rows(case, sql)
+    assert rows == _rows(case, _raw_json_sql("insights", text, monkeypatch))
+    if case_name == "sample":
+        assert rows and any(v not in (None, 0) for r in rows for v in r[:2] if isinstance(v, (int, float)))

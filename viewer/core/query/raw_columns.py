@@ -38,6 +38,18 @@ def text_columns(source_type: str) -> dict[str, str]:
     return columns
 
 
+@cache
+def number_columns(source_type: str) -> dict[str, str]:
+    """JSON path -> raw_fields column equal to `TRY_CAST(raw->>path AS DOUBLE)` for every event of
+    this source type (what a Logs Insights number of that field is: `sum(field)`, `field > 5`)."""
+    columns = {}
+    for column in raw_fields.SOURCES.get(source_type, ()):
+        paths = raw_fields.FIELDS[column]
+        if len(paths) == 1 and column in raw_fields._DOUBLE:
+            columns[paths[0]] = column
+    return columns
+
+
 def hidden(column: str) -> str:
     """The name a raw_fields column has inside the generated SQL."""
     return HIDDEN_PREFIX + column

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from lark import Token, Tree
 
 from viewer.core.query.common import TranslationError, epoch_floor_sql
-from viewer.core.query.insights.fields import natural_sort_key, sql_string
+from viewer.core.query.insights.fields import natural_sort_key, number_marker, sql_string
 from viewer.core.query.insights.patterns import regex_literal
 
 AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max")
@@ -122,7 +122,8 @@ def as_number(e: Expr, node: Token | Tree) -> str:
         return f"epoch_ms({e.sql})"
     if e.kind == "bool":
         return f"CAST({e.sql} AS INTEGER)"
-    return f"TRY_CAST({e.sql} AS DOUBLE)"
+    # A discovered field's number has a marker of its own: a source may hold it as a number.
+    return number_marker(e.sql) or f"TRY_CAST({e.sql} AS DOUBLE)"
 
 
 def as_text(e: Expr) -> str:

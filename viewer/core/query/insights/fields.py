@@ -108,23 +108,44 @@ SPECIAL_SOURCES = _special_sources()
 
 
 #: How a discovered field appears in SQL until the relation is written (`field_marker`): a NUL
-#: never occurs in a query (the translator refuses it), so markers are found exactly.
-_MARKER = re.compile("\x00li([0-9]+)\x00")
+#: never occurs in a query (the translator refuses it), so markers are found exactly. `li` is the
+#: field's text, `ln` its value as a number (`TRY_CAST(text AS DOUBLE)`, `number_marker`), which a
+#: source can read from a numeric raw_fields column without the text.
+_MARKER = re.compile("\x00(li|ln)([0-9]+)\x00")
+_TEXT_MARKER = re.compile("\x00li([0-9]+)\x00")
+
+Use = tuple[str, int]  # (marker kind: 'li' text or 'ln' number, field number)
 
 
 def field_marker(number: int) -> str:
     return f"\x00li{number}\x00"
 
 
-def _column(number: int) -> str:
-    return f"__li_{number}"
+def number_marker(text_sql: str) -> str | None:
+    """The numeric marker of a field given its text marker; None when `text_sql` is not one."""
+    match = _TEXT_MARKER.fullmatch(text_sql)
+    return f"\x00ln{match.group(1)}\x00" if match else None
 
 
-def events_source(fields: dict[str, int], conditions: list[str]) -> str:
+def _column(use: Use) -> str:
+    return f"__{use[0]}_{use[1]}"
+
+
+def marker_uses(*sqls: str) -> set[Use]:
+    """Which fields the SQL reads, and as text or as a number."""
+    return {(m.group(1), int(m.group(2))) for sql in sqls for m in _MARKER.finditer(sql)}
+
+
+def _numeric(use: Use, text_sql: str) -> str:
+    return text_sql if use[0] == "li" else f"TRY_CAST(({text_sql}) AS DOUBLE)"
+
+
+def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use]) -> str:
     """The relation a query reads: the events passing `conditions`, with its discovered fields.
 
-    `fields` numbers each field the query reads; the query's SQL names it by `field_marker` and
-    `resolve_markers` turns those into the columns made here. There is one branch per source type
+    `fields` numbers each field the query reads; the query's SQL names it by `field_marker` (its
+    text) or `number_marker` (its number), `uses` says which of those occur, and `resolve_markers`
+    turns them into the columns made here. There is one branch per source type
     whose rows read some fields from columns (a verbatim copy, or raw_fields), plus one for every
     other event, which reads the document (li_doc). Each branch applies the conditions itself,
     with its own SQL for each field: DuckDB pushes a branch's `source_type` test and single
@@ -136,18 +157,28 @@ def events_source(fields: dict[str, int], conditions: list[str]) -> str:
     where = " AND ".join(f"({c})" for c in conditions)
     if not fields:
         return f"(SELECT * FROM events AS events{' WHERE ' + where if where else ''})"
+    path_of = {number: json_path(name) for name, number in fields.items()}
+    name_of = {number: name for name, number in fields.items()}
+    ordered = sorted(uses, key=lambda u: (u[1], u[0]))
     branches = []
     for source in SPECIAL_SOURCES:
         extracted = raw_columns.text_columns(source)
-        sql_of, join = {}, False
-        for name, number in fields.items():
-            path = json_path(name)
-            if name in VERBATIM_COLUMNS.get(source, {}):
-                sql_of[number] = f"events.{VERBATIM_COLUMNS[source][name]}"
+        numbers = raw_columns.number_columns(source)
+        sql_of: dict[Use, str] = {}
+        join = False
+        for use in ordered:
+            name, path = name_of[use[1]], path_of[use[1]]
+            if use[0] == "ln" and path in numbers:
+                sql_of[use], join = f"__rf.{numbers[path]}", True
+            elif name in VERBATIM_COLUMNS.get(source, {}):
+                sql_of[use] = _numeric(use, f"events.{VERBATIM_COLUMNS[source][name]}")
             elif path in extracted:
-                sql_of[number], join = raw_columns.column_sql(extracted[path], "__rf", "events"), True
+                sql_of[use], join = (
+                    _numeric(use, raw_columns.column_sql(extracted[path], "__rf", "events")),
+                    True,
+                )
             else:  # the document of a record that did not come through CloudWatch Logs is the record
-                sql_of[number] = f"events.raw->>{sql_string(path)}"
+                sql_of[use] = _numeric(use, f"events.raw->>{sql_string(path)}")
         rows = "events AS events"
         if join:
             rows += " LEFT JOIN raw_fields AS __rf ON __rf.event_id = events.event_id"
@@ -155,23 +186,26 @@ def events_source(fields: dict[str, int], conditions: list[str]) -> str:
         if where:
             test += " AND " + _substitute(where, sql_of)
         branches.append(_branch(sql_of, rows, test, bool(where)))
-    doc = {n: f"li_doc->>{sql_string(json_path(name))}" for name, n in fields.items()}
+    doc = {use: _numeric(use, f"li_doc->>{sql_string(path_of[use[1]])}") for use in ordered}
     special = ", ".join(sql_string(s) for s in SPECIAL_SOURCES)
-    others = ", ".join(f"{sql} AS {_column(n)}" for n, sql in doc.items())
+    others = ", ".join(f"{sql} AS {_column(use)}" for use, sql in doc.items())
     test = f" WHERE {_substitute(where, doc)}" if where else ""
     branches.append(
-        f"SELECT * EXCLUDE (li_doc), {others} FROM (SELECT *, {DOC_SQL} AS li_doc FROM events AS events "
-        f"WHERE source_type NOT IN ({special})) AS events{test}"
+        f"SELECT * EXCLUDE (li_doc){', ' + others if others else ''} FROM (SELECT *, {DOC_SQL} AS li_doc "
+        f"FROM events AS events WHERE source_type NOT IN ({special})) AS events{test}"
     )
     return "(" + " UNION ALL ".join(branches) + ")"
 
 
-def _substitute(sql: str, sql_of: dict[int, str]) -> str:
+def _substitute(sql: str, sql_of: dict[Use, str]) -> str:
     """`sql` with each field marker replaced by that field's SQL in one branch."""
-    return _MARKER.sub(lambda m: f"({sql_of[int(m.group(1))]})", sql)
+    return _MARKER.sub(lambda m: f"({sql_of[(m.group(1), int(m.group(2)))]})", sql)
 
 
-def _branch(sql_of: dict[int, str], rows: str, test: str, filtered: bool) -> str:
+_RAW = "events.raw->>"
+
+
+def _branch(sql_of: dict[Use, str], rows: str, test: str, filtered: bool) -> str:
     """One source type's events passing `test`, with its fields.
 
     When fields come from the raw JSON but the test needs only columns, the raw records are
@@ -180,17 +214,17 @@ def _branch(sql_of: dict[int, str], rows: str, test: str, filtered: bool) -> str
     filter; an `in` list, an `or`, a regex or a `like` is applied after the scan. At 10M events
     an `in` filter keeping no rows cost 12-15 CPU-s with the raw read in the same scan, 0.3 apart.
     (Rows spread over the whole table still make it decompress nearly every record either way.)"""
-    raw_items = {n for n, sql in sql_of.items() if sql.startswith("events.raw->>")}
+    raw_items = {u for u, sql in sql_of.items() if _RAW in sql}
     if not (filtered and raw_items) or re.search(r"\braw\b", test):
-        items = ", ".join(f"{sql} AS {_column(n)}" for n, sql in sql_of.items())
-        return f"SELECT events.*, {items} FROM {rows} WHERE {test}"
-    inner = ", ".join(f"{sql} AS {_column(n)}" for n, sql in sql_of.items() if n not in raw_items)
+        items = "".join(f", {sql} AS {_column(u)}" for u, sql in sql_of.items())
+        return f"SELECT events.*{items} FROM {rows} WHERE {test}"
+    inner = ", ".join(f"{sql} AS {_column(u)}" for u, sql in sql_of.items() if u not in raw_items)
     rows_passing = f"(SELECT events.*{', ' + inner if inner else ''} FROM {rows} WHERE {test}) AS events"
     items = ", ".join(
-        f"__raw.{sql.removeprefix('events.')} AS {_column(n)}" if n in raw_items else f"events.{_column(n)}"
-        for n, sql in sql_of.items()
+        f"{sql.replace(_RAW, '__raw.raw->>')} AS {_column(u)}" if u in raw_items else f"events.{_column(u)}"
+        for u, sql in sql_of.items()
     )
-    kept = ", ".join(_column(n) for n in sql_of if n not in raw_items)
+    kept = ", ".join(_column(u) for u in sql_of if u not in raw_items)
     star = f"events.* {'EXCLUDE (' + kept + ') ' if kept else ''}REPLACE (__raw.raw AS raw)"
     return (
         f"SELECT {star}, {items} FROM {rows_passing} "
@@ -200,7 +234,7 @@ def _branch(sql_of: dict[int, str], rows: str, test: str, filtered: bool) -> str
 
 def resolve_markers(sql: str) -> str:
     """The query's SQL with each field marker replaced by the field's column in `events_source`."""
-    return _MARKER.sub(lambda m: _column(int(m.group(1))), sql)
+    return _MARKER.sub(lambda m: _column((m.group(1), int(m.group(2)))), sql)
 
 
 def quote_identifier(name: str) -> str:

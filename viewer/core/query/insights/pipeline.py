@@ -35,6 +35,7 @@ from viewer.core.query.insights.fields import (
     SYSTEM_FIELDS,
     events_source,
     field_marker,
+    marker_uses,
     natural_sort_key,
     quote_identifier,
     resolve_markers,
@@ -305,7 +306,10 @@ class Pipeline:
             self.notes.append(f"no limit: at most {DEFAULT_LIMIT:,} rows, as Logs Insights returns")
         sql += f" LIMIT {limit}"
         # Every discovered field is known now (after a stats only its columns exist).
-        sql = resolve_markers(sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres), 1))
+        uses = marker_uses(sql, *self.event_wheres)
+        sql = resolve_markers(
+            sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres, uses), 1)
+        )
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
 
     def _chart(self, columns: tuple[str, ...]) -> ChartHint | None:
