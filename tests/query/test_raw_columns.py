@@ -17,6 +17,7 @@ from viewer.core import derived
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.query import library, raw_columns
+from viewer.core.query.insights import pipeline, stats_split
 from viewer.core.query.runner import translate
 
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
@@ -179,3 +180,50 @@ def test_insights_numbers_of_a_numeric_column(
     assert rows == _rows(case, _raw_json_sql("insights", text, monkeypatch))
     if case_name == "sample":
         assert rows and any(v not in (None, 0) for r in rows for v in r[:2] if isinstance(v, (int, float)))
+
+
+@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize(
+    ("text", "splits"),
+    [
+        ("stats count(*) as n, count_distinct(userIdentity.arn) as p by userAgent", True),
+        (
+            "stats count_distinct(sourceIPAddress) as ips, count(eventName) as named, min(@timestamp), "
+            "max(@timestamp) by eventSource, bin(1d)",
+            True,
+        ),
+        ("stats count(*) as n, count_distinct(eventName) as actions", True),
+        ("filter eventName = 'NoSuchCall' | stats count(*) as n, count_distinct(eventName) as actions", True),
+        (
+            "stats count_distinct(eventName) as a, max(additionalEventData.bytesTransferredOut + 0) as b "
+            "by awsRegion",
+            True,
+        ),
+        (  # a text minimum is Logs Insights' own order: not split
+            "stats count_distinct(eventName) as a, min(additionalEventData.bytesTransferredOut) by awsRegion",
+            False,
+        ),
+        (
+            "stats count_distinct(eventName) as a, sum(additionalEventData.bytesTransferredOut) by awsRegion",
+            False,
+        ),
+        ("stats count_distinct(eventName) as a, count_distinct(awsRegion) as r by eventSource", False),
+        ("stats count_distinct(eventName) * 2 as a by eventSource", False),
+    ],
+)
+def test_insights_stats_with_count_distinct_as_two_groupings(
+    text: str, splits: bool, case_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two groupings give the one grouping's rows; stats that do not split exactly stay one."""
+    case: CaseFile = request.getfixturevalue(case_name)
+    sql = translate("insights", text).sql
+    assert ("__li_distinct" in sql) == splits
+    with monkeypatch.context() as m:
+        m.setattr(stats_split, "two_groupings", lambda *args: None)
+        m.setattr(pipeline, "two_groupings", lambda *args: None)
+        single = translate("insights", text).sql
+    assert "__li_distinct" not in single
+    rows = _rows(case, sql)
+    assert rows == _rows(case, single)
+    if case_name == "sample":
+        assert rows

@@ -40,9 +40,21 @@ _DURATION_MS = {
 
 
 @dataclass(frozen=True)
+class Split:
+    """How an aggregate splits exactly into two groupings (insights/stats_split.py): `inner` over
+    the rows of one (groups, distinct value), then `outer` over those, `{p}` standing for the
+    inner column; a distinct count instead names the value it counts (`distinct`)."""
+
+    inner: str = ""
+    outer: str = ""
+    distinct: str | None = None
+
+
+@dataclass(frozen=True)
 class Expr:
     sql: str
     kind: str  # time | num | text | bool
+    split: Split | None = None  # set on an aggregate that splits (count, count_distinct, min/max)
 
 
 Resolver = Callable[[str, Token | Tree], Expr]
@@ -263,7 +275,7 @@ class ExpressionCompiler:
         self.used_aggregate = True
         star = len(args) == 1 and isinstance(args[0], Token)
         if name == "count" and (not args or star):
-            return Expr("count(*)", "num")
+            return Expr("count(*)", "num", Split("count(*)", "CAST(sum({p}) AS BIGINT)"))
         if len(args) != 1 or star:
             raise error_at(node, f"{name}() takes one field", name)
         self.inside_aggregate = True
@@ -272,13 +284,13 @@ class ExpressionCompiler:
         finally:
             self.inside_aggregate = False
         if name == "count":
-            return Expr(f"count({arg.sql})", "num")
+            return Expr(f"count({arg.sql})", "num", Split(f"count({arg.sql})", "CAST(sum({p}) AS BIGINT)"))
         if name == "count_distinct":
-            return Expr(f"count(DISTINCT {arg.sql})", "num")
+            return Expr(f"count(DISTINCT {arg.sql})", "num", Split(distinct=arg.sql))
         if name in ("sum", "avg"):
             return Expr(f"{name}({as_number(arg, args[0])})", "num")
         if arg.kind in ("num", "time"):
-            return Expr(f"{name}({arg.sql})", arg.kind)
+            return Expr(f"{name}({arg.sql})", arg.kind, Split(f"{name}({arg.sql})", f"{name}({{p}})"))
         # Text values: the one that sorts first / last in Logs Insights' own order.
         by = "min_by" if name == "min" else "max_by"
         return Expr(f"{by}({as_text(arg)}, {natural_sort_key(as_text(arg))})", "text")

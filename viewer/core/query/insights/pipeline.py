@@ -42,6 +42,7 @@ from viewer.core.query.insights.fields import (
     sql_string,
 )
 from viewer.core.query.insights.patterns import glob_to_regex, regex_literal
+from viewer.core.query.insights.stats_split import two_groupings
 
 DEFAULT_LIMIT = 10_000  # CWL_QuerySyntax-Limit: "If you omit limit ... up to 10,000 log events"
 MAX_LIMIT = 100_000  # the same page: "You can specify a limit value of up to 100,000"
@@ -252,9 +253,13 @@ class Pipeline:
         where = self._where()
         group_by = " GROUP BY ALL" if groups else ""
         self.stats_count += 1
-        self.source = (
-            f"(SELECT {', '.join(items)} FROM {self.source}{where}{group_by}) AS stats_{self.stats_count}"
+        split = two_groupings(
+            f"{self.source}{where}",
+            [(quote_identifier(n), e) for n, e, _ in groups],
+            [(quote_identifier(n), e) for n, e, _ in aggregates],
         )
+        select = split or f"SELECT {', '.join(items)} FROM {self.source}{where}{group_by}"
+        self.source = f"({select}) AS stats_{self.stats_count}"
         self.stats_columns = {n: Expr(quote_identifier(n), e.kind) for n, e, _ in groups + aggregates}
         bin_column = next((n for n, _, t in groups if _is_bin(t)), None)
         self.last_stats = _Stats([n for n, _, _ in groups], [n for n, _, _ in aggregates], bin_column)
