@@ -55,23 +55,35 @@ def hidden(column: str) -> str:
     return HIDDEN_PREFIX + column
 
 
-def column_sql(column: str, fields_alias: str, events_alias: str) -> str:
-    """SQL of a raw_fields column's value for an event, over `raw_fields AS fields_alias` LEFT
-    JOINed to `events AS events_alias`."""
+def column_sql(column: str, events_alias: str) -> str:
+    """SQL of a raw_fields column's value for an event of `events AS events_alias`, with the joins
+    of `join_sql`."""
     other = raw_fields.EXCEPT_FROM.get(column)
     if other is None:
-        return f"{fields_alias}.{column}"
-    return (
-        f"CASE WHEN {fields_alias}.{column}_differs THEN {fields_alias}.{column} "
-        f"ELSE {events_alias}.{other} END"
-    )
+        return f"__rf.{column}"
+    alias = f"__rfx_{column}"
+    return f"CASE WHEN {alias}.event_id IS NOT NULL THEN {alias}.{column} ELSE {events_alias}.{other} END"
+
+
+def join_sql(columns: set[str], events_alias: str) -> str:
+    """The LEFT JOINs that `column_sql` reads for these columns. A column stored only where it
+    differs from an events column joins just those rows (flagged, a filter the scan applies): the
+    whole table can hold a row for most events (a case whose every CloudTrail record has a
+    bucket), and joining all of them cost 3.3 against 1.0 CPU-s at 10M events."""
+    joins = []
+    if any(c not in raw_fields.EXCEPT_FROM for c in columns):
+        joins.append(f" LEFT JOIN raw_fields AS __rf ON __rf.event_id = {events_alias}.event_id")
+    for column in sorted(c for c in columns if c in raw_fields.EXCEPT_FROM):
+        alias = f"__rfx_{column}"
+        joins.append(
+            f" LEFT JOIN (SELECT event_id, {column} FROM raw_fields WHERE {column}_differs) AS {alias} "
+            f"ON {alias}.event_id = {events_alias}.event_id"
+        )
+    return "".join(joins)
 
 
 def with_columns(relation_sql: str, columns: set[str]) -> str:
     """A relation over events (`events`, or a parenthesized SELECT of its rows) with the given
     raw_fields columns added under their hidden names."""
-    items = "".join(f", {column_sql(c, '__rf', '__e')} AS {hidden(c)}" for c in sorted(columns))
-    return (
-        f"(SELECT __e.*{items} FROM {relation_sql} AS __e "
-        "LEFT JOIN raw_fields AS __rf ON __rf.event_id = __e.event_id)"
-    )
+    items = "".join(f", {column_sql(c, '__e')} AS {hidden(c)}" for c in sorted(columns))
+    return f"(SELECT __e.*{items} FROM {relation_sql} AS __e{join_sql(columns, '__e')})"

@@ -165,23 +165,20 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
         extracted = raw_columns.text_columns(source)
         numbers = raw_columns.number_columns(source)
         sql_of: dict[Use, str] = {}
-        join = False
+        joined: set[str] = set()
         for use in ordered:
             name, path = name_of[use[1]], path_of[use[1]]
             if use[0] == "ln" and path in numbers:
-                sql_of[use], join = f"__rf.{numbers[path]}", True
+                sql_of[use] = raw_columns.column_sql(numbers[path], "events")
+                joined.add(numbers[path])
             elif name in VERBATIM_COLUMNS.get(source, {}):
                 sql_of[use] = _numeric(use, f"events.{VERBATIM_COLUMNS[source][name]}")
             elif path in extracted:
-                sql_of[use], join = (
-                    _numeric(use, raw_columns.column_sql(extracted[path], "__rf", "events")),
-                    True,
-                )
+                sql_of[use] = _numeric(use, raw_columns.column_sql(extracted[path], "events"))
+                joined.add(extracted[path])
             else:  # the document of a record that did not come through CloudWatch Logs is the record
                 sql_of[use] = _numeric(use, f"events.raw->>{sql_string(path)}")
-        rows = "events AS events"
-        if join:
-            rows += " LEFT JOIN raw_fields AS __rf ON __rf.event_id = events.event_id"
+        rows = "events AS events" + raw_columns.join_sql(joined, "events")
         test = f"events.source_type = {sql_string(source)}"
         if where:
             test += " AND " + _substitute(where, sql_of)
