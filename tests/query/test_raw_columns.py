@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from support.sample_case import build_sample_case
 
 from viewer.core import derived
 from viewer.core.case_file import CaseFile
@@ -23,13 +22,6 @@ from viewer.core.query.runner import translate
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
 FIXTURE_DIRS = ("aws_cloudtrail", "aws_cloudtrail_jsonl", "entra_signin", "k8s_audit", "aws_vpc_flow")
 VERSIONS = [(q, lang) for q in library.bundled() for lang in ("kql", "insights") if lang in q.texts]
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
-    case, _ = build_sample_case(tmp_path_factory.mktemp("raw_columns_sample"))
-    derived.update_deferred(case)  # every derived structure, as after `caseline import`
-    return case
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +55,7 @@ def _rows(case: CaseFile, sql: str) -> list[tuple]:
     return sorted((tuple(cell(v) for v in r) for r in case.cursor().execute(sql).fetchall()), key=repr)
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 @pytest.mark.parametrize(("query", "language"), VERSIONS, ids=lambda v: getattr(v, "name", v))
 def test_extracted_columns_give_the_raw_json_answer(
     query: library.LibraryQuery,
@@ -78,19 +70,19 @@ def test_extracted_columns_give_the_raw_json_answer(
     assert _rows(case, new_sql) == _rows(case, old_sql)
 
 
-def test_library_versions_do_read_the_extracted_columns(sample: CaseFile) -> None:
+def test_library_versions_do_read_the_extracted_columns(sample_built: CaseFile) -> None:
     """The comparison above proves something only where the columns are used and find rows."""
     used = [(q.name, lang) for q, lang in VERSIONS if "raw_fields" in translate(lang, q.text(lang)).sql]
     assert len(used) >= 8, used
     found = [
         (name, lang)
         for name, lang in used
-        if sample.cursor().execute(translate(lang, library.get(name).text(lang)).sql).fetchall()
+        if sample_built.cursor().execute(translate(lang, library.get(name).text(lang)).sql).fetchall()
     ]
     assert len(found) >= 5, found
 
 
-def test_kql_reads_the_raw_json_once_raw_is_no_longer_the_tables_own(sample: CaseFile) -> None:
+def test_kql_reads_the_raw_json_once_raw_is_no_longer_the_tables_own(sample_built: CaseFile) -> None:
     path = "tostring(raw.requestParameters.bucketName)"
     plain = translate("kql", f"AWSCloudTrail | extend b = {path} | project b").sql
     assert "__rf_bucket_name" in plain
@@ -105,7 +97,7 @@ def test_kql_reads_the_raw_json_once_raw_is_no_longer_the_tables_own(sample: Cas
         except Exception:  # a refusal is fine too; a wrong column never is
             continue
         assert "raw_fields" not in sql, changed
-        sample.cursor().execute(sql).fetchall()
+        sample_built.cursor().execute(sql).fetchall()
 
 
 def test_insights_other_sources_read_the_document(fixtures: CaseFile) -> None:
@@ -118,7 +110,7 @@ def test_insights_other_sources_read_the_document(fixtures: CaseFile) -> None:
     assert _rows(fixtures, sql) == _rows(fixtures, raw)
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 @pytest.mark.parametrize(
     ("language", "text"),
     [
@@ -153,10 +145,10 @@ def test_user_arn_is_the_raw_json_arn(
         )
         .fetchall()
     )
-    assert sorted(kinds, key=repr) == ([(None,), (True,)] if case_name == "sample" else [(None,)])
+    assert sorted(kinds, key=repr) == ([(None,), (True,)] if case_name == "sample_built" else [(None,)])
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 @pytest.mark.parametrize(
     "text",
     [
@@ -178,11 +170,11 @@ def test_insights_numbers_of_a_numeric_column(
     assert "__rf.bytes_out" in sql
     rows = _rows(case, sql)
     assert rows == _rows(case, _raw_json_sql("insights", text, monkeypatch))
-    if case_name == "sample":
+    if case_name == "sample_built":
         assert rows and any(v not in (None, 0) for r in rows for v in r[:2] if isinstance(v, (int, float)))
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 @pytest.mark.parametrize(
     ("text", "splits"),
     [
@@ -225,5 +217,5 @@ def test_insights_stats_with_count_distinct_as_two_groupings(
     assert "__li_distinct" not in single
     rows = _rows(case, sql)
     assert rows == _rows(case, single)
-    if case_name == "sample":
+    if case_name == "sample_built":
         assert rows

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support.sample_case import build_sample_case
 
 from viewer.core import derived, raw_fields
 from viewer.core.case_file import CaseFile
@@ -146,13 +145,6 @@ REFERENCE: dict[str, str] = {
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
-    case, _ = build_sample_case(tmp_path_factory.mktemp("raw_fields_sample"))
-    derived.update_deferred(case)  # the stored rows, as after `caseline import`
-    return case
-
-
-@pytest.fixture(scope="module")
 def fixtures(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
     """The format fixtures, imported one folder per import: raw_fields grows incrementally. The
     stored rows are built after each of the first imports only, so the last ones are above the
@@ -183,7 +175,7 @@ def test_every_library_query_reading_raw_json_has_a_reference() -> None:
     assert [q.name for q in library.bundled() if "time_bucket(INTERVAL" in q.text("sql")] == []
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_rewritten_query_returns_the_reference_rows(
     name: str, case_name: str, request: pytest.FixtureRequest
@@ -196,23 +188,24 @@ def test_rewritten_query_returns_the_reference_rows(
     assert _sorted(got) == _sorted(want)
 
 
-def test_the_cases_exercise_the_rewritten_queries(sample: CaseFile, fixtures: CaseFile) -> None:
+def test_the_cases_exercise_the_rewritten_queries(sample_built: CaseFile, fixtures: CaseFile) -> None:
     """Equal empty answers prove little: most rewritten queries find rows in one of the cases."""
     found = set()
-    for case in (sample, fixtures):
+    for case in (sample_built, fixtures):
         cur = case.cursor()
         found |= {n for n in REFERENCE if cur.execute(library.get(n).text("sql")).fetchall()}
     assert len(found) >= len(REFERENCE) * 2 // 3, sorted(set(REFERENCE) - found)
 
 
-@pytest.mark.parametrize("case_name", ["sample", "fixtures"])
+@pytest.mark.parametrize("case_name", ["sample_built", "fixtures"])
 def test_each_column_is_what_raw_json_gives(case_name: str, request: pytest.FixtureRequest) -> None:
     case: CaseFile = request.getfixturevalue(case_name)
     cur = case.cursor()
-    assert raw_fields.is_current(cur) == (case_name == "sample")
+    assert raw_fields.is_current(cur) == (case_name == "sample_built")
     stored = cur.execute("SELECT count(*) FROM raw_fields_rows").fetchall()[0][0]
     assert (
-        0 < stored < cur.execute("SELECT count(*) FROM raw_fields").fetchall()[0][0] or case_name == "sample"
+        0 < stored < cur.execute("SELECT count(*) FROM raw_fields").fetchall()[0][0]
+        or case_name == "sample_built"
     )
     for column, paths in raw_fields.FIELDS.items():
         sources = [s for s, cols in raw_fields.SOURCES.items() if column in cols]
@@ -306,3 +299,15 @@ def test_a_case_with_the_first_version_tables_is_rebuilt_with_views(tmp_path: Pa
     )
     assert cur.execute("SELECT * FROM raw_fields ORDER BY event_id").fetchall() == want
     assert raw_fields.is_current(cur)
+
+
+def test_an_unbuilt_tail_is_pending_work_until_the_deferred_build(tmp_path: Path) -> None:
+    """The app and the CLI build deferred structures when `derived.pending` says so."""
+    case = CaseFile.create(tmp_path / "p.caseline")
+    import_paths(case, list((FORMATS / "aws_cloudtrail").glob("*.json.gz")))
+    cur = case.cursor()
+    derived.update_deferred(case)  # everything built...
+    cur.execute("DELETE FROM raw_fields_state")  # ...then the raw fields lose their mark
+    assert not raw_fields.is_current(cur) and derived.pending(cur)
+    derived.update_deferred(case)
+    assert raw_fields.is_current(cur) and not derived.pending(cur)

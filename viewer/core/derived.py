@@ -41,6 +41,8 @@ class Derived:
     ddl: list[str]
     update: Callable[[duckdb.DuckDBPyConnection, JobContext | None], object]
     inline: bool = True  # updated inside the import transaction; else deferred to its own
+    # Deferred only: True when the structure covers every event (else it has work pending).
+    is_current: Callable[[duckdb.DuckDBPyConnection], bool] | None = None
 
     @property
     def tables(self) -> list[str]:
@@ -60,10 +62,24 @@ DERIVED: tuple[Derived, ...] = (
     # first import (inline, no work: the views read the events above the mark); the extraction
     # is deferred.
     Derived("raw_fields", raw_fields.VERSION, raw_fields.DDL, lambda cur, ctx: None),
-    Derived("raw_fields_build", raw_fields.VERSION, [], raw_fields.update, inline=False),
+    Derived(
+        "raw_fields_build",
+        raw_fields.VERSION,
+        [],
+        raw_fields.update,
+        inline=False,
+        is_current=raw_fields.is_current,
+    ),
     # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
     # Version 3: and whether every event of the block holds it (every_check).
-    Derived("search_index", 3, search_index.DDL, search_index.update_index, inline=False),
+    Derived(
+        "search_index",
+        3,
+        search_index.DDL,
+        search_index.update_index,
+        inline=False,
+        is_current=search_index.is_ready,
+    ),
 )
 
 
@@ -114,11 +130,7 @@ def pending(cur: duckdb.DuckDBPyConnection) -> bool:
     for d in DERIVED:
         if _built_version(cur, d) != d.version:
             return True
-        if d.inline:
-            continue
-        if d.name == "search_index" and not search_index.is_ready(cur):
-            return True
-        if d.name == "raw_fields_build" and not raw_fields.is_current(cur):
+        if not d.inline and d.is_current is not None and not d.is_current(cur):
             return True
     return False
 

@@ -13,8 +13,9 @@ Two tables, both documented for users (docs/query.md) and queried by `resources/
   none), keyed by `event_id`; join with ``LEFT JOIN raw_fields USING (event_id)``. Each column is
   exactly the value `raw->>'<path>'` gives (text), except `bytes_out` (`TRY_CAST(... AS DOUBLE)`),
   `user_arn` (the ARN only where `principal_id` is not it, flagged by `user_arn_differs`: a
-  dense column would repeat principal_id in one row per CloudTrail event) and `world_cidr` (TRUE when a CloudTrail security-group call, an action containing
-  `SecurityGroup`, mentions 0.0.0.0/0 or ::/0 anywhere in its record; else NULL).
+  dense column would repeat principal_id in one row per CloudTrail event) and `world_cidr`
+  (TRUE when a CloudTrail security-group call, an action containing `SecurityGroup`, mentions
+  0.0.0.0/0 or ::/0 anywhere in its record; else NULL).
 * ``raw_volume``: per (source_type, provider, log_name) the events, bytes of raw JSON text and
   first/last time of each import (several rows per key: sum them), so "what costs most to keep"
   does not re-read every record.
