@@ -392,6 +392,43 @@ CASES: list[tuple[str, str, str, bool]] = [  # (id, Logs Insights, hand-written 
         "OR regexp_matches(doc->>'$.eventName', '^Get') GROUP BY ALL",
         False,
     ),
+    (  # the terms of an `and` are conditions of their own; an in-list or an `or` term in the scan
+        "and_of_in_list_or_and_message_like",
+        'filter eventName in ["CreateAccessKey", "AssumeRole", "GetObject"] and @message like "203.0.113" '
+        'and (errorCode = "AccessDenied" or eventSource like "s3") | fields @timestamp, eventName, @log',
+        f"SELECT ts, doc->>'$.eventName', coalesce(CASE WHEN source_type = 'cwl' THEN raw->>'$.logGroupName' END, "
+        f"source_type) FROM {DOCS} WHERE doc->>'$.eventName' IN ('CreateAccessKey', 'AssumeRole', 'GetObject') "
+        f"AND {MSG} LIKE '%203.0.113%' AND (doc->>'$.errorCode' = 'AccessDenied' "
+        "OR doc->>'$.eventSource' LIKE '%s3%')",
+        False,
+    ),
+    (  # a negated in-list or `or` keeps three-valued logic: a missing field matches neither
+        "not_in_list_and_negated_or",
+        'filter eventName not in ["ConsoleLogin", "GetObject"] and not (errorCode = "AccessDenied" '
+        'or errorCode = "ThrottlingException") | stats count(*) as n by eventName',
+        f"SELECT doc->>'$.eventName', count(*) FROM {DOCS} WHERE doc->>'$.eventName' NOT IN ('ConsoleLogin', "
+        "'GetObject') AND NOT (doc->>'$.errorCode' = 'AccessDenied' OR doc->>'$.errorCode' = 'ThrottlingException') "
+        "GROUP BY 1",
+        False,
+    ),
+    (  # @log is the log group of a CloudWatch event, the kind of log of any other
+        "stats_by_log_group_over_every_source",
+        "stats count(*) as events, min(@timestamp) as first_seen, max(@timestamp) as last_seen by @log",
+        "SELECT coalesce(CASE WHEN source_type = 'cwl' THEN raw->>'$.logGroupName' END, source_type) AS g, "
+        "count(*), min(ts), max(ts) FROM events GROUP BY 1",
+        False,
+    ),
+    (  # @message and @logStream of CloudTrail rows (no raw read for @log) next to CloudWatch ones
+        "message_and_stream_by_source",
+        'filter @log = "cloudtrail" or @log like "/aws/" | stats count(*) as n, count_distinct(@message) as m '
+        "by @logStream",
+        "SELECT coalesce(CASE WHEN source_type = 'cwl' THEN raw->>'$.logStreamName' END, "
+        "(SELECT coalesce(ev.rel_path, ev.path) FROM evidence ev WHERE ev.evidence_id = e.evidence_id)), "
+        f"count(*), count(DISTINCT {MSG}) FROM events e WHERE coalesce(CASE WHEN source_type = 'cwl' THEN "
+        "raw->>'$.logGroupName' END, source_type) = 'cloudtrail' OR coalesce(CASE WHEN source_type = 'cwl' "
+        "THEN raw->>'$.logGroupName' END, source_type) LIKE '%/aws/%' GROUP BY 1",
+        False,
+    ),
 ]
 
 

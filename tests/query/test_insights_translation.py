@@ -85,7 +85,7 @@ def test_discovered_fields_use_verbatim_columns_for_cloudtrail_rows() -> None:
     # principal_id is derived (a coalesce), so the ARN always comes from the record
     assert "events.raw->>'$.userIdentity.arn' AS __li_2" in sql
     # An extracted field (viewer.core.raw_fields) is read from raw_fields for CloudTrail rows.
-    assert "__rf.bucket_name AS __li_3" in sql and "LEFT JOIN raw_fields" in sql
+    assert "__rf.bucket_name AS __li_3" in sql and "FROM raw_fields WHERE bucket_name IS NOT NULL" in sql
     assert "raw_fields" not in translate("fields eventName").sql
 
 
@@ -96,3 +96,21 @@ def test_conditions_on_events_apply_inside_each_source_branch() -> None:
     assert "events.source_type = 'cloudtrail' AND (((events.action) = 'GetObject'))" in sql
     assert "WHERE (((li_doc->>'$.eventName') = 'GetObject'))" in sql
     assert "\x00" not in sql
+
+
+def test_system_fields_of_other_sources_read_no_raw_record() -> None:
+    """@log and @logStream of a CloudTrail row are columns (the kind of log, the evidence file):
+    its branch must not reference the raw record, which DuckDB would decompress for every row."""
+    sql = translate("stats count(*) as n by @log, @logStream").sql
+    cloudtrail = next(b for b in sql.split(" UNION ALL ") if "events.source_type = 'cloudtrail'" in b)
+    assert "raw" not in cloudtrail and "events.source_type AS __ls_" in cloudtrail
+
+
+def test_in_list_and_or_terms_of_a_filter_are_conditions_of_their_own() -> None:
+    """Written `(...) IS TRUE` so that DuckDB applies them in the scan (a bare in-list becomes a
+    zone-map filter only); a negated one inside a `not` keeps its own SQL (three-valued logic)."""
+    sql = translate('filter eventName in ["A", "B"] and (errorCode = "X" or @message like "y") | limit 1').sql
+    assert "(((events.action) IN ('A', 'B')) IS TRUE)" in sql
+    assert " IS TRUE) AND " in sql  # the `or` term too, as its own condition
+    negated = translate('filter not (eventName in ["A", "B"]) | limit 1').sql
+    assert "IS TRUE" not in negated

@@ -109,8 +109,8 @@ def test_default_aggregate_names_follow_kql() -> None:
 
 def test_sort_defaults_to_descending_nulls_last() -> None:
     sql = translate("events | sort by ts").sql
-    assert "ORDER BY ts DESC NULLS LAST" in sql
-    assert "ORDER BY ts ASC NULLS FIRST" in translate("events | sort by ts asc").sql
+    assert "create_sort_key(ts, 'DESC NULLS LAST')" in sql
+    assert "create_sort_key(ts, 'ASC NULLS FIRST')" in translate("events | sort by ts asc").sql
 
 
 def test_timespans_are_exact_microseconds() -> None:

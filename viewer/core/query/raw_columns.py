@@ -69,10 +69,18 @@ def join_sql(columns: set[str], events_alias: str) -> str:
     """The LEFT JOINs that `column_sql` reads for these columns. A column stored only where it
     differs from an events column joins just those rows (flagged, a filter the scan applies): the
     whole table can hold a row for most events (a case whose every CloudTrail record has a
-    bucket), and joining all of them cost 3.3 against 1.0 CPU-s at 10M events."""
+    bucket), and joining all of them cost 3.3 against 1.0 CPU-s at 10M events. Likewise the other
+    columns join only the rows holding one of them: a row where all of them are NULL gives what
+    the LEFT JOIN gives without it (10M events, every one with a bucket, 1M RunInstances reading
+    instance_type: 3.5 against 1.1 CPU-s)."""
     joins = []
-    if any(c not in raw_fields.EXCEPT_FROM for c in columns):
-        joins.append(f" LEFT JOIN raw_fields AS __rf ON __rf.event_id = {events_alias}.event_id")
+    plain = sorted(c for c in columns if c not in raw_fields.EXCEPT_FROM)
+    if plain:
+        held = " OR ".join(f"{c} IS NOT NULL" for c in plain)
+        joins.append(
+            f" LEFT JOIN (SELECT event_id, {', '.join(plain)} FROM raw_fields WHERE {held}) AS __rf "
+            f"ON __rf.event_id = {events_alias}.event_id"
+        )
     for column in sorted(c for c in columns if c in raw_fields.EXCEPT_FROM):
         alias = f"__rfx_{column}"
         joins.append(

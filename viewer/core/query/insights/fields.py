@@ -59,23 +59,44 @@ VERBATIM_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 CWL = "'cwl'"
-MESSAGE_SQL = f"CASE WHEN source_type = {CWL} THEN raw->>'$.message' ELSE raw::VARCHAR END"
 # The document whose fields Logs Insights discovers: the message of a CloudWatch Logs event when
 # it is JSON (TRY_CAST gives NULL otherwise), else the raw record itself.
 DOC_SQL = f"CASE WHEN source_type = {CWL} THEN TRY_CAST(raw->>'$.message' AS JSON) ELSE raw END"
-# FilterLogEvents output names no group (the CLI was given it), so a CloudWatch event may lack it.
-LOG_STREAM_SQL = (
-    f"coalesce(CASE WHEN source_type = {CWL} THEN raw->>'$.logStreamName' END, "
-    "(SELECT coalesce(ev.rel_path, ev.path) FROM evidence ev WHERE ev.evidence_id = events.evidence_id))"
+_FILE_SQL = (
+    "(SELECT coalesce(ev.rel_path, ev.path) FROM evidence ev WHERE ev.evidence_id = events.evidence_id)"
 )
-LOG_GROUP_SQL = f"coalesce(CASE WHEN source_type = {CWL} THEN raw->>'$.logGroupName' END, source_type)"
+#: The system fields read from the raw record of a CloudWatch Logs event and from columns (or the
+#: record as a whole) otherwise: (SQL where a row may be a CloudWatch Logs event, SQL where none
+#: is). Each is a marker in the query's SQL (`system_marker`) that `events_source` writes per
+#: source branch, so the branches of other sources never reference the raw column for them:
+#: `stats count(*) by @log` over CloudTrail events reads `source_type` alone (10M events: 40 CPU-s
+#: when every row's raw record was decompressed for the CASE). FilterLogEvents output names no
+#: group (the CLI was given it), so a CloudWatch event may lack it.
+RAW_SYSTEM_FIELDS: dict[str, tuple[str, str]] = {
+    "@message": (
+        f"CASE WHEN source_type = {CWL} THEN raw->>'$.message' ELSE raw::VARCHAR END",
+        "events.raw::VARCHAR",
+    ),
+    "@logStream": (
+        f"coalesce(CASE WHEN source_type = {CWL} THEN raw->>'$.logStreamName' END, {_FILE_SQL})",
+        _FILE_SQL,
+    ),
+    "@log": (
+        f"coalesce(CASE WHEN source_type = {CWL} THEN raw->>'$.logGroupName' END, source_type)",
+        "events.source_type",
+    ),
+}
+_SYSTEM_NAMES = tuple(RAW_SYSTEM_FIELDS)
+
+
+def system_marker(name: str) -> str:
+    return f"\x00ls{_SYSTEM_NAMES.index(name) + 1}\x00"
+
 
 #: System fields and (SQL, kind). Kinds: time, num, text, bool.
 SYSTEM_FIELDS: dict[str, tuple[str, str]] = {
     "@timestamp": ("ts", "time"),
-    "@message": (MESSAGE_SQL, "text"),
-    "@logStream": (LOG_STREAM_SQL, "text"),
-    "@log": (LOG_GROUP_SQL, "text"),
+    **{name: (system_marker(name), "text") for name in RAW_SYSTEM_FIELDS},
     "@ingestionTime": ("ingest_ts", "time"),
 }
 
@@ -111,10 +132,10 @@ SPECIAL_SOURCES = _special_sources()
 #: never occurs in a query (the translator refuses it), so markers are found exactly. `li` is the
 #: field's text, `ln` its value as a number (`TRY_CAST(text AS DOUBLE)`, `number_marker`), which a
 #: source can read from a numeric raw_fields column without the text.
-_MARKER = re.compile("\x00(li|ln)([0-9]+)\x00")
+_MARKER = re.compile("\x00(li|ln|ls)([0-9]+)\x00")
 _TEXT_MARKER = re.compile("\x00li([0-9]+)\x00")
 
-Use = tuple[str, int]  # (marker kind: 'li' text or 'ln' number, field number)
+Use = tuple[str, int]  # (marker kind: 'li' text or 'ln' number, field number; 'ls' system field)
 
 
 def field_marker(number: int) -> str:
@@ -137,7 +158,11 @@ def marker_uses(*sqls: str) -> set[Use]:
 
 
 def _numeric(use: Use, text_sql: str) -> str:
-    return text_sql if use[0] == "li" else f"TRY_CAST(({text_sql}) AS DOUBLE)"
+    return f"TRY_CAST(({text_sql}) AS DOUBLE)" if use[0] == "ln" else text_sql
+
+
+def _system_sql(use: Use, cwl_possible: bool) -> str:
+    return RAW_SYSTEM_FIELDS[_SYSTEM_NAMES[use[1] - 1]][0 if cwl_possible else 1]
 
 
 def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use]) -> str:
@@ -155,7 +180,7 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
     record of every event, and a condition written outside the branches stays above their
     projection, so the JSON of every event was parsed: 10-35 s at 10M events.)"""
     where = " AND ".join(f"({c})" for c in conditions)
-    if not fields:
+    if not uses:
         return f"(SELECT * FROM events AS events{' WHERE ' + where if where else ''})"
     path_of = {number: json_path(name) for name, number in fields.items()}
     name_of = {number: name for name, number in fields.items()}
@@ -167,6 +192,9 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
         sql_of: dict[Use, str] = {}
         joined: set[str] = set()
         for use in ordered:
+            if use[0] == "ls":
+                sql_of[use] = _system_sql(use, cwl_possible=False)
+                continue
             name, path = name_of[use[1]], path_of[use[1]]
             if use[0] == "ln" and path in numbers:
                 sql_of[use] = raw_columns.column_sql(numbers[path], "events")
@@ -183,7 +211,12 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
         if where:
             test += " AND " + _substitute(where, sql_of)
         branches.append(_branch(sql_of, rows, test, bool(where)))
-    doc = {use: _numeric(use, f"li_doc->>{sql_string(path_of[use[1]])}") for use in ordered}
+    doc = {
+        use: _system_sql(use, cwl_possible=True)
+        if use[0] == "ls"
+        else _numeric(use, f"li_doc->>{sql_string(path_of[use[1]])}")
+        for use in ordered
+    }
     special = ", ".join(sql_string(s) for s in SPECIAL_SOURCES)
     others = ", ".join(f"{sql} AS {_column(use)}" for use, sql in doc.items())
     test = f" WHERE {_substitute(where, doc)}" if where else ""
@@ -199,7 +232,7 @@ def _substitute(sql: str, sql_of: dict[Use, str]) -> str:
     return _MARKER.sub(lambda m: f"({sql_of[(m.group(1), int(m.group(2)))]})", sql)
 
 
-_RAW = "events.raw->>"
+_RAW = "events.raw"
 
 
 def _branch(sql_of: dict[Use, str], rows: str, test: str, filtered: bool) -> str:
@@ -207,10 +240,10 @@ def _branch(sql_of: dict[Use, str], rows: str, test: str, filtered: bool) -> str
 
     When fields come from the raw JSON but the test needs only columns, the raw records are
     fetched afterwards, by event id, for the rows that passed: DuckDB decompresses the raw column
-    of every row that its scan filters keep, and only a single equality on a column is such a
-    filter; an `in` list, an `or`, a regex or a `like` is applied after the scan. At 10M events
-    an `in` filter keeping no rows cost 12-15 CPU-s with the raw read in the same scan, 0.3 apart.
-    (Rows spread over the whole table still make it decompress nearly every record either way.)"""
+    of every row that its scan filters keep, and a condition on several columns, or a bare `in`
+    list (pipeline._conjuncts), is applied after the scan. At 10M events an `in` filter keeping no
+    rows cost 12-15 CPU-s with the raw read in the same scan, 0.3 apart. (Rows spread over the
+    whole table still make it decompress nearly every record either way.)"""
     raw_items = {u for u, sql in sql_of.items() if _RAW in sql}
     if not (filtered and raw_items) or re.search(r"\braw\b", test):
         items = "".join(f", {sql} AS {_column(u)}" for u, sql in sql_of.items())
@@ -218,7 +251,7 @@ def _branch(sql_of: dict[Use, str], rows: str, test: str, filtered: bool) -> str
     inner = ", ".join(f"{sql} AS {_column(u)}" for u, sql in sql_of.items() if u not in raw_items)
     rows_passing = f"(SELECT events.*{', ' + inner if inner else ''} FROM {rows} WHERE {test}) AS events"
     items = ", ".join(
-        f"{sql.replace(_RAW, '__raw.raw->>')} AS {_column(u)}" if u in raw_items else f"events.{_column(u)}"
+        f"{sql.replace(_RAW, '__raw.raw')} AS {_column(u)}" if u in raw_items else f"events.{_column(u)}"
         for u, sql in sql_of.items()
     )
     kept = ", ".join(_column(u) for u in sql_of if u not in raw_items)

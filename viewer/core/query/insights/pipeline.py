@@ -178,8 +178,9 @@ class Pipeline:
             self.display[name] = expr
 
     def _filter_cmd(self, node: Tree) -> None:
-        condition = node.children[1]
-        self.wheres.append(as_condition(self.compile(condition), condition))
+        for condition in _conjuncts(node.children[1]):
+            sql = as_condition(self.compile(condition), condition)
+            self.wheres.append(f"({sql}) IS TRUE" if condition.data in ("in_list", "or_op") else sql)
 
     def _sort_cmd(self, node: Tree) -> None:
         if self.sort is not None:
@@ -339,6 +340,22 @@ def _dedup_condition(keys: list[Expr], order: list[str]) -> str:
     partition = ", ".join(k.sql for k in keys)
     window = f"row_number() OVER (PARTITION BY {partition} ORDER BY {', '.join(order)})"
     return f"({any_null} OR {window} = 1)"
+
+
+def _conjuncts(condition: Tree) -> list[Tree]:
+    """The terms of a filter's top-level `and`, each its own WHERE condition (the same rows: WHERE
+    keeps a row when every term is true).
+
+    Why: DuckDB applies a condition on one column inside the scan, so the columns a query reads
+    besides it (the raw record, 1.7 KB of JSON) are decompressed only for the rows that pass. A
+    term of a conjunction can go there on its own; the conjunction as a whole references several
+    columns and cannot. And an `in` list on a bare column, or an `or` of equalities (which DuckDB
+    turns into one), becomes a zone-map filter only, applied after the scan: the terms of those
+    kinds are written `(...) IS TRUE`, equal in a WHERE, which DuckDB applies in the scan (10M
+    events, an `in` of two actions and `@message like`: 16 CPU-s as one condition, 0.1 apart)."""
+    if condition.data == "and_op":
+        return [*_conjuncts(condition.children[0]), *_conjuncts(condition.children[2])]
+    return [condition]
 
 
 def _is_bin(node: Tree) -> bool:

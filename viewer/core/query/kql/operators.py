@@ -1,8 +1,13 @@
 """Row-wise tabular operators: where, project, project-away, extend, sort/order, top, take, distinct.
 
 Order: KQL keeps the order of `sort`/`top` through where, project, extend, project-away and take.
-SQL only promises the order of the outermost ORDER BY, so sort numbers its rows (ORDER_COLUMN),
-the order-keeping operators carry that column, and the final SELECT orders by it.
+SQL only promises the order of the outermost ORDER BY, so sort gives each row its sort key as one
+value (ORDER_COLUMN, DuckDB's `create_sort_key`: bytes that order as the keys with their
+directions do), the order-keeping operators carry that column, and the final SELECT orders by it.
+A key rather than a row number: numbering the rows is a window over all of them, sorted once for
+the window and again by the final ORDER BY (10M events, `sort by ts` of 1M rows: 2.4 against 1.25
+CPU-s, the cost of a plain ORDER BY). Rows with equal keys come in no promised order, as they did
+with a row number given by a sort of equal keys.
 """
 
 from __future__ import annotations
@@ -133,6 +138,7 @@ def extend(tr: Translator, rel: Relation, op: Tree) -> Relation:
 
 
 def _sort_terms(tr: Translator, rel: Relation, keys: list[Tree]) -> str:
+    """The arguments of `create_sort_key` for these sort keys: value, 'direction NULLS ...', ..."""
     scope, terms = tr.scope(rel), []
     for key in keys:
         expr, direction, _nulls, first_last = key.children
@@ -143,17 +149,17 @@ def _sort_terms(tr: Translator, rel: Relation, keys: list[Tree]) -> str:
         # KQL: nulls first when ascending, last when descending, unless said otherwise
         nulls_first = (not descending) if first_last is None else str(first_last) == "first"
         terms.append(
-            f"{value.sql} {'DESC' if descending else 'ASC'} NULLS {'FIRST' if nulls_first else 'LAST'}"
+            f"{value.sql}, '{'DESC' if descending else 'ASC'} NULLS {'FIRST' if nulls_first else 'LAST'}'"
         )
     return ", ".join(terms)
 
 
 def _ordered(tr: Translator, rel: Relation, terms: str, limit: int | None) -> Relation:
-    number = f"row_number() OVER (ORDER BY {terms})"
-    select = f"* REPLACE ({number} AS {ORDER_COLUMN})" if rel.ordered else f"*, {number} AS {ORDER_COLUMN}"
+    key = f"create_sort_key({terms})"
+    select = f"* REPLACE ({key} AS {ORDER_COLUMN})" if rel.ordered else f"*, {key} AS {ORDER_COLUMN}"
     sql = f"SELECT {select} FROM {rel.cte}"
     if limit is not None:
-        sql += f" QUALIFY {ORDER_COLUMN} <= {limit}"
+        sql += f" ORDER BY {ORDER_COLUMN} LIMIT {limit}"
     return Relation(tr.add_cte(sql), rel.columns, True, rel.aliases, rel.raw_fields)
 
 
