@@ -85,6 +85,15 @@ CASES: list[tuple[str, str, str, str, bool]] = [
      " | where n > 1",
      "SELECT coalesce(src_ip, ''), list(DISTINCT coalesce(principal_id, '')), count(DISTINCT coalesce(principal_id, '')), "
      f"count(*) FROM {CT} GROUP BY 1 HAVING count(DISTINCT coalesce(principal_id, '')) > 1", False),
+    # summarize then `where` on a count or dcount: only groups of that many rows are summarized
+    ("summarize_dcount_floor_by_bin", "sample",
+     "AWSCloudTrail | summarize calls = count(), actions = dcount(action) by principal_id, w = bin(ts, 1h)"
+     " | where actions >= 3 and calls > 4",
+     "SELECT coalesce(principal_id, ''), date_trunc('hour', ts), count(*), count(DISTINCT coalesce(action, '')) "
+     f"FROM {CT} GROUP BY 1, 2 HAVING count(DISTINCT coalesce(action, '')) >= 3 AND count(*) > 4", False),
+    ("summarize_count_floor_default_name_null_keys", "multi",
+     "events | summarize count() by dst_port, source_type | where count_ > 1",
+     "SELECT dst_port, coalesce(source_type, ''), count(*) FROM events GROUP BY 1, 2 HAVING count(*) > 1", False),
     ("summarize_dcount_with_avg_stays_one_grouping", "sample",
      "events | summarize n = dcount(action), a = avg(severity_id) by source_type",
      "SELECT source_type, count(DISTINCT coalesce(action, '')), avg(severity_id) FROM events GROUP BY 1", False),

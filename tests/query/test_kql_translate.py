@@ -134,3 +134,26 @@ def test_sentinel_alias_keeps_the_written_name() -> None:
     assert 'ts AS "TimeGenerated"' in sql and 'action AS "EventName"' in sql
     with pytest.raises(TranslationError, match="EventName"):
         translate("events | project EventName")  # CloudTrail aliases only on AWSCloudTrail
+
+
+@pytest.mark.parametrize(
+    ("where", "floor"),
+    [
+        ("where d >= 5", 5),
+        ("where d > 4 and n >= 2", 5),
+        ("where count_ > 9", 10),
+        ("where d >= 1", None),  # every group has a row: no floor
+        ("where d < 5", None),
+        ("where d >= 5 or n > 100", None),  # an `or` bounds nothing
+        ("where a >= 5", None),  # a max() column is no count
+        ("project d", None),
+    ],
+)
+def test_a_where_on_counts_after_summarize_sets_a_row_floor(where: str, floor: int | None) -> None:
+    """The groups that cannot reach the count are dropped before the summarize (group_floor);
+    the conformance cases compare such queries with hand-written SQL."""
+    sql = translate(
+        f"events | summarize d = dcount(action), n = count(), count(), a = max(bytes) by src_ip | {where}"
+    ).sql
+    assert (f"HAVING count(*) >= {floor}" in sql) == (floor is not None)
+    assert ("SEMI JOIN" in sql) == (floor is not None)

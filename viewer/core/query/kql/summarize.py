@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lark import Token, Tree
 
+from viewer.core.query.kql.group_floor import rows_of_large_groups
 from viewer.core.query.kql.model import (
     DATETIME,
     DYNAMIC,
@@ -33,8 +34,12 @@ if TYPE_CHECKING:
     from viewer.core.query.kql.translator import Translator
 
 
-def summarize(tr: Translator, rel: Relation, op: Tree) -> Relation:
+def summarize(tr: Translator, rel: Relation, op: Tree, row_floor: int | None = None) -> Relation:
+    """`row_floor`: the `where` after it keeps only groups of at least that many rows (group_floor)."""
     aggregates, groups = _split(op)
+    if row_floor is not None and groups:
+        keys = [group_key_sql(tr.scope(rel).expr(item.children[1])) for item in groups]
+        rel = rows_of_large_groups(tr, rel, keys, row_floor)
     scope = tr.scope(rel)
     columns: list[Column] = []
     selects: list[str] = []

@@ -13,6 +13,7 @@ from lark import Token, Tree
 
 from viewer.core.query import raw_columns
 from viewer.core.query.common import TABLE_SOURCE_TYPES
+from viewer.core.query.kql.group_floor import row_floor
 from viewer.core.query.kql.joins import join, union
 from viewer.core.query.kql.model import DYNAMIC, ORDER_COLUMN, RawFieldsUse, Relation, Typed, ident
 from viewer.core.query.kql.operators import distinct, extend, project, project_away, sort, take, top, where
@@ -42,7 +43,11 @@ class Translator:
         final = f"SELECT {columns} FROM {result.cte}"
         if result.ordered:
             final += f" ORDER BY {ORDER_COLUMN}"
-        return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in self.ctes) + "\n" + final
+        # NOT MATERIALIZED: a CTE read twice (group_floor) would otherwise be materialized with
+        # every CTE it reads, rows of the events table included; inlined, each read is filtered
+        # and projected on its own.
+        ctes = ",\n".join(f"{name} AS NOT MATERIALIZED (\n  {sql}\n)" for name, sql in self.ctes)
+        return f"WITH {ctes}\n{final}"
 
     def _let(self, tree: Tree) -> None:
         name, pipeline = str(tree.children[0]), tree.children[1]
@@ -84,6 +89,9 @@ class Translator:
                 if not allow_render or i != len(ops) - 1:
                     raise node(self.text, op).error("render must be the last operator of the query", "render")
                 self.render = render_hint(self.text, op, relation)
+                continue
+            if op.data == "summarize_op" and i + 1 < len(ops) and ops[i + 1].data == "where_op":
+                relation = summarize(self, relation, op, row_floor(op, ops[i + 1]))
                 continue
             relation = self.operator(relation, op)
         return relation
