@@ -127,7 +127,9 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             panel_stats.compact(cur)
         if ctx is not None:
             ctx.check()
-        identity_build.rebuild_actors(cur, compact_use=compact, first_build=old.event_id_max is None)
+        identity_build.rebuild_actors(
+            cur, compact_use=compact, first_build=old.event_id_max is None, mark=mark
+        )
         actors.create_views(cur)
         events = _save_state(cur, old, mark, compact, exact)
         day_totals.update(cur, [kind.name for kind in KINDS], deltas, events)
