@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from entities import stories
+from PySide6.QtWidgets import QTabBar
 
 from viewer.core.entities.swimlanes import Lane
 
@@ -66,6 +67,36 @@ def test_entity_card_of_an_ip(qtbot, settings, pivot_case, pivot_sql) -> None:  
         feature.card.linkActivated.emit("principal_id", stories.USER_ARN)
     assert blocker.args[:2] == ["principal_id", stories.USER_ARN]
     assert [r["role_arn"] for r in blocker.args[2]["roles_assumed"]] == [stories.ROLE_ARN]
+
+
+def _visible_tab_bars(win) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    return [
+        [tb.tabText(i) for i in range(tb.count())]
+        for tb in win.findChildren(QTabBar)
+        if tb.isVisible() and tb.geometry().intersects(win.rect())
+    ]
+
+
+def test_the_entity_card_opens_as_a_tab_beside_the_event_detail(qtbot, settings, pivot_case) -> None:  # type: ignore[no-untyped-def]
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    qtbot.wait(50)  # let the dock layout settle
+    # Hidden, the card leaves no tab bar behind (one was once drawn over the actor chain).
+    assert not feature.card_dock.isVisible()
+    assert not any("Entity card" in tabs for tabs in _visible_tab_bars(win))
+    with qtbot.waitSignal(feature.card.cardShown, timeout=WAIT_MS):
+        feature.open_card("src_ip", stories.ATTACKER_IP)
+    qtbot.wait(50)
+    assert win.tabifiedDockWidgets(feature.card_dock) == [win.detail_dock]
+    [tabs] = [t for t in _visible_tab_bars(win) if "Entity card" in t]
+    assert tabs == ["Event detail", "Entity card"]
+    # The tab bar sits between the detail/card group and the actor chain, not over the chain.
+    bar = next(
+        tb
+        for tb in win.findChildren(QTabBar)
+        if tb.isVisible() and tb.count() == 2 and "Entity card" in [tb.tabText(i) for i in range(2)]
+    )
+    chain_top = feature.chain_dock.mapTo(win, feature.chain_dock.rect().topLeft()).y()
+    assert bar.mapTo(win, bar.rect().bottomLeft()).y() <= chain_top
 
 
 def test_swimlanes_draw_the_totals_of_each_entity(qtbot, settings, pivot_case, pivot_sql) -> None:  # type: ignore[no-untyped-def]

@@ -64,10 +64,11 @@ class PivotFeature:
         window.splitDockWidget(window.detail_dock, self.chain_dock, Qt.Orientation.Vertical)
         self.card = EntityCardWidget()
         self.card_dock = _dock("Entity card", "entity_card_dock", self.card, window)
+        # Tabified with the event detail only when first shown (`_place_card`): a hidden dock
+        # tabified at start-up left its group's tab bar drawn over the actor chain.
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.card_dock)
-        window.tabifyDockWidget(window.detail_dock, self.card_dock)
-        window.detail_dock.raise_()
         self.card_dock.hide()
+        self.card_dock.toggleViewAction().triggered.connect(lambda on: on and self._place_card())
         self.lanes = SwimlaneWidget(axis=type(window.timeline.axis)())  # the timeline's own axis class
         self.lanes_dock = _dock("Swimlanes", "swimlanes_dock", self.lanes, window)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.lanes_dock)
@@ -243,9 +244,17 @@ class PivotFeature:
         name = entity_kind(kind_name).name
         if not has_card(name):
             return
+        self._place_card()
         self.card_dock.show()
         self.card_dock.raise_()
         self.card.show_entity(name, entity)
+
+    def _place_card(self) -> None:
+        """Put the entity card in a tab beside the event detail, unless the user moved it."""
+        w, card = self.window, self.card_dock
+        if card.isFloating() or w.tabifiedDockWidgets(card) or not w.detail_dock.isVisible():
+            return
+        w.tabifyDockWidget(w.detail_dock, card)
 
     def add_lane(self, kind_name: str, entity: str) -> None:
         kind = kind_name if kind_name == ACTOR_KIND else entity_kind(kind_name).name
