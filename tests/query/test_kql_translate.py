@@ -157,3 +157,5 @@ def test_a_where_on_counts_after_summarize_sets_a_row_floor(where: str, floor: i
     ).sql
     assert (f"HAVING count(*) >= {floor}" in sql) == (floor is not None)
     assert ("SEMI JOIN" in sql) == (floor is not None)
+    # The CTE read twice is inlined, not materialized with the event rows it reads.
+    assert ("NOT MATERIALIZED" in sql) == (floor is not None)

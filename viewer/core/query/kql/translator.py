@@ -31,6 +31,7 @@ class Translator:
         self.tables: dict[str, Relation] = {}
         self.render: RenderHint | None = None
         self.raw_fields: list[RawFieldsUse] = []
+        self.inline_ctes = False  # a CTE is read twice: write every CTE NOT MATERIALIZED
 
     # -- statements -----------------------------------------------------------------------------
     def query(self, tree: Tree) -> str:
@@ -43,10 +44,11 @@ class Translator:
         final = f"SELECT {columns} FROM {result.cte}"
         if result.ordered:
             final += f" ORDER BY {ORDER_COLUMN}"
-        # NOT MATERIALIZED: a CTE read twice (group_floor) would otherwise be materialized with
-        # every CTE it reads, rows of the events table included; inlined, each read is filtered
-        # and projected on its own.
-        ctes = ",\n".join(f"{name} AS NOT MATERIALIZED (\n  {sql}\n)" for name, sql in self.ctes)
+        # NOT MATERIALIZED when group_floor reads a CTE twice: DuckDB would otherwise materialize
+        # it with every CTE it reads, rows of the events table included; inlined, each read is
+        # filtered and projected on its own. (A CTE read once is inlined either way.)
+        mode = "NOT MATERIALIZED " if self.inline_ctes else ""
+        ctes = ",\n".join(f"{name} AS {mode}(\n  {sql}\n)" for name, sql in self.ctes)
         return f"WITH {ctes}\n{final}"
 
     def _let(self, tree: Tree) -> None:
@@ -91,7 +93,9 @@ class Translator:
                 self.render = render_hint(self.text, op, relation)
                 continue
             if op.data == "summarize_op" and i + 1 < len(ops) and ops[i + 1].data == "where_op":
-                relation = summarize(self, relation, op, row_floor(op, ops[i + 1]))
+                floor = row_floor(op, ops[i + 1])
+                self.inline_ctes = self.inline_ctes or floor is not None
+                relation = summarize(self, relation, op, floor)
                 continue
             relation = self.operator(relation, op)
         return relation
