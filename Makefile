@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE_EVIDENCE := sample_cases/aws_incident/evidence
+SAMPLE_NETWORK := sample_cases/aws_incident/network_evidence
 SAMPLE_CASE := sample_cases/aws_incident/aws_incident.caseline
 
 .PHONY: run test lint typecheck hygiene sample clean
@@ -14,10 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(SAMPLE_CASE): $(STAMP) sample_cases/generate_aws_incident.py
+# CloudTrail (the central log bucket) and the network evidence (VPC flow logs, GuardDuty
+# findings), written side by side by one generator run and imported together.
+$(SAMPLE_CASE): $(STAMP) sample_cases/generate_aws_incident.py $(wildcard sample_cases/aws_incident_*.py)
 	rm -f $(SAMPLE_CASE)
-	$(BIN)/python sample_cases/generate_aws_incident.py --out $(SAMPLE_EVIDENCE)
-	$(BIN)/caseline import $(SAMPLE_CASE) $(SAMPLE_EVIDENCE)
+	$(BIN)/python sample_cases/generate_aws_incident.py --out $(SAMPLE_EVIDENCE) --network-out $(SAMPLE_NETWORK)
+	$(BIN)/caseline import $(SAMPLE_CASE) $(SAMPLE_EVIDENCE) $(SAMPLE_NETWORK)
 
 sample: $(SAMPLE_CASE)
 

@@ -30,6 +30,7 @@ from aws_incident_model import (
     stable_id,
     ts,
 )
+from aws_incident_network import ADMIN_DETECTOR, FLOW_BUCKET, LOGGING_FINDING_ID, NEW_FLOW_LOG_ID, VPC_ID
 
 IP_STAGING = "203.0.113.45"
 IP_EXFIL = "192.0.2.77"
@@ -524,14 +525,14 @@ def response(rng: random.Random) -> Iterator[Step]:
     erin_dev = sso_session(rng, DEV, "AdministratorAccess", "erin.kowalski", ts("2024-03-13T09:38:12"))
     ip, ua = OFFICE_IPS[2], UA_CHROME
     trail = TRAILS[PROD]
-    gd = {"detectorId": "6ac7d9e1b2f34a5c8d9e0f1a2b3c4d5e", "maxResults": 50}
+    gd = {"detectorId": ADMIN_DETECTOR, "maxResults": 50}
     steps: list[tuple[str, Principal, str, dict[str, Any]]] = [
         ("2024-03-13T08:51:02", erin_sec, "guardduty:ListFindings", {"params": gd}),
         (
             "2024-03-13T08:51:40",
             erin_sec,
             "guardduty:GetFindings",
-            {"params": {"detectorId": gd["detectorId"], "findingIds": ["a2c6f1e0b3d4"]}},
+            {"params": {"detectorId": gd["detectorId"], "findingIds": [LOGGING_FINDING_ID]}},
         ),
         ("2024-03-13T09:07:22", erin, "cloudtrail:StartLogging", {"params": {"name": trail}}),
         (
@@ -578,13 +579,21 @@ def response(rng: random.Random) -> Iterator[Step]:
             {
                 "params": {
                     "CreateFlowLogsRequest": {
-                        "ResourceId": {"content": "vpc-0d4c3b2a190817263", "tag": 1},
+                        "ResourceId": {"content": VPC_ID, "tag": 1},
                         "ResourceType": "VPC",
                         "TrafficType": "ALL",
                         "LogDestinationType": "s3",
-                        "LogDestination": "arn:aws:s3:::acme-vpc-flow-logs-222222222222",
+                        "LogDestination": f"arn:aws:s3:::{FLOW_BUCKET}",
                     }
-                }
+                },
+                "response": {
+                    "CreateFlowLogsResponse": {
+                        "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/",
+                        "requestId": "",
+                        "flowLogIdSet": {"item": NEW_FLOW_LOG_ID},
+                        "unsuccessful": "",
+                    }
+                },
             },
         ),
         (

@@ -49,6 +49,7 @@ from aws_incident_model import (
     s3_object_resources,
     stable_hex,
 )
+from aws_incident_network import INSTANCE_IPS
 
 UA_SCANNER = UA_LAMBDA.replace("python3.12", "python3.11")
 
@@ -119,12 +120,15 @@ def ssm_agents(rng: random.Random, day: datetime) -> Iterator[Call]:
                         iso_s(t - timedelta(minutes=3)),
                     )
                     renew = t + timedelta(hours=6)
+                # The draws stay (the RNG order is the seed's contract); an instance has one address.
+                drawn = f"10.{20 if account == PROD else 40}.{rng.randint(1, 30)}.{rng.randint(10, 250)}"
+                ip = INSTANCE_IPS.get(inst, drawn)
                 yield Call(
                     t,
                     who,
                     "ssm:UpdateInstanceInformation",
                     region,
-                    f"10.{20 if account == PROD else 40}.{rng.randint(1, 30)}.{rng.randint(10, 250)}",
+                    ip,
                     UA_SSM,
                     params={
                         "instanceId": inst,
@@ -133,7 +137,7 @@ def ssm_agents(rng: random.Random, day: datetime) -> Iterator[Call]:
                         "platformType": "Linux",
                         "platformName": "Amazon Linux",
                         "platformVersion": "2023",
-                        "iPAddress": "10.20.1.17",
+                        "iPAddress": ip,
                     },
                     vpce=VPCE.get(account, ""),
                 )

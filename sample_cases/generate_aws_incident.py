@@ -55,6 +55,7 @@ from aws_incident_model import (  # noqa: E402
     stable_hex,
     ts,
 )
+from aws_incident_network_evidence import build_network  # noqa: E402
 from aws_incident_services import background_calls  # noqa: E402
 from aws_incident_truth import build_truth  # noqa: E402
 
@@ -341,17 +342,28 @@ def write_tree(out: Path, log_files: list[LogFile], digests: list[DigestFile]) -
     return total
 
 
-def generate(out: Path, truth_path: Path, seed: int = SEED) -> dict[str, Any]:
-    """Build everything in memory, then write it; returns the ground truth that was saved."""
+def generate(
+    out: Path, truth_path: Path, seed: int = SEED, network_out: Path | None = None
+) -> dict[str, Any]:
+    """Build everything in memory, then write it; returns the ground truth that was saved.
+
+    CloudTrail goes to ``out``; the flow logs and GuardDuty findings to ``network_out``
+    (default: ``network_evidence`` beside ``out``), built from the CloudTrail events.
+    """
     rng = random.Random(seed)
     events, stage_of = collect_events(rng)
     log_files = build_log_files(rng, events)
     digests = build_digests(log_files)
     size = write_tree(out, log_files, digests)
     truth = build_truth(seed, log_files, digests, stage_of, size)
+    truth["network"] = build_network(seed, events, DAYS, network_out or default_network_out(out), gzip_bytes)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     return truth
+
+
+def default_network_out(out: Path) -> Path:
+    return out.parent / "network_evidence"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,14 +372,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--truth", type=Path, default=None, help="ground truth path (default: <out>/../truth.json)"
     )
+    parser.add_argument(
+        "--network-out",
+        type=Path,
+        default=None,
+        help="flow logs and GuardDuty findings (default: <out>/../network_evidence)",
+    )
     parser.add_argument("--seed", type=int, default=SEED, help="RNG seed; the README describes the default")
     args = parser.parse_args(argv)
     truth_path = args.truth or args.out.parent / "truth.json"
-    truth = generate(args.out, truth_path, args.seed)
-    counts = truth["counts"]
+    network_out = args.network_out or default_network_out(args.out)
+    truth = generate(args.out, truth_path, args.seed, network_out)
+    counts, flows = truth["counts"], truth["network"]["flow_logs"]
     print(
         f"wrote {counts['log_files']} log files, {counts['digest_files']} digest files, "
         f"{counts['records_on_disk']} records ({counts['bytes_on_disk']} bytes) to {args.out}; "
+        f"{flows['files']} flow log files ({flows['records']} records) and "
+        f"{len(truth['network']['guardduty']['findings'])} GuardDuty findings to {network_out}; "
         f"truth in {truth_path}"
     )
     return 0

@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -274,5 +274,146 @@ def test_readme_quotes_the_generated_indicators(truth: dict) -> None:
         f"{truth['exfiltration']['bytes_transferred_out']:,}",
     ]
     quoted += [s["first_event_time"] for s in truth["stages"]]
+    network = truth["network"]
+    gap, scan = network["flow_log_gap"], network["port_scan"]
+    quoted += [gap["new_flow_log"], gap["deleted_at"], scan["first_start"], scan["source_ip"]]
+    quoted += [network["guardduty"]["opened_by_responder"], network["guardduty"]["administrator_detector_id"]]
+    quoted += [f["type"] for f in network["guardduty"]["findings"]]
+    opened = next(f for f in scan["flows"] if f["action"] == "ACCEPT" and f["direction"] == "ingress")
+    quoted += [opened["instance_id"], opened["eni"], f"port `{opened['dst_port']}`"]
     missing = [q for q in quoted if q not in readme]
     assert not missing
+
+
+# -- network evidence: VPC flow logs and GuardDuty findings ------------------------------------
+FLOW_RE = re.compile(
+    r"^AWSLogs/(?P<acct>\d{12})/vpcflowlogs/(?P<region>[a-z]{2}-[a-z]+-\d)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
+    r"(?P=acct)_vpcflowlogs_(?P=region)_(?P<log>fl-[0-9a-f]{17})_(?P<stamp>(?P=y)(?P=m)(?P=d)T\d{4}Z)_[0-9a-f]{8}"
+    r"\.log\.gz$"
+)
+FLOW_FIELDS_REQUIRED = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
+    "log-status vpc-id subnet-id instance-id flow-direction pkt-srcaddr pkt-dstaddr"
+).split()
+
+
+@pytest.fixture(scope="module")
+def flows(case: Path, truth: dict) -> dict[str, list[dict[str, str]]]:
+    """Flow object key (below the bucket folder) -> its records as field -> value."""
+    bucket = case / "network_evidence" / truth["network"]["flow_logs"]["bucket"]
+    out = {}
+    for path in sorted(bucket.rglob("*")):
+        if path.is_file():
+            lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+            fields = lines[0].split()
+            assert set(FLOW_FIELDS_REQUIRED) <= set(fields), path
+            assert all(len(line.split()) == len(fields) for line in lines[1:]), path
+            out[path.relative_to(bucket).as_posix()] = [
+                dict(zip(fields, line.split(), strict=True)) for line in lines[1:]
+            ]
+    return out
+
+
+def utc(epoch: str) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat()
+
+
+def test_flow_logs_are_s3_delivery_objects(case: Path, flows: dict, truth: dict) -> None:
+    info = truth["network"]["flow_logs"]
+    assert len(flows) == info["files"] and sum(len(r) for r in flows.values()) == info["records"]
+    lines: Counter[tuple[str, ...]] = Counter()
+    for key, records in flows.items():
+        m = FLOW_RE.match(key)
+        assert m and m["acct"] == "111111111111" and m["region"] == info["region"], key
+        assert records, key
+        stamp = m["stamp"]
+        delivered = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}"
+        for rec in records:
+            assert rec["vpc-id"] == info["vpc_id"] and rec["account-id"] == m["acct"]
+            assert int(rec["start"]) <= int(rec["end"]) and utc(rec["end"])[:16] <= delivered
+            assert (rec["log-status"] == "NODATA") == (rec["srcaddr"] == "-")
+            lines[tuple(rec.values())] += 1
+    # A flow record has no id: identical lines would be dropped as duplicates on import.
+    assert max(lines.values()) == 1
+    nodata = sum(1 for recs in flows.values() for r in recs if r["log-status"] == "NODATA")
+    assert nodata == info["nodata_records"] > 0
+    assert (
+        sum(1 for recs in flows.values() for r in recs if r["action"] == "REJECT") == info["reject_records"]
+    )
+
+
+def test_flow_log_gap_on_disk_matches_cloudtrail(flows: dict, logs: dict, truth: dict) -> None:
+    gap = truth["network"]["flow_log_gap"]
+    records = [r for _, recs in logs.values() for r in recs]
+    deleted = next(r for r in records if r["eventName"] == "DeleteFlowLogs")
+    created = next(r for r in records if r["eventName"] == "CreateFlowLogs")
+    assert (
+        deleted["requestParameters"]["DeleteFlowLogsRequest"]["FlowLogId"]["content"]
+        == gap["deleted_flow_log"]
+    )
+    assert (
+        created["responseElements"]["CreateFlowLogsResponse"]["flowLogIdSet"]["item"] == gap["new_flow_log"]
+    )
+    assert deleted["eventTime"].replace("Z", "+00:00") == gap["deleted_at"]
+    assert created["eventTime"].replace("Z", "+00:00") == gap["created_at"]
+    ends, starts = defaultdict(list), defaultdict(list)
+    for key, recs in flows.items():
+        m = FLOW_RE.match(key)
+        assert m is not None
+        ends[m["log"]] += [utc(r["end"]) for r in recs]
+        starts[m["log"]] += [utc(r["start"]) for r in recs]
+    assert set(ends) == {gap["deleted_flow_log"], gap["new_flow_log"]}
+    assert max(ends[gap["deleted_flow_log"]]) == gap["last_record_end"] <= gap["deleted_at"]
+    assert min(starts[gap["new_flow_log"]]) == gap["first_record_start"] >= gap["created_at"]
+    assert (
+        min(starts[gap["deleted_flow_log"]])
+        == truth["network"]["flow_logs"]["by_flow_log"][gap["deleted_flow_log"]]["first_start"]
+    )
+
+
+def test_scan_comes_from_the_discovery_address_after_describe_instances(
+    flows: dict, logs: dict, truth: dict
+) -> None:
+    scan = truth["network"]["port_scan"]
+    probes = [r for recs in flows.values() for r in recs if scan["source_ip"] in (r["srcaddr"], r["dstaddr"])]
+    assert len(probes) == len(scan["flows"])
+    assert {int(r["dstport"]) for r in probes if r["srcaddr"] == scan["source_ip"]} == {
+        22,
+        3389,
+        5432,
+        6379,
+        8080,
+    }
+    accepted = [r for r in probes if r["action"] == "ACCEPT" and r["flow-direction"] == "ingress"]
+    assert [int(r["dstport"]) for r in accepted] == [scan["open_port"]]
+    described = max(
+        r["eventTime"]
+        for _, recs in logs.values()
+        for r in recs
+        if r["eventName"] == "DescribeInstances"
+        and r["sourceIPAddress"] == scan["source_ip"]
+        and r["recipientAccountId"] == "111111111111"
+    )
+    discovery = next(s for s in truth["stages"] if s["name"] == "discovery")
+    assert described.replace("Z", "+00:00") < scan["first_start"] < discovery["last_event_time"]
+
+
+def test_guardduty_export_is_get_findings_output(case: Path, logs: dict, truth: dict) -> None:
+    gd = truth["network"]["guardduty"]
+    doc = json.loads((case / "network_evidence" / gd["file"]).read_text(encoding="utf-8"))
+    assert list(doc) == ["Findings"] and len(doc["Findings"]) == len(gd["findings"])
+    for f, want in zip(doc["Findings"], gd["findings"], strict=True):
+        assert re.fullmatch(r"[0-9a-f]{32}", f["Id"]) and f["Id"] == want["id"]
+        assert f["SchemaVersion"] == "2.0" and f["AccountId"] == "111111111111"
+        assert (
+            f["Arn"].endswith(f"/finding/{f['Id']}")
+            and f["Service"]["DetectorId"] == gd["member_detector_id"]
+        )
+        assert (
+            f["Service"]["EventFirstSeen"] <= f["Service"]["EventLastSeen"] < f["CreatedAt"] <= f["UpdatedAt"]
+        )
+    asked = [r for _, recs in logs.values() for r in recs if r["eventName"] == "GetFindings"]
+    assert [r["requestParameters"]["findingIds"] for r in asked] == [[gd["opened_by_responder"]]]
+    assert asked[0]["requestParameters"]["detectorId"] == gd["administrator_detector_id"]
+    opened = next(f for f in doc["Findings"] if f["Id"] == gd["opened_by_responder"])
+    assert opened["CreatedAt"] < asked[0]["eventTime"]  # it existed when the responder opened it
