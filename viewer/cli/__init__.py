@@ -12,6 +12,7 @@
     caseline pivot CASE KIND VALUE [--json]
     caseline fetch CASE aws-s3 --bucket B --start D --end D [--profile P] [--region R] [--endpoint-url URL]
     caseline formats [--json | --markdown]
+    caseline upgrade CASE [--to COPY]
     caseline open [CASE | BUNDLE.zip] [--read-only]
 
 Errors go to stderr with a non-zero exit status; warnings never fail an import.
@@ -256,6 +257,29 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from viewer.core.case_file import schema_version_of
+    from viewer.core.case_upgrade import upgraded_copy
+    from viewer.core.migrations import SCHEMA_VERSION
+
+    if args.to:
+        bar = _ProgressBar(sys.stderr)
+        try:
+            done = upgraded_copy(args.case, args.to, JobContext(on_progress=bar))
+        finally:
+            bar.done()
+        print(done.describe())
+        return 0
+    before = schema_version_of(args.case)
+    CaseFile.open(args.case).close()  # runs the migrations in place
+    print(
+        f"{args.case}: case schema {before} -> {SCHEMA_VERSION}"
+        if before < SCHEMA_VERSION
+        else f"{args.case}: up to date (schema {before})"
+    )
+    return 0
+
+
 def _cmd_open(args: argparse.Namespace) -> int:
     from viewer.gui.app import run  # the GUI is loaded only for this command
 
@@ -304,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the built-in formats as docs/formats.md is generated"
     )
     s.set_defaults(func=_cmd_formats)
+    s = sub.add_parser("upgrade", help="bring a case written by an older Caseline to this schema")
+    s.add_argument("case")
+    s.add_argument(
+        "--to",
+        metavar="COPY",
+        help="write an upgraded copy there and leave CASE untouched (for evidence you must not change)",
+    )
+    s.set_defaults(func=_cmd_upgrade)
     s = sub.add_parser("open", help="open the desktop application")
     s.add_argument(
         "case", nargs="?", help="a case file, or an evidence bundle .zip (verified, opened read-only)"

@@ -48,6 +48,17 @@ class CaseVersionError(CaseError):
     """The case was written by a newer Caseline than this one."""
 
 
+class CaseNeedsUpgradeError(CaseError):
+    """A read-only open of a case with an older schema: upgrading it would change the file.
+
+    The caller may offer an upgraded copy (`viewer.core.case_upgrade.upgraded_copy`)."""
+
+    def __init__(self, message: str, path: Path, version: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.version = version
+
+
 class ReadOnlyCaseError(CaseError):
     """A change was asked of a case opened read-only."""
 
@@ -110,13 +121,18 @@ class CaseFile:
                 f"{p} was written by a newer Caseline (case schema {version}); this Caseline "
                 f"{__version__} reads schema {SCHEMA_VERSION} and older. Upgrade Caseline to open it."
             )
+        if version < SCHEMA_VERSION and read_only:
+            con.close()
+            raise CaseNeedsUpgradeError(
+                f"{p} uses case schema {version}; reading it needs schema {SCHEMA_VERSION}, and "
+                "upgrading changes the file, which read-only forbids. Open it once without "
+                "--read-only, or work on an upgraded copy (`caseline upgrade CASE --to COPY`; "
+                "the app offers one), which leaves this file untouched",
+                p,
+                version,
+            )
         case = cls(p, con, read_only=read_only)
         if version < SCHEMA_VERSION:
-            if read_only:
-                raise CaseError(
-                    f"{p} uses case schema {version}; it must be upgraded to {SCHEMA_VERSION}, "
-                    "which needs write access (open it once without --read-only)"
-                )
             case._migrate(from_version=version)
         return case
 
@@ -210,6 +226,18 @@ class CaseFile:
             cur.execute(
                 "INSERT OR REPLACE INTO case_meta VALUES ('last_written_by', ?)", [f"caseline {__version__}"]
             )
+
+
+def schema_version_of(path: str | os.PathLike[str]) -> int:
+    """The schema version a case file declares, read without changing it."""
+    p = Path(path)
+    if not p.is_file():
+        raise CaseError(f"no case file at {p}")
+    con = _connect(p, read_only=True)
+    try:
+        return _schema_version(con, p)
+    finally:
+        con.close()
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:

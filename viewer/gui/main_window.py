@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.case_file import CaseError, CaseSummary
+from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.value_menus = ValueMenus()
         # Features add a check here: a reason the case cannot close now (a fetch running), or None.
         self.close_guards: list[Callable[[], str | None]] = []
+        self.upgrade_offers: list[Callable[[CaseNeedsUpgradeError], bool]] = []
         self._build_widgets()
         self._build_menus()
         self._build_status_bar()
@@ -200,6 +201,11 @@ class MainWindow(QMainWindow):
     def open_case(self, path: str | Path, read_only: bool = False) -> bool:
         try:
             session = CaseSession.open(path, read_only=read_only, parent=self)
+        except CaseNeedsUpgradeError as exc:
+            # An older case read-only: a feature may offer an upgraded copy (opened when ready).
+            if not any(offer(exc) for offer in self.upgrade_offers):
+                QMessageBox.warning(self, "Cannot open case", str(exc))
+            return False
         except CaseError as exc:
             QMessageBox.warning(self, "Cannot open case", str(exc))
             return False

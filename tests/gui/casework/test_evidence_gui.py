@@ -148,3 +148,72 @@ def test_caseline_open_bundle_from_the_command_line(qtbot, trail_case, tmp_path,
     assert win.session.read_only
     assert win.session.path.is_relative_to(tmp_path / "data" / "bundles")
     win.close_case()
+
+
+def _schema_1_case(path: Path) -> Path:
+    """A case as the first Caseline wrote it (the first migration only), with one event."""
+    import duckdb
+
+    from viewer.core.migrations import MIGRATIONS
+
+    con = duckdb.connect(str(path))
+    for sql in MIGRATIONS[0][1]:
+        con.execute(sql)
+    con.execute("INSERT INTO case_meta VALUES ('schema_version', '1')")
+    con.execute(
+        "INSERT INTO events (event_id, ts, source_type, provider, action, evidence_id, record_index, raw, dedup_key) "
+        "VALUES (7, '2024-05-01 10:00:00+00', 'cloudtrail', 'aws', 'GetObject', 1, 6, '{\"a\": 1}', 42)"
+    )
+    con.close()
+    return path
+
+
+def test_an_older_case_opened_read_only_becomes_an_upgraded_copy(qtbot, settings, tmp_path):
+    old = _schema_1_case(tmp_path / "old.caseline")
+    before = sha256(old)
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    feature = _feature(win)
+    feature.evidence.upgrade_root = tmp_path / "upgraded"
+    feature.evidence.ask_upgrade = False  # the question box is answered "yes"
+    with qtbot.waitSignal(win.caseChanged, timeout=WAIT_MS):
+        assert win.open_case(old, read_only=True) is False  # not this file: a copy, once made
+    assert win.session is not None and win.session.read_only
+    assert win.session.path.is_relative_to(tmp_path / "upgraded") and win.session.path.name == old.name
+    assert win.session.case.summary().events == 1
+    text = feature.banner.label.text()
+    assert "Upgraded copy of" in text and before in text and "schema 1 -> " in text
+    win.close_case()
+    assert sha256(old) == before  # the original was only read
+
+
+def test_a_bundle_holding_an_older_case_opens_upgraded(qtbot, settings, tmp_path):
+    import hashlib
+    import json
+
+    old = _schema_1_case(tmp_path / "old.caseline")
+    info = json.dumps({"case": old.name}).encode()
+    zip_path = tmp_path / "old-handover.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.write(old, old.name)
+        zf.writestr(bundle.INFO, info)
+        sums = {old.name: sha256(old), bundle.INFO: hashlib.sha256(info).hexdigest()}
+        zf.writestr(bundle.MANIFEST, "".join(f"{h}  {n}\n" for n, h in sorted(sums.items())))
+    zip_sha = sha256(zip_path)
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    feature = _feature(win)
+    feature.evidence.bundle_root = tmp_path / "extracted"
+    with qtbot.waitSignal(win.caseChanged, timeout=WAIT_MS):
+        assert feature.evidence.start_open_bundle(zip_path)
+    assert win.session is not None and win.session.read_only
+    assert feature.evidence.last_bundle.upgraded_from == 1
+    assert "upgraded from case schema 1" in feature.banner.label.text()
+    win.close_case()
+    assert sha256(zip_path) == zip_sha

@@ -5,6 +5,9 @@ Verify runs `custody.verify` and, when the ledger holds CloudTrail digest files,
 findings dock re-reads them) and kept for the session in a read-only one. A bundle is verified
 (`bundle.verify`) before anything is extracted; a bundle that does not verify is refused with every
 reason; a good one is extracted into a new folder of the app's data folder and opened read-only.
+A case from an older Caseline cannot be opened read-only as it is (reading it needs its schema
+migrated): the extracted copy of a bundle is upgraded in place (it is the app's own copy; the
+bundle was verified first), and a plain case file opened read-only is offered as an upgraded copy.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.case_file import CaseFile
+from viewer.core.case_file import CaseFile, CaseNeedsUpgradeError, schema_version_of
+from viewer.core.case_upgrade import UpgradedCopy, upgraded_copy
 from viewer.core.casework import bundle, cloudtrail_integrity, custody
 from viewer.core.casework.findings import IntegrityResult
 from viewer.core.jobs import JobContext
+from viewer.core.migrations import SCHEMA_VERSION
 from viewer.gui.casework.task_status import TaskStatus
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ class BundleOutcome:
     zip_path: Path
     check: IntegrityResult
     case_path: Path | None  # None: refused
+    upgraded_from: int | None = None  # the extracted case was at this older schema
 
 
 def run_verify(
@@ -68,9 +74,17 @@ def open_bundle_job(zip_path: Path, root: Path, ctx: JobContext) -> BundleOutcom
     if not check.ok:
         return BundleOutcome(zip_path, check, None)
     ctx.check()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    dest = root / f"{zip_path.stem}-{stamp}"
-    return BundleOutcome(zip_path, check, bundle.open_bundle(zip_path, dest, verified=check))
+    dest = root / f"{zip_path.stem}-{_stamp()}"
+    path = bundle.open_bundle(zip_path, dest, verified=check)
+    version = schema_version_of(path)
+    if version < SCHEMA_VERSION:
+        CaseFile.open(path).close()  # migrates the extracted copy; the bundle stays as it was
+        return BundleOutcome(zip_path, check, path, upgraded_from=version)
+    return BundleOutcome(zip_path, check, path)
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 DATA_ENV = "CASELINE_DATA_DIR"  # tests and portable installs: where opened bundles are extracted
@@ -79,9 +93,18 @@ DATA_ENV = "CASELINE_DATA_DIR"  # tests and portable installs: where opened bund
 def default_bundle_root() -> Path:
     """A new folder per opened bundle goes here: the app's data folder, never next to the zip
     (which may be on read-only media handed over by someone else)."""
+    return _data_root() / "bundles"
+
+
+def default_upgrade_root() -> Path:
+    """Upgraded copies of older cases opened read-only: the app's data folder, for the same reason."""
+    return _data_root() / "upgraded"
+
+
+def _data_root() -> Path:
     override = os.environ.get(DATA_ENV)
     base = override or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".caseline") / "bundles"
+    return Path(base or Path.home() / ".caseline")
 
 
 class VerifyDialog(QDialog):
@@ -144,6 +167,8 @@ class EvidenceActions(QObject):
         self.tasks = tasks
         self.dock = dock
         self.bundle_root: Path = default_bundle_root()
+        self.upgrade_root: Path = default_upgrade_root()
+        self.ask_upgrade = True  # tests answer the question themselves
         self.last_verify: VerifyOutcome | None = None
         self.last_bundle: BundleOutcome | None = None
         self.notice: QMessageBox | None = None
@@ -190,6 +215,38 @@ class EvidenceActions(QObject):
             self.window.statusBar().showMessage(f"Verifying {zip_path.name} before opening it…")
         return handle is not None
 
+    # -- older cases -----------------------------------------------------------------------
+    def offer_upgraded_copy(self, err: CaseNeedsUpgradeError) -> bool:
+        """Asked by the window when a read-only open meets an older case; True: a copy is being made."""
+        if self.ask_upgrade:
+            answer = QMessageBox.question(
+                self.window,
+                "Older case",
+                f"{err.path.name} was written by an older Caseline (case schema {err.version}); reading "
+                f"it needs schema {SCHEMA_VERSION}, and upgrading it would change the file, which "
+                "read-only mode forbids.\n\nOpen an upgraded copy instead? The original is only read "
+                f"and hashed; the copy goes to {self.upgrade_root}.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        return self.start_upgraded_copy(err.path)
+
+    def start_upgraded_copy(self, path: Path) -> bool:
+        dest = self.upgrade_root / f"{path.stem}-{_stamp()}" / path.name
+        handle = self.tasks.start(
+            "upgrade", f"Copying and upgrading {path.name}…", lambda ctx: upgraded_copy(path, dest, ctx)
+        )
+        if handle is not None:
+            self.window.statusBar().showMessage(f"Making an upgraded copy of {path.name}…")
+        return handle is not None
+
+    def _upgrade_done(self, done: UpgradedCopy) -> None:
+        if not self.window.open_case(done.copy, read_only=True):
+            return
+        for callback in self.on_bundle_opened:
+            callback(done.describe())  # type: ignore[operator]
+        self.window.statusBar().showMessage(f"Opened an upgraded copy of {done.source.name} read-only", 15000)
+
     # -- outcomes --------------------------------------------------------------------------
     @Slot(str, object)
     def _finished(self, name: str, result: object) -> None:
@@ -210,6 +267,8 @@ class EvidenceActions(QObject):
             )
         elif isinstance(result, BundleOutcome):
             self._bundle_done(result)
+        elif isinstance(result, UpgradedCopy):
+            self._upgrade_done(result)
 
     def _bundle_done(self, outcome: BundleOutcome) -> None:
         self.last_bundle = outcome
@@ -233,6 +292,11 @@ class EvidenceActions(QObject):
             f"Opened from bundle <b>{outcome.zip_path.name}</b>: verified, all {n} members match its "
             f"SHA-256 manifest; extracted to <tt>{outcome.case_path.parent}</tt>."
         )
+        if outcome.upgraded_from is not None:
+            message += (
+                f" The extracted copy was upgraded from case schema {outcome.upgraded_from} to "
+                f"{SCHEMA_VERSION} (an older Caseline wrote it); the bundle is unchanged."
+            )
         for callback in self.on_bundle_opened:
             callback(message)  # type: ignore[operator]
         self.window.statusBar().showMessage(
@@ -246,6 +310,8 @@ class EvidenceActions(QObject):
             self.dock.status.setText(f"Verification failed: {message.splitlines()[0]}")
         elif name == "bundle":
             self._notice(QMessageBox.Icon.Critical, "Bundle refused", message.split("\n\n")[0])
+        elif name == "upgrade":
+            self._notice(QMessageBox.Icon.Critical, "Upgraded copy failed", message.split("\n\n")[0])
 
     @Slot(str)
     def _cancelled(self, name: str) -> None:

@@ -61,6 +61,7 @@ class CaseworkFeature(QObject):
         self.evidence = EvidenceActions(window, self.tasks, self.findings, self)
         self.banner = AuditorBanner(window)
         self.evidence.on_bundle_opened.append(self.banner.set_origin)
+        window.upgrade_offers.append(self.evidence.offer_upgraded_copy)
         self.activity_dialog: ActivityLogDialog | None = None
         self.dialog: QDialog | None = None  # the annotation dialog open now (tests reach in)
         self._write_actions: list[QAction] = []

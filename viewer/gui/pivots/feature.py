@@ -68,7 +68,7 @@ class PivotFeature:
         # tabified at start-up left its group's tab bar drawn over the actor chain.
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.card_dock)
         self.card_dock.hide()
-        self.card_dock.toggleViewAction().triggered.connect(lambda on: on and self._place_card())
+        self.card_dock.toggleViewAction().triggered.connect(self._card_toggled)
         self.lanes = SwimlaneWidget(axis=type(window.timeline.axis)())  # the timeline's own axis class
         self.lanes_dock = _dock("Swimlanes", "swimlanes_dock", self.lanes, window)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.lanes_dock)
@@ -248,6 +248,10 @@ class PivotFeature:
         self.card_dock.show()
         self.card_dock.raise_()
         self.card.show_entity(name, entity)
+
+    def _card_toggled(self, shown: bool) -> None:
+        if shown:
+            self._place_card()
 
     def _place_card(self) -> None:
         """Put the entity card in a tab beside the event detail, unless the user moved it."""
