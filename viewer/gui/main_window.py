@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_summary(self, summary: CaseSummary) -> None:
-        self.count_label.setText(f"{summary.events:,} events in case")
+        self.count_label.setText(f"{summary.events:,} event{'' if summary.events == 1 else 's'} in case")
         if summary.first_ts is not None and summary.last_ts is not None:
             self.span_label.setText(format_range(summary.first_ts, summary.last_ts))
         else:
