@@ -28,7 +28,6 @@ from aws_incident_network import (
 )
 
 DETECTOR = member_detector(PROD, VPC_REGION)
-EXPORTED_AT = "2024-03-16T10:12:00Z"  # after the collection window: the export is not in the trail
 # Where GuardDuty's threat intelligence places the intruder's addresses (documentation ASNs).
 _GEO = {
     IP_STAGING: (
