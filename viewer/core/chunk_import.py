@@ -30,6 +30,7 @@ from viewer.core.array_extract import (
     stage_sql,
     staged_records_sql,
 )
+from viewer.core.entities import import_picks
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.record_readers import Problem, records
@@ -207,6 +208,10 @@ class ChunkImporter:
                 a.array_path.unlink(missing_ok=True)
         first_rows = dict(self.cur.execute(FIRST_ROWS_SQL).fetchall())
         self._insert_trusted(spec, staged_records_sql(ready, first_rows))
+        # The correlation build's few JSON paths, parsed while the records are still text.
+        import_picks.capture(
+            self.cur, spec.source_type, [a.evidence_id for a in ready], staged_records_sql(ready, first_rows)
+        )
         self.cur.execute(DROP_STAGE_SQL)
 
     def _insert_trusted(self, spec: FormatSpec, source_sql: str) -> None:

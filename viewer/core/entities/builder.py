@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import actors, day_totals, identity_build, network_build, panel_stats, raw_picks
+from viewer.core.entities import (
+    actors,
+    day_totals,
+    identity_build,
+    import_picks,
+    network_build,
+    panel_stats,
+    raw_picks,
+)
 from viewer.core.entities.kinds import KINDS
 from viewer.core.jobs import JobContext
 
@@ -112,13 +120,16 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             old = EntityState(None, 0, 0, True)
         mark = -(2**63) if old.event_id_max is None else old.event_id_max
         if old.event_id_max is not None and _nothing_new(cur, mark):
+            import_picks.drop(cur)
             # A case built before the day grids existed gets them here (same version).
             day_totals.update(cur, day_totals.stale_kinds(cur), {}, old.events)
             actors.create_views(cur)
             return time.monotonic() - started
         deltas: dict[str, day_totals.Deltas] = {}
         exact = panel_stats.append_new(cur, mark, ctx, deltas) and old.exact
-        offsets = raw_picks.create(cur, [identity_build.issuing_pick(mark), network_build.ec2_pick(mark)])
+        captured = (import_picks.PICKS, import_picks.covered_runs(cur))
+        offsets = raw_picks.create(cur, import_picks.picks(mark), captured)
+        import_picks.drop(cur)
         identity_build.append_new(cur, mark, offsets[0], ctx)
         network_build.append_new(cur, mark, offsets[1], ctx)
         raw_picks.drop(cur)

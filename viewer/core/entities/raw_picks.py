@@ -28,21 +28,35 @@ COLUMNS = (
 )
 
 
-def create(cur: duckdb.DuckDBPyConnection, picks: list[tuple[str, tuple[str, ...]]]) -> list[int]:
+def create(
+    cur: duckdb.DuckDBPyConnection,
+    picks: list[tuple[str, tuple[str, ...]]],
+    captured: tuple[str, list[tuple[int, int]]] | None = None,
+) -> list[int]:
     """Create TEMP TABLE `_raw_picks` with the events matching any of `picks` (a condition on
     columns other than `raw`, with literals only; the paths it needs); returns the offset in
-    `v` of each pick's first path (1-based, as DuckDB lists index)."""
+    `v` of each pick's first path (1-based, as DuckDB lists index). `captured`: a table of
+    (event_id, v) already holding the picks of the files in runs of evidence ids
+    (`import_picks`), whose events are not read from `raw`."""
     paths: list[str] = []
     offsets = []
     for _, wanted in picks:
         offsets.append(len(paths) + 1)
         paths.extend(wanted)
-    where = narrowed(cur, " OR ".join(f"({condition})" for condition, _ in picks))
+    where = " OR ".join(f"({condition})" for condition, _ in picks)
+    columns = f"event_id, ts, service, action, {', '.join(COLUMNS)}"
+    taken = ""
+    if captured and captured[1]:
+        inside = " OR ".join(f"evidence_id BETWEEN {a} AND {b}" for a, b in captured[1])
+        taken = f"""UNION ALL SELECT {columns}, p.v FROM events JOIN {captured[0]} p USING (event_id)
+                    WHERE ({where}) AND ({inside})"""
+        where = f"({where}) AND NOT ({inside})"
     listed = ", ".join(f"'{p}'" for p in paths)
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE {TABLE} AS
-            SELECT event_id, ts, service, action, {", ".join(COLUMNS)}, json_extract_string(raw, [{listed}]) AS v
-            FROM events WHERE {where}"""
+            SELECT {columns}, json_extract_string(raw, [{listed}]) AS v
+            FROM events WHERE {narrowed(cur, where)}
+            {taken}"""
     )
     return offsets
 
