@@ -4,11 +4,17 @@ When the detail pane shows an event, `actors.actor_chain` runs in the background
 wins) and the chain is listed from the event's own identity back to the actor: key -> session ->
 role -> the principal who assumed it. The actor is named at the top with the actions an analyst
 takes next: everything that actor did, its card, a swimlane.
+
+An event without a principal (a flow record, a GuardDuty finding) has no identity chain; for it the
+list shows what the network attribution knows instead (`network.attribute_event`: the interface and
+instance behind its addresses at that moment, and who launched the instance) and a finding's links
+(the keys, addresses and resources it names), each row pivotable like an identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import duckdb
 from PySide6.QtCore import QPoint, Qt, Signal, SignalInstance, Slot
@@ -28,16 +34,54 @@ from PySide6.QtWidgets import (
 
 from viewer.core.entities import builder
 from viewer.core.entities.actors import ActorChain, actor_chain
+from viewer.core.entities.network import Attribution, attribute_event, finding_links
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.time_text import format_ts
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 NOT_BUILT = "not built"
+NO_PRINCIPAL = "(no principal)"  # actors.actor_chain's first hop for an event without one
+#: A finding's link kinds: the value-menu field each pivots on, and how the row reads.
+_LINK_ROWS = {
+    "access_key": ("credential_id", "access key named by the finding"),
+    "principal": ("principal_id", "principal named by the finding"),
+    "ip": ("src_ip", "address named by the finding"),
+    "instance": ("target_id", "instance named by the finding"),
+    "eni": ("target_id", "interface named by the finding"),
+}
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """What stands in for an identity chain when the event has no principal."""
+
+    attributions: list[Attribution] = field(default_factory=list)
+    links: dict[str, list[str]] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(value, how it is linked, value-menu field) in display order."""
+        out: list[tuple[str, str, str]] = []
+        for a in self.attributions:
+            if a.eni:
+                out.append((a.eni, f"network interface ({a.evidence})", "target_id"))
+            if a.instance_id:
+                out.append((a.instance_id, f"instance behind {a.ip or a.eni} ({a.evidence})", "target_id"))
+            if a.launched_by:
+                out.append((a.launched_by, "launched the instance (RunInstances)", "principal_id"))
+        for kind, values in self.links.items():
+            fld, how = _LINK_ROWS.get(kind, ("target_id", f"{kind} named by the finding"))
+            out.extend((v, how, fld) for v in values)
+        return out
+
+    @property
+    def actor(self) -> str | None:
+        return next((a.launched_by_actor for a in self.attributions if a.launched_by_actor), None)
 
 
 class ActorChainWidget(QWidget):
     chainShown = Signal(object)  # ActorChain | None (tests)
+    networkShown = Signal(object)  # NetworkView | None: the event had no principal (tests)
     actorFilterRequested = Signal(str)  # the actor: filter to everything it did
     cardRequested = Signal(str)  # a principal id
     swimlaneRequested = Signal(str)  # the actor
@@ -114,13 +158,16 @@ class ActorChainWidget(QWidget):
             return
         factory = self._cur_factory
 
-        def work(token: CancelToken) -> ActorChain | str | None:
+        def work(token: CancelToken) -> tuple[ActorChain | None, NetworkView | None] | str:
             cur = factory()
             remove = token.on_cancel(cur.interrupt)
             try:
                 if not builder.is_ready(cur):
                     return NOT_BUILT
-                return actor_chain(cur, event_id)
+                chain = actor_chain(cur, event_id)
+                if chain is None or chain.hops[0].identity != NO_PRINCIPAL:
+                    return chain, None
+                return chain, NetworkView(attribute_event(cur, event_id), finding_links(cur, event_id))
             finally:
                 remove()
                 cur.close()
@@ -133,8 +180,12 @@ class ActorChainWidget(QWidget):
             b.setEnabled(on)
 
     @Slot(object)
-    def _on_chain(self, result: object) -> None:
+    def _on_chain(self, outcome: object) -> None:  # (ActorChain | None, NetworkView | None) or NOT_BUILT
         self.tree.clear()
+        result, network = outcome if isinstance(outcome, tuple) else (outcome, None)
+        if network is not None and network.rows():
+            self._show_network(result, network)
+            return
         if result == NOT_BUILT or result is None:
             self._chain = None
             self.actor_label.setText("Actor not resolved yet")
@@ -169,6 +220,35 @@ class ActorChainWidget(QWidget):
             self.tree.addTopLevelItem(item)
         self._enable(result.actor is not None)
         self.chainShown.emit(result)
+
+    def _show_network(self, chain: ActorChain, network: NetworkView) -> None:
+        """An event without a principal: its network attribution and a finding's links."""
+        self._chain = ActorChain(chain.event_id, network.actor, chain.hops) if network.actor else None
+        instances = [a.instance_id for a in network.attributions if a.instance_id]
+        if network.actor:
+            self.actor_label.setText(f"Actor: {network.actor} (launched {', '.join(instances)})")
+        elif instances:
+            self.actor_label.setText(f"No principal: instance {', '.join(instances)}")
+        else:
+            self.actor_label.setText("No principal: what the finding names")
+        launched = any(a.launched_by for a in network.attributions)
+        if network.attributions:
+            note = "No identity made this record: its interface and instance at that time" + (
+                "; the launch record names who started the instance"
+                if launched
+                else "; no RunInstances record in the case says who started it"
+            )
+        else:
+            note = "No identity made this record: the keys, addresses and resources the finding names"
+        self.note_label.setText(note)
+        for value, how, fld in network.rows():
+            item = QTreeWidgetItem([value, how, ""])
+            item.setToolTip(0, value)
+            item.setData(0, Qt.ItemDataRole.UserRole, fld)
+            self.tree.addTopLevelItem(item)
+        self._enable(network.actor is not None)
+        self.chainShown.emit(self._chain)
+        self.networkShown.emit(network)
 
     def _emit_actor(self, signal: SignalInstance) -> None:
         if self._chain is not None and self._chain.actor:
