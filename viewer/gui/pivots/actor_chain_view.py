@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.entities import builder
-from viewer.core.entities.actors import ActorChain, actor_chain
+from viewer.core.entities.actors import ActorChain, Hop, actor_chain
 from viewer.core.entities.network import Attribution, attribute_event, finding_links
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -77,6 +77,14 @@ class NetworkView:
     @property
     def actor(self) -> str | None:
         return next((a.launched_by_actor for a in self.attributions if a.launched_by_actor), None)
+
+
+def _kind_text(hop: Hop) -> str:
+    """How a hop reads in the list. The chain's last key is "root" in the walk's sense (nothing
+    issued it), which an AWS analyst would read as the root user: say what it is instead."""
+    if hop.kind != "root key":
+        return hop.kind
+    return "long-term access key" if hop.identity.startswith("AKIA") else "first key known in the chain"
 
 
 class ActorChainWidget(QWidget):
@@ -211,12 +219,12 @@ class ActorChainWidget(QWidget):
         )
         for hop in result.hops:
             item = QTreeWidgetItem(
-                [hop.identity, hop.kind + (f" — {hop.note}" if hop.note else ""), format_ts(hop.ts)]
+                [hop.identity, _kind_text(hop) + (f" — {hop.note}" if hop.note else ""), format_ts(hop.ts)]
             )
             item.setToolTip(0, hop.identity)
             is_key = hop.credential_id is not None and hop.identity == hop.credential_id
             item.setData(0, Qt.ItemDataRole.UserRole, "credential_id" if is_key else "principal_id")
-            item.setToolTip(1, hop.kind + (f"\n{hop.note}" if hop.note else ""))
+            item.setToolTip(1, _kind_text(hop) + (f"\n{hop.note}" if hop.note else ""))
             self.tree.addTopLevelItem(item)
         self._enable(result.actor is not None)
         self.chainShown.emit(result)
