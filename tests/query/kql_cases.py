@@ -128,6 +128,12 @@ CASES: list[tuple[str, str, str, str, bool]] = [
     ("sort_order_survives_project", "sample",
      'events | where principal_name == "backup-admin" | sort by ts asc, event_id asc | project ts, action | take 20',
      "SELECT ts, action FROM events WHERE principal_name = 'backup-admin' ORDER BY ts, event_id LIMIT 20", True),
+    # a second sort replaces the first one's keys, also after a project that dropped its column
+    ("sort_project_resort_take", "sample",
+     'events | where action == "ConsoleLogin" | sort by src_ip asc | project event_id, principal_name, ts '
+     "| sort by principal_name asc, ts desc, event_id asc | take 10",
+     "SELECT event_id, principal_name, ts FROM events WHERE action = 'ConsoleLogin' "
+     "ORDER BY principal_name ASC NULLS FIRST, ts DESC NULLS LAST, event_id ASC LIMIT 10", True),
     ("take_more_than_there_is", "sample",
      'events | where action == "ConsoleLogin" | take 1000 | project event_id',
      "SELECT event_id FROM events WHERE action = 'ConsoleLogin'", False),

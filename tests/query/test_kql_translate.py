@@ -109,8 +109,8 @@ def test_default_aggregate_names_follow_kql() -> None:
 
 def test_sort_defaults_to_descending_nulls_last() -> None:
     sql = translate("events | sort by ts").sql
-    assert "create_sort_key(ts, 'DESC NULLS LAST')" in sql
-    assert "create_sort_key(ts, 'ASC NULLS FIRST')" in translate("events | sort by ts asc").sql
+    assert "ts AS _kql_row1" in sql and sql.endswith("ORDER BY _kql_row1 DESC NULLS LAST")
+    assert translate("events | sort by ts asc").sql.endswith("ORDER BY _kql_row1 ASC NULLS FIRST")
 
 
 def test_timespans_are_exact_microseconds() -> None:

@@ -45,8 +45,9 @@ KQL_TYPE_OF_SQL = {
     "JSON": DYNAMIC,
 }
 
-# Hidden column that carries the row order of `sort`/`top` through order-keeping operators:
-# SQL does not promise that a subquery's ORDER BY survives the outer query, KQL does.
+# Hidden columns (this name and the key's number) that carry the sort keys of `sort`/`top` through
+# order-keeping operators: SQL does not promise that a subquery's ORDER BY survives the outer
+# query, KQL does.
 ORDER_COLUMN = "_kql_row"
 
 
@@ -111,7 +112,9 @@ class Relation:
 
     cte: str
     columns: list[Column]
-    ordered: bool = False  # rows carry ORDER_COLUMN and must come out in that order
+    # The ORDER BY terms (over hidden ORDER_COLUMN<n> columns the rows carry) their order is
+    # given by; empty when the rows have no order.
+    ordered: tuple[str, ...] = ()
     aliases: dict[str, Typed] = field(default_factory=dict)  # Sentinel column names (sentinel.py)
     # Set while `raw` is still the table's own and its extracted columns pass through (SELECT *).
     raw_fields: RawFieldsUse | None = None

@@ -15,7 +15,7 @@ from viewer.core.query import raw_columns
 from viewer.core.query.common import TABLE_SOURCE_TYPES
 from viewer.core.query.kql.group_floor import row_floor
 from viewer.core.query.kql.joins import join, union
-from viewer.core.query.kql.model import DYNAMIC, ORDER_COLUMN, RawFieldsUse, Relation, Typed, ident
+from viewer.core.query.kql.model import DYNAMIC, RawFieldsUse, Relation, Typed, ident
 from viewer.core.query.kql.operators import distinct, extend, project, project_away, sort, take, top, where
 from viewer.core.query.kql.render import RenderHint, render_hint
 from viewer.core.query.kql.scalars import Scope, name_text, node
@@ -43,7 +43,7 @@ class Translator:
         columns = ", ".join(ident(c) for c in result.names())
         final = f"SELECT {columns} FROM {result.cte}"
         if result.ordered:
-            final += f" ORDER BY {ORDER_COLUMN}"
+            final += f" ORDER BY {', '.join(result.ordered)}"
         # NOT MATERIALIZED when group_floor reads a CTE twice: DuckDB would otherwise materialize
         # it with every CTE it reads, rows of the events table included; inlined, each read is
         # filtered and projected on its own. (A CTE read once is inlined either way.)
