@@ -92,8 +92,8 @@ CASES: list[tuple[str, str, str, str, bool]] = [
      "SELECT coalesce(principal_id, ''), date_trunc('hour', ts), count(*), count(DISTINCT coalesce(action, '')) "
      f"FROM {CT} GROUP BY 1, 2 HAVING count(DISTINCT coalesce(action, '')) >= 3 AND count(*) > 4", False),
     ("summarize_count_floor_default_name_null_keys", "multi",
-     "events | summarize count() by dst_port, source_type | where count_ > 1",
-     "SELECT dst_port, coalesce(source_type, ''), count(*) FROM events GROUP BY 1, 2 HAVING count(*) > 1", False),
+     "events | summarize count() by dst_port, source_type | where count_ > 2",
+     "SELECT dst_port, coalesce(source_type, ''), count(*) FROM events GROUP BY 1, 2 HAVING count(*) > 2", False),
     ("summarize_dcount_with_avg_stays_one_grouping", "sample",
      "events | summarize n = dcount(action), a = avg(severity_id) by source_type",
      "SELECT source_type, count(DISTINCT coalesce(action, '')), avg(severity_id) FROM events GROUP BY 1", False),

@@ -143,6 +143,7 @@ def test_sentinel_alias_keeps_the_written_name() -> None:
         ("where d > 4 and n >= 2", 5),
         ("where count_ > 9", 10),
         ("where d >= 1", None),  # every group has a row: no floor
+        ("where n > 1", None),  # a floor of 2 drops only one-row groups: not worth its grouping
         ("where d < 5", None),
         ("where d >= 5 or n > 100", None),  # an `or` bounds nothing
         ("where a >= 5", None),  # a max() column is no count

@@ -22,8 +22,10 @@ from viewer.core.query.kql.scalars import name_text
 if TYPE_CHECKING:
     from viewer.core.query.kql.translator import Translator
 
-#: Below this a floor keeps nearly every group, and its grouping would cost more than it saves.
-MIN_FLOOR = 2
+#: A floor of 2 drops only the groups of one row: where the rows fall into fewer, larger groups
+#: (IPs shared by principals: 65k groups of ~150 rows at 10M events) it drops nothing and costs its
+#: grouping (27.0 against 24.9 CPU-s), so a floor starts at 3.
+MIN_FLOOR = 3
 
 
 def row_floor(summarize_op: Tree, where_op: Tree) -> int | None:
