@@ -291,3 +291,52 @@ def test_dedup_key_is_stored_only_for_records_without_a_natural_id(tmp_path: Pat
         report = import_paths(case, [tmp_path / "b.json.gz"])
         assert (report.files[0].counts.kept, report.files[0].counts.duplicate) == (1, 2)
         assert _count(case) == 5
+
+
+def test_text_size_estimate_reads_the_gzip_trailer(tmp_path: Path) -> None:
+    from viewer.core.sources import text_size_estimate
+
+    text = b'{"finding": "' + b"a" * 200_000 + b'"}\n'  # compresses ~1000:1, like repetitive JSON
+    gz = tmp_path / "f.jsonl.gz"
+    gz.write_bytes(gzip.compress(text))
+    size = gz.stat().st_size
+    assert text_size_estimate(gz, size, 10) == len(text)  # not size * 10
+    plain = tmp_path / "f.jsonl"
+    plain.write_bytes(text)
+    assert text_size_estimate(plain, len(text), 10) == len(text)
+    # Two members: the trailer knows the last one only, so the guess stays the floor.
+    multi = tmp_path / "m.jsonl.gz"
+    multi.write_bytes(gzip.compress(text) + gzip.compress(b"{}\n"))
+    assert text_size_estimate(multi, multi.stat().st_size, 10) == multi.stat().st_size * 10
+
+
+def test_line_chunks_are_bounded_by_the_text_they_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viewer.core import ingest, text_import
+
+    folder = tmp_path / "findings"
+    folder.mkdir()
+    for i in range(6):  # each file: ~50 KB of text in well under 5 KB of gzip
+        lines = [
+            json.dumps(
+                {
+                    "eventVersion": "1.08",
+                    "eventTime": "2024-05-01T10:00:00Z",
+                    "eventSource": "s3.amazonaws.com",
+                    "eventName": "GetObject",
+                    "awsRegion": "us-east-1",
+                    "eventID": f"{i}-{n}",
+                    "requestParameters": {"key": "b" * 5_000},
+                }
+            )
+            for n in range(10)
+        ]
+        (folder / f"part-{i}.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    monkeypatch.setattr(text_import, "TEXT_CHUNK_BYTES", 120_000)  # room for two files' text
+    plan = ingest.plan_import([folder])
+    try:
+        chunks = list(ingest._chunks(list(enumerate(plan.files)), set()))
+    finally:
+        plan.cleanup()
+    assert [len(c) for c in chunks] == [2, 2, 2]

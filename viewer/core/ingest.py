@@ -28,7 +28,7 @@ from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, JobContext
-from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, read_head
+from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, read_head, text_size_estimate
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
 
@@ -328,7 +328,11 @@ def _chunks(
         k = key(pf)
         single = not pf.spec or pf.spec.reader.kind not in batched or k[2]
         text = pf.spec is not None and pf.spec.reader.kind in (ReaderKind.TEXT, ReaderKind.LINES)
-        weight = pf.source.size * (TEXT_GZIP_RATIO if text and k[1] else 1)
+        weight = (
+            text_size_estimate(pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO)
+            if text
+            else pf.source.size
+        )
         limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
         if chunk and (key(chunk[0][1]) != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
             yield chunk
