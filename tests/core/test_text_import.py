@@ -233,3 +233,45 @@ def test_parquet_rows_are_records_numbered_by_row_without_partition_columns(tmp_
         rows = _rows(case, "SELECT record_index, src_ip, json_keys(raw) FROM events ORDER BY 1")
     assert [r[:2] for r in rows] == [(0, "192.0.2.0"), (1, "192.0.2.1"), (2, "192.0.2.2")]
     assert rows[0][2] == ["version", "interface_id", "srcaddr", "start", "action"]
+
+
+def _expected_raw(line: str, names: list[str], values: list[str]) -> str:
+    return json.dumps(
+        {"line": line, "fields": dict(zip(names, values, strict=True))},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def test_raw_text_is_the_same_json_whether_or_not_the_file_needs_escaping(tmp_path: Path) -> None:
+    """Plain files (no backslash or control character) have their raw record written without an
+    escaping pass; a file with one goes through to_json. Both must store exactly the JSON text of
+    the line and its fields, whatever characters the tokens hold (a quote, non-ASCII, DEL)."""
+    names = HEADER.split()
+    tokens = V2_LINE.split()
+    odd = [
+        V2_LINE,
+        " ".join([*tokens[:2], 'eni-"quoted"', *tokens[3:]]),  # a quote inside a space-split token
+        " ".join([*tokens[:2], "eni-é中\x7f😀", *tokens[3:]]),
+    ]
+    plain = _write(tmp_path / "plain.log.gz", [HEADER, *odd])
+    escaped_line = " ".join([*tokens[:2], "eni-back\\slash\ttab", *tokens[3:]])
+    escaped = _write(tmp_path / "escaped.log.gz", [HEADER, *odd, escaped_line])
+    alb = (
+        "http 2024-05-01T10:13:05.500000Z app/my-loadbalancer/50dc6c495c0c9188 203.0.113.77:2817 10.0.0.1:80 "
+        '0.001 0.002 0.000 200 200 136 240 "GET http://www.example.com:80/ HTTP/1.1" "agent é/1.0" '
+        '- - - "Root=1-66321651-1b2c3d4e5f6a7b8c9d0e1f2a" "-" "-" 0 2024-05-01T10:13:05.480000Z'
+    )
+    alb_file = _write(tmp_path / "alb.log.gz", [alb])
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        results = import_paths(case, [plain, escaped, alb_file]).files
+        rows = _rows(case, "SELECT evidence_id, raw::VARCHAR, source_type FROM events ORDER BY event_id")
+    # The lines the two files share are duplicates (same hash of the raw text) whichever path wrote them.
+    by_name = {Path(r.path).name: r.counts for r in results}
+    assert (by_name["escaped.log.gz"].kept, by_name["escaped.log.gz"].duplicate) == (1, 3)
+    flows = [raw for _, raw, source in rows if source == "vpcflow"]
+    assert flows == [_expected_raw(line, names, line.split(" ")) for line in [*odd, escaped_line]]
+    [alb_raw] = [json.loads(raw) for _, raw, source in rows if source == "elb"]
+    assert alb_raw["line"] == alb
+    assert alb_raw["fields"]["user_agent"] == "agent é/1.0"
+    assert alb_raw["fields"]["request"] == "GET http://www.example.com:80/ HTTP/1.1"
