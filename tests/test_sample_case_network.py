@@ -167,12 +167,6 @@ def test_scan_flows_match_truth_and_the_port_probe_finding(cur, net) -> None:
     assert (probe["instance_id"], scan["open_port"]) in accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="entities/network_build._guardduty reads only camelCase paths ($.resource.instanceDetails, "
-    "$.resource.accessKeyDetails): findings from `aws guardduty get-findings` (PascalCase) get no instance, "
-    "ENI, access key or principal links",
-)
 def test_finding_links_name_instance_key_and_addresses(cur, net) -> None:
     for f in net["guardduty"]["findings"]:
         event_id = rows(cur, "SELECT event_id FROM events WHERE event_uid = ?", [f["id"]])[0][0]

@@ -156,42 +156,72 @@ def _flows(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
     )
 
 
+def _pascal(path: str) -> str:
+    return ".".join(part[:1].upper() + part[1:] for part in path.split("."))
+
+
+# A finding's fields in every shape it arrives in: EventBridge wraps it in `detail`; exports and
+# the REST API write camelCase; the AWS CLI and SDKs (`aws guardduty get-findings`) PascalCase.
+_FINDING_FIELDS = (
+    "resource.instanceDetails.instanceId",
+    "resource.accessKeyDetails.accessKeyId",
+    "resource.accessKeyDetails.principalId",
+    "resource.instanceDetails.networkInterfaces",
+)
+_FINDING_PATHS = [p for f in _FINDING_FIELDS for p in (f"$.detail.{f}", f"$.{f}", f"$.{_pascal(f)}")]
+
+
+def _either(i: int) -> str:
+    """The SQL of field `i` of _FINDING_FIELDS, whichever shape held it."""
+    return f"coalesce(x[{3 * i + 1}], x[{3 * i + 2}], x[{3 * i + 3}])"
+
+
+def _nic(field: str) -> str:
+    return f"coalesce(nic->>'$.{field}', nic->>'$.{_pascal(field)}')"
+
+
 def _guardduty(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
-    # EventBridge delivers the finding under `detail`; exports and the API give it bare.
-    finding = "coalesce(raw->'$.detail', raw)"
+    # One parse of each finding for every field (a finding is a few KB of JSON; reading each
+    # path with its own operator parsed it once per path).
+    paths = ", ".join(f"'{p}'" for p in _FINDING_PATHS)
     cur.execute(
-        f"""INSERT INTO finding_link
+        f"""CREATE OR REPLACE TEMP TABLE finding_picks AS
+            SELECT event_id, ts, coalesce(ts_end, ts) AS ts_end, src_ip, dst_ip,
+                   {_either(0)}->>'$' AS instance_id, {_either(1)}->>'$' AS access_key,
+                   {_either(2)}->>'$' AS principal, CAST({_either(3)} AS JSON[]) AS nics
+            FROM (SELECT event_id, ts, ts_end, src_ip, dst_ip, json_extract(raw, [{paths}]) AS x
+                  FROM events WHERE source_type = 'guardduty' AND event_id > $mark)""",
+        {"mark": mark},
+    )
+    cur.execute(
+        """INSERT INTO finding_link
             SELECT event_id, link_kind, value FROM (
                 SELECT event_id, unnest([
-                    {{'link_kind': 'instance', 'value': f->>'$.resource.instanceDetails.instanceId'}},
-                    {{'link_kind': 'access_key', 'value': f->>'$.resource.accessKeyDetails.accessKeyId'}},
-                    {{'link_kind': 'principal', 'value': f->>'$.resource.accessKeyDetails.principalId'}},
-                    {{'link_kind': 'ip', 'value': src_ip}}, {{'link_kind': 'ip', 'value': dst_ip}}
+                    {'link_kind': 'instance', 'value': instance_id},
+                    {'link_kind': 'access_key', 'value': access_key},
+                    {'link_kind': 'principal', 'value': principal},
+                    {'link_kind': 'ip', 'value': src_ip}, {'link_kind': 'ip', 'value': dst_ip}
                 ], recursive := true)
-                FROM (SELECT event_id, {finding} AS f, src_ip, dst_ip FROM events
-                      WHERE source_type = 'guardduty' AND event_id > $mark))
-            WHERE value IS NOT NULL""",
-        {"mark": mark},
+                FROM finding_picks)
+            WHERE value IS NOT NULL"""
+    )
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE finding_nics AS
+            SELECT event_id, ts, ts_end, instance_id, unnest(nics) AS nic FROM finding_picks"""
     )
     cur.execute(
         f"""INSERT INTO finding_link
             SELECT DISTINCT event_id, unnest(['eni', 'ip', 'ip'])::VARCHAR,
-                   unnest([nic->>'$.networkInterfaceId', nic->>'$.privateIpAddress', nic->>'$.publicIp'])
-            FROM (SELECT event_id, unnest(CAST(f->'$.resource.instanceDetails.networkInterfaces' AS JSON[])) AS nic
-                  FROM (SELECT event_id, {finding} AS f FROM events
-                        WHERE source_type = 'guardduty' AND event_id > $mark))""",
-        {"mark": mark},
+                   unnest([{_nic("networkInterfaceId")}, {_nic("privateIpAddress")}, {_nic("publicIp")}])
+            FROM finding_nics"""
     )
     cur.execute("DELETE FROM finding_link WHERE value IS NULL")
     cur.execute(
         f"""INSERT INTO net_binding
-            SELECT unnest([nic->>'$.privateIpAddress', nic->>'$.publicIp']) AS ip, nic->>'$.networkInterfaceId',
+            SELECT unnest([{_nic("privateIpAddress")}, {_nic("publicIp")}]) AS ip, {_nic("networkInterfaceId")},
                    instance_id, ts, ts_end, 'guardduty', event_id
-            FROM (SELECT event_id, ts, coalesce(ts_end, ts) AS ts_end,
-                         f->>'$.resource.instanceDetails.instanceId' AS instance_id,
-                         unnest(CAST(f->'$.resource.instanceDetails.networkInterfaces' AS JSON[])) AS nic
-                  FROM (SELECT event_id, ts, ts_end, {finding} AS f FROM events
-                        WHERE source_type = 'guardduty' AND event_id > $mark))""",
-        {"mark": mark},
+            FROM finding_nics"""
     )
     cur.execute("DELETE FROM net_binding WHERE ip IS NULL AND instance_id IS NULL")
+    cur.execute("DROP TABLE finding_nics")
+    cur.execute("DROP TABLE finding_picks")
