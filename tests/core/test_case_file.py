@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.old_cases import schema_1_case
 
 from viewer.core.case_file import CaseError, CaseFile, CaseVersionError, ReadOnlyCaseError
 from viewer.core.ingest import import_paths
-from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION, missing_columns
+from viewer.core.migrations import SCHEMA_VERSION, missing_columns
 from viewer.schema import field_names
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
@@ -66,16 +67,7 @@ def test_every_schema_field_is_created_by_a_migration(tmp_path: Path) -> None:
 
 
 def test_schema_1_case_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -> None:
-    path = tmp_path / "old.caseline"
-    con = duckdb.connect(str(path))
-    for sql in MIGRATIONS[0][1]:
-        con.execute(sql)
-    con.execute("INSERT INTO case_meta VALUES ('schema_version', '1')")
-    con.execute(
-        "INSERT INTO events (event_id, ts, source_type, provider, action, evidence_id, record_index, raw, dedup_key) "
-        "VALUES (7, '2024-05-01 10:00:00+00', 'cloudtrail', 'aws', 'GetObject', 1, 6, '{\"a\": 1}', 42)"
-    )
-    con.close()
+    path = schema_1_case(tmp_path / "old.caseline")
     with CaseFile.open(path) as case:
         cur = case.cursor()
         assert cur.execute("SELECT value FROM case_meta WHERE key = 'schema_version'").fetchall() == [

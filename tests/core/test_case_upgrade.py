@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.old_cases import schema_1_case
 
 from viewer.cli import main
 from viewer.core.case_file import (
@@ -19,21 +20,7 @@ from viewer.core.case_file import (
 )
 from viewer.core.case_upgrade import upgraded_copy
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
-from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION
-
-
-def _schema_1_case(path: Path) -> Path:
-    """A case as the first Caseline wrote it: the first migration only, one event."""
-    con = duckdb.connect(str(path))
-    for sql in MIGRATIONS[0][1]:
-        con.execute(sql)
-    con.execute("INSERT INTO case_meta VALUES ('schema_version', '1')")
-    con.execute(
-        "INSERT INTO events (event_id, ts, source_type, provider, action, evidence_id, record_index, raw, dedup_key) "
-        "VALUES (7, '2024-05-01 10:00:00+00', 'cloudtrail', 'aws', 'GetObject', 1, 6, '{\"a\": 1}', 42)"
-    )
-    con.close()
-    return path
+from viewer.core.migrations import SCHEMA_VERSION
 
 
 def _sha(path: Path) -> str:
@@ -41,7 +28,7 @@ def _sha(path: Path) -> str:
 
 
 def test_read_only_open_of_an_older_case_is_refused_naming_the_way_out(tmp_path: Path) -> None:
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     before = _sha(old)
     with pytest.raises(CaseNeedsUpgradeError) as err:
         CaseFile.open(old, read_only=True)
@@ -54,7 +41,7 @@ def test_read_only_open_of_an_older_case_is_refused_naming_the_way_out(tmp_path:
 
 
 def test_an_upgraded_copy_reads_like_the_original_which_stays_untouched(tmp_path: Path) -> None:
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     before = _sha(old)
     seen = []
     done = upgraded_copy(old, tmp_path / "copies" / "c.caseline", JobContext(on_progress=seen.append))
@@ -70,7 +57,7 @@ def test_an_upgraded_copy_reads_like_the_original_which_stays_untouched(tmp_path
 
 
 def test_a_copy_never_replaces_a_file_and_a_cancelled_copy_leaves_nothing(tmp_path: Path) -> None:
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     taken = tmp_path / "taken.caseline"
     taken.write_bytes(b"keep me")
     with pytest.raises(CaseError, match="already exists"):
@@ -95,7 +82,7 @@ def test_a_newer_case_is_not_copied(tmp_path: Path) -> None:
 
 
 def test_cli_upgrade_to_a_copy_then_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     before = _sha(old)
     assert main(["query", "--read-only", str(old), "SELECT 1"]) == 2
     assert "upgrade" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from support.old_cases import schema_1_case
+
 from viewer.core.case_file import CaseFile
 from viewer.core.casework import bundle, findings
 from viewer.gui.casework import CaseworkFeature
@@ -150,26 +152,8 @@ def test_caseline_open_bundle_from_the_command_line(qtbot, trail_case, tmp_path,
     win.close_case()
 
 
-def _schema_1_case(path: Path) -> Path:
-    """A case as the first Caseline wrote it (the first migration only), with one event."""
-    import duckdb
-
-    from viewer.core.migrations import MIGRATIONS
-
-    con = duckdb.connect(str(path))
-    for sql in MIGRATIONS[0][1]:
-        con.execute(sql)
-    con.execute("INSERT INTO case_meta VALUES ('schema_version', '1')")
-    con.execute(
-        "INSERT INTO events (event_id, ts, source_type, provider, action, evidence_id, record_index, raw, dedup_key) "
-        "VALUES (7, '2024-05-01 10:00:00+00', 'cloudtrail', 'aws', 'GetObject', 1, 6, '{\"a\": 1}', 42)"
-    )
-    con.close()
-    return path
-
-
 def test_an_older_case_opened_read_only_becomes_an_upgraded_copy(qtbot, settings, tmp_path):
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     before = sha256(old)
     from viewer.gui.main_window import MainWindow
 
@@ -194,7 +178,7 @@ def test_a_bundle_holding_an_older_case_opens_upgraded(qtbot, settings, tmp_path
     import hashlib
     import json
 
-    old = _schema_1_case(tmp_path / "old.caseline")
+    old = schema_1_case(tmp_path / "old.caseline")
     info = json.dumps({"case": old.name}).encode()
     zip_path = tmp_path / "old-handover.zip"
     with zipfile.ZipFile(zip_path, "w") as zf:
