@@ -7,8 +7,8 @@ the work folder): VPC Flow Logs as .log.gz with a header, 5,000 records a file; 
 logs as plain files of 200 records (they are thousands of tiny files); ALB access logs as .log.gz
 of 2,000 records a file. Then prints, as medians over --repeat runs:
   * the floor: gunzip (or read) + bytes.split into lines of every file, on two processes;
-  * Caseline's import (a fresh `caseline import --no-search-index` per run): lines/s, and the
-    ratio to the floor.
+  * Caseline's import (a fresh `caseline import --no-search-index` per run): records/s, CPU
+    microseconds a record, the highest peak RSS of the runs, and the ratio to the floor.
 The machine is shared and noisy: compare ratios measured in one run.
 """
 
@@ -174,11 +174,13 @@ def main() -> None:
         runs = [with_child_cpu(caseline_import, evidence, case) for _ in range(args.repeat)]
         secs = statistics.median(r[0] for r, _ in runs)
         cpu = statistics.median(c for _, c in runs)
+        peak = max(r[1] for r, _ in runs)
         print(
             f"{name}: {args.lines:,} lines in {len(files):,} files ({size / 1e6:.0f} MB on disk); "
             f"floor gunzip+split 2 processes {base:.2f}s, {base_cpu:.1f} CPU-s ({args.lines / base:,.0f} lines/s); "
             f"caseline import {secs:.2f}s, {cpu:.1f} CPU-s ({args.lines / secs:,.0f} records/s, "
-            f"{cpu / args.lines * 1e6:.1f} us CPU a record), {secs / base:.1f}x the floor",
+            f"{cpu / args.lines * 1e6:.1f} us CPU a record, peak RSS {peak / 1e9:.2f} GB), "
+            f"{secs / base:.1f}x the floor",
             flush=True,
         )
         case.unlink(missing_ok=True)

@@ -159,3 +159,25 @@ def test_unreadable_parquet_is_a_warning_not_a_failed_import(tmp_path: Path) -> 
     with case:
         assert (res.counts.seen, res.counts.kept) == (0, 0)
         assert any("not a readable Parquet file" in w for w in res.warnings)
+
+
+def test_canonical_header_keeps_only_ascii_letters_and_digits_of_the_lower_cased_text() -> None:
+    """The sniffers' header key (a byte table since every file's first line is asked) equals its
+    definition as a regular expression, for odd text too: BOM, non-ASCII that lower-cases to ASCII
+    (Kelvin sign), dotted capital I, quotes, tabs, a whole S3 access log line."""
+    import random
+    import re
+
+    from viewer.formats.base import canonical_header
+
+    rng = random.Random(7)
+    alphabet = "aZ09 _-.\ufeff\u0130\u212a\u00e9\t\"'/:[]"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24))) for _ in range(5000)]
+    samples += [
+        "\ufeffEvent Time",
+        "User-Name",
+        "KELVIN\u212a",
+        S3.format(t="06/Feb/2019:00:00:38 +0000", rid="R", ua="x"),
+    ]
+    for text in samples:
+        assert canonical_header(text) == re.sub(r"[^a-z0-9]", "", text.strip().lstrip("\ufeff").lower()), text

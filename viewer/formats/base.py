@@ -150,9 +150,17 @@ def has_key(text: str, key: str) -> bool:
     return re.search(r'"' + re.escape(key) + r'"\s*:', text) is not None
 
 
+# Every byte but a-z and 0-9: deleted from a header's lower-cased ASCII bytes.
+_NOT_ALNUM = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39))
+
+
 def canonical_header(header: str) -> str:
-    """A CSV header reduced to lower-case letters and digits, so spellings compare equal."""
-    return re.sub(r"[^a-z0-9]", "", header.strip().lstrip("\ufeff").lower())
+    """A CSV header reduced to lower-case letters and digits, so spellings compare equal.
+
+    Bytes deleted by a table, not a regular expression: the CSV sniffers ask this of the first
+    line of every file (a whole log line for text logs), and the table is about 10x faster. Only
+    ASCII letters and digits survive either way, so dropping non-ASCII first changes nothing."""
+    return header.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM).decode("ascii")
 
 
 # --- Text formats -----------------------------------------------------------------------------
