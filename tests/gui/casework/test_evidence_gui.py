@@ -22,6 +22,16 @@ def _feature(win) -> CaseworkFeature:  # type: ignore[no-untyped-def]
     return next(f for f in win.features if isinstance(f, CaseworkFeature))
 
 
+def _empty_window(qtbot, settings):  # type: ignore[no-untyped-def]
+    """The main window with no case open, and its casework feature."""
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    return win, _feature(win)
+
+
 def _integrity_texts(feature: CaseworkFeature) -> list[str]:
     tree = feature.findings.tree
     heads = [
@@ -80,12 +90,7 @@ def test_open_bundle_verifies_extracts_and_opens_read_only(qtbot, settings, trai
     path, _evidence, _keys = trail_case
     zip_path = _bundle(path, tmp_path / "handover.zip")
     zip_sha = sha256(zip_path)
-    from viewer.gui.main_window import MainWindow
-
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    feature = _feature(win)
+    win, feature = _empty_window(qtbot, settings)
     feature.evidence.bundle_root = tmp_path / "extracted"
     with qtbot.waitSignal(win.caseChanged, timeout=WAIT_MS):
         assert feature.evidence.start_open_bundle(zip_path)
@@ -116,12 +121,7 @@ def test_tampered_bundles_are_refused_with_the_reason(qtbot, settings, trail_cas
     with zipfile.ZipFile(escaping, "a") as zf:
         zf.writestr("../outside.txt", b"x")
 
-    from viewer.gui.main_window import MainWindow
-
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    feature = _feature(win)
+    win, feature = _empty_window(qtbot, settings)
     feature.evidence.bundle_root = tmp_path / "extracted"
     for bad, reason in ((changed, f"{path.name}: MODIFIED"), (escaping, "climbs out of the target folder")):
         feature.evidence.last_bundle = None
@@ -155,12 +155,7 @@ def test_caseline_open_bundle_from_the_command_line(qtbot, trail_case, tmp_path,
 def test_an_older_case_opened_read_only_becomes_an_upgraded_copy(qtbot, settings, tmp_path):
     old = schema_1_case(tmp_path / "old.caseline")
     before = sha256(old)
-    from viewer.gui.main_window import MainWindow
-
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    feature = _feature(win)
+    win, feature = _empty_window(qtbot, settings)
     feature.evidence.upgrade_root = tmp_path / "upgraded"
     feature.evidence.ask_upgrade = False  # the question box is answered "yes"
     with qtbot.waitSignal(win.caseChanged, timeout=WAIT_MS):
@@ -187,12 +182,7 @@ def test_a_bundle_holding_an_older_case_opens_upgraded(qtbot, settings, tmp_path
         sums = {old.name: sha256(old), bundle.INFO: hashlib.sha256(info).hexdigest()}
         zf.writestr(bundle.MANIFEST, "".join(f"{h}  {n}\n" for n, h in sorted(sums.items())))
     zip_sha = sha256(zip_path)
-    from viewer.gui.main_window import MainWindow
-
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    feature = _feature(win)
+    win, feature = _empty_window(qtbot, settings)
     feature.evidence.bundle_root = tmp_path / "extracted"
     with qtbot.waitSignal(win.caseChanged, timeout=WAIT_MS):
         assert feature.evidence.start_open_bundle(zip_path)
