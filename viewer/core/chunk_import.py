@@ -30,6 +30,7 @@ from viewer.core.array_extract import (
     stage_sql,
     staged_records_sql,
 )
+from viewer.core.arrow_once import read_once
 from viewer.core.entities import import_picks
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
@@ -229,8 +230,10 @@ class ChunkImporter:
 
         DuckDB scans an Arrow table from Python with one thread per million rows, so a chunk's
         lines (fewer) would be tokenized, parsed and inserted on one core; a temp table is
-        scanned on all of them. The copy itself is a memcpy of the lines."""
-        self.cur.register(f"{name}_arrow", table)
+        scanned on all of them. The copy itself is a memcpy of the lines. Handed over as a
+        read-once stream (`arrow_once`): a registered table stays in memory until the import
+        commits."""
+        self.cur.register(f"{name}_arrow", read_once(table))
         try:
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
         finally:
@@ -245,7 +248,7 @@ class ChunkImporter:
                 "position_kind": [spec.reader.position_kind] * len(files),
             }
         )
-        self.cur.register("chunk_files_arrow", table)
+        self.cur.register("chunk_files_arrow", read_once(table))
         self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
 
@@ -335,7 +338,7 @@ class ChunkImporter:
                 "r": texts if embedded else as_json(texts),
             }
         )
-        self.cur.register("py_records", table)
+        self.cur.register("py_records", read_once(table))  # read by the one statement below
         try:
             # Validated once into a temp table: the warnings, counts and insert below all read it
             # (running the records query for each re-parsed every record four times).
