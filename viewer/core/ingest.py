@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from viewer import __version__
 from viewer.core import derived
+from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
@@ -402,7 +403,7 @@ def _write_ledger(
             "note",
         ]
         table = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
-        cur.register("ledger_rows", table)
+        cur.register("ledger_rows", read_once(table))
         try:
             cur.execute(
                 f"INSERT INTO evidence ({', '.join(names)}, imported_at) SELECT *, now() FROM ledger_rows"
@@ -418,7 +419,7 @@ def _write_ledger(
                 "reason": [n[2] for n in notes],
             }
         )
-        cur.register("note_rows", table)
+        cur.register("note_rows", read_once(table))
         try:
             cur.execute(
                 "INSERT INTO import_warnings (import_id, evidence_id, path, position, position_kind, reason) "

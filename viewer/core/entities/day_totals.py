@@ -30,6 +30,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from viewer.core.arrow_once import read_once
+
 DAY_US = 86_400_000_000
 #: Kinds with fewer entities are summed from the hourly rollup fast enough (principals: 1200).
 MIN_ENTITIES = 10_000
@@ -213,7 +215,7 @@ def _insert(
             pa.array(values, mask=values == EMPTY[i]) if field in ("first_us", "last_us") else values
         )
     rows = pa.table(columns)
-    cur.register("_entity_day_rows", rows)
+    cur.register("_entity_day_rows", read_once(rows))  # not kept until the import commits
     try:  # day by day: a slice is contiguous
         cur.execute(
             f"INSERT INTO entity_day_cum SELECT '{kind}', day_us, k, {', '.join(FIELDS)} FROM _entity_day_rows"
