@@ -320,9 +320,7 @@ class TextPlan:
             elif len(by_expr) == 1 and col != "ts":
                 exprs.append(f"{next(iter(by_expr))} AS {col}")
             else:
-                whens = " ".join(
-                    f"WHEN layout IN ({', '.join(map(str, ids))}) THEN {e}" for e, ids in by_expr.items()
-                )
+                whens = " ".join(f"WHEN {_layout_in(ids)} THEN {e}" for e, ids in by_expr.items())
                 exprs.append(f"CASE {whens} END AS {col}")
         if len(self.layouts) == 1:
             raw = f"CASE WHEN layout = 0 THEN {raws[0]} ELSE json_object('line', line) END"
@@ -395,6 +393,19 @@ def _raw_sql(layout: TextLayout, compiled: _Compiled) -> str:
     # A layout without quoted fields splits the line on spaces only: a token may hold a quote.
     when = "plain" if quoted else "plain AND NOT contains(line, '\"')"
     return f"CASE WHEN {when} THEN concat({', '.join(parts)}) ELSE {generic} END"
+
+
+def _layout_in(ids: list[int]) -> str:
+    """SQL: the line's layout is one of `ids`, as a bit test rather than `layout IN (...)`.
+
+    DuckDB plans an IN list as a mark join, and an INSERT whose source has a join runs as a
+    one-thread Insert instead of a parallel Batch Insert (with preserve_insertion_order): the
+    whole text import ran on one core (ALB, 200k lines: 5.45 s wall for 7.5 CPU-s)."""
+    if len(ids) == 1:
+        return f"layout = {ids[0]}"
+    assert max(ids) < 63, "a text plan has a few dozen layouts at most"
+    mask = sum(1 << i for i in ids)
+    return f"(({mask}::BIGINT >> layout) & 1) = 1"
 
 
 def _ident(name: str) -> str:
