@@ -52,8 +52,6 @@ def upgraded_copy(
         )
     if out.exists():
         raise CaseError(f"{out} already exists; an upgraded copy never replaces a file")
-    if out.resolve() == src.resolve():
-        raise CaseError("the copy must be another file than the original")
     out.parent.mkdir(parents=True, exist_ok=True)
     wal = Path(str(src) + ".wal")
     parts = [(src, out)] + ([(wal, Path(str(out) + ".wal"))] if wal.is_file() else [])

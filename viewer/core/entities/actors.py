@@ -53,6 +53,9 @@ def create_view(cur: duckdb.DuckDBPyConnection) -> None:
     create_views(cur)
 
 
+NO_PRINCIPAL = "(no principal)"  # the first hop of an event without a principal
+
+
 @dataclass(frozen=True)
 class Hop:
     """One identity in the chain, from the event's own identity back to the actor."""
@@ -93,7 +96,7 @@ def actor_chain(cur: duckdb.DuckDBPyConnection, event_id: int) -> ActorChain | N
     if not rows:
         return None
     provider, source_type, principal, ptype, pname, key, issuer, sid, ts = rows[0]
-    hops = [Hop(principal or "(no principal)", f"event principal ({ptype or '?'})", key, event_id, ts)]
+    hops = [Hop(principal or NO_PRINCIPAL, f"event principal ({ptype or '?'})", key, event_id, ts)]
     if provider == "gcp":
         return _gcp_chain(cur, event_id, hops)
     if provider == "k8s" and issuer:

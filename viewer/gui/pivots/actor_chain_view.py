@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.entities import builder
-from viewer.core.entities.actors import ActorChain, Hop, actor_chain
+from viewer.core.entities.actors import NO_PRINCIPAL, ActorChain, Hop, actor_chain
 from viewer.core.entities.network import Attribution, attribute_event, finding_links
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -41,7 +41,6 @@ from viewer.gui.time_text import format_ts
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 NOT_BUILT = "not built"
-NO_PRINCIPAL = "(no principal)"  # actors.actor_chain's first hop for an event without one
 #: A finding's link kinds: the value-menu field each pivots on, and how the row reads.
 _LINK_ROWS = {
     "access_key": ("credential_id", "access key named by the finding"),
