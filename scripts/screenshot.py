@@ -35,6 +35,14 @@ def main() -> None:
     ap.add_argument("--lang", default="sql")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
+    from viewer.core.case_file import schema_version_of
+    from viewer.core.migrations import SCHEMA_VERSION
+
+    if schema_version_of(args.case) < SCHEMA_VERSION:  # else the window asks, and nobody answers
+        raise SystemExit(
+            f"{args.case} was written by an older Caseline: rebuild it (make sample) or upgrade it "
+            f"(caseline upgrade {args.case}) first"
+        )
     app = QApplication([])
     from viewer.gui.main_window import MainWindow
 
