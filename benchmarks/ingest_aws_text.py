@@ -43,10 +43,21 @@ AGENTS = [
 def _vpc_line(rng: random.Random, t: int) -> str:
     if rng.random() < 0.01:
         return f"2 123456789012 eni-0{rng.randrange(16**8):08x}0000000 - - - - - - - {t} {t + 60} - NODATA"
+    # As in a real VPC, each interface has its own private address and sees flows both ways:
+    # egress from it, ingress to it, with peers on the internet or (one in ten) inside the VPC.
+    # (Random private addresses on a few interfaces would make every flow a new address binding.)
+    nic = rng.randrange(64)
+    own = f"10.0.{nic // 16}.{nic % 16 + 10}"
+    peer = (
+        f"10.0.{rng.randrange(8, 256)}.{rng.randrange(1, 255)}"
+        if rng.random() < 0.1
+        else f"203.0.113.{rng.randrange(1, 255)}"
+    )
+    src, dst = (own, peer) if rng.random() < 0.5 else (peer, own)
     proto = rng.choice((6, 6, 6, 17, 1))
     return (
-        f"2 123456789012 eni-0{rng.randrange(64):02x}a1b2c3d4e5f60 10.0.{rng.randrange(256)}.{rng.randrange(1, 255)} "
-        f"203.0.113.{rng.randrange(1, 255)} {rng.randrange(1024, 65536)} {rng.choice((443, 22, 80, 53, 3306))} {proto} "
+        f"2 123456789012 eni-0{nic:02x}a1b2c3d4e5f60 {src} {dst} "
+        f"{rng.randrange(1024, 65536)} {rng.choice((443, 22, 80, 53, 3306))} {proto} "
         f"{rng.randrange(1, 500)} {rng.randrange(40, 10**6)} {t} {t + rng.randrange(1, 60)} "
         f"{'ACCEPT' if rng.random() < 0.9 else 'REJECT'} OK"
     )
@@ -128,7 +139,7 @@ def _write_file(args: tuple[str, Path, int, int]) -> int:
 
 def generate(name: str, root: Path, lines: int) -> list[Path]:
     per_file = FORMATS[name][1]
-    marker = root / f".complete-v1-{lines}"
+    marker = root / f".complete-v2-{lines}"
     if not marker.exists():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/pivots.py [--sizes 1m,10m] [--repeat 5] [--case-10m PATH] [--inline]
 
-1M: imports the evidence of benchmarks/ingest_cloudtrail.py (/tmp/caseline-bench) into a fresh
+1M: imports the evidence of benchmarks/ingest_cloudtrail.py (/tmp/caseline-bench), or --evidence, into a fresh
 case with the entity structure left out of `derived`, then runs the entity build on it in its own
 transaction, what the import's inline step does except that it reads every issuing record from
 `raw` (an import parses them from its stage, `import_picks`): build wall and CPU seconds against
@@ -67,7 +67,7 @@ def import_case(size: str, with_entities: bool) -> tuple[CaseFile, dict[str, flo
     for p in (path, Path(str(path) + ".wal")):
         p.unlink(missing_ok=True)
     case = CaseFile.create(path)
-    files = sorted(EVIDENCE[size].rglob("*.json.gz"))
+    files = sorted(p for p in EVIDENCE[size].rglob("*") if p.is_file() and not p.name.startswith("."))
     keep, capturing = derived.DERIVED, import_picks.SOURCES
     if not with_entities:  # and without the picks the import parses for it (import_picks)
         derived.DERIVED = tuple(d for d in keep if d.name != "entities")
@@ -190,10 +190,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--inline", action="store_true", help="also import 1M with the build inline")
     parser.add_argument("--case-10m", type=Path, default=CASES["10m"], help="a copy of a 10M case (modified)")
+    parser.add_argument(
+        "--evidence",
+        type=Path,
+        help="evidence folder for the 1M import (default: the CloudTrail of ingest_cloudtrail.py; "
+        "e.g. the VPC flow logs of ingest_aws_text.py)",
+    )
     parser.add_argument("--import-rates", help="WALL,CPU events/s of an earlier 1M import (to run 10m alone)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     CASES["10m"] = args.case_10m
+    if args.evidence:
+        EVIDENCE["1m"] = args.evidence
     rates = tuple(float(x) for x in args.import_rates.split(",")) if args.import_rates else None
     for size in args.sizes.split(","):
         rates = run_size(size.strip(), args.repeat, rates, args.inline)  # type: ignore[arg-type]

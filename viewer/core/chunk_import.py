@@ -266,6 +266,9 @@ class ChunkImporter:
         self._stage_arrow("text_lines", lines_table(text_files, file_layout))
         self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
         self.cur.execute("DROP TABLE text_lines")
+        import_picks.note_flow_layouts(
+            self.cur, spec.source_type, {eid: plan.layouts[lid].names for eid, lid in file_layout.items()}
+        )
         ids = [eid for eid, _ in files]
         bounds = {"lo": min(ids) << 32, "hi": (max(ids) + 1) << 32}
         self.cur.execute(

@@ -128,10 +128,11 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         deltas: dict[str, day_totals.Deltas] = {}
         exact = panel_stats.append_new(cur, mark, ctx, deltas) and old.exact
         captured = (import_picks.PICKS, import_picks.covered_runs(cur))
+        plain_flows = import_picks.plain_flow_runs(cur)
         offsets = raw_picks.create(cur, import_picks.picks(mark), captured)
         import_picks.drop(cur)
         identity_build.append_new(cur, mark, offsets[0], ctx)
-        network_build.append_new(cur, mark, offsets[1], ctx)
+        network_build.append_new(cur, mark, offsets[1], ctx, plain_flows)
         raw_picks.drop(cur)
         compact = old.batches + 1 >= panel_stats.COMPACT_AFTER
         if compact:

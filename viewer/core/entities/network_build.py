@@ -53,16 +53,25 @@ def ec2_pick(mark: int) -> tuple[str, tuple[str, ...]]:
     return where, _EC2_PATHS
 
 
-def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobContext | None) -> None:
+def append_new(
+    cur: duckdb.DuckDBPyConnection,
+    mark: int,
+    offset: int,
+    ctx: JobContext | None,
+    plain_flows: list[tuple[int, int]] | None = None,
+) -> None:
     """Add the bindings of events above `mark`; the EC2 calls were read by `raw_picks.create`
-    (`ec2_pick`'s paths start at `offset` in `v`)."""
+    (`ec2_pick`'s paths start at `offset` in `v`); `plain_flows`: runs of evidence ids of flow
+    files without packet-level fields (`import_picks.plain_flow_runs`)."""
     if ctx is not None:
         ctx.check()
     _cloudtrail(cur, offset)
-    for step in (_flows, _guardduty):
-        if ctx is not None:
-            ctx.check()
-        step(cur, mark)
+    if ctx is not None:
+        ctx.check()
+    _flows(cur, mark, plain_flows or [])
+    if ctx is not None:
+        ctx.check()
+    _guardduty(cur, mark)
 
 
 def _cloudtrail(cur: duckdb.DuckDBPyConnection, offset: int) -> None:
@@ -126,12 +135,28 @@ _PRIVATE = (  # the RFC 1918 prefixes: 10., 192.168., 172.16. to 172.31. (prefix
 )
 
 
-def _flows(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
+FLOW_SOURCE = "vpcflow"
+
+
+def names_packet_fields(names: tuple[str, ...]) -> bool:
+    """Whether a flow log's field order holds packet-level addresses (pkt-srcaddr, pkt-dstaddr):
+    its records then need `raw` for the interface's own addresses."""
+    return any(name.startswith("pkt") for name in names)
+
+
+def _flows(cur: duckdb.DuckDBPyConnection, mark: int, plain: list[tuple[int, int]]) -> None:
     # The ENI's own address is the source of egress records and the destination of ingress
     # ones (flow-direction, v5); without the field, the private one of the two. Rows without an
     # address go by an aggregate (count(ip)): DuckDB pushes a filter on `ip` below the grouping,
     # where it evaluated the whole expression, JSON read included, a second time for every record.
+    # `plain`: runs of evidence ids whose records hold no packet-level field (import_picks); the
+    # scan of their rows does not name `raw` at all, so DuckDB does not decompress it.
     listed = ", ".join(f"'{p}'" for p in _FLOW_RAW)
+    in_plain = (
+        " OR ".join(f"event_id BETWEEN {a << 32} AND {((b + 1) << 32) - 1}" for a, b in plain) or "false"
+    )
+    columns = "event_id, ts, ts_end, action, src_ip, dst_ip, target_name, target_id, target_type"
+    where = f"source_type = '{FLOW_SOURCE}' AND event_id > $mark AND target_name IS NOT NULL"
     cur.execute(
         f"""INSERT INTO net_binding
             SELECT ip, eni, instance_id, min(ts), max(coalesce(ts_end, ts)), 'vpcflow', min(event_id) FROM (
@@ -147,10 +172,10 @@ def _flows(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
                            CASE WHEN target_type = 'AWS::EC2::Instance' THEN target_id END AS instance_id,
                            ts, ts_end, event_id
                     FROM (SELECT *, CASE WHEN {_NEEDS_RAW} THEN json_extract_string(raw, [{listed}]) END AS v
-                          FROM (SELECT event_id, ts, ts_end, action, src_ip, dst_ip, target_name, target_id,
-                                       target_type, raw
-                                FROM events WHERE source_type = 'vpcflow' AND event_id > $mark
-                                  AND target_name IS NOT NULL))))
+                          FROM (SELECT {columns}, raw FROM events WHERE {where} AND NOT ({in_plain}))
+                          UNION ALL BY NAME
+                          SELECT *, NULL::VARCHAR[] AS v
+                          FROM (SELECT {columns} FROM events WHERE {where} AND ({in_plain})))))
             GROUP BY ip, eni, instance_id, hour HAVING count(ip) > 0""",
         {"mark": mark},
     )
