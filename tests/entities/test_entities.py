@@ -393,6 +393,20 @@ def test_guardduty_finding_links_instance_addresses(network_case) -> None:
     assert {stories.PRIVATE_IP, stories.PUBLIC_IP} <= set(links["ip"])
 
 
+def test_ip_panel_lists_addresses_not_the_services_named_as_source(sample) -> None:
+    """CloudTrail's sourceIPAddress names the service for calls AWS services make; the sample
+    case has them (AWS Config's), and the IP panel lists addresses only."""
+    cur, _ = sample
+    named = cur.execute(
+        "SELECT count(DISTINCT src_ip) FROM events WHERE ends_with(src_ip, '.amazonaws.com')"
+    ).fetchall()[0][0]
+    assert named > 0
+    entities = [r.entity for r in pivots.panel_rows(cur, "ip", limit=10_000).rows]
+    assert len(entities) > 100
+    assert all(e[0].isdigit() or ":" in e for e in entities)
+    assert api.resolve(cur, "ip", "config.amazonaws.com") == []
+
+
 def test_one_ip_entity_across_sources_and_spellings(network_case) -> None:
     cur = network_case
     row = next(

@@ -83,6 +83,20 @@ def normalize_ip_sql(expr: str) -> str:
     )
 
 
+def ip_entity_sql(expr: str) -> str:
+    """SQL: the canonical address of `expr` (`normalize_ip_sql`), or NULL when it is no address.
+
+    CloudTrail's sourceIPAddress names the service for calls AWS services make on a principal's
+    behalf (`config.amazonaws.com`, `AWS Internal`); they are not addresses, and listed with
+    them they crowd the real ones out of the IP panel (the service stays visible as the event's
+    user agent and principal). An address starts with a digit or holds a colon (IPv6, a port,
+    brackets); a name starts with a letter. One character test, no pattern, per value."""
+    return (
+        f"(CASE WHEN contains({expr}, ':') OR left({expr}, 1) BETWEEN '0' AND '9' "
+        f"THEN {normalize_ip_sql(expr)} END)"
+    )
+
+
 def normalize_ip(value: str) -> str:
     """The Python twin of `normalize_ip_sql`, for values typed by an analyst."""
     v = value.strip()

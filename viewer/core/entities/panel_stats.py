@@ -28,7 +28,7 @@ from __future__ import annotations
 import duckdb
 
 from viewer.core.entities import day_totals
-from viewer.core.entities.kinds import KINDS, EntityKind, normalize_ip_sql
+from viewer.core.entities.kinds import KINDS, EntityKind, ip_entity_sql
 from viewer.core.jobs import JobContext
 
 HOUR_US = 3_600_000_000
@@ -72,9 +72,10 @@ TABLES = ("entity_rollup", "entity_totals", "entity_sources", "entity_kinds", "e
 
 
 def entity_expr(kind: EntityKind, column: str) -> str:
-    """SQL for the canonical entity of `column` in an events row."""
+    """SQL for the canonical entity of `column` in an events row (NULL: none, as a service name
+    in an address column)."""
     if kind.is_ip:
-        return normalize_ip_sql(column)
+        return ip_entity_sql(column)
     return column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
 
 
@@ -173,7 +174,7 @@ def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | N
             f"""SELECT {value} AS entity, {hour}count(*) AS n,
                        count(*) FILTER (WHERE outcome = 'failure') AS n_fail,
                        min(epoch_us(ts)) AS first_us, max(epoch_us(ts)) AS last_us, bit_or({bit_sql}) AS sources
-                FROM events WHERE ({where}) AND {column} IS NOT NULL{same} GROUP BY ALL"""
+                FROM events WHERE ({where}) AND {value} IS NOT NULL{same} GROUP BY ALL"""
         )
         seen.append(column)
     return " UNION ALL ".join(parts)

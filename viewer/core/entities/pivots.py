@@ -76,7 +76,7 @@ def _aggregate_events_sql(kind: EntityKind, where: str) -> str:
             f"""SELECT {value} AS entity, source_type, provider, count(*) AS n,
                        count(*) FILTER (WHERE outcome = 'failure') AS n_fail, min(ts) AS first_ts,
                        max(ts) AS last_ts
-                FROM events WHERE ({where}) AND {column} IS NOT NULL{same} GROUP BY ALL"""
+                FROM events WHERE ({where}) AND {value} IS NOT NULL{same} GROUP BY ALL"""
         )
         seen.append(column)
     return " UNION ALL ".join(parts)
