@@ -590,3 +590,17 @@ def test_imports_of_one_source_each_name_their_sources(tmp_path: Path) -> None:
         if r.entity == stories.ATTACKER_IP
     )
     assert {"cloudtrail", "vpcflow", "entra_signin"} <= set(ip.sources)
+
+
+def test_tables_of_an_older_build_are_not_read(tmp_path: Path) -> None:
+    """A case whose entity tables another version built (read-only: nothing rebuilds them) gets
+    its panels counted from the events, as if the tables were missing."""
+    case = CaseFile.create(tmp_path / "older.caseline")
+    cur = _import(case, *sorted((FORMATS / "aws_cloudtrail").glob("*.json.gz")))
+    current = pivots.panel_rows(cur, "ip", limit=1000)
+    assert builder.is_ready(cur) and current.exact_from_tables and current.rows
+    cur.execute("UPDATE case_meta SET value = '3' WHERE key = 'derived:entities'")
+    assert not builder.is_ready(cur)
+    older = pivots.panel_rows(cur, "ip", limit=1000)
+    assert not older.exact_from_tables
+    assert older.rows == current.rows

@@ -87,10 +87,21 @@ def state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
         ).fetchall()
     except (duckdb.CatalogException, duckdb.BinderException):  # no tables, or a v1/v2 case
         return None
-    if not rows or int(rows[0][1]) != int(rows[0][4]) or not rows[0][5]:
+    if not rows or int(rows[0][1]) != int(rows[0][4]) or not rows[0][5] or _older_build(cur):
         return None
     r = rows[0]
     return EntityState(r[0], int(r[1]), int(r[2]), bool(r[3]))
+
+
+def _older_build(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when the case records that its tables were built by another version of this code
+    (`derived` rebuilds them at the next import; a read-only case keeps them, and panels then
+    count from the events, as they would were the tables missing)."""
+    try:
+        rows = cur.execute("SELECT value FROM case_meta WHERE key = 'derived:entities'").fetchall()
+    except duckdb.CatalogException:  # tables built outside a case (tools, tests): no record
+        return False
+    return bool(rows) and rows[0][0] != str(VERSION)
 
 
 def is_ready(cur: duckdb.DuckDBPyConnection) -> bool:
