@@ -79,6 +79,12 @@ def entity_expr(kind: EntityKind, column: str) -> str:
     return column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
 
 
+def no_entity_dropped(column: str, value: str) -> str:
+    """The condition, after `column IS NOT NULL` (which zone maps can answer), that drops values
+    that are no entity (a service name in an address column)."""
+    return "" if value == column else f" AND {value} IS NOT NULL"
+
+
 def key_sql(entity: str) -> str:
     """SQL for the stored key of an entity expression."""
     return f"hash({entity})"
@@ -174,7 +180,7 @@ def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | N
             f"""SELECT {value} AS entity, {hour}count(*) AS n,
                        count(*) FILTER (WHERE outcome = 'failure') AS n_fail,
                        min(epoch_us(ts)) AS first_us, max(epoch_us(ts)) AS last_us, bit_or({bit_sql}) AS sources
-                FROM events WHERE ({where}) AND {value} IS NOT NULL{same} GROUP BY ALL"""
+                FROM events WHERE ({where}) AND {column} IS NOT NULL{no_entity_dropped(column, value)}{same} GROUP BY ALL"""
         )
         seen.append(column)
     return " UNION ALL ".join(parts)

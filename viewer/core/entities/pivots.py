@@ -18,7 +18,7 @@ import duckdb
 
 from viewer.core.entities import builder, panel_query, panel_stats
 from viewer.core.entities.kinds import EntityKind, entity_kind, normalize_ip
-from viewer.core.entities.panel_stats import entity_expr
+from viewer.core.entities.panel_stats import entity_expr, no_entity_dropped
 
 TimeRange = tuple[dt.datetime, dt.datetime]
 
@@ -76,7 +76,7 @@ def _aggregate_events_sql(kind: EntityKind, where: str) -> str:
             f"""SELECT {value} AS entity, source_type, provider, count(*) AS n,
                        count(*) FILTER (WHERE outcome = 'failure') AS n_fail, min(ts) AS first_ts,
                        max(ts) AS last_ts
-                FROM events WHERE ({where}) AND {value} IS NOT NULL{same} GROUP BY ALL"""
+                FROM events WHERE ({where}) AND {column} IS NOT NULL{no_entity_dropped(column, value)}{same} GROUP BY ALL"""
         )
         seen.append(column)
     return " UNION ALL ".join(parts)
