@@ -11,6 +11,7 @@ Generates N realistic CloudTrail events (~1.5 KB each) as gz files in the S3 del
   * read paths on the resulting case, when the read-side modules are present: a timeline bucket
     query, a 200-row page in the middle of the time-sorted table, and a free-text search.
 The machine is shared and noisy: compare ratios, not absolute figures, across machines.
+The case is deleted at the end; set KEEP_CASE=1 to keep it (a 10M case takes ~13 min to rebuild).
 """
 
 from __future__ import annotations
