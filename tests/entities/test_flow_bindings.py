@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from viewer.core.case_file import CaseFile
-from viewer.core.entities import builder, import_picks
+from viewer.core.entities import builder, import_picks, network_build
 from viewer.core.ingest import import_paths
 
 ACCOUNT = "123456789012"
@@ -134,17 +134,30 @@ def test_flow_bindings_equal_the_rule_on_every_raw_record(tmp_path: Path) -> Non
     assert ("172.20.3.4", "eni-0bbb") in bound and ("192.168.7.1", "eni-0bbb") in bound
 
 
-def test_rebuilt_bindings_read_from_raw_equal_the_imports(tmp_path: Path) -> None:
+def test_rebuilt_bindings_read_from_raw_equal_the_imports(tmp_path: Path, monkeypatch) -> None:
     """The import skips `raw` for files whose header names no packet field; a rebuild (an older
     case, `caseline reindex`) knows no headers and reads it for every record: same bindings."""
+    plain_given: list[list[tuple[int, int]]] = []
+    flows = network_build._flows
+
+    def spy(cur, mark, plain):  # type: ignore[no-untyped-def]
+        plain_given.append(plain)
+        return flows(cur, mark, plain)
+
+    monkeypatch.setattr(network_build, "_flows", spy)
     case = CaseFile.create(tmp_path / "flows.caseline")
     import_paths(case, _evidence(tmp_path / "ev"))
     cur = case.cursor()
+    files = dict(cur.execute("SELECT evidence_id, path FROM evidence WHERE role = 'events'").fetchall())
+    plain = {e for a, b in plain_given[0] for e in range(a, b + 1)}
+    # the v2 and v5 headers name no packet field; the pkt header does; Parquet has no header
+    assert sorted(Path(files[e]).stem.rsplit("_", 1)[-1] for e in plain) == ["v2", "v5"]
     query = "SELECT ip, eni, instance_id, seen_from, seen_to, event_id FROM net_binding ORDER BY ALL"
     imported = cur.execute(query).fetchall()
     with case.transaction(cur):
         cur.execute("DELETE FROM entity_state")  # the stored mark gone: built again from scratch
         builder.update(cur)
+    assert plain_given[-1] == []  # the rebuild read raw for every record
     assert cur.execute(query).fetchall() == imported
     assert len(imported) > 5
 
