@@ -17,7 +17,6 @@ import copy
 import gzip
 import json
 import random
-import shutil
 import statistics
 import time
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import orjson
 from child_cpu import with_child_cpu
+from evidence_cache import cached_evidence
 from ingest_cloudtrail import caseline_import  # the same timed, RSS-watched import subprocess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,16 +208,15 @@ def _write_file(args: tuple[str, Path, int, int]) -> int:
 
 def generate(workdir: Path, name: str, records: int) -> list[Path]:
     folder = workdir / f"{name}-{records}"
-    marker = folder / ".complete-v1"
-    if not marker.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+
+    def build() -> None:
         jobs = [
             (name, folder, i, min(PER_FILE, records - i * PER_FILE)) for i in range(-(-records // PER_FILE))
         ]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs)) == records
-        marker.touch()
+
+    cached_evidence(folder, "complete-v1", build)
     return sorted(folder.glob("*.json.gz"))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from child_cpu import with_child_cpu  # noqa: E402
+from evidence_cache import cached_evidence  # noqa: E402
 from ingest_cloudtrail import caseline_import  # noqa: E402  (the same subprocess timing)
 
 T0 = 1714521600  # 2024-05-01T00:00:00Z
@@ -139,17 +139,16 @@ def _write_file(args: tuple[str, Path, int, int]) -> int:
 
 def generate(name: str, root: Path, lines: int) -> list[Path]:
     per_file = FORMATS[name][1]
-    marker = root / f".complete-v2-{lines}"
-    if not marker.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
+
+    def build() -> None:
         jobs = [
             (name, root, i, min(per_file, lines - i * per_file))
             for i in range((lines + per_file - 1) // per_file)
         ]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs, chunksize=16)) == lines
-        marker.touch()
+
+    cached_evidence(root, f"complete-v2-{lines}", build)
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 

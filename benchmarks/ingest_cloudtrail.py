@@ -21,7 +21,6 @@ import gzip
 import os
 import random
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import orjson
 import psutil
+from evidence_cache import cached_evidence
 
 REPO = Path(__file__).resolve().parents[1]
 PER_FILE = 1000
@@ -149,17 +149,15 @@ def _write_file(args: tuple[Path, int, int]) -> int:
 
 
 def generate(root: Path, events: int) -> list[Path]:
-    marker = root / f".complete-v2-{events}"  # bump when the generated records change
-    if not marker.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
+    def build() -> None:
         jobs = [
             (root, i, min(PER_FILE, events - i * PER_FILE))
             for i in range((events + PER_FILE - 1) // PER_FILE)
         ]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs, chunksize=8)) == events
-        marker.touch()
+
+    cached_evidence(root, f"complete-v2-{events}", build)  # bump when the generated records change
     return sorted(root.rglob("*.json.gz"))
 
 

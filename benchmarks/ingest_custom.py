@@ -19,7 +19,6 @@ import argparse
 import gzip
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from child_cpu import with_child_cpu  # noqa: E402
+from evidence_cache import cached_evidence  # noqa: E402
 from ingest_aws_text import floor as split_floor  # noqa: E402  (read/gunzip + split lines, 2 processes)
 from ingest_cloudtrail import REPO, caseline_import  # noqa: E402  (the same subprocess timing)
 
@@ -127,15 +127,13 @@ def _write_file(args: tuple[str, Path, int, int]) -> int:
 
 
 def generate(kind: str, root: Path, records: int) -> list[Path]:
-    marker = root / f".complete-v1-{records}"
-    if not marker.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
+    def build() -> None:
         per = PER_FILE[kind]
         jobs = [(kind, root, i, min(per, records - i * per)) for i in range((records + per - 1) // per)]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs)) == records
-        marker.touch()
+
+    cached_evidence(root, f"complete-v1-{records}", build)
     return sorted(p for p in root.iterdir() if not p.name.startswith("."))
 
 
