@@ -40,6 +40,16 @@ from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
 
 PY_BATCH = 50_000  # records per Arrow batch from the Python readers
+#: A chunk of at most this many text lines (one row group of a temp table) is tokenized and
+#: inserted straight from Arrow, in small batches. A temp table is scanned one row group per
+#: thread, so the 77k lines of a chunk of S3 access logs (400 files) ran on one core: 1.25 s from
+#: a temp table against 0.77 s from Arrow, same chunk; a 1M-line import 35-42 s -> 27-31 s, same
+#: run. An Arrow stream is scanned a batch per task on every thread, but each row costs more to
+#: take in, and the small batches are merged into row groups afterwards: once a chunk fills
+#: several row groups the temp table is as fast or faster (330k VPC flow lines: 1.33 s against
+#: 1.96 s).
+ARROW_DIRECT_ROWS = 122_880
+ARROW_DIRECT_BATCH = 16_384
 
 
 def _json_lines(spec: FormatSpec) -> bool:
@@ -263,9 +273,17 @@ class ChunkImporter:
         else:
             text_files = lines.result()
         plan, file_layout = TextPlan.for_files(syntax, text_files)
-        self._stage_arrow("text_lines", lines_table(text_files, file_layout))
-        self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
-        self.cur.execute("DROP TABLE text_lines")
+        table = lines_table(text_files, file_layout)
+        if table.num_rows <= ARROW_DIRECT_ROWS:
+            self.cur.register("text_lines_arrow", read_once(table, ARROW_DIRECT_BATCH))
+            try:
+                self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines_arrow"))
+            finally:
+                self.cur.unregister("text_lines_arrow")
+        else:
+            self._stage_arrow("text_lines", table)
+            self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
+            self.cur.execute("DROP TABLE text_lines")
         import_picks.note_flow_layouts(
             self.cur, spec.source_type, {eid: plan.layouts[lid].names for eid, lid in file_layout.items()}
         )
