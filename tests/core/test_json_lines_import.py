@@ -141,3 +141,43 @@ def test_a_separator_inside_a_json_string_is_not_a_line_break(tmp_path: Path) ->
             case.cursor().execute("SELECT raw->>'$.query_name' FROM events WHERE record_index = 1").fetchall()
         )
     assert name == "a\u2028b."
+
+
+def test_a_chunk_validated_from_arrow_or_from_a_temp_table_gives_the_same_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small chunks are validated straight from Arrow, big ones through a temp table
+    (chunk_import.ARROW_DIRECT_ROWS): events, their order in the table, the warnings and the
+    counts must not depend on which. Batches of 3 lines split every file across batches."""
+    from viewer.core import chunk_import
+
+    paths = []
+    for k in range(5):
+        lines = [_record(100 * k + i) for i in range(7)]
+        lines.insert(2 + k % 3, "{broken")
+        lines.insert(5, "")
+        path = tmp_path / "logs" / f"part{k}.log.gz"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+        paths.append(path)
+
+    def imported(name: str) -> tuple[list, list, list, list]:
+        with CaseFile.create(tmp_path / f"{name}.caseline") as case:
+            report = import_paths(case, [tmp_path / "logs"])
+            counts = sorted((f.path, f.counts.seen, f.counts.kept, f.counts.rejected) for f in report.files)
+            cur = case.cursor()
+            events = cur.execute("SELECT * EXCLUDE (ingest_ts) FROM events ORDER BY rowid").fetchall()
+            order = [r[0] for r in cur.execute("SELECT event_id FROM events ORDER BY rowid").fetchall()]
+            warnings = cur.execute(
+                "SELECT evidence_id, path, position, position_kind, reason FROM import_warnings ORDER BY ALL"
+            ).fetchall()
+        return counts, events, order, warnings
+
+    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_BATCH", 3)
+    from_arrow = imported("arrow")
+    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_ROWS", 0)
+    from_table = imported("table")
+    assert from_arrow == from_table
+    counts, events, order, warnings = from_arrow
+    assert len(events) == 5 * 7 and order == sorted(order)  # kept in file order
+    assert [c[1:] for c in counts] == [(8, 7, 1)] * 5 and len(warnings) == 5  # each file's broken line

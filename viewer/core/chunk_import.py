@@ -326,10 +326,19 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-        self._stage_arrow("json_lines", json_lines_table(text_files))
-        recs = json_records_sql(spec, "SELECT * FROM json_lines")
-        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
-        self.cur.execute("DROP TABLE json_lines")
+        table = json_lines_table(text_files)
+        if table.num_rows <= ARROW_DIRECT_ROWS:  # validated straight from Arrow, on every thread
+            self.cur.register("json_lines_arrow", read_once(table, ARROW_DIRECT_BATCH))
+            try:
+                recs = json_records_sql(spec, "SELECT * FROM json_lines_arrow")
+                self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
+            finally:
+                self.cur.unregister("json_lines_arrow")
+        else:
+            self._stage_arrow("json_lines", table)
+            recs = json_records_sql(spec, "SELECT * FROM json_lines")
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
+            self.cur.execute("DROP TABLE json_lines")
         self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
