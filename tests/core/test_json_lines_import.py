@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.line_sources import import_both_ways
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
@@ -149,8 +150,6 @@ def test_a_chunk_validated_from_arrow_or_from_a_temp_table_gives_the_same_case(
     """Small chunks are validated straight from Arrow, big ones through a temp table
     (chunk_import.ARROW_DIRECT_ROWS): events, their order in the table, the warnings and the
     counts must not depend on which. Batches of 3 lines split every file across batches."""
-    from viewer.core import chunk_import
-
     paths = []
     for k in range(5):
         lines = [_record(100 * k + i) for i in range(7)]
@@ -161,22 +160,7 @@ def test_a_chunk_validated_from_arrow_or_from_a_temp_table_gives_the_same_case(
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
         paths.append(path)
 
-    def imported(name: str) -> tuple[list, list, list, list]:
-        with CaseFile.create(tmp_path / f"{name}.caseline") as case:
-            report = import_paths(case, [tmp_path / "logs"])
-            counts = sorted((f.path, f.counts.seen, f.counts.kept, f.counts.rejected) for f in report.files)
-            cur = case.cursor()
-            events = cur.execute("SELECT * EXCLUDE (ingest_ts) FROM events ORDER BY rowid").fetchall()
-            order = [r[0] for r in cur.execute("SELECT event_id FROM events ORDER BY rowid").fetchall()]
-            warnings = cur.execute(
-                "SELECT evidence_id, path, position, position_kind, reason FROM import_warnings ORDER BY ALL"
-            ).fetchall()
-        return counts, events, order, warnings
-
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_BATCH", 3)
-    from_arrow = imported("arrow")
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_ROWS", 0)
-    from_table = imported("table")
+    from_arrow, from_table = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 3)
     assert from_arrow == from_table
     counts, events, order, warnings = from_arrow
     assert len(events) == 5 * 7 and order == sorted(order)  # kept in file order

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.line_sources import import_both_ways
 
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import _chunks, import_paths, plan_import, run_import
@@ -283,8 +284,6 @@ def test_a_chunk_read_from_arrow_or_from_a_temp_table_gives_the_same_case(
     """Small chunks go from Arrow straight into the INSERT, big ones through a temp table
     (chunk_import.ARROW_DIRECT_ROWS): the rows, their order in the table, the counts and the
     warnings must not depend on which. Batches of 7 lines split files across batches."""
-    from viewer.core import chunk_import
-
     s3_line = (
         "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 "
         '[06/Feb/2019:00:00:{s:02d} +0000] 192.0.2.3 - REQ{f:04d}{n} REST.GET.OBJECT k{n} "GET /k\\"{n} HTTP/1.1" '
@@ -300,22 +299,7 @@ def test_a_chunk_read_from_arrow_or_from_a_temp_table_gives_the_same_case(
         [HEADER] + [V2_LINE.replace("50432", str(50000 + n)) for n in range(9)],
     )
 
-    def imported(name: str) -> tuple[list, list, list, list]:
-        with CaseFile.create(tmp_path / f"{name}.caseline") as case:
-            report = import_paths(case, [tmp_path / "logs", tmp_path / "vpc"])
-            counts = sorted((f.path, f.counts.seen, f.counts.kept, f.counts.rejected) for f in report.files)
-            events = _rows(case, "SELECT * EXCLUDE (ingest_ts) FROM events ORDER BY rowid")
-            order = _rows(case, "SELECT event_id FROM events ORDER BY rowid")
-            warnings = _rows(
-                case,
-                "SELECT evidence_id, path, position, position_kind, reason FROM import_warnings ORDER BY ALL",
-            )
-        return counts, events, order, warnings
-
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_BATCH", 7)
-    from_arrow = imported("arrow")
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_ROWS", 0)
-    from_table = imported("table")
+    from_arrow, from_table = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs", tmp_path / "vpc"], 7)
     assert from_arrow == from_table
     counts, events, order, warnings = from_arrow
     assert len(events) == 6 * 5 + 9 and order == sorted(order)  # kept in file order
