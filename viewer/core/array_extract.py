@@ -22,8 +22,9 @@ from pathlib import Path
 from viewer.core.sources import GZIP_MAGIC
 
 _WS = b" \t\r\n"
-# `], "key": [` near the end: the document ends with an array that is not the records array.
-# A false match (such text inside a record) only sends the file to the slower document path.
+# `], "key": [` near the end: the document may end with an array that is not the records array
+# (`_closes_at` tells). A wrong verdict costs speed only: a wrong cut makes DuckDB refuse the
+# chunk, which is then read by the document path, as is a file wrongly kept off this one.
 _LATER_ARRAY_KEY = re.compile(rb'\]\s*,\s*"[^"\\]*"\s*:\s*\[')
 
 
@@ -58,9 +59,34 @@ def _array_span(data: bytes, key: str | None) -> tuple[int, int] | None:
     end = len(body[:-1].rstrip(_WS))
     if data[end - 1 : end] != b"]":
         return None  # another key follows the records: leave it to the document path
-    if _LATER_ARRAY_KEY.search(data, max(0, end - 4096), end):
-        return None  # `{"events":[...],"searchedLogStreams":[...]}`: the last array is another key
+    for later in _LATER_ARRAY_KEY.finditer(data, max(0, end - 4096), end):
+        if _closes_at(data, later.end() - 1, end - 1):
+            return None  # `{"events":[...],"searchedLogStreams":[...]}`: the last array is another key
     return m.end() - 1, end
+
+
+def _closes_at(data: bytes, start: int, last: int) -> bool:
+    """True when the array opened at `start` closes exactly at `last` (strings skipped): the key
+    before it is then the document's own, not one inside the last record (a GuardDuty finding's
+    `"SecurityGroups": [...]`, which made get-findings output take the slower document path)."""
+    depth, i, in_string = 0, start, False
+    while i <= last:
+        c = data[i]
+        if in_string:
+            if c == 0x5C:  # backslash: skip the escaped character
+                i += 1
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in b"[{":
+            depth += 1
+        elif c in b"]}":
+            depth -= 1
+            if depth <= 0:
+                return depth == 0 and i == last
+        i += 1
+    return False
 
 
 def _extract_one(evidence_id: int, source: Path, key: str | None, folder: Path) -> ArrayFile:
