@@ -55,7 +55,9 @@ def test_get_findings_output_takes_the_array_path_though_its_records_end_in_arra
 
 
 def test_a_document_ending_in_another_array_key_keeps_the_document_path(tmp_path: Path) -> None:
-    streams = [{"logStreamName": "s", "searchedCompletely": True, "ids": [1, 2], "more": [{"a": "]"}]}]
+    streams = [
+        {"logStreamName": "s", "searchedCompletely": True, "ids": [1, 2], "more": [{"a": "]", "b": '"]'}]}
+    ]
     doc = json.dumps({"events": [{"message": "m"}], "searchedLogStreams": streams}, indent=2).encode()
     assert _cut(tmp_path, doc, "events") is None
     fixture = (DATA / "aws_cloudwatch_logs_filter" / "filter-log-events.json").read_bytes()

@@ -10,6 +10,7 @@ are read many files per statement by DuckDB, Python only cutting the lines.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,8 +42,8 @@ from viewer.formats.base import FormatSpec, ReaderKind
 
 PY_BATCH = 50_000  # records per Arrow batch from the Python readers
 #: A chunk of at most this many lines (one row group of a temp table) is tokenized and inserted
-#: (text) or validated (JSON lines) straight from Arrow, in small batches. A temp table is scanned one row group per
-#: thread, so the 77k lines of a chunk of S3 access logs (400 files) ran on one core: 1.25 s from
+#: (text) or validated (JSON lines) straight from Arrow, in small batches. A temp table is
+#: scanned one row group per thread, so the 77k lines of a chunk of S3 access logs (400 files) ran on one core: 1.25 s from
 #: a temp table against 0.77 s from Arrow, same chunk; a 1M-line import 35-42 s -> 27-31 s, same
 #: run. An Arrow stream is scanned a batch per task on every thread, but each row costs more to
 #: take in, and the small batches are merged into row groups afterwards: once a chunk fills
@@ -235,6 +236,22 @@ class ChunkImporter:
         except duckdb.Error as exc:
             raise FastPathRefused(str(exc)) from exc
 
+    @contextlib.contextmanager
+    def _lines(self, name: str, table: pa.Table) -> Iterator[str]:
+        """The SQL reading a chunk's lines `table`, for the one statement run inside the block:
+        straight from Arrow when the chunk fits one row group (ARROW_DIRECT_ROWS), else from
+        temp table `name`, dropped after it."""
+        if table.num_rows <= ARROW_DIRECT_ROWS:
+            self.cur.register(f"{name}_arrow", read_once(table, ARROW_DIRECT_BATCH))
+            try:
+                yield f"SELECT * FROM {name}_arrow"
+            finally:
+                self.cur.unregister(f"{name}_arrow")
+        else:
+            self._stage_arrow(name, table)
+            yield f"SELECT * FROM {name}"
+            self.cur.execute(f"DROP TABLE {name}")
+
     def _stage_arrow(self, name: str, table: pa.Table) -> None:
         """Copy an Arrow table of lines into temp table `name` before the heavy statement reads it
         (chunks of several row groups: see ARROW_DIRECT_ROWS). DuckDB scans Arrow a batch per
@@ -272,17 +289,8 @@ class ChunkImporter:
         else:
             text_files = lines.result()
         plan, file_layout = TextPlan.for_files(syntax, text_files)
-        table = lines_table(text_files, file_layout)
-        if table.num_rows <= ARROW_DIRECT_ROWS:
-            self.cur.register("text_lines_arrow", read_once(table, ARROW_DIRECT_BATCH))
-            try:
-                self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines_arrow"))
-            finally:
-                self.cur.unregister("text_lines_arrow")
-        else:
-            self._stage_arrow("text_lines", table)
-            self.cur.execute(plan.insert_sql(spec, "SELECT * FROM text_lines"))
-            self.cur.execute("DROP TABLE text_lines")
+        with self._lines("text_lines", lines_table(text_files, file_layout)) as source:
+            self.cur.execute(plan.insert_sql(spec, source))
         import_picks.note_flow_layouts(
             self.cur, spec.source_type, {eid: plan.layouts[lid].names for eid, lid in file_layout.items()}
         )
@@ -325,19 +333,8 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-        table = json_lines_table(text_files)
-        if table.num_rows <= ARROW_DIRECT_ROWS:  # validated straight from Arrow, on every thread
-            self.cur.register("json_lines_arrow", read_once(table, ARROW_DIRECT_BATCH))
-            try:
-                recs = json_records_sql(spec, "SELECT * FROM json_lines_arrow")
-                self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
-            finally:
-                self.cur.unregister("json_lines_arrow")
-        else:
-            self._stage_arrow("json_lines", table)
-            recs = json_records_sql(spec, "SELECT * FROM json_lines")
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
-            self.cur.execute("DROP TABLE json_lines")
+        with self._lines("json_lines", json_lines_table(text_files)) as source:
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {json_records_sql(spec, source)}")
         self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
