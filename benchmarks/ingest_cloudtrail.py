@@ -17,6 +17,7 @@ The case is deleted at the end; set KEEP_CASE=1 to keep it (a 10M case takes ~13
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
@@ -176,8 +177,9 @@ def floor(files: list[Path], workers: int) -> float:
     return time.perf_counter() - t
 
 
-def caseline_import(evidence: Path, case: Path) -> tuple[float, float, float]:
-    """Seconds, peak RSS (bytes) and CPU seconds of one `caseline import` in a fresh process."""
+def caseline_import(evidence: Path, case: Path) -> tuple[float, float, float, int]:
+    """Seconds, peak RSS (bytes), CPU seconds and peak temp folder (bytes: what DuckDB spilled to
+    `<case>.tmp`) of one `caseline import` in a fresh process."""
     case.unlink(missing_ok=True)
     cpu0 = _children_cpu()
     t = time.perf_counter()
@@ -188,17 +190,27 @@ def caseline_import(evidence: Path, case: Path) -> tuple[float, float, float]:
         stderr=subprocess.PIPE,
         cwd=REPO,
     )
-    peak = 0
+    peak = spill = 0
     while proc.poll() is None:
         try:
             peak = max(peak, proc.memory_info().rss)
         except psutil.NoSuchProcess:
             break
+        spill = max(spill, _folder_bytes(case.with_name(case.name + ".tmp")))
         time.sleep(0.05)
     elapsed = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"import failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, peak, _children_cpu() - cpu0
+    return elapsed, peak, _children_cpu() - cpu0, spill
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    with contextlib.suppress(FileNotFoundError):  # no folder yet, or a file just deleted
+        for f in folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                total += f.stat().st_size
+    return total
 
 
 def _children_cpu() -> float:
@@ -264,8 +276,8 @@ def main() -> None:
     pairs = []
     for _ in range(args.repeat):
         two = floor(files, 2)
-        secs, peak, cpu = caseline_import(evidence, case)
-        pairs.append((two, secs, peak, cpu))
+        secs, peak, cpu, spill = caseline_import(evidence, case)
+        pairs.append((two, secs, peak, cpu, spill))
         print(
             f"  floor 2 processes {two:.2f}s | import {secs:.2f}s, {cpu:.1f} CPU-s, ratio {secs / two:.2f}x"
         )
@@ -273,13 +285,14 @@ def main() -> None:
     secs = statistics.median(p[1] for p in pairs)
     cpu = statistics.median(p[3] for p in pairs)
     peak = max(p[2] for p in pairs)
+    spill = max(p[4] for p in pairs)
     ratio = statistics.median(p[1] / p[0] for p in pairs)
     size = case.stat().st_size
     print(f"floor gunzip+orjson, 2 processes: {two:.2f}s ({args.events / two:,.0f} ev/s)")
     print(
         f"caseline import: {secs:.2f}s median of {len(pairs)} ({args.events / secs:,.0f} ev/s, "
         f"{cpu:.1f} CPU-s), {ratio:.2f}x the 2-core floor (median of pair ratios), "
-        f"peak RSS {peak / 2**20:,.0f} MiB"
+        f"peak RSS {peak / 2**20:,.0f} MiB, peak temp folder {spill / 2**20:,.0f} MiB"
     )
     print(
         f"case file {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence "

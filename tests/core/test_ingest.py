@@ -13,30 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.import_evidence import records as _records
+from tests.support.import_evidence import snapshot as _snapshot
+from tests.support.import_evidence import write_gz as _write_gz
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
 from viewer.core.sources import SourceError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
-
-
-def _records(n: int, start: int = 0, account: str = "111122223333") -> list[dict]:
-    base = json.loads(gzip.decompress(next(SAMPLE.glob("*.json.gz")).read_bytes()))["Records"][1]
-    out = []
-    for i in range(start, start + n):
-        r = copy.deepcopy(base)
-        r["eventID"] = f"00000000-0000-4000-8000-{i:012d}"
-        r["eventTime"] = f"2024-05-01T{10 + i // 3600 % 10:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
-        r["recipientAccountId"] = account
-        out.append(r)
-    return out
-
-
-def _write_gz(path: Path, records: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode(), mtime=0))
-    return path
 
 
 def _case(tmp_path: Path) -> CaseFile:
@@ -183,19 +168,6 @@ def test_cancel_leaves_case_exactly_as_before(tmp_path: Path) -> None:
         with pytest.raises(Cancelled):
             import_paths(case, [tmp_path / "more"], ctx=JobContext(token, on_progress, min_interval=0))
         assert _snapshot(case) == before
-
-
-def _snapshot(case: CaseFile) -> dict[str, list]:
-    cur = case.cursor()
-    tables = ["events", "evidence", "imports", "import_warnings", "activity_log"]
-    return {
-        t: cur.execute(
-            f"SELECT * EXCLUDE (raw) FROM {t} ORDER BY ALL"
-            if t == "events"
-            else f"SELECT * FROM {t} ORDER BY ALL"
-        ).fetchall()
-        for t in tables
-    }
 
 
 def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:

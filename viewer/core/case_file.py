@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from viewer import __version__
+from viewer.core import import_undo
 from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -59,6 +60,12 @@ class CaseNeedsUpgradeError(CaseError):
         self.version = version
 
 
+class CaseInterruptedImportError(CaseError):
+    """A read-only open of a case holding the committed part of an import that never finished
+    (the process died during it): those events have no ledger entry yet, and removing them
+    changes the file, which read-only forbids."""
+
+
 class ReadOnlyCaseError(CaseError):
     """A change was asked of a case opened read-only."""
 
@@ -93,7 +100,8 @@ class CaseFile:
         self.path = path
         self.read_only = read_only
         self._con = con
-        self._write_lock = threading.Lock()
+        # Re-entrant: an import holds it across its chunk transactions (`exclusive_writes`).
+        self._write_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -134,6 +142,7 @@ class CaseFile:
         case = cls(p, con, read_only=read_only)
         if version < SCHEMA_VERSION:
             case._migrate(from_version=version)
+        case._settle_unfinished_imports()
         return case
 
     @classmethod
@@ -176,6 +185,34 @@ class CaseFile:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    @contextmanager
+    def exclusive_writes(self) -> Iterator[None]:
+        """No other writer of this case object between the transactions run inside (an import's
+        chunks: a deferred index build in between would index events a cancel then takes back)."""
+        self.require_writable("change it")
+        with self._write_lock:
+            yield
+
+    def _settle_unfinished_imports(self) -> None:
+        """Take back what an import that never finished committed (`viewer.core.import_undo`)."""
+        cur = self.cursor()
+        ids = import_undo.unfinished(cur, self.path)
+        if not ids:
+            return
+        if self.read_only:
+            self._con.close()
+            raise CaseInterruptedImportError(
+                f"{self.path} holds part of import {', '.join(map(str, ids))}, which never finished "
+                "(Caseline stopped during it): those events are not in the evidence ledger yet. Open "
+                "it once without --read-only to take the unfinished import back, or work on a copy"
+            )
+        with self.transaction(cur):
+            removed = import_undo.undo(cur, ids)
+            self.log_activity(
+                "unfinished_import_removed", {"import_ids": ids, "events_removed": removed}, cur
+            )
+        cur.execute("CHECKPOINT")
 
     # -- activity log (append-only: there is no code path that updates or deletes it) ------
     def log_activity(

@@ -1,4 +1,4 @@
-"""Importing one chunk of files of one format inside the import transaction.
+"""Importing one chunk of files of one format, in its own transaction.
 
 Fast path: DuckDB reads the JSON documents itself (no Python per record). When DuckDB refuses a
 chunk (a truncated gzip, broken JSON, a bad encoding), the chunk is retried file by file, and a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +112,17 @@ class FileCounts:
 
 
 class ChunkImporter:
-    def __init__(self, cur: duckdb.DuckDBPyConnection, import_id: int, ctx: JobContext) -> None:
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        import_id: int,
+        ctx: JobContext,
+        transaction: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
         self.cur = cur
         self.import_id = import_id
         self.ctx = ctx
+        self.transaction = transaction  # each chunk runs in one, committed before the next
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
 
     def import_chunks(self, work: list[tuple[list, bool]]) -> Iterator[dict[int, FileCounts]]:
@@ -148,7 +155,9 @@ class ChunkImporter:
                 for k, (files, python_only) in enumerate(work):
                     self.ctx.check()
                     prefetch(k + 1)
-                    yield self.import_chunk(files, python_only, pending.pop(k, None))
+                    with self.transaction():
+                        counts = self.import_chunk(files, python_only, pending.pop(k, None))
+                    yield counts
             finally:
                 for f in pending.values():
                     f.cancel()
@@ -160,10 +169,10 @@ class ChunkImporter:
 
         `arrays`: the files' records arrays, already being extracted by `import_chunks`.
 
-        Raises FastPathRefused when DuckDB's reader fails on a document chunk: the transaction is
-        then aborted (DuckDB aborts it on any error), so the caller rolls back, finds the files at
-        fault with `refused_files` outside the transaction and runs again with them on the
-        Python path. Good evidence never pays for that.
+        Raises FastPathRefused when DuckDB's reader fails on a document chunk: the chunk's
+        transaction is then aborted (DuckDB aborts it on any error), so the caller rolls it back,
+        finds the files at fault with `refused_files` outside any transaction and runs the chunk
+        again with them on the Python path. Good evidence never pays for that.
         """
         spec: FormatSpec = files[0][1].spec
         self._register_files(files, spec)

@@ -1,11 +1,14 @@
-"""The import pipeline: plan (find files, sniff formats) then run (one all-or-nothing transaction).
+"""The import pipeline: plan (find files, sniff formats) then run (a transaction per chunk).
 
     paths -> sources.discover -> sniff each file -> ImportPlan (shown to the user before importing)
     ImportPlan -> chunks of files per format -> stage SQL -> verdicts -> events / warnings / ledger
 
-Memory stays bounded by the chunk size, not the evidence size. Cancel interrupts the running
-DuckDB statement and rolls the transaction back, so the case is exactly as before. Every file
-reconciles: records seen = kept + rejected + duplicate.
+Memory and temp storage stay bounded by the chunk size, not the evidence size: each chunk commits
+(DuckDB keeps what a transaction creates until it ends). The import counts as done only when its
+last transaction (ledger, derived structures, finished_at) commits. Cancel interrupts the running
+DuckDB statement and `import_undo` takes the committed chunks back, so the case is as before; a
+crash is taken back at the next writable open. Every file reconciles: seen = kept + rejected +
+duplicate.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from viewer import __version__
-from viewer.core import derived
+from viewer.core import derived, import_undo
 from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
@@ -137,7 +140,7 @@ def sha256_file(path: Path) -> str:
 
 
 def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) -> ImportReport:
-    """Import a plan into the case in one transaction; on cancel or error nothing is kept."""
+    """Import a plan into the case, a transaction per chunk; on cancel or error nothing is kept."""
     ctx = ctx or JobContext()
     case.require_writable("import evidence")
     started = time.monotonic()
@@ -154,25 +157,24 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     # preserve_insertion_order stays on: turned off, both threads write partial row groups that
     # the commit merges, leaving ~35% of the file as free blocks, for no measurable speed gain.
     remove_hook = ctx.token.on_cancel(cur.interrupt)
-    salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
-    try:
-        while True:
-            try:
-                with case.transaction(cur):
-                    report = _import_in_transaction(case, cur, plan, hashes, ctx, salvage)
-                    ctx.check()  # a cancel that arrived during the last statement still rolls back
-                break
-            except FastPathRefused as refused:
-                # Files DuckDB cannot read at all; else the chunk whose records array it refused.
-                found = _find_refused(case, plan, salvage, ctx) or (set(refused.paths) - salvage)
-                if not found:
-                    raise
-                salvage |= found
-                prog.files_done = prog.records = prog.bytes_done = 0
-    except duckdb.InterruptException as exc:
-        raise Cancelled() from exc
-    finally:
-        remove_hook()
+    with case.exclusive_writes():
+        with case.transaction(cur):
+            stale = import_undo.unfinished(cur, case.path)
+            if stale:  # left by a failed undo earlier in this process: their ids would be reused
+                import_undo.undo(cur, stale)
+            import_id = _open_import(cur, plan)
+        import_undo.mark_running(case.path, import_id)
+        try:
+            report = _import_files(case, cur, plan, hashes, ctx, import_id)
+        except BaseException as exc:
+            remove_hook()
+            _take_back(case, import_id)
+            if isinstance(exc, duckdb.InterruptException):
+                raise Cancelled() from exc
+            raise
+        finally:
+            import_undo.mark_stopped(case.path, import_id)
+    remove_hook()
     # Fold the import into the database file now: it compacts the blocks written during the
     # import, and works around a DuckDB 2.0.1 bug where ORDER BY ... LIMIT after a DELETE and an
     # INSERT in one session returns wrong rows until the next checkpoint.
@@ -183,36 +185,21 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     return report
 
 
-def _find_refused(case: CaseFile, plan: ImportPlan, salvage: set[str], ctx: JobContext) -> set[str]:
-    """Probe every fast-path file outside the (rolled back) transaction; return those refused."""
-    ctx.progress.phase = "checking damaged files"
-    ctx.report(force=True)
-    todo = [
-        (i, f)
-        for i, f in enumerate(plan.files)
-        if f.role == "events" and str(f.source.real_path) not in salvage
-    ]
-    cur = case.cursor()
-    remove = ctx.token.on_cancel(cur.interrupt)
+def _take_back(case: CaseFile, import_id: int) -> None:
+    """Undo the chunks an import committed before it was cancelled or failed."""
+    cur = case.cursor()  # not the import's cursor: its cancel hook must not interrupt the undo
     try:
-        found: set[str] = set()
-        for chunk in _chunks(todo, salvage):
-            if chunk[0][1].spec and chunk[0][1].spec.reader.kind is ReaderKind.DOCUMENT:
-                found |= refused_files(cur, [str(pf.source.real_path) for _, pf in chunk])
-        return found
-    finally:
-        remove()
-        cur.close()
+        with case.transaction(cur):
+            import_undo.undo(cur, [import_id])
+        cur.execute("CHECKPOINT")  # drops the deleted row groups, and see run_import's CHECKPOINT
+    except duckdb.Error:
+        # The import's own error is the one to report; its row stays unfinished, and the next
+        # import or writable open of the case takes it back.
+        pass
 
 
-def _import_in_transaction(
-    case: CaseFile,
-    cur: duckdb.DuckDBPyConnection,
-    plan: ImportPlan,
-    hashes: list[str],
-    ctx: JobContext,
-    salvage: set[str],
-) -> ImportReport:
+def _open_import(cur: duckdb.DuckDBPyConnection, plan: ImportPlan) -> int:
+    """The import's row, committed before its first chunk (unfinished until its last commit)."""
     import_id = _next_id(cur, "imports", "import_id")
     cur.execute(
         "INSERT INTO imports (import_id, started_at, kind, params, os_user, tool_version) "
@@ -232,6 +219,19 @@ def _import_in_transaction(
             __version__,
         ],
     )
+    return import_id
+
+
+def _import_files(
+    case: CaseFile,
+    cur: duckdb.DuckDBPyConnection,
+    plan: ImportPlan,
+    hashes: list[str],
+    ctx: JobContext,
+    import_id: int,
+) -> ImportReport:
+    """Chunks, each committed on its own, then the ledger and derived structures in one last
+    transaction that marks the import finished."""
     known = dict(
         cur.execute("SELECT sha256, evidence_id FROM evidence WHERE role IN ('events', 'digest')").fetchall()
     )
@@ -268,37 +268,68 @@ def _import_in_transaction(
             res.warnings.append(res.file_notes[-1])
         if pf.role == "events":
             to_read.append((i, pf))
-    importer = ChunkImporter(cur, import_id, ctx)
-    ctx.progress.phase = "importing"
-    chunks = list(_chunks(to_read, salvage))
-    work = [([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage) for c in chunks]
-    for chunk, counts in zip(chunks, importer.import_chunks(work), strict=True):
-        for i, _pf in chunk:
-            results[i].counts = counts.get(ids[i], FileCounts())
-            results[i].warnings.extend(importer.problems.pop(ids[i], []))
-            if results[i].counts.seen == 0 and not results[i].warnings:
-                results[i].file_notes.append("no records found in the file")
-                results[i].warnings.append("no records found in the file")
-    if ids:
-        cur.execute(UID_CONFLICT_SQL, [min(ids.values()), max(ids.values())])
-    derived.update_all(cur, ctx)
-    _write_ledger(cur, import_id, plan, results, ids)
-    report = ImportReport(import_id, results, 0.0)
-    cur.execute(
-        "UPDATE imports SET finished_at = now(), records_seen = ?, records_kept = ?, records_rejected = ?, "
-        "records_duplicate = ? WHERE import_id = ?",
-        [
-            report.total("seen"),
-            report.total("kept"),
-            report.total("rejected"),
-            report.total("duplicate"),
-            import_id,
-        ],
-    )
-    case.log_activity(
-        "import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur
-    )
+    importer = ChunkImporter(cur, import_id, ctx, lambda: case.transaction(cur))
+    salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
+    while to_read:
+        ctx.progress.phase = "importing"
+        chunks = list(_chunks(to_read, salvage))
+        work = [([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage) for c in chunks]
+        done = 0
+        try:
+            for chunk, counts in zip(chunks, importer.import_chunks(work), strict=True):
+                for i, _pf in chunk:
+                    results[i].counts = counts.get(ids[i], FileCounts())
+                    results[i].warnings.extend(importer.problems.pop(ids[i], []))
+                    if results[i].counts.seen == 0 and not results[i].warnings:
+                        results[i].file_notes.append("no records found in the file")
+                        results[i].warnings.append("no records found in the file")
+                done += 1
+            to_read = []
+        except FastPathRefused as refused:
+            # The chunk rolled back alone (DuckDB aborts a transaction on any error); the ones
+            # before it stay committed. Its files at fault go to the salvage readers.
+            failed = chunks[done]
+            for i, _pf in failed:
+                importer.problems.pop(ids[i], None)
+            found = _find_refused(cur, failed, ctx) or (set(refused.paths) - salvage)
+            if not found:
+                raise
+            salvage |= found
+            to_read = [item for c in chunks[done:] for item in c]
+    with case.transaction(cur):
+        if ids:
+            cur.execute(UID_CONFLICT_SQL, [min(ids.values()), max(ids.values())])
+        derived.update_all(cur, ctx)
+        _write_ledger(cur, import_id, plan, results, ids)
+        report = ImportReport(import_id, results, 0.0)
+        cur.execute(
+            "UPDATE imports SET finished_at = now(), records_seen = ?, records_kept = ?, "
+            "records_rejected = ?, records_duplicate = ? WHERE import_id = ?",
+            [
+                report.total("seen"),
+                report.total("kept"),
+                report.total("rejected"),
+                report.total("duplicate"),
+                import_id,
+            ],
+        )
+        case.log_activity(
+            "import", {"import_id": import_id, "files": len(ids), "kept": report.total("kept")}, cur
+        )
+        ctx.check()  # a cancel that arrived during the last statement still rolls back
     return report
+
+
+def _find_refused(
+    cur: duckdb.DuckDBPyConnection, chunk: list[tuple[int, PlannedFile]], ctx: JobContext
+) -> set[str]:
+    """Probe a refused document chunk's files outside any transaction; return those DuckDB refuses."""
+    ctx.progress.phase = "checking damaged files"
+    ctx.report(force=True)
+    spec = chunk[0][1].spec
+    if spec is None or spec.reader.kind is not ReaderKind.DOCUMENT:
+        return set()
+    return refused_files(cur, [str(pf.source.real_path) for _, pf in chunk])
 
 
 def _chunks(

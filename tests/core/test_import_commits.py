@@ -1,0 +1,144 @@
+"""An import commits chunk by chunk; cancel, failure and a killed process still leave the case as
+before (viewer.core.import_undo). Chunks are made tiny (two files) so that several commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.import_evidence import records, snapshot, write_gz
+from viewer.core import ingest
+from viewer.core.case_file import CaseFile, CaseInterruptedImportError
+from viewer.core.ingest import import_paths
+from viewer.core.jobs import Cancelled, CancelToken, JobContext
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _evidence(tmp_path: Path, files: int = 8, per_file: int = 25) -> tuple[Path, Path]:
+    first = write_gz(tmp_path / "first.json.gz", records(5))
+    for i in range(files):
+        write_gz(tmp_path / "more" / f"{i:02d}.json.gz", records(per_file, 1000 + i * per_file))
+    return first, tmp_path / "more"
+
+
+def _committed(case: CaseFile) -> int:
+    """Events visible to another cursor: what the import has committed so far."""
+    return case.cursor().execute("SELECT count(*) FROM events").fetchall()[0][0]
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 2)
+
+
+def test_chunks_commit_as_they_go_and_cancel_takes_them_back(tmp_path: Path, tiny_chunks: None) -> None:
+    first, more = _evidence(tmp_path)
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        import_paths(case, [first])
+        before = snapshot(case)
+        token = CancelToken()
+        committed: list[int] = []
+
+        def on_progress(p):
+            if p.phase == "importing" and p.files_done >= 4:  # the second chunk is in
+                committed.append(_committed(case))
+                token.cancel()
+
+        with pytest.raises(Cancelled):
+            import_paths(case, [more], ctx=JobContext(token, on_progress, min_interval=0))
+        assert committed and committed[0] >= 5 + 2 * 25  # at least the first chunk was committed
+        assert snapshot(case) == before
+        # The same evidence imports in full afterwards: nothing of the cancelled run is in the way.
+        report = import_paths(case, [more])
+        assert report.total("kept") == 8 * 25 and all(f.reconciled for f in report.files)
+        assert _committed(case) == 5 + 8 * 25
+
+
+def test_a_failure_after_committed_chunks_leaves_the_case_as_before(
+    tmp_path: Path, tiny_chunks: None
+) -> None:
+    first, more = _evidence(tmp_path)
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        import_paths(case, [first])
+        before = snapshot(case)
+
+        def on_progress(p):  # stands for any error raised in the middle of an import
+            if p.phase == "importing" and p.files_done >= 6:
+                raise OSError("No space left on device")
+
+        with pytest.raises(OSError, match="No space left"):
+            import_paths(case, [more], ctx=JobContext(on_progress=on_progress, min_interval=0))
+        assert snapshot(case) == before
+        assert case.cursor().execute("SELECT count(*) FROM imports").fetchall()[0][0] == 1
+
+
+def test_a_damaged_file_in_a_later_chunk_is_salvaged_without_repeating_earlier_ones(
+    tmp_path: Path, tiny_chunks: None
+) -> None:
+    _, more = _evidence(tmp_path, files=6)
+    damaged = more / "03.json.gz"
+    whole = damaged.read_bytes()
+    damaged.write_bytes(whole[: len(whole) * 2 // 3])
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        report = import_paths(case, [more])
+        by = {Path(f.path).name: f for f in report.files}
+        assert all(f.reconciled for f in report.files)
+        assert all(by[f"{i:02d}.json.gz"].counts.kept == 25 for i in (0, 1, 2, 4, 5))
+        cut = by["03.json.gz"]
+        assert cut.counts.kept < 25 and any("truncated" in w for w in cut.warnings)
+        # No event twice: the committed chunks before the damaged one were not imported again.
+        dup = case.cursor().execute("SELECT count(*) - count(DISTINCT event_id) FROM events").fetchall()[0][0]
+        assert dup == 0 and _committed(case) == report.total("kept")
+
+
+_KILLED_IMPORT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from viewer.core import ingest
+    from viewer.core.case_file import CaseFile
+    from viewer.core.jobs import JobContext
+
+    ingest.CHUNK_FILES = 2
+
+    def on_progress(p):
+        if p.phase == "importing" and p.files_done >= 4:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind runs
+
+    case = CaseFile.open(sys.argv[1])
+    ingest.import_paths(case, [sys.argv[2]], ctx=JobContext(on_progress=on_progress, min_interval=0))
+    """
+)
+
+
+def test_a_killed_import_is_taken_back_at_the_next_writable_open(tmp_path: Path) -> None:
+    first, more = _evidence(tmp_path)
+    path = tmp_path / "case.caseline"
+    with CaseFile.create(path) as case:
+        import_paths(case, [first])
+        before = snapshot(case)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_IMPORT, str(path), str(more)],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert run.returncode == -9, run.stderr.decode()
+    with pytest.raises(CaseInterruptedImportError, match="without --read-only"):
+        CaseFile.open(path, read_only=True)
+    with CaseFile.open(path) as case:
+        after = snapshot(case)
+        log = after.pop("activity_log")
+        assert {k: v for k, v in before.items() if k != "activity_log"} == after
+        assert log[: len(before["activity_log"])] == before["activity_log"]
+        taken_back = [json.loads(row[4]) for row in log if row[3] == "unfinished_import_removed"]
+        assert len(taken_back) == 1 and taken_back[0]["events_removed"] >= 2 * 25
+        report = import_paths(case, [more])
+        assert report.total("kept") == 8 * 25 and _committed(case) == 5 + 8 * 25

@@ -1,0 +1,44 @@
+"""Small CloudTrail evidence written on the fly, and a case's evidence tables as comparable rows:
+what import tests (a cancel or failure leaves the case as before) need."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from pathlib import Path
+
+from viewer.core.case_file import CaseFile
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
+
+
+def records(n: int, start: int = 0, account: str = "111122223333") -> list[dict]:
+    base = json.loads(gzip.decompress(next(SAMPLE.glob("*.json.gz")).read_bytes()))["Records"][1]
+    out = []
+    for i in range(start, start + n):
+        r = copy.deepcopy(base)
+        r["eventID"] = f"00000000-0000-4000-8000-{i:012d}"
+        r["eventTime"] = f"2024-05-01T{10 + i // 3600 % 10:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        r["recipientAccountId"] = account
+        out.append(r)
+    return out
+
+
+def write_gz(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode(), mtime=0))
+    return path
+
+
+def snapshot(case: CaseFile) -> dict[str, list]:
+    cur = case.cursor()
+    tables = ["events", "evidence", "imports", "import_warnings", "activity_log"]
+    return {
+        t: cur.execute(
+            f"SELECT * EXCLUDE (raw) FROM {t} ORDER BY ALL"
+            if t == "events"
+            else f"SELECT * FROM {t} ORDER BY ALL"
+        ).fetchall()
+        for t in tables
+    }
