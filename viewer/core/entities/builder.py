@@ -23,6 +23,7 @@ from viewer.core.entities import (
     identity_build,
     import_picks,
     network_build,
+    panel_snapshot,
     panel_stats,
     raw_picks,
 )
@@ -78,6 +79,13 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
 
 def state(cur: duckdb.DuckDBPyConnection) -> EntityState | None:
     """The stored state when the tables cover exactly the events in the case, else None."""
+    snap = panel_snapshot.current(cur)
+    if snap is not None:
+        s = snap.entity_state
+        older = snap.built_version is not None and snap.built_version != str(VERSION)
+        if s is None or s[1] != snap.events or not s[4] or older:
+            return None
+        return EntityState(s[0], s[1], s[2], s[3])
     try:
         rows = cur.execute(
             f"""SELECT event_id_max, events, batches, exact, (SELECT count(*) FROM events),

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from viewer.core.arrow_once import read_once
+from viewer.core.entities import panel_snapshot
 
 DAY_US = 86_400_000_000
 #: Kinds with fewer entities are summed from the hourly rollup fast enough (principals: 1200).
@@ -277,6 +278,10 @@ def update(cur: duckdb.DuckDBPyConnection, kinds: list[str], deltas: dict[str, D
 
 def is_current(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:
     """(first day, days) of the kind's grid when it covers the events the entity tables do."""
+    snap = panel_snapshot.current(cur)
+    if snap is not None:
+        grid, state = snap.day_grids.get(kind), snap.entity_state
+        return (grid[0], grid[1]) if grid and state and grid[2] == state[1] else None
     try:
         rows = cur.execute(
             """SELECT d.first_day_us, d.days FROM entity_day_state d, entity_state s

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from viewer.core.entities import panel_snapshot
 from viewer.core.entities.kinds import EntityKind
 from viewer.core.entities.panel_stats import (
     HOUR_US,
@@ -67,6 +68,9 @@ def to_us(t: dt.datetime) -> int:
 
 def _time_order_current(cur: duckdb.DuckDBPyConnection) -> bool:
     """True when `time_order` holds exactly the events (viewer.core.time_order's own test)."""
+    snap = panel_snapshot.current(cur)
+    if snap is not None:
+        return snap.time_order_current
     try:
         rows = cur.execute(
             """SELECT s.events = (SELECT count(*) FROM events)

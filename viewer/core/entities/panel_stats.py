@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.entities import day_totals
+from viewer.core.entities import day_totals, panel_snapshot
 from viewer.core.entities.kinds import KINDS, EntityKind, ip_entity_sql
 from viewer.core.jobs import JobContext
 
@@ -91,7 +91,7 @@ def key_sql(entity: str) -> str:
 
 
 #: The key of a fixed text: equal at build and read time, or the keys are not comparable.
-KEY_PROBE_SQL = "hash('caseline entity key probe')"
+KEY_PROBE_SQL = panel_snapshot.KEY_PROBE_SQL
 
 
 def _literal(value: str | None) -> str:
@@ -100,6 +100,9 @@ def _literal(value: str | None) -> str:
 
 def source_bits(cur: duckdb.DuckDBPyConnection) -> dict[int, list[tuple[str | None, str | None]]]:
     """bit -> the (source_type, provider) pairs it stands for."""
+    snap = panel_snapshot.current(cur)
+    if snap is not None:
+        return snap.sources
     bits: dict[int, list[tuple[str | None, str | None]]] = {}
     for bit, source, provider in cur.execute(
         "SELECT bit, source_type, provider FROM entity_sources ORDER BY bit, source_type"
@@ -137,6 +140,9 @@ def kind_bounds(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> tuple[int, 
     events in [start, end) has first_us in [start - longest life, end): with `entity_totals`
     in first-seen order, that bound lets zone maps skip most rows of a kind of short-lived ids
     (2M session keys at 10M events, each used within an hour) for any range."""
+    snap = panel_snapshot.current(cur)
+    if snap is not None:
+        return snap.kinds.get(kind.name, (0, 0))
     got = cur.execute("SELECT entities, max_life_us FROM entity_kinds WHERE kind = ?", [kind.name]).fetchall()
     return (int(got[0][0]), int(got[0][1])) if got else (0, 0)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from viewer.core.entities import builder, panel_query, panel_stats
+from viewer.core.entities import builder, panel_query, panel_snapshot, panel_stats
 from viewer.core.entities.kinds import EntityKind, entity_kind, normalize_ip
 from viewer.core.entities.panel_stats import entity_expr, no_entity_dropped
 
@@ -142,6 +142,20 @@ def panel_rows(
     """
     kind = entity_kind(kind_name)
     order = SORT_KEYS[sort]
+    with panel_snapshot.reading(cur):
+        return _panel_rows(cur, kind, time_range, search, order, descending, limit, offset)
+
+
+def _panel_rows(
+    cur: duckdb.DuckDBPyConnection,
+    kind: EntityKind,
+    time_range: TimeRange | None,
+    search: str,
+    order: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> PanelPage:
     if limit <= 0:
         return PanelPage(kind.name, [], 0, builder.is_ready(cur))
     if not builder.is_ready(cur):
