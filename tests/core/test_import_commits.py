@@ -142,3 +142,44 @@ def test_a_killed_import_is_taken_back_at_the_next_writable_open(tmp_path: Path)
         assert len(taken_back) == 1 and taken_back[0]["events_removed"] >= 2 * 25
         report = import_paths(case, [more])
         assert report.total("kept") == 8 * 25 and _committed(case) == 5 + 8 * 25
+
+
+def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events are inserted in any row order; the records stage, which numbers records by rowid,
+    still gives each record its index in its file, in a stage of two row groups read by both
+    threads and after a refused chunk's aborted transaction: chunks of three files, the first
+    refused, then retried as the salvaged file alone and the other three (2 x 70k records)."""
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
+    more = tmp_path / "more"
+    more.mkdir()
+    whole = write_gz(more / "00.json.gz", records(30)).read_bytes()
+    (more / "00.json.gz").write_bytes(whole[: len(whole) // 2])  # refused: salvaged alone
+    write_gz(more / "01.json.gz", records(3))
+    n = 70_000
+    for f in (2, 3):
+        small = [
+            {
+                "eventVersion": "1.08",
+                "eventTime": "2024-05-01T10:00:00Z",
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject",
+                "eventID": f"{f}-{i}",
+                "awsRegion": "us-east-1",
+            }
+            for i in range(n)
+        ]
+        write_gz(more / f"{f:02d}.json.gz", small)
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        report = import_paths(case, [more])
+        assert all(f.reconciled for f in report.files)
+        wrong = (
+            case.cursor()
+            .execute(
+                "SELECT count(*) FROM events WHERE event_uid LIKE '_-%' "
+                "AND event_uid <> split_part(event_uid, '-', 1) || '-' || record_index"
+            )
+            .fetchall()[0][0]
+        )
+        assert _committed(case) >= 2 * n and wrong == 0

@@ -175,6 +175,8 @@ class ChunkImporter:
         again with them on the Python path. Good evidence never pays for that.
         """
         spec: FormatSpec = files[0][1].spec
+        # After a refused chunk (its transaction aborted) `_insert_events` could not restore it.
+        self.cur.execute("SET preserve_insertion_order = true")
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
@@ -239,11 +241,27 @@ class ChunkImporter:
         """Records from DuckDB's JSON readers; any DuckDB error means the fast path refused them."""
         records = ingest_sql.records_sql(spec, source_sql, True)
         try:
-            self.cur.execute(ingest_sql.insert_events_sql(spec, records))
+            self._insert_events(ingest_sql.insert_events_sql(spec, records))
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
             raise FastPathRefused(str(exc)) from exc
+
+    def _insert_events(self, sql: str) -> None:
+        """Run an INSERT INTO events with its rows written in any order. Rows carry their
+        event_id, so the order is not needed, and keeping it made the INSERT of a stage's 250k
+        CloudTrail records mostly serial (zstd-compressing the raw column: 1.05 s wall, 1.19
+        CPU-s; 0.59 s wall unordered). Each thread still writes whole ranges of event ids, so
+        the zone maps stay as narrow (1M import: 25.0/26.9 s -> 23.0/25.1 s, same row groups
+        and file size). The setting is restored for the statements that need the order (the
+        records stage numbers records by rowid; derived tables are stored sorted)."""
+        self.cur.execute("SET preserve_insertion_order = false")
+        try:
+            self.cur.execute(sql)
+        finally:
+            # In an aborted transaction the SET fails: `import_chunk` restores it in the next.
+            with contextlib.suppress(duckdb.TransactionException):
+                self.cur.execute("SET preserve_insertion_order = true")
 
     @contextlib.contextmanager
     def _lines(self, name: str, table: pa.Table) -> Iterator[str]:
@@ -299,7 +317,7 @@ class ChunkImporter:
             text_files = lines.result()
         plan, file_layout = TextPlan.for_files(syntax, text_files)
         with self._lines("text_lines", lines_table(text_files, file_layout)) as source:
-            self.cur.execute(plan.insert_sql(spec, source))
+            self._insert_events(plan.insert_sql(spec, source))
         import_picks.note_flow_layouts(
             self.cur, spec.source_type, {eid: plan.layouts[lid].names for eid, lid in file_layout.items()}
         )
@@ -331,7 +349,7 @@ class ChunkImporter:
                 good.append(str(pf.source.real_path))
         if good:
             records = ingest_sql.records_sql(spec, parquet_source_sql("chunk_files", good), True)
-            self.cur.execute(ingest_sql.insert_events_sql(spec, records))
+            self._insert_events(ingest_sql.insert_events_sql(spec, records))
             self._settle(spec, [eid for eid, _ in files], counts)
 
     def _read_json_lines(
@@ -401,7 +419,7 @@ class ChunkImporter:
             "SELECT evidence_id, record_index, problem FROM py_batch WHERE problem IS NOT NULL LIMIT 1000"
         ).fetchall():
             self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
-        self.cur.execute(ingest_sql.insert_events_sql(spec, staged))
+        self._insert_events(ingest_sql.insert_events_sql(spec, staged))
         self.cur.execute("DROP TABLE py_batch")
         self._settle(spec, evidence_ids, counts, id_range)
 
