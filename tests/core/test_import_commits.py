@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.import_evidence import records, snapshot, write_gz
-from viewer.core import ingest
+from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile, CaseInterruptedImportError
 from viewer.core.ingest import import_paths
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
@@ -35,7 +35,9 @@ def _committed(case: CaseFile) -> int:
 
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of two files, each committed on its own."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 2)
+    monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
 
 
 def test_chunks_commit_as_they_go_and_cancel_takes_them_back(tmp_path: Path, tiny_chunks: None) -> None:
@@ -79,33 +81,48 @@ def test_a_failure_after_committed_chunks_leaves_the_case_as_before(
         assert case.cursor().execute("SELECT count(*) FROM imports").fetchall()[0][0] == 1
 
 
+@pytest.mark.parametrize("per_commit", ["chunk", "all chunks"])
 def test_a_damaged_file_in_a_later_chunk_is_salvaged_without_repeating_earlier_ones(
-    tmp_path: Path, tiny_chunks: None
+    tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch, per_commit: str
 ) -> None:
+    """The chunk holding the damaged file rolls back, with the chunks before it since the last
+    commit (all of them when they share one transaction), and those run again."""
+    if per_commit == "all chunks":
+        monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1 << 40)
     _, more = _evidence(tmp_path, files=6)
     damaged = more / "03.json.gz"
     whole = damaged.read_bytes()
     damaged.write_bytes(whole[: len(whole) * 2 // 3])
+    progress: list[tuple[int, int, int]] = []
+
+    def on_progress(p):
+        progress.append((p.files_done, p.files_total, p.records))
+
     with CaseFile.create(tmp_path / "case.caseline") as case:
-        report = import_paths(case, [more])
+        report = import_paths(case, [more], ctx=JobContext(on_progress=on_progress, min_interval=0))
         by = {Path(f.path).name: f for f in report.files}
         assert all(f.reconciled for f in report.files)
         assert all(by[f"{i:02d}.json.gz"].counts.kept == 25 for i in (0, 1, 2, 4, 5))
         cut = by["03.json.gz"]
         assert cut.counts.kept < 25 and any("truncated" in w for w in cut.warnings)
-        # No event twice: the committed chunks before the damaged one were not imported again.
+        assert sum(len(f.warnings) for f in report.files) == len(cut.warnings)
+        # No event twice: what committed before the damaged chunk was not imported again.
         dup = case.cursor().execute("SELECT count(*) - count(DISTINCT event_id) FROM events").fetchall()[0][0]
         assert dup == 0 and _committed(case) == report.total("kept")
+    # The progress counts each file and record once, retried or not.
+    assert all(done <= total for done, total, _ in progress)
+    assert progress[-1][0] == 6 and max(r for *_, r in progress) == report.total("seen")
 
 
 _KILLED_IMPORT = textwrap.dedent(
     """
     import os, signal, sys
-    from viewer.core import ingest
+    from viewer.core import chunk_import, ingest
     from viewer.core.case_file import CaseFile
     from viewer.core.jobs import JobContext
 
     ingest.CHUNK_FILES = 2
+    chunk_import.COMMIT_BYTES = 1
 
     def on_progress(p):
         if p.phase == "importing" and p.files_done >= 4:
@@ -152,6 +169,7 @@ def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
     threads and after a refused chunk's aborted transaction: chunks of three files, the first
     refused, then retried as the salvaged file alone and the other three (2 x 70k records)."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
+    monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
     more = tmp_path / "more"
     more.mkdir()
     whole = write_gz(more / "00.json.gz", records(30)).read_bytes()

@@ -1,14 +1,14 @@
-"""The import pipeline: plan (find files, sniff formats) then run (a transaction per chunk).
+"""The import pipeline: plan (find files, sniff formats) then run (chunks committed as they go).
 
     paths -> sources.discover -> sniff each file -> ImportPlan (shown to the user before importing)
     ImportPlan -> chunks of files per format -> stage SQL -> verdicts -> events / warnings / ledger
 
-Memory and temp storage stay bounded by the chunk size, not the evidence size: each chunk commits
-(DuckDB keeps what a transaction creates until it ends). The import counts as done only when its
-last transaction (ledger, derived structures, finished_at) commits. Cancel interrupts the running
-DuckDB statement and `import_undo` takes the committed chunks back, so the case is as before; a
-crash is taken back at the next writable open. Every file reconciles: seen = kept + rejected +
-duplicate.
+Memory and temp storage stay bounded by the chunk size, not the evidence size: chunks commit as
+they go (DuckDB keeps what a transaction creates until it ends; `ChunkImporter.import_chunks`).
+The import counts as done only when its last transaction (ledger, derived structures,
+finished_at) commits. Cancel interrupts the running DuckDB statement and `import_undo` takes the
+committed chunks back, so the case is as before; a crash is taken back at the next writable
+open. Every file reconciles: seen = kept + rejected + duplicate.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def sha256_file(path: Path) -> str:
 
 
 def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) -> ImportReport:
-    """Import a plan into the case, a transaction per chunk; on cancel or error nothing is kept."""
+    """Import a plan into the case, chunks committed as they go; on cancel or error nothing is kept."""
     ctx = ctx or JobContext()
     case.require_writable("import evidence")
     started = time.monotonic()
@@ -270,28 +270,31 @@ def _import_files(
             to_read.append((i, pf))
     importer = ChunkImporter(cur, import_id, ctx, lambda: case.transaction(cur))
     salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
+    prog = ctx.progress
     while to_read:
-        ctx.progress.phase = "importing"
+        prog.phase = "importing"
         chunks = list(_chunks(to_read, salvage))
         work = [([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage) for c in chunks]
-        done = 0
+        done = 0  # chunks committed
+        committed = (prog.files_done, prog.bytes_done, prog.records)
         try:
-            for chunk, counts in zip(chunks, importer.import_chunks(work), strict=True):
-                for i, _pf in chunk:
+            for k, counts in importer.import_chunks(work):
+                for i, _pf in chunks[k]:
                     results[i].counts = counts.get(ids[i], FileCounts())
                     results[i].warnings.extend(importer.problems.pop(ids[i], []))
                     if results[i].counts.seen == 0 and not results[i].warnings:
                         results[i].file_notes.append("no records found in the file")
                         results[i].warnings.append("no records found in the file")
-                done += 1
+                done = k + 1
+                committed = (prog.files_done, prog.bytes_done, prog.records)
             to_read = []
         except FastPathRefused as refused:
-            # The chunk rolled back alone (DuckDB aborts a transaction on any error); the ones
-            # before it stay committed. Its files at fault go to the salvage readers.
-            failed = chunks[done]
-            for i, _pf in failed:
+            # The chunks since the last commit rolled back with it (DuckDB aborts a transaction on
+            # any error); the committed ones stay. Its files at fault go to the salvage readers.
+            for i, _pf in (item for c in chunks[done:] for item in c):
                 importer.problems.pop(ids[i], None)
-            found = _find_refused(cur, failed, ctx) or (set(refused.paths) - salvage)
+            prog.files_done, prog.bytes_done, prog.records = committed
+            found = _find_refused(cur, chunks[refused.chunk], ctx) or (set(refused.paths) - salvage)
             if not found:
                 raise
             salvage |= found
