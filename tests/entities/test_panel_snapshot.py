@@ -83,9 +83,12 @@ def test_snapshot_answers_only_on_its_own_cursor(case: CaseFile) -> None:
     assert panel_snapshot.current(cur) is None
 
 
-def test_panels_read_through_the_snapshot_equal_the_ones_without(case: CaseFile) -> None:
+def test_panels_read_through_the_snapshot_equal_the_ones_without(
+    case: CaseFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cur = case.cursor()
-    for kind in ("ip", "principal", "credential", "session_id"):
-        with_snapshot = pivots.panel_rows(cur, kind, limit=1000)
-        without = pivots._panel_rows(cur, pivots.entity_kind(kind), None, "", "n", True, 1000, 0)
-        assert with_snapshot == without and with_snapshot.exact_from_tables
+    kinds = ("ip", "principal", "credential", "session_id")
+    with_snapshot = [pivots.panel_rows(cur, kind, limit=1000) for kind in kinds]
+    monkeypatch.setattr(panel_snapshot, "read", lambda cur: None)  # every check queries alone
+    without = [pivots.panel_rows(cur, kind, limit=1000) for kind in kinds]
+    assert with_snapshot == without and all(page.exact_from_tables and page.rows for page in without)

@@ -142,33 +142,20 @@ def panel_rows(
     """
     kind = entity_kind(kind_name)
     order = SORT_KEYS[sort]
-    with panel_snapshot.reading(cur):
-        return _panel_rows(cur, kind, time_range, search, order, descending, limit, offset)
-
-
-def _panel_rows(
-    cur: duckdb.DuckDBPyConnection,
-    kind: EntityKind,
-    time_range: TimeRange | None,
-    search: str,
-    order: str,
-    descending: bool,
-    limit: int,
-    offset: int,
-) -> PanelPage:
-    if limit <= 0:
-        return PanelPage(kind.name, [], 0, builder.is_ready(cur))
-    if not builder.is_ready(cur):
-        rows, total = _fallback_page(cur, kind, time_range, search, order, descending, limit, offset)
-        return PanelPage(kind.name, rows, total, False)
-    raw, total = panel_query.read_page(cur, kind, time_range, search, order, descending, limit, offset)
-    bits = panel_stats.source_bits(cur)
-    rows = []
-    for r in raw:
-        sources, clouds = panel_stats.decode_sources(r.sources, bits)
-        first, last = panel_query.to_datetime(r.first_us), panel_query.to_datetime(r.last_us)
-        rows.append(PanelRow(r.entity, r.n, r.n_fail, first, last, sources, clouds))
-    return PanelPage(kind.name, rows, total, True)
+    with panel_snapshot.reading(cur):  # the checks below, read in one statement
+        if limit <= 0:
+            return PanelPage(kind.name, [], 0, builder.is_ready(cur))
+        if not builder.is_ready(cur):
+            rows, total = _fallback_page(cur, kind, time_range, search, order, descending, limit, offset)
+            return PanelPage(kind.name, rows, total, False)
+        raw, total = panel_query.read_page(cur, kind, time_range, search, order, descending, limit, offset)
+        bits = panel_stats.source_bits(cur)
+        rows = []
+        for r in raw:
+            sources, clouds = panel_stats.decode_sources(r.sources, bits)
+            first, last = panel_query.to_datetime(r.first_us), panel_query.to_datetime(r.last_us)
+            rows.append(PanelRow(r.entity, r.n, r.n_fail, first, last, sources, clouds))
+        return PanelPage(kind.name, rows, total, True)
 
 
 def _stored_values(cur: duckdb.DuckDBPyConnection, kind: EntityKind, entities: list[str]) -> list[str]:
