@@ -308,7 +308,7 @@ def test_line_chunks_are_bounded_by_the_text_they_hold(
     monkeypatch.setattr(text_import, "TEXT_CHUNK_BYTES", 120_000)  # room for two files' text
     plan = ingest.plan_import([folder])
     try:
-        chunks = list(ingest._chunks(list(enumerate(plan.files)), set()))
+        chunks = [c for c, _ in ingest._chunks(list(enumerate(plan.files)), set())]
     finally:
         plan.cleanup()
     assert [len(c) for c in chunks] == [2, 2, 2]

@@ -76,6 +76,25 @@ def test_snapshot_answers_as_the_queries_in_every_state(case: CaseFile, tmp_path
     assert _same_inside_and_out(cur)["snap"] is None
 
 
+def test_inside_the_block_the_answers_come_from_the_snapshot(case: CaseFile) -> None:
+    """Tables changed after the snapshot was read: the checks inside the block still answer what
+    it read (they do not query), and outside it they see the change."""
+    cur = case.cursor()
+    with panel_snapshot.reading(cur) as snap:
+        assert snap is not None
+        before = _answers(cur)
+        cur.execute("UPDATE entity_kinds SET max_life_us = max_life_us + 1")
+        cur.execute("UPDATE entity_state SET events = events + 1")
+        cur.execute("UPDATE entity_day_state SET events = events + 2")  # no longer equal to the state
+        cur.execute("UPDATE page_anchors_state SET events = events + 1")
+        cur.execute("DELETE FROM entity_sources")
+        assert _answers(cur) == before
+    after = _answers(cur)
+    changed = {k for k in before if before[k] != after[k]}
+    assert {"state", "ready", "time order", "sources"} <= changed
+    assert any(k.startswith("bounds") for k in changed) and any(k.startswith("grid") for k in changed)
+
+
 def test_snapshot_answers_only_on_its_own_cursor(case: CaseFile) -> None:
     cur, other = case.cursor(), case.cursor()
     with panel_snapshot.reading(cur) as snap:

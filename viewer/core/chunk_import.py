@@ -1,4 +1,4 @@
-"""Importing one chunk of files of one format, in its own transaction.
+"""Importing chunks of files of one format, committed as they go (see `import_chunks`).
 
 Fast path: DuckDB reads the JSON documents itself (no Python per record). When DuckDB refuses a
 chunk (a truncated gzip, broken JSON, a bad encoding), the chunk is retried file by file, and a
@@ -36,7 +36,6 @@ from viewer.core.entities import import_picks
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.record_readers import Problem, records
-from viewer.core.sources import text_size_estimate
 from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
@@ -51,9 +50,9 @@ PY_BATCH = 50_000  # records per Arrow batch from the Python readers
 #: several row groups the temp table is as fast or faster (330k VPC flow lines: 1.33 s against
 #: 1.96 s).
 ARROW_DIRECT_ROWS = 122_880
+ARROW_DIRECT_BATCH = 16_384
 #: Decompressed input after which the chunks read so far are committed (see import_chunks).
 COMMIT_BYTES = 256 * 1024**2
-ARROW_DIRECT_BATCH = 16_384
 
 
 def _json_lines(spec: FormatSpec) -> bool:
@@ -126,12 +125,14 @@ class ChunkImporter:
         self.cur = cur
         self.import_id = import_id
         self.ctx = ctx
-        self.transaction = transaction  # each chunk runs in one, committed before the next
+        self.transaction = transaction  # chunks run in one, committed every COMMIT_BYTES
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
 
-    def import_chunks(self, work: list[tuple[list, bool]]) -> Iterator[tuple[int, dict[int, FileCounts]]]:
-        """Import each (files, python_only) chunk in turn, yielding (chunk index, its counts)
-        once the chunk is committed.
+    def import_chunks(
+        self, work: list[tuple[list, bool, int]]
+    ) -> Iterator[tuple[int, dict[int, FileCounts]]]:
+        """Import each (files, python_only, decompressed bytes) chunk in turn, yielding (chunk
+        index, its counts) once the chunk is committed.
 
         Chunks share a transaction until they have read COMMIT_BYTES of text: DuckDB keeps what
         a transaction creates until it ends (a records stage per chunk), but a commit also
@@ -166,14 +167,14 @@ class ChunkImporter:
             text = 0
             k = 0
             try:
-                for k, (files, python_only) in enumerate(work):
+                for k, (files, python_only, decompressed) in enumerate(work):
                     self.ctx.check()
                     prefetch(k + 1)
                     if txn is None:
                         txn = contextlib.ExitStack()
                         txn.enter_context(self.transaction())
                     held.append((k, self.import_chunk(files, python_only, pending.pop(k, None))))
-                    text += sum(text_size_estimate(pf.source.real_path, pf.source.size, 1) for _, pf in files)
+                    text += decompressed
                     if text >= COMMIT_BYTES or k == len(work) - 1:
                         finished, txn = txn, None
                         finished.close()  # commits
@@ -196,7 +197,7 @@ class ChunkImporter:
 
         `arrays`: the files' records arrays, already being extracted by `import_chunks`.
 
-        Raises FastPathRefused when DuckDB's reader fails on a document chunk: the chunk's
+        Raises FastPathRefused when DuckDB's reader fails on a document chunk: the open
         transaction is then aborted (DuckDB aborts it on any error), so the caller rolls it back,
         finds the files at fault with `refused_files` outside any transaction and runs the chunk
         again with them on the Python path. Good evidence never pays for that.
@@ -312,7 +313,7 @@ class ChunkImporter:
         task, and the lines come in 64k-row batches, too few per chunk to keep both cores busy;
         a temp table is scanned a row group per task. The copy itself is a memcpy of the lines.
         Handed over as a read-once stream (`arrow_once`): a registered table stays in memory
-        until the import commits."""
+        until the transaction commits."""
         self.cur.register(f"{name}_arrow", read_once(table))
         try:
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")

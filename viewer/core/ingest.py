@@ -154,27 +154,28 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     cur.execute(
         f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'"
     )  # keeps peak RSS bounded whatever the evidence size
-    # preserve_insertion_order stays on: turned off, both threads write partial row groups that
-    # the commit merges, leaving ~35% of the file as free blocks, for no measurable speed gain.
+    # preserve_insertion_order stays on except for the events INSERT (ChunkImporter._insert_events):
+    # the records stage numbers records by rowid, and derived tables are stored sorted.
     remove_hook = ctx.token.on_cancel(cur.interrupt)
-    with case.exclusive_writes():
-        with case.transaction(cur):
-            stale = import_undo.unfinished(cur, case.path)
-            if stale:  # left by a failed undo earlier in this process: their ids would be reused
-                import_undo.undo(cur, stale)
-            import_id = _open_import(cur, plan)
-        import_undo.mark_running(case.path, import_id)
-        try:
-            report = _import_files(case, cur, plan, hashes, ctx, import_id)
-        except BaseException as exc:
-            remove_hook()
-            _take_back(case, import_id)
-            if isinstance(exc, duckdb.InterruptException):
-                raise Cancelled() from exc
-            raise
-        finally:
-            import_undo.mark_stopped(case.path, import_id)
-    remove_hook()
+    try:
+        with case.exclusive_writes():
+            with case.transaction(cur):
+                stale = import_undo.unfinished(cur, case.path)
+                if stale:  # left by a failed undo earlier in this process: their ids would be reused
+                    import_undo.undo(cur, stale)
+                import_id = _open_import(cur, plan)
+            import_undo.mark_running(case.path, import_id)
+            try:
+                report = _import_files(case, cur, plan, hashes, ctx, import_id)
+            except BaseException:
+                _take_back(case, import_id)  # on a cursor of its own, which cancel does not interrupt
+                raise
+            finally:
+                import_undo.mark_stopped(case.path, import_id)
+    except duckdb.InterruptException as exc:
+        raise Cancelled() from exc
+    finally:
+        remove_hook()
     # Fold the import into the database file now: it compacts the blocks written during the
     # import, and works around a DuckDB 2.0.1 bug where ORDER BY ... LIMIT after a DELETE and an
     # INSERT in one session returns wrong rows until the next checkpoint.
@@ -230,8 +231,8 @@ def _import_files(
     ctx: JobContext,
     import_id: int,
 ) -> ImportReport:
-    """Chunks, each committed on its own, then the ledger and derived structures in one last
-    transaction that marks the import finished."""
+    """Chunks, committed as they go (`ChunkImporter.import_chunks`), then the ledger and derived
+    structures in one last transaction that marks the import finished."""
     known = dict(
         cur.execute("SELECT sha256, evidence_id FROM evidence WHERE role IN ('events', 'digest')").fetchall()
     )
@@ -273,8 +274,11 @@ def _import_files(
     prog = ctx.progress
     while to_read:
         prog.phase = "importing"
-        chunks = list(_chunks(to_read, salvage))
-        work = [([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage) for c in chunks]
+        chunks, texts = zip(*_chunks(to_read, salvage), strict=True)
+        work = [
+            ([(ids[i], pf) for i, pf in c], str(c[0][1].source.real_path) in salvage, text)
+            for c, text in zip(chunks, texts, strict=True)
+        ]
         done = 0  # chunks committed
         committed = (prog.files_done, prog.bytes_done, prog.records)
         try:
@@ -337,8 +341,9 @@ def _find_refused(
 
 def _chunks(
     files: list[tuple[int, PlannedFile]], salvage: set[str]
-) -> Iterator[list[tuple[int, PlannedFile]]]:
-    """Consecutive files read the same way (format, compression, path), bounded in bytes and count.
+) -> Iterator[tuple[list[tuple[int, PlannedFile]], int]]:
+    """Consecutive files read the same way (format, compression, path), bounded in bytes and count,
+    each with the text it holds once decompressed (estimated: what `import_chunks` commits by).
 
     Document, text, JSON lines and Parquet files share a DuckDB statement with others of their
     kind (S3 access logs are thousands of tiny files); CSV and salvaged files are read one by one.
@@ -357,28 +362,26 @@ def _chunks(
 
     batched = (ReaderKind.DOCUMENT, ReaderKind.TEXT, ReaderKind.PARQUET, ReaderKind.LINES)
     chunk: list[tuple[int, PlannedFile]] = []
-    size = 0
+    size = held = 0
     for item in files:
         pf = item[1]
         k = key(pf)
         single = not pf.spec or pf.spec.reader.kind not in batched or k[2]
         text = pf.spec is not None and pf.spec.reader.kind in (ReaderKind.TEXT, ReaderKind.LINES)
-        weight = (
-            text_size_estimate(pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO)
-            if text
-            else pf.source.size
-        )
+        decompressed = text_size_estimate(pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO if text else 1)
+        weight = decompressed if text else pf.source.size
         limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
         if chunk and (key(chunk[0][1]) != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
-            yield chunk
-            chunk, size = [], 0
+            yield chunk, held
+            chunk, size, held = [], 0, 0
         chunk.append(item)
         size += weight
+        held += decompressed
         if single:
-            yield chunk
-            chunk, size = [], 0
+            yield chunk, held
+            chunk, size, held = [], 0, 0
     if chunk:
-        yield chunk
+        yield chunk, held
 
 
 def _write_ledger(
