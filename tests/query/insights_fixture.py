@@ -1,12 +1,18 @@
 """The case the Logs Insights conformance suite runs on (imported by the tests, not a conftest).
 
 The bundled AWS incident sample is generated and imported by the real import code (CloudTrail as
-S3 delivers it: ~4,100 events). No CloudWatch Logs format exists yet (issue #3), so a dozen
+S3 delivers it: ~4,100 events), with the GCP audit and Azure activity samples beside it. A dozen
 `source_type = 'cwl'` events are added by SQL in the FilterLogEvents shape that formats.md 1.9
 gives for them (`{"logGroupName", "logStreamName", "timestamp", "message"}`): Lambda text lines,
 Lambda JSON lines and CloudTrail records delivered to CloudWatch Logs. They exercise the
 `@message` / `@logStream` / `@log` rules for CloudWatch events and discovered fields inside a
 JSON message.
+
+The deferred structures are built halfway (viewer/core/doc_keys.py): after the incident, the GCP
+and Azure samples and the Lambda events, before the CloudTrail sample of the format tests, the
+Kubernetes audit sample and the CloudTrail records delivered to CloudWatch Logs. So the key sets a
+translation may use (`known_keys`) say that no CloudWatch record under the mark has `eventSource`
+while two above it do, and the suite checks both translations against the same hand-written SQL.
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from viewer.core import derived, raw_fields
 from viewer.core.case_file import CaseFile
+from viewer.core.doc_keys import DocKeys
 from viewer.core.ingest import import_paths
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATOR = REPO / "sample_cases" / "generate_aws_incident.py"
-CWL_EVIDENCE_ID = 9999  # no evidence row: @logStream of CloudWatch events comes from the record
+# No evidence rows: @logStream of CloudWatch events comes from the record. The Lambda events go
+# under every imported event (evidence 0), the CloudTrail ones above them all.
+CWL_EVIDENCE_IDS = (0, 9999)
+FORMATS = REPO / "tests" / "data" / "formats"
 
 _LAMBDA = "/aws/lambda/orders-api"
 _TRAIL = "aws-cloudtrail-logs-111111111111"
@@ -97,8 +108,10 @@ CWL_EVENTS: list[tuple[str, str, str, str]] = [  # (time, group, stream, message
 ]
 
 
-def _add_cloudwatch_events(cursor: duckdb.DuckDBPyConnection) -> None:
+def _add_cloudwatch_events(cursor: duckdb.DuckDBPyConnection, group_name: str, evidence_id: int) -> None:
     for index, (time, group, stream, message) in enumerate(CWL_EVENTS):
+        if group != group_name:
+            continue
         record = {"logGroupName": group, "logStreamName": stream, "timestamp": time, "message": message}
         cursor.execute(
             """
@@ -109,12 +122,12 @@ def _add_cloudwatch_events(cursor: duckdb.DuckDBPyConnection) -> None:
                    hash(?) AS dedup_key
             """,
             [
-                CWL_EVIDENCE_ID,
+                evidence_id,
                 index,
                 time,
                 time,
                 f"{group}/{stream}",
-                CWL_EVIDENCE_ID,
+                evidence_id,
                 index,
                 json.dumps(record),
                 json.dumps(record),
@@ -132,9 +145,29 @@ def insights_case(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.D
         capture_output=True,
     )
     case = CaseFile.create(root / "insights.caseline")
-    report = import_paths(case, [evidence])
-    assert all(f.reconciled for f in report.files)
     cursor = case.cursor()
-    _add_cloudwatch_events(cursor)
+    _import(case, [evidence, FORMATS / "gcp_audit", FORMATS / "azure_activity"])
+    _add_cloudwatch_events(cursor, _LAMBDA, CWL_EVIDENCE_IDS[0])
+    derived.update_deferred(case)
+    _import(case, [FORMATS / "aws_cloudtrail", FORMATS / "k8s_audit"])
+    _add_cloudwatch_events(cursor, _TRAIL, CWL_EVIDENCE_IDS[1])
     yield cursor
     case.close()
+
+
+def _import(case: CaseFile, paths: list[Path]) -> None:
+    report = import_paths(
+        case, [p for path in paths for p in ([path] if path.is_file() else _evidence(path))]
+    )
+    assert all(f.reconciled for f in report.files) and sum(f.counts.kept for f in report.files)
+
+
+def _evidence(folder: Path) -> list[Path]:
+    """A folder's evidence files: a format sample's expected results are not evidence."""
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "expected.json"]
+
+
+def known_keys(cursor: duckdb.DuckDBPyConnection) -> DocKeys:
+    keys = raw_fields.stored_doc_keys(cursor)
+    assert keys is not None, "the fixture builds the deferred structures"
+    return keys

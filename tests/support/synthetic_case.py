@@ -23,12 +23,14 @@ BASE_TS = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 SPAN_DAYS = 30
 EVENTS_PER_FILE = 250_000
 
+# The source types and providers the format modules write: the query library filters on them
+# (`source_type = 'cloudtrail'`), so a made-up name would leave its queries nothing to read.
 SOURCES = [  # (source_type, provider, weight in percent)
-    ("aws_cloudtrail", "aws", 60),
+    ("cloudtrail", "aws", 60),
     ("azure_activity", "azure", 15),
     ("gcp_audit", "gcp", 10),
-    ("okta_system", "okta", 8),
-    ("m365_audit", "m365", 5),
+    ("entra_signin", "azure", 8),
+    ("m365_ual", "m365", 5),
     ("k8s_audit", "k8s", 2),
 ]
 ACTIONS = (

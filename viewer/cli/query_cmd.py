@@ -20,7 +20,7 @@ from viewer.cli.output import write_rows
 from viewer.core.case_file import CaseFile
 from viewer.core.query import guard, library
 from viewer.core.query.common import TranslationError
-from viewer.core.query.runner import LANGUAGES, translate
+from viewer.core.query.runner import LANGUAGES, translate, translate_on
 
 
 def register(sub: Any) -> None:
@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.show_sql:
+        if args.case:  # what runs on this case (Logs Insights reads its key sets)
+            with CaseFile.open(args.case, read_only=True) as case:
+                translated = translate_on(case.cursor(), language, text)
         print(translated.sql)
         return 0
     if not args.case:
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with CaseFile.open(args.case, read_only=args.read_only) as case:
         cur = case.cursor()
+        translated = translate_on(cur, language, text)
         try:
             guard.check(cur, translated.sql, args.allow_external_access)
         except TranslationError as err:

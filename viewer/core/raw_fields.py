@@ -35,11 +35,13 @@ import time
 
 import duckdb
 
+from viewer.core import doc_keys
 from viewer.core.jobs import JobContext
 
 # Version 2: stored rows under a mark plus views (was: the tables themselves, updated inline).
 # Version 3: user_arn (stored where it differs from principal_id) and user_arn_differs.
-VERSION = 3
+# Version 4: raw_doc_keys_rows (viewer.core.doc_keys), built under the same mark.
+VERSION = 4
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -167,7 +169,7 @@ def views_sql(mark: int | None) -> list[str]:
     ]
 
 
-DDL: list[str] = [*_STORED_DDL, *views_sql(None)]
+DDL: list[str] = [*_STORED_DDL, *doc_keys.DDL, *views_sql(None)]
 
 
 def _state(cur: duckdb.DuckDBPyConnection) -> tuple[int | None, int] | None:
@@ -203,7 +205,7 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             if int(have[0][0]) != state[1]:
                 state = None
         if state is None:
-            for table in ("raw_fields_rows", "raw_volume_rows", "raw_fields_state"):
+            for table in ("raw_fields_rows", "raw_volume_rows", "raw_fields_state", *doc_keys.TABLES):
                 cur.execute(f"DELETE FROM {table}")
             state = (None, 0)
         mark = -(2**63) if state[0] is None else int(state[0])
@@ -227,6 +229,7 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             "min(ts), max(ts) FROM raw_fields_new GROUP BY ALL"
         )
         added = cur.execute("SELECT count(*) FROM raw_fields_new").fetchall()[0][0]
+        doc_keys.append_new(cur, mark)
         cur.execute("DROP TABLE raw_fields_new")
         cur.execute("DELETE FROM raw_fields_state")
         cur.execute("INSERT INTO raw_fields_state VALUES (?, ?)", [new, state[1] + int(added)])
@@ -236,3 +239,12 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         if remove:
             remove()
     return time.monotonic() - started
+
+
+def stored_doc_keys(cur: duckdb.DuckDBPyConnection) -> doc_keys.DocKeys | None:
+    """The key sets of the records under the mark, for a query translator; None before a build."""
+    try:
+        state = _state(cur)
+    except duckdb.CatalogException:
+        return None
+    return doc_keys.load(cur, state[0] if state else None)

@@ -65,15 +65,15 @@ def test_terms_select_what_the_views_hold(annotated, text, expected_sql):
 
 
 def test_terms_mix_with_field_terms_and_are_not_free_text(annotated):
-    parsed = parse_filter("tag:malicious source:aws_cloudtrail")
+    parsed = parse_filter("tag:malicious source:cloudtrail")
     assert [t.annotation for t in parsed.terms] == ["tag", None]
     assert not parsed.text_terms
     expected = _sql(
         annotated,
-        "SELECT count(*) FROM events WHERE source_type = 'aws_cloudtrail' AND event_id IN "
+        "SELECT count(*) FROM events WHERE source_type = 'cloudtrail' AND event_id IN "
         "(SELECT event_id FROM event_tags WHERE tag = 'malicious')",
     )
-    assert _count(annotated, "tag:malicious source:aws_cloudtrail") == expected
+    assert _count(annotated, "tag:malicious source:cloudtrail") == expected
 
 
 @pytest.mark.parametrize(

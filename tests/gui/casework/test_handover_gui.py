@@ -48,13 +48,13 @@ def test_exports_of_filter_selection_and_query_carry_provenance(qtbot, settings,
 
     # The current filter.
     with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
-        feature.apply_filter_text("source:aws_cloudtrail")
+        feature.apply_filter_text("source:cloudtrail")
     assert feature.handover.start_export("filter", tmp_path / "ct.parquet") is not None
     qtbot.waitUntil(lambda: feature.handover.last_export is not None, timeout=WAIT_MS)
     table = pq.read_table(tmp_path / "ct.parquet")
     expected = cur.execute(
         "SELECT e.event_id, v.sha256, e.record_index FROM events e JOIN evidence v USING (evidence_id) "
-        "WHERE source_type = 'aws_cloudtrail' ORDER BY ts, event_id"
+        "WHERE source_type = 'cloudtrail' ORDER BY ts, event_id"
     ).fetchall()
     assert table.num_rows == len(expected) > 0
     assert set(PROVENANCE_COLUMNS) <= set(table.column_names)

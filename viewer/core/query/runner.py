@@ -14,11 +14,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from viewer.core import raw_fields
 from viewer.core.case_file import CaseFile
+from viewer.core.doc_keys import DocKeys
 from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.query import guard
 from viewer.core.query.common import TranslationError
@@ -62,19 +65,29 @@ class QueryResult:
         return None
 
 
-def translate(language: str, text: str) -> Translated:
-    """The DuckDB SQL for a query in any supported language (SQL passes through)."""
+def translate(language: str, text: str, known: DocKeys | None = None) -> Translated:
+    """The DuckDB SQL for a query in any supported language (SQL passes through). `known`, the
+    case's key sets (`raw_fields.stored_doc_keys`), lets Logs Insights skip sources that lack a field."""
     if language == "sql":
         return Translated("sql", text, text.strip().rstrip(";"))
+    t: Any
     if language == "kql":
-        from viewer.core.query import kql as module
+        from viewer.core.query import kql
+
+        t = kql.translate(text)
     elif language == "insights":
-        from viewer.core.query import insights as module  # type: ignore[no-redef]
+        from viewer.core.query import insights
+
+        t = insights.translate(text, known)
     else:
         raise ValueError(f"unknown query language {language!r}; known: {', '.join(LANGUAGES)}")
-    t = module.translate(text)
     chart = getattr(t, "render", None) or getattr(t, "chart", None)
     return Translated(language, text, t.sql, str(chart) if chart else None)
+
+
+def translate_on(cur: duckdb.DuckDBPyConnection, language: str, text: str) -> Translated:
+    """The SQL a query runs as on the case behind `cur`: Logs Insights reads its key sets."""
+    return translate(language, text, raw_fields.stored_doc_keys(cur) if language == "insights" else None)
 
 
 def error_position(message: str, sql: str) -> tuple[int, int]:
@@ -102,7 +115,7 @@ class QueryRunner:
 
     def run(self, language: str, text: str, token: CancelToken | None = None) -> QueryResult:
         """Translate, check and run; raises TranslationError (with position) or Cancelled."""
-        translated = translate(language, text)
+        translated = translate_on(self._cur, language, text)
         sql = translated.sql
         guard.check(self._cur, sql, self.allow_external)
         table = f"query_result_{next(_ids)}"

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from viewer.core.case_file import CaseFile
 from viewer.core.jobs import CancelToken
 from viewer.core.query.common import TranslationError
-from viewer.core.query.runner import QueryResult, QueryRunner, translate
+from viewer.core.query.runner import QueryResult, QueryRunner, translate, translate_on
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.query.chart import ResultChart, chart_kind
 from viewer.gui.query.editor import QueryEditor
@@ -221,9 +221,20 @@ class QueryTab(QWidget):
         if self.sql_button.isChecked():
             self._refresh_sql()
 
+    def _translated_sql(self) -> str:
+        """The SQL the query runs as on the open case (Logs Insights reads the case's key sets)."""
+        language, text = self.current_language, self.editor.query_to_run()
+        if self.case is None:
+            return translate(language, text).sql
+        cur = self.case.cursor()
+        try:
+            return translate_on(cur, language, text).sql
+        finally:
+            cur.close()
+
     def _refresh_sql(self) -> None:
         try:
-            self.sql_view.setPlainText(translate(self.current_language, self.editor.query_to_run()).sql)
+            self.sql_view.setPlainText(self._translated_sql())
         except TranslationError as err:
             self.sql_view.setPlainText(f"-- cannot translate: {err}")
             self.editor.mark_error(err.line, err.column)

@@ -1,8 +1,9 @@
 """CloudWatch Logs Insights query language -> DuckDB SQL over the case's events.
 
-`translate(text)` is a pure function: the same text always gives the same SQL, so the query
-workbench can "Show SQL", and anything outside the supported subset raises `TranslationError`
-naming the construct and its line and column instead of running something different.
+`translate(text, known)` is a pure function: the same text (and key sets of the case, `known`,
+see viewer/core/doc_keys.py) always gives the same SQL, so the query workbench can "Show SQL",
+and anything outside the supported subset raises `TranslationError` naming the construct and its
+line and column instead of running something different.
 
 Parser: lark 1.3 (LALR, contextual lexer) with the grammar in `grammar.py`. Evaluated against
 sqlglot (no Logs Insights dialect; its tokenizer cannot tell `/regex/` from division) and
@@ -19,12 +20,14 @@ datefloor bin` and the aggregates `count count_distinct sum avg min max`. Field 
 
 from __future__ import annotations
 
+from viewer.core.doc_keys import DocKeys
 from viewer.core.query.insights.grammar import parse
 from viewer.core.query.insights.pipeline import DEFAULT_LIMIT, ChartHint, Pipeline, Translation
 
 __all__ = ["DEFAULT_LIMIT", "ChartHint", "Translation", "translate"]
 
 
-def translate(text: str) -> Translation:
-    """Translate a Logs Insights query into one DuckDB SELECT over `events`."""
-    return Pipeline(text).run(parse(text))
+def translate(text: str, known: DocKeys | None = None) -> Translation:
+    """Translate a Logs Insights query into one DuckDB SELECT over `events`; `known` lets it skip
+    parsing the records of sources that never have a field the query reads."""
+    return Pipeline(text, known).run(parse(text))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 
 from viewer.core import raw_fields
+from viewer.core.doc_keys import DocKeys
 from viewer.core.query import raw_columns
 
 #: Per source_type, the JSON paths that a normalized column copies verbatim
@@ -165,7 +166,9 @@ def _system_sql(use: Use, cwl_possible: bool) -> str:
     return RAW_SYSTEM_FIELDS[_SYSTEM_NAMES[use[1] - 1]][0 if cwl_possible else 1]
 
 
-def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use]) -> str:
+def events_source(
+    fields: dict[str, int], conditions: list[str], uses: set[Use], known: DocKeys | None = None
+) -> str:
     """The relation a query reads: the events passing `conditions`, with its discovered fields.
 
     `fields` numbers each field the query reads; the query's SQL names it by `field_marker` (its
@@ -178,7 +181,11 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
     computes a field from the raw JSON only for the rows that pass. (One relation with
     `CASE WHEN source_type = ... THEN column ELSE raw->>path END` made DuckDB decompress the raw
     record of every event, and a condition written outside the branches stays above their
-    projection, so the JSON of every event was parsed: 10-35 s at 10M events.)"""
+    projection, so the JSON of every event was parsed: 10-35 s at 10M events.)
+
+    `known` (the case's `doc_keys`) says which top-level keys each source type's records under a
+    mark have. The records under the mark of a source that has none of the keys its fields start
+    with get those fields as NULL without reading the raw JSON: their own branch."""
     where = " AND ".join(f"({c})" for c in conditions)
     if not uses:
         return f"(SELECT * FROM events AS events{' WHERE ' + where if where else ''})"
@@ -208,9 +215,14 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
                 sql_of[use] = _numeric(use, f"events.raw->>{sql_string(path)}")
         rows = "events AS events" + raw_columns.join_sql(joined, "events")
         test = f"events.source_type = {sql_string(source)}"
-        if where:
-            test += " AND " + _substitute(where, sql_of)
-        branches.append(_branch(sql_of, rows, test, bool(where)))
+        parsed = [u for u, sql in sql_of.items() if u[0] != "ls" and _RAW in sql]
+        if known is not None and parsed and all(known.lacks(source, _top_key(name_of[u[1]])) for u in parsed):
+            below = {u: _null(u) if u in parsed else sql for u, sql in sql_of.items()}
+            branches.append(
+                _filtered_branch(below, rows, f"{test} AND events.event_id <= {known.mark}", where)
+            )
+            test += f" AND events.event_id > {known.mark}"
+        branches.append(_filtered_branch(sql_of, rows, test, where))
     doc = {
         use: _system_sql(use, cwl_possible=True)
         if use[0] == "ls"
@@ -218,13 +230,43 @@ def events_source(fields: dict[str, int], conditions: list[str], uses: set[Use])
         for use in ordered
     }
     special = ", ".join(sql_string(s) for s in SPECIAL_SOURCES)
-    others = ", ".join(f"{sql} AS {_column(use)}" for use, sql in doc.items())
+    others = f"source_type NOT IN ({special})"
+    keys = {_top_key(name_of[u[1]]) for u in ordered if u[0] != "ls"}
+    lacking = _sources_lacking(known, keys) if known is not None and keys else []
+    if known is not None and lacking:
+        unparsed = (
+            f"source_type IN ({', '.join(sql_string(s) for s in lacking)}) AND event_id <= {known.mark}"
+        )
+        nulls = {u: sql if u[0] == "ls" else _null(u) for u, sql in doc.items()}
+        branches.append(_filtered_branch(nulls, "events AS events", unparsed, where))
+        others += f" AND NOT ({unparsed})"
+    items = ", ".join(f"{sql} AS {_column(use)}" for use, sql in doc.items())
     test = f" WHERE {_substitute(where, doc)}" if where else ""
     branches.append(
-        f"SELECT * EXCLUDE (li_doc){', ' + others if others else ''} FROM (SELECT *, {DOC_SQL} AS li_doc "
-        f"FROM events AS events WHERE source_type NOT IN ({special})) AS events{test}"
+        f"SELECT * EXCLUDE (li_doc), {items} FROM (SELECT *, {DOC_SQL} AS li_doc "
+        f"FROM events AS events WHERE {others}) AS events{test}"
     )
     return "(" + " UNION ALL ".join(branches) + ")"
+
+
+def _sources_lacking(known: DocKeys, keys: set[str]) -> list[str]:
+    """The source types read from their document whose records under the mark have none of `keys`."""
+    return sorted(s for s in known.keys if s not in SPECIAL_SOURCES and all(known.lacks(s, k) for k in keys))
+
+
+def _top_key(name: str) -> str:
+    """The key at the top of the document that a field's path starts with."""
+    return name.split(".", 1)[0]
+
+
+def _null(use: Use) -> str:
+    return "NULL::DOUBLE" if use[0] == "ln" else "NULL::VARCHAR"
+
+
+def _filtered_branch(sql_of: dict[Use, str], rows: str, test: str, where: str) -> str:
+    if where:
+        test += " AND " + _substitute(where, sql_of)
+    return _branch(sql_of, rows, test, bool(where))
 
 
 def _substitute(sql: str, sql_of: dict[Use, str]) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from lark import Token, Tree
 
+from viewer.core.doc_keys import DocKeys
 from viewer.core.query.common import TranslationError
 from viewer.core.query.insights.expressions import (
     Expr,
@@ -81,6 +82,7 @@ _EVENTS = "\x00events\x00"
 @dataclass
 class Pipeline:
     text: str
+    known: DocKeys | None = None  # the case's key sets (fields.events_source); None: assume nothing
     source: str = f"{_EVENTS} AS events"
     discovered: dict[str, int] = field(default_factory=dict)  # field name -> its number (field_marker)
     event_wheres: list[str] = field(default_factory=list)  # conditions on events, applied in _EVENTS
@@ -314,7 +316,7 @@ class Pipeline:
         # Every discovered field is known now (after a stats only its columns exist).
         uses = marker_uses(sql, *self.event_wheres)
         sql = resolve_markers(
-            sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres, uses), 1)
+            sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres, uses, self.known), 1)
         )
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
 
