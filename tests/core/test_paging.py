@@ -69,7 +69,7 @@ FILTERS = [
         time_range=(dt.datetime(2024, 3, 4, 5, tzinfo=dt.UTC), dt.datetime(2024, 3, 19, tzinfo=dt.UTC))
     ),
     EventFilter(text="-outcome:success"),
-    EventFilter(text="source:aws_cloudtrail ip:10.1*"),
+    EventFilter(text="source:cloudtrail ip:10.1*"),
     EventFilter(text="alice"),
     EventFilter(text="awsapicall -outcome:success"),
     EventFilter(text="-alice getobject*"),

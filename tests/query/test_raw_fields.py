@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from viewer.core import derived, raw_fields
+from viewer.core import derived, raw_fields, search_index
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.query import library
@@ -311,3 +311,14 @@ def test_an_unbuilt_tail_is_pending_work_until_the_deferred_build(tmp_path: Path
     assert not raw_fields.is_current(cur) and derived.pending(cur)
     derived.update_deferred(case)
     assert raw_fields.is_current(cur) and not derived.pending(cur)
+
+
+def test_a_deferred_build_can_be_limited_to_named_structures(tmp_path: Path) -> None:
+    """`only` builds the structures named (benchmarks/query_workbench.py: no query reads the
+    search index, the costliest of them) and leaves the others pending."""
+    case = CaseFile.create(tmp_path / "p.caseline")
+    import_paths(case, list((FORMATS / "aws_cloudtrail").glob("*.json.gz")))
+    cur = case.cursor()
+    assert not raw_fields.is_current(cur) and not search_index.is_ready(cur)
+    assert set(derived.update_deferred(case, only=["raw_fields_build"])) == {"raw_fields_build"}
+    assert raw_fields.is_current(cur) and not search_index.is_ready(cur) and derived.pending(cur)

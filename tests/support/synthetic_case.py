@@ -7,7 +7,8 @@ from the table itself rather than from hard-coded numbers.
 
 Shape (loosely CloudTrail-like): several source types with skewed weights, ~200 principals
 (Zipf-ish), ~1,000 source IPs, ~40 actions, mostly-successful outcomes, a ~1.5 KB raw JSON record
-with unique request/event ids and a few free-text words, timestamps spread over ~30 days. Rows
+with unique request/event ids and a few free-text words (other sources than CloudTrail wrap it
+under a key of their own), timestamps spread over ~30 days. Rows
 are inserted in chunks in roughly time order with jitter and a few swapped chunks, as real
 imports of per-hour files are: *roughly* but not physically sorted.
 """
@@ -33,6 +34,14 @@ SOURCES = [  # (source_type, provider, weight in percent)
     ("m365_ual", "m365", 5),
     ("k8s_audit", "k8s", 2),
 ]
+# The top-level key under which each other source's records carry the CloudTrail-like record.
+WRAPPER_KEYS = {
+    "azure_activity": "properties",
+    "gcp_audit": "protoPayload",
+    "entra_signin": "properties",
+    "m365_ual": "AuditData",
+    "k8s_audit": "requestObject",
+}
 ACTIONS = (
     [
         ("s3.amazonaws.com", a)
@@ -194,7 +203,17 @@ def _base_select() -> str:
 
 
 def _raw_sql() -> str:
-    """A CloudTrail-shaped record of ~1.5 KB with unique ids and a few free-text words."""
+    """The raw record: for CloudTrail events a CloudTrail record of ~1.5 KB with unique ids and a
+    few free-text words; other sources carry the same record under the top-level key their own
+    records have (`WRAPPER_KEYS`), so their records have other top-level keys, as in a real case
+    (viewer/core/doc_keys.py), while every event still holds the same words."""
+    wrapper = " ".join(f"WHEN '{s}' THEN '{k}'" for s, k in WRAPPER_KEYS.items())
+    return f"""CASE WHEN source_type = 'cloudtrail' THEN {_cloudtrail_sql()}
+      ELSE json_object('time', strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), 'category', log_name,
+                       CASE source_type {wrapper} ELSE 'record' END, {_cloudtrail_sql()}) END"""
+
+
+def _cloudtrail_sql() -> str:
     return f"""json_object(
       'eventVersion', '1.08',
       'userIdentity', json_object('type', CASE WHEN p % 3 = 0 THEN 'AssumedRole' ELSE 'IAMUser' END,
