@@ -32,8 +32,11 @@ DDL = [
 ]
 TABLES = ("raw_doc_keys_rows",)
 NOT_AN_OBJECT = ""
-# The Logs Insights document (viewer/core/query/insights/fields.py DOC_SQL, kept equal by a test).
-_DOC_SQL = "CASE WHEN source_type = 'cwl' THEN TRY_CAST(raw->>'$.message' AS JSON) ELSE raw END"
+#: The document whose fields Logs Insights discovers (viewer/core/query/insights/fields.py): the
+#: message of a CloudWatch Logs event when it is JSON (TRY_CAST gives NULL otherwise), else the
+#: raw record itself.
+MESSAGE_SQL = "TRY_CAST(raw->>'$.message' AS JSON)"
+DOC_SQL = f"CASE WHEN source_type = 'cwl' THEN {MESSAGE_SQL} ELSE raw END"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
         f"""INSERT INTO raw_doc_keys_rows
             SELECT DISTINCT source_type, unnest(CASE WHEN ks IS NULL THEN [NULL]
                                                      WHEN len(ks) = 0 THEN ['{NOT_AN_OBJECT}'] ELSE ks END)
-            FROM (SELECT DISTINCT source_type, json_keys({_DOC_SQL}) AS ks FROM events WHERE event_id > $mark)
+            FROM (SELECT DISTINCT source_type, json_keys({DOC_SQL}) AS ks FROM events WHERE event_id > $mark)
             EXCEPT SELECT source_type, key FROM raw_doc_keys_rows""",
         {"mark": mark},
     )

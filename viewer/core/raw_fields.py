@@ -41,7 +41,8 @@ from viewer.core.jobs import JobContext
 # Version 2: stored rows under a mark plus views (was: the tables themselves, updated inline).
 # Version 3: user_arn (stored where it differs from principal_id) and user_arn_differs.
 # Version 4: raw_doc_keys_rows (viewer.core.doc_keys), built under the same mark.
-VERSION = 4
+# Version 5: recipient_account (where it differs from cloud_account), request_name, console_login.
+VERSION = 5
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -55,6 +56,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "new_access_key_id": ("$.responseElements.accessKey.accessKeyId",),
     "role_arn": ("$.requestParameters.roleArn",),
     "user_arn": ("$.userIdentity.arn",),
+    "recipient_account": ("$.recipientAccountId",),
+    "request_name": ("$.requestParameters.name",),
+    "console_login": ("$.responseElements.ConsoleLogin",),
     "risk_level": ("$.riskLevelDuringSignIn", "$.properties.riskLevelDuringSignIn"),
     "country": ("$.location.countryOrRegion", "$.properties.location.countryOrRegion"),
     "k8s_verb": ("$.verb",),
@@ -76,6 +80,9 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "new_access_key_id",
         "role_arn",
         "user_arn",
+        "recipient_account",
+        "request_name",
+        "console_login",
     ),
     "entra_signin": ("risk_level", "country"),
     "k8s_audit": ("k8s_verb", "k8s_resource", "k8s_subresource", "k8s_namespace", "k8s_status_code"),
@@ -86,7 +93,7 @@ _DOUBLE = {"bytes_out"}
 #: `principal_id` is the ARN whenever the record has one, so a dense column of ARNs (one row per
 #: CloudTrail event, 10M at 10M events) would repeat it and make every join with the table read
 #: ten times more rows; stored this way the table stays sparse and the value stays exact.
-EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id"}
+EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id", "recipient_account": "cloud_account"}
 
 _STORED_DDL: list[str] = [
     "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    event_id BIGINT NOT NULL,\n"
