@@ -27,7 +27,9 @@ that source's rows: the same value, without parsing the JSON. Columns that are d
 or a cast, such as `principal_id`) are never substituted. Likewise a field the case extracted at
 import (`raw_fields`, see viewer/core/query/raw_columns.py) is read from that table for the source
 types it is extracted from. Normalized columns have no Logs Insights name of their own: Logs
-Insights only knows the fields of the log event.
+Insights only knows the fields of the log event. A field whose first key no record of a source
+has (viewer/core/doc_keys.py, the case's key sets given to the translator) is NULL for that
+source's records under the key sets' mark, without parsing them.
 """
 
 from __future__ import annotations
@@ -171,8 +173,8 @@ def events_source(
     `fields` numbers each field the query reads; the query's SQL names it by `field_marker` (its
     text) or `number_marker` (its number), `uses` says which of those occur, and `resolve_markers`
     turns them into the columns made here. There is one branch per source type
-    whose rows read some fields from columns (a verbatim copy, or raw_fields), plus one for every
-    other event, which reads the document (li_doc). Each branch applies the conditions itself,
+    whose rows read some fields from columns (a verbatim copy, or raw_fields), plus branches for
+    every other event, which read the document (`_document_branches`). Each branch applies the conditions itself,
     with its own SQL for each field: DuckDB pushes a branch's `source_type` test and single
     equalities on columns into the scan (a branch holding no rows of the case costs nothing), and
     computes a field from the raw JSON only for the rows that pass. (One relation with
