@@ -62,9 +62,9 @@ def clock() -> Iterator[dict[str, float]]:
     got["wall"], got["cpu"] = time.perf_counter() - wall, time.process_time() - cpu
 
 
-def import_case(size: str, with_entities: bool) -> tuple[CaseFile, dict[str, float]]:
+def import_case(size: str, with_entities: bool, tag: str = "") -> tuple[CaseFile, dict[str, float]]:
     """Import the evidence into a fresh case under /tmp/ent; returns (case, wall/cpu seconds)."""
-    path = WORK / f"imported_{size}_{'with' if with_entities else 'without'}.caseline"
+    path = WORK / f"imported_{size}_{'with' if with_entities else 'without'}{tag}.caseline"
     for p in (path, Path(str(path) + ".wal")):
         p.unlink(missing_ok=True)
     case = CaseFile.create(path)
@@ -98,7 +98,7 @@ def inline_cost(size: str, without: dict[str, float], pairs: int) -> None:
     ratios: list[tuple[float, float]] = []
     for i in range(pairs):
         if i:
-            other, without = import_case(size, with_entities=False)
+            other, without = import_case(size, with_entities=False, tag="_pairs")  # the first is open
             other.close()
         other, both = import_case(size, with_entities=True)
         other.close()

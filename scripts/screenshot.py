@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--stack-by", default="cloud_account")
     ap.add_argument("--query", default="", help="open the query workbench and run this SQL")
     ap.add_argument("--lang", default="sql")
+    ap.add_argument("--show-sql", action="store_true", help="and show the SQL it runs as")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     from viewer.core.case_file import schema_version_of
@@ -66,6 +67,9 @@ def main() -> None:
         tab.set_text(args.query, args.lang)
         tab.run()
         pump(2500)
+        if args.show_sql:
+            tab.sql_button.click()
+            pump(300)
     w.grab().save(args.out)
     print(f"saved {args.out}")
     app.quit()
