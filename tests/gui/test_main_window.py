@@ -57,7 +57,12 @@ def test_selecting_a_range_filters_the_table(qtbot, settings, case_path, sql) ->
 
 def test_clicking_a_row_shows_raw_json_and_provenance(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
     win = open_window(qtbot, settings, case_path)
-    row = 3
+    source_of = "SELECT source_type FROM events WHERE event_id = ?"
+    row = next(  # a CloudTrail record (the synthetic case's other sources wrap theirs in a key)
+        r
+        for r in range(3, 40)
+        if sql.execute(source_of, [win.table_model.event_id_at(r)]).fetchone()[0] == "cloudtrail"
+    )
     rect = win.table.visualRect(win.table_model.index(row, 1))
     with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS) as blocker:
         QTest.mouseClick(

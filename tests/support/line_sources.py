@@ -10,8 +10,10 @@ from viewer.core import chunk_import
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 
-#: (per-file counts, events in table order, their event ids in table order, warnings)
-Imported = tuple[list[tuple], list[tuple], list[int], list[tuple]]
+#: (per-file counts, events by event id, warnings). Not the order of rows in the table: events are
+#: inserted with preserve_insertion_order off (chunk_import), so two threads may store their
+#: ranges of ids either way round.
+Imported = tuple[list[tuple], list[tuple], list[tuple]]
 
 
 def _imported(case_path: Path, paths: list[Path]) -> Imported:
@@ -19,12 +21,11 @@ def _imported(case_path: Path, paths: list[Path]) -> Imported:
         report = import_paths(case, paths)
         counts = sorted((f.path, f.counts.seen, f.counts.kept, f.counts.rejected) for f in report.files)
         cur = case.cursor()
-        events = cur.execute("SELECT * EXCLUDE (ingest_ts) FROM events ORDER BY rowid").fetchall()
-        order = [r[0] for r in cur.execute("SELECT event_id FROM events ORDER BY rowid").fetchall()]
+        events = cur.execute("SELECT * EXCLUDE (ingest_ts) FROM events ORDER BY event_id").fetchall()
         warnings = cur.execute(
             "SELECT evidence_id, path, position, position_kind, reason FROM import_warnings ORDER BY ALL"
         ).fetchall()
-    return counts, events, order, warnings
+    return counts, events, warnings
 
 
 def import_both_ways(
