@@ -8,6 +8,7 @@ query sorts; every query must return at least one row.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import duckdb
@@ -15,6 +16,7 @@ import pytest
 
 from query.insights_fixture import insights_case, known_keys  # noqa: F401 - the session fixture
 from viewer.core.query.insights import translate
+from viewer.core.query.runner import translate_on
 
 # The document whose JSON fields Logs Insights discovers, and @message.
 DOCS = (
@@ -473,3 +475,25 @@ def test_query_matches_hand_written_sql(
 def test_the_suite_is_large_enough() -> None:
     assert len(CASES) >= 40
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_the_case_translation_leaves_sources_lacking_the_fields_unparsed(
+    insights_case: duckdb.DuckDBPyConnection,  # noqa: F811 - the fixture imported above
+) -> None:
+    """What the runner, the CLI and Show SQL run (`translate_on`): the GCP audit and Lambda
+    CloudWatch records under the mark have neither `eventSource` nor `eventName`, so they are read
+    in a branch without the raw JSON, and the branch that parses records leaves them out (the
+    results are compared above). Azure activity records have an `eventName`: parsed."""
+    query = 'filter eventSource = "signin.amazonaws.com" | fields eventName'
+    mark = known_keys(insights_case).mark
+    sql = translate_on(insights_case, "insights", query).sql
+    unparsed = re.search(
+        r"SELECT events\.\*, ([^()]*) FROM events AS events WHERE events\.source_type IN \(([^)]*)\)", sql
+    )
+    assert unparsed is not None and f"events.event_id <= {mark}" in sql
+    assert set(re.findall(r"'(\w+)'", unparsed.group(2))) == {"cwl", "gcp_audit"}
+    assert "raw" not in unparsed.group(1) and "NULL::VARCHAR" in unparsed.group(1)
+    parsed_list = re.search(r"source_type NOT IN \(([^)]*)\)", sql)
+    assert parsed_list is not None
+    assert "gcp_audit" in re.findall(r"'(\w+)'", parsed_list.group(1))
+    assert sql != translate(query).sql  # assuming nothing, they are parsed

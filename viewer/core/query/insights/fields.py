@@ -174,8 +174,8 @@ def events_source(
     text) or `number_marker` (its number), `uses` says which of those occur, and `resolve_markers`
     turns them into the columns made here. There is one branch per source type
     whose rows read some fields from columns (a verbatim copy, or raw_fields), plus branches for
-    every other event, which read the document (`_document_branches`). Each branch applies the conditions itself,
-    with its own SQL for each field: DuckDB pushes a branch's `source_type` test and single
+    every other event, which read the document (`_document_branches`). Each branch applies the
+    conditions itself, with its own SQL for each field: DuckDB pushes a branch's `source_type` test and single
     equalities on columns into the scan (a branch holding no rows of the case costs nothing), and
     computes a field from the raw JSON only for the rows that pass. (One relation with
     `CASE WHEN source_type = ... THEN column ELSE raw->>path END` made DuckDB decompress the raw
