@@ -21,6 +21,7 @@ from viewer.core.query.common import TranslationError
 from viewer.core.query.runner import QueryRunner
 
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
+SECURITY_GROUP_CALLS = Path(__file__).resolve().parents[1] / "data" / "queries" / "security_group_calls.json"
 FIXTURE_DIRS = (
     "aws_cloudtrail",
     "aws_cloudtrail_jsonl",
@@ -48,7 +49,9 @@ REFERENCE: dict[str, str] = {
         SELECT ts, principal_id, action, raw->>'$.requestParameters.groupId' AS group_id, src_ip, outcome
         FROM events WHERE source_type = 'cloudtrail'
           AND action IN ('AuthorizeSecurityGroupIngress', 'ModifySecurityGroupRules')
-          AND (raw::VARCHAR LIKE '%0.0.0.0/0%' OR raw::VARCHAR LIKE '%::/0%')""",
+          AND regexp_matches(concat(raw->>'$.requestParameters.ipPermissions',
+                                    raw->>'$.requestParameters.ModifySecurityGroupRulesRequest'),
+                             '"(cidrIp|cidrIpv6|CidrIpv4|CidrIpv6)": *"(0[.]0[.]0[.]0/0|::/0)"')""",
     "aws_instances_launched": """
         SELECT ts, principal_id, region, raw->>'$.requestParameters.instanceType' AS instance_type,
                target_id, src_ip, outcome
@@ -150,6 +153,7 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
     stored rows are built after each of the first imports only, so the last ones are above the
     mark and the views read them from the events, as between an import and its deferred build."""
     case = CaseFile.create(tmp_path_factory.mktemp("raw_fields_fixtures") / "fixtures.caseline")
+    import_paths(case, [SECURITY_GROUP_CALLS])
     for i, name in enumerate(FIXTURE_DIRS):
         import_paths(case, [p for p in (FORMATS / name).iterdir() if p.name != "expected.json"])
         if i < len(FIXTURE_DIRS) - 3:

@@ -13,9 +13,10 @@ Two tables, both documented for users (docs/query.md) and queried by `resources/
   none), keyed by `event_id`; join with ``LEFT JOIN raw_fields USING (event_id)``. Each column is
   exactly the value `raw->>'<path>'` gives (text), except `bytes_out` (`TRY_CAST(... AS DOUBLE)`),
   `user_arn` (the ARN only where `principal_id` is not it, flagged by `user_arn_differs`: a
-  dense column would repeat principal_id in one row per CloudTrail event) and `world_cidr`
-  (TRUE when a CloudTrail security-group call, an action containing `SecurityGroup`, mentions
-  0.0.0.0/0 or ::/0 anywhere in its record; else NULL).
+  dense column would repeat principal_id in one row per CloudTrail event); the same for
+  `recipient_account` against `cloud_account`. `ip_permissions` and `sg_rule_request` hold the
+  rules of a security-group call as JSON text, so "opened to 0.0.0.0/0" tests the rules, not a
+  description that mentions the range.
 * ``raw_volume``: per (source_type, provider, log_name) the events, bytes of raw JSON text and
   first/last time of each import (several rows per key: sum them), so "what costs most to keep"
   does not re-read every record.
@@ -42,7 +43,9 @@ from viewer.core.jobs import JobContext
 # Version 3: user_arn (stored where it differs from principal_id) and user_arn_differs.
 # Version 4: raw_doc_keys_rows (viewer.core.doc_keys), built under the same mark.
 # Version 5: recipient_account (where it differs from cloud_account), request_name, console_login.
-VERSION = 5
+# Version 6: ip_permissions and sg_rule_request (the rules of a security-group call) replace
+# world_cidr, a substring test of the whole record that a rule description could satisfy.
+VERSION = 6
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -59,6 +62,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "recipient_account": ("$.recipientAccountId",),
     "request_name": ("$.requestParameters.name",),
     "console_login": ("$.responseElements.ConsoleLogin",),
+    "ip_permissions": ("$.requestParameters.ipPermissions",),
+    "sg_rule_request": ("$.requestParameters.ModifySecurityGroupRulesRequest",),
     "risk_level": ("$.riskLevelDuringSignIn", "$.properties.riskLevelDuringSignIn"),
     "country": ("$.location.countryOrRegion", "$.properties.location.countryOrRegion"),
     "k8s_verb": ("$.verb",),
@@ -83,6 +88,8 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "recipient_account",
         "request_name",
         "console_login",
+        "ip_permissions",
+        "sg_rule_request",
     ),
     "entra_signin": ("risk_level", "country"),
     "k8s_audit": ("k8s_verb", "k8s_resource", "k8s_subresource", "k8s_namespace", "k8s_status_code"),
@@ -98,8 +105,8 @@ EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id", "recipient_account": 
 _STORED_DDL: list[str] = [
     "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    event_id BIGINT NOT NULL,\n"
     + "".join(f"    {c} {'DOUBLE' if c in _DOUBLE else 'VARCHAR'},\n" for c in FIELDS)
-    + "".join(f"    {c}_differs BOOLEAN,\n" for c in EXCEPT_FROM)
-    + "    world_cidr BOOLEAN  -- TRUE: a security-group call whose record mentions 0.0.0.0/0 or ::/0\n)",
+    + ",\n".join(f"    {c}_differs BOOLEAN" for c in EXCEPT_FROM)
+    + "\n)",
     """CREATE TABLE IF NOT EXISTS raw_volume_rows (
         source_type VARCHAR, provider VARCHAR, log_name VARCHAR,
         events BIGINT NOT NULL,
@@ -111,7 +118,7 @@ _STORED_DDL: list[str] = [
         events BIGINT NOT NULL           -- events at or below the mark; must equal count(*) of them
     )""",
 ]
-_COLUMNS = [*FIELDS, *(f"{c}_differs" for c in EXCEPT_FROM), "world_cidr"]
+_COLUMNS = [*FIELDS, *(f"{c}_differs" for c in EXCEPT_FROM)]
 _MIN_MARK = -(2**63)
 
 
@@ -151,14 +158,9 @@ def extraction_sql(mark_param: str = "$mark") -> str:
             columns.append(f"CASE WHEN {differs} THEN TRUE END AS {column}_differs")
         else:
             columns.append(f"{value} AS {column}")
-    # Only security-group calls: a substring search of every record cost ~0.7 CPU-s per 1M events.
-    world = (
-        "CASE WHEN source_type = 'cloudtrail' AND action LIKE '%SecurityGroup%' AND "
-        "(raw::VARCHAR LIKE '%0.0.0.0/0%' OR raw::VARCHAR LIKE '%::/0%') THEN TRUE END AS world_cidr"
-    )
     return f"""
         SELECT event_id, source_type, provider, log_name, ts, strlen(raw::VARCHAR) AS raw_bytes,
-               {", ".join(columns)}, {world}
+               {", ".join(columns)}
         FROM (SELECT *, CASE source_type {parse} END AS v FROM events WHERE event_id > {mark_param})"""
 
 
