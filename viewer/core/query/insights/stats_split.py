@@ -26,7 +26,12 @@ def two_groupings(
     distinct = {s.distinct for s in splits if s is not None and s.distinct is not None}
     if len(distinct) != 1 or any(s is None for s in splits):
         return None
-    inner = [f"{e.sql} AS {n}" for n, e in groups] + [f"{distinct.pop()} AS {_DISTINCT}"]
+    value = distinct.pop()
+    # Grouped by the value's 64-bit hash, NULL kept NULL (count_distinct skips it): a long text
+    # such as a user agent costs more to group by than a number (see kql/summarize.py).
+    inner = [f"{e.sql} AS {n}" for n, e in groups] + [
+        f"CASE WHEN ({value}) IS NOT NULL THEN hash({value}) END AS {_DISTINCT}"
+    ]
     outer = [n for n, _ in groups]
     for i, (name, _) in enumerate(aggregates):
         split = splits[i]

@@ -82,6 +82,7 @@ class _Part:
     outer: str
     inner: str = ""
     key: str | None = None
+    by_hash: bool = False  # the distinct values may be grouped by their hash (dcount of a string)
 
 
 _DISTINCT = "_kql_d"
@@ -97,7 +98,7 @@ def _two_level_part(tr: Translator, scope: Scope, item: Tree, kind: str) -> _Par
         return _Part("CAST(sum({p}) AS BIGINT)", "count(*)")
     value = scope.expr(args[0])
     if function == "dcount":
-        return _Part(f"count({_DISTINCT})", key=group_key_sql(value))
+        return _Part(f"count({_DISTINCT})", key=group_key_sql(value), by_hash=value.type == STRING)
     if function == "make_set":
         return _Part(
             f"coalesce(to_json(list({_DISTINCT}) FILTER (WHERE {_DISTINCT} IS NOT NULL)), '[]'::JSON)",
@@ -115,11 +116,20 @@ def _two_level_sql(
 ) -> str | None:
     """summarize with dcount (and make_set) of one value as two groupings: by the keys and that
     value, then by the keys. DuckDB's count(DISTINCT) per group costs more than a second grouping
-    (10M events: 6.8 against 2.6 CPU-s for the library's discovery burst); the result is the same."""
+    (10M events: 6.8 against 2.6 CPU-s for the library's discovery burst); the result is the same.
+
+    When only dcount reads the distinct values and they are strings, the inner grouping is by
+    their 64-bit hash: a long text key (a user agent) costs more to group by than a number (10M
+    events, the library's credential use by IP: 2.97 against 2.17 s). Two values of one group
+    sharing a hash would count once (odds ~1e-17 for a group of 20 values), where KQL's own
+    dcount is an estimate."""
     keys = {p.key for p in parts if p is not None and p.key is not None}
     if len(keys) != 1 or any(p is None for p in parts):
         return None
-    inner_items = [*group_selects, f"{keys.pop()} AS {_DISTINCT}"]
+    key = keys.pop()
+    if all(p.by_hash for p in parts if p is not None and p.key is not None):
+        key = f"hash({key})"  # a string key is never NULL (group_key_sql), so none is lost
+    inner_items = [*group_selects, f"{key} AS {_DISTINCT}"]
     outer_items = [ident(n) for n in group_names]
     for i, (name, part) in enumerate(zip(names, parts, strict=True)):
         assert part is not None
