@@ -46,7 +46,10 @@ REFERENCE: dict[str, str] = {
           AND action IN ('PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketAcl', 'PutObjectAcl',
                          'DeletePublicAccessBlock', 'PutPublicAccessBlock', 'DeleteBucketPublicAccessBlock')""",
     "aws_security_group_open_to_world": """
-        SELECT ts, principal_id, action, raw->>'$.requestParameters.groupId' AS group_id, src_ip, outcome
+        SELECT ts, principal_id, action,
+               coalesce(raw->>'$.requestParameters.groupId',
+                        raw->>'$.requestParameters.ModifySecurityGroupRulesRequest.GroupId') AS group_id,
+               src_ip, outcome
         FROM events WHERE source_type = 'cloudtrail'
           AND action IN ('AuthorizeSecurityGroupIngress', 'ModifySecurityGroupRules')
           AND regexp_matches(concat(raw->>'$.requestParameters.ipPermissions',

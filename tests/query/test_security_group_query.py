@@ -70,9 +70,11 @@ def test_only_rules_open_to_the_world_are_found(
     assert sorted(_answer(case, language)) == want
 
 
-def test_the_refused_attempt_keeps_its_outcome(case: CaseFile) -> None:
+def test_the_refused_attempt_keeps_its_outcome_and_each_row_its_group(case: CaseFile) -> None:
     rows = case.cursor().execute(library.get("aws_security_group_open_to_world").text("sql")).fetchall()
     assert [(r[0], r[2], r[5]) for r in rows] == OPENED
+    # The modified rule's group is inside ModifySecurityGroupRulesRequest, not requestParameters.
+    assert [r[3] for r in rows] == [f"sg-0a1b2c3d4e5f6000{i}" for i in (1, 2, 4, 6)]
 
 
 def test_kql_reads_the_rules_without_the_raw_record(built: CaseFile) -> None:

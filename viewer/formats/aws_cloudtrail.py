@@ -13,6 +13,44 @@ from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, h
 
 _UI = "$.userIdentity"
 
+#: The resource a call acts on when the record lists no `resources` (most management events do
+#: not: security groups, IAM users and roles, Lambda functions...): (path name, JSON path, the
+#: CloudFormation type it names), first found wins. Order matters where a call names two: an
+#: AttachRolePolicy or AttachUserPolicy changes the role or user, not the policy.
+_REQUEST_TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("roleArn", "$.requestParameters.roleArn", "AWS::IAM::Role"),
+    ("bucketName", "$.requestParameters.bucketName", "AWS::S3::Bucket"),
+    ("instanceId", "$.requestParameters.instancesSet.items[0].instanceId", "AWS::EC2::Instance"),
+    ("launchedId", "$.responseElements.instancesSet.items[0].instanceId", "AWS::EC2::Instance"),
+    ("groupId", "$.requestParameters.groupId", "AWS::EC2::SecurityGroup"),
+    ("ruleGroupId", "$.requestParameters.ModifySecurityGroupRulesRequest.GroupId", "AWS::EC2::SecurityGroup"),
+    ("createdGroupId", "$.responseElements.groupId", "AWS::EC2::SecurityGroup"),
+    ("functionName", "$.requestParameters.functionName", "AWS::Lambda::Function"),
+    ("secretId", "$.requestParameters.secretId", "AWS::SecretsManager::Secret"),
+    ("roleName", "$.requestParameters.roleName", "AWS::IAM::Role"),
+    ("reqUserName", "$.requestParameters.userName", "AWS::IAM::User"),
+    ("policyArn", "$.requestParameters.policyArn", "AWS::IAM::ManagedPolicy"),
+    ("keyId", "$.requestParameters.keyId", "AWS::KMS::Key"),
+    ("logGroupName", "$.requestParameters.logGroupName", "AWS::Logs::LogGroup"),
+    ("dbInstance", "$.requestParameters.dBInstanceIdentifier", "AWS::RDS::DBInstance"),
+)
+#: `requestParameters.name` names a trail to CloudTrail and a parameter to SSM (and other things
+#: to other services): its type follows the event source.
+_NAME_TYPES = {
+    "cloudtrail.amazonaws.com": "AWS::CloudTrail::Trail",
+    "ssm.amazonaws.com": "AWS::SSM::Parameter",
+}
+_TARGET_ID_SQL = (
+    "coalesce({res0Arn}, " + ", ".join(f"{{{n}}}" for n, _, _ in _REQUEST_TARGETS) + ", {reqName})"
+)
+_TARGET_TYPE_SQL = (
+    "CASE WHEN {res0Arn} IS NOT NULL THEN {res0Type} "
+    + " ".join(f"WHEN {{{n}}} IS NOT NULL THEN '{t}'" for n, _, t in _REQUEST_TARGETS)
+    + " WHEN {reqName} IS NOT NULL THEN CASE {eventSource} "
+    + " ".join(f"WHEN '{src}' THEN '{t}'" for src, t in _NAME_TYPES.items())
+    + " END ELSE {res0Type} END"
+)
+
 CLOUDTRAIL_MAPPING = Mapping(
     paths={
         "eventID": "$.eventID",
@@ -40,11 +78,8 @@ CLOUDTRAIL_MAPPING = Mapping(
         "userAgent": "$.userAgent",
         "res0Type": "$.resources[0].type",
         "res0Arn": "$.resources[0].ARN",
-        "roleArn": "$.requestParameters.roleArn",
-        "bucketName": "$.requestParameters.bucketName",
-        "reqUserName": "$.requestParameters.userName",
-        "trailName": "$.requestParameters.name",
-        "instanceId": "$.requestParameters.instancesSet.items[0].instanceId",
+        **{name: path for name, path, _ in _REQUEST_TARGETS},
+        "reqName": "$.requestParameters.name",
         "recipientAccountId": "$.recipientAccountId",
         "awsRegion": "$.awsRegion",
         "requestID": "$.requestID",
@@ -84,8 +119,8 @@ CLOUDTRAIL_MAPPING = Mapping(
         "source_identity": "coalesce({sessionSourceIdentity}, {requestSourceIdentity})",
         "src_ip": "{sourceIPAddress}",
         "user_agent": "{userAgent}",
-        "target_type": "{res0Type}",
-        "target_id": "coalesce({res0Arn}, {roleArn}, {bucketName}, {instanceId}, {reqUserName}, {trailName})",
+        "target_type": _TARGET_TYPE_SQL,
+        "target_id": _TARGET_ID_SQL,
         "cloud_account": "coalesce({recipientAccountId}, {uiAccountId})",
         "region": "{awsRegion}",
         "correlation_id": "coalesce({requestID}, {sharedEventID})",
