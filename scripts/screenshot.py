@@ -1,6 +1,6 @@
 """Render the main window on the sample case to docs/screenshot.png (offscreen; no display needed).
 
-.venv/bin/python scripts/screenshot.py [CASE] [--filter TEXT] [--out PATH]
+.venv/bin/python scripts/screenshot.py [CASE] [--filter TEXT] [--card FIELD:VALUE] [--out PATH]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--query", default="", help="open the query workbench and run this SQL")
     ap.add_argument("--lang", default="sql")
     ap.add_argument("--show-sql", action="store_true", help="and show the SQL it runs as")
+    ap.add_argument("--card", default="", help="open the entity card of FIELD:VALUE (e.g. target_id:acme-data)")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     from viewer.core.case_file import schema_version_of
@@ -70,6 +71,10 @@ def main() -> None:
         if args.show_sql:
             tab.sql_button.click()
             pump(300)
+    if args.card:
+        field, value = args.card.split(":", 1)
+        w.features[0].open_card(field, value)
+        pump(2500)
     w.grab().save(args.out)
     print(f"saved {args.out}")
     app.quit()

@@ -11,6 +11,8 @@ Grammar (whitespace separates terms, all terms are ANDed):
 * ``field:(a|b|"c d")`` is any of the values (a pivot on several entities; quote items holding
   spaces, ``(``, ``)`` or ``|``). ``actor:ARN`` is every event the resolved actor did under any of its
   identities (issue #5; it reads the correlation tables of `viewer.core.entities`).
+  ``resource:NAME`` is every event about a resource under any name the logs give it (a bucket's
+  ARN, bare name and objects; `viewer.core.entities.resources`).
 * annotations (issue #6): ``tag:malicious`` (``tag:sus*`` a prefix), ``is:starred``, ``is:tagged``,
   ``is:annotated``, ``has:note``, ``has:tag``; negated with ``-``. They read the annotation views
   of the case, so the same text always means the analyst's current annotations.
@@ -33,6 +35,7 @@ import duckdb
 
 from viewer.core import search_index
 from viewer.core.casework.annotations import AnnotationError, normalize_tag
+from viewer.core.entities.resources import resource_sql
 from viewer.schema import NORMALIZED_FIELDS, RAW, Kind, field, field_names
 
 #: Alias -> columns (several columns are ORed: "user" is the id or the display name).
@@ -52,6 +55,11 @@ ALIASES["anyip"] = tuple(f.name for f in NORMALIZED_FIELDS if f.kind is Kind.IP)
 #: `actor:VALUE`: every event whose resolved actor (`viewer.core.entities.actors`) is VALUE, under
 #: any of its identities. Not a column: it reads the correlation tables.
 ACTOR_TERM = "actor"
+
+#: `resource:VALUE`: every event about a resource under any name the logs give it (a bucket's
+#: ARN, bare name and objects; `viewer.core.entities.resources`). Not a column either.
+RESOURCE_TERM = "resource"
+_SPECIAL_TERMS = (ACTOR_TERM, RESOURCE_TERM)
 
 #: Columns a `field:value` term may name: everything except the raw record (free text covers it).
 FILTER_COLUMNS: tuple[str, ...] = tuple(n for n in field_names() if n != RAW.name)
@@ -131,13 +139,13 @@ _TERM_RE = re.compile(
 
 def _resolve_field(name: str, position: int) -> tuple[str, ...]:
     low = name.lower()
-    if low == ACTOR_TERM:
-        return (ACTOR_TERM,)
+    if low in _SPECIAL_TERMS:
+        return (low,)
     if low in ALIASES:
         return ALIASES[low]
     if low in FILTER_COLUMNS:
         return (low,)
-    valid = ", ".join(sorted(set(FILTER_COLUMNS) | set(ALIASES) | {ACTOR_TERM}))
+    valid = ", ".join(sorted(set(FILTER_COLUMNS) | set(ALIASES) | set(_SPECIAL_TERMS)))
     raise FilterError(
         f"unknown field '{name}' at position {position}; valid fields: {valid}. "
         'To search for text containing ":", put it in quotes.',
@@ -263,6 +271,10 @@ def _field_sql(term: Term, params: list[object]) -> str:
     parts = []
     if term.columns == (ACTOR_TERM,):
         sql = _actor_sql(term.values or (term.value,), params)
+        return f"NOT coalesce({sql}, false)" if term.negated else sql
+    if term.columns == (RESOURCE_TERM,):
+        sql = " OR ".join(resource_sql(v, params) for v in term.values or (term.value,))
+        sql = sql if len(term.values) <= 1 else f"({sql})"
         return f"NOT coalesce({sql}, false)" if term.negated else sql
     for col in term.columns:
         expr = _column_expr(col)

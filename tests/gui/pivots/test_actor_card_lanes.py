@@ -196,3 +196,21 @@ def test_fit_to_lanes_moves_the_timeline_to_their_events(qtbot, settings, pivot_
     assert (
         lo <= first and last <= hi and hi - lo < 86400
     )  # the timeline followed: hours, not the case's weeks
+
+
+def test_entity_card_of_a_bucket_covers_its_arn_and_objects(qtbot, settings, pivot_case) -> None:  # type: ignore[no-untyped-def]
+    """The card of a bucket found by its bare name shows who read its objects, named by ARN."""
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    exfil = pivot_case[1]["exfiltration"]
+    with qtbot.waitSignal(feature.card.cardShown, timeout=WAIT_MS) as blocker:
+        feature.open_card("target_id", exfil["bucket"])
+    kind, entity, card = blocker.args
+    assert (kind, entity) == ("target_id", exfil["bucket"])
+    reads = [
+        r
+        for r in card["touched_by"]
+        if r["principal_id"] == exfil["principal_arn"] and r["action"] == "GetObject"
+    ]
+    assert [r["events"] for r in reads] == [exfil["get_object_count"]]
+    text = feature.card.browser.toPlainText()
+    assert f"arn:aws:s3:::{exfil['bucket']}/* (its objects)" in text and "GetObject" in text

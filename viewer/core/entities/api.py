@@ -19,8 +19,11 @@ import duckdb
 from viewer.core.entities import builder
 from viewer.core.entities.actors import actor_chain, actor_filter
 from viewer.core.entities.cards import ip_card, jsonable, principal_card, resource_card
+from viewer.core.entities.filter_terms import values_text
 from viewer.core.entities.kinds import entity_kind, normalize_ip
-from viewer.core.entities.pivots import panel_rows, selection_filter
+from viewer.core.entities.pivots import PivotFilter, panel_rows, selection_filter
+from viewer.core.entities.resources import resource_sql
+from viewer.core.event_query import RESOURCE_TERM
 
 EVENT_COLUMNS = "event_id, ts, source_type, action, outcome, principal_id, credential_id, src_ip, target_id"
 
@@ -86,7 +89,12 @@ def pivot_report(cur: duckdb.DuckDBPyConnection, kind: str, value: str, events: 
     report: dict[str, Any] = {"kind": k.name, "value": value, "matches": matches}
     if not matches:
         return jsonable(report)
-    pf = selection_filter(cur, k.name, matches)
+    if k.name == "target_id" and len(matches) == 1:
+        # One resource: every name the logs give it (a bucket's ARN, bare name and objects).
+        params: list[object] = []
+        pf = PivotFilter(values_text(RESOURCE_TERM, matches), resource_sql(matches[0], params), params)
+    else:
+        pf = selection_filter(cur, k.name, matches)
     report["filter_text"] = pf.filter_text
     report["filter_sql"] = pf.where_sql
     report["counts_by_source"] = _count_by_source(cur, pf.where_sql, pf.params)

@@ -14,6 +14,7 @@ import duckdb
 
 from viewer.core.entities.actors import identities_of
 from viewer.core.entities.pivots import selection_filter
+from viewer.core.entities.resources import other_names, resource_sql
 
 Rows = list[dict[str, Any]]
 
@@ -111,9 +112,17 @@ def ip_card(cur: duckdb.DuckDBPyConnection, ip: str, limit: int = 20) -> dict[st
 
 
 def resource_card(cur: duckdb.DuckDBPyConnection, target_id: str, limit: int = 50) -> dict[str, Any]:
-    """Who touched the resource and how: per principal and action, with the actor behind it."""
-    where, params = "e.target_id = ?", [target_id]
-    card: dict[str, Any] = {"target_id": target_id, **_span(cur, "target_id = ?", params)}
+    """Who touched the resource and how: per principal and action, with the actor behind it.
+    The resource under every name the logs give it (`resources.resource_sql`): a bucket's ARN,
+    bare name and objects, a role's ARN and bare name in its account."""
+    span_params: list[object] = []
+    params: list[object] = []
+    card: dict[str, Any] = {
+        "target_id": target_id,
+        **_span(cur, resource_sql(target_id, span_params), span_params),
+        "also_named": other_names(cur, target_id),
+    }
+    where = resource_sql(target_id, params, alias="e.")
     card["touched_by"] = _rows(
         cur,
         f"""SELECT e.principal_id, any_value(coalesce(ca.actor, pa.actor, e.principal_id)) AS actor, e.action,

@@ -106,6 +106,9 @@ def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
             continue
         if not isinstance(value, list):
             continue
+        if value and not isinstance(value[0], dict):  # plain values, e.g. a resource's other names
+            parts.append(f"<p>{html.escape(_title(key))}: {html.escape(', '.join(map(str, value)))}</p>")
+            continue
         parts.append(f"<h4 style='margin:6px 2px 2px'>{html.escape(_title(key))} ({len(value)})</h4>")
         if not value:
             parts.append("<p style='color:#777'>none</p>")

@@ -15,11 +15,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
 
-from viewer.core.entities.filter_terms import actor_text, kind_for_field, pivot_text
+from viewer.core.entities.filter_terms import actor_text, kind_for_field, pivot_text, values_text
 from viewer.core.entities.kinds import KINDS, EntityKind, entity_kind
 from viewer.core.entities.swimlanes import ACTOR_KIND, Lane
 from viewer.core.event_detail import EventDetail
-from viewer.core.event_query import EventFilter
+from viewer.core.event_query import RESOURCE_TERM, EventFilter
 from viewer.gui.pivots.actor_chain_view import ActorChainWidget
 from viewer.gui.pivots.entity_card import EntityCardWidget, has_card
 from viewer.gui.pivots.entity_tables import EntityTables
@@ -132,7 +132,7 @@ class PivotFeature:
         self.chain.swimlaneRequested.connect(lambda actor: self.add_lane(ACTOR_KIND, actor))
         self.chain.menu_builder = self._chain_menu
         self.card.linkActivated.connect(self._on_card_link)
-        self.card.filterRequested.connect(lambda k, e: self.filter_entities(k, [e]))
+        self.card.filterRequested.connect(self._filter_to_card)
 
     # -- case and filter -------------------------------------------------------------------
     def _on_case(self, session: CaseSession | None) -> None:
@@ -234,6 +234,16 @@ class PivotFeature:
             self.filters.add_term(term)
         else:
             self.filters.set_term(source, term)
+
+    def _filter_to_card(self, kind_name: str, entity: str) -> None:
+        """The card's "Filter events to it": the events the card counted (a resource under all its
+        names, `resource:VALUE`; other kinds their exact value)."""
+        if entity_kind(kind_name).name == "target_id":
+            term = values_text(RESOURCE_TERM, [entity])
+            if term is not None:
+                self.filters.set_term("resource", term)
+                return
+        self.filter_entities(kind_name, [entity])
 
     def filter_actor(self, actor: str) -> None:
         term = actor_text([actor])
