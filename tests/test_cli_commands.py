@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -84,3 +85,15 @@ def test_entities_and_pivot(sample: tuple[str, dict, Path], tmp_path: Path) -> N
     r = caseline("pivot", str(copy), "principal", "backup-admin", "--json")
     rep = json.loads(r.stdout)
     assert rep["matches"] == [truth["exfiltration"]["principal_arn"]]
+
+
+def test_pivot_on_a_bucket_prints_its_sources_and_who_touched_it(sample: tuple[str, dict, Path]) -> None:
+    case, truth, _ = sample
+    exfil = truth["exfiltration"]
+    r = caseline("pivot", case, "resource", exfil["bucket"], "--events", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"filter: resource:{exfil['bucket']}" in r.stdout
+    assert re.search(r"^  cloudtrail: [\d,]+ events, [\d,]+ failures, ", r.stdout, re.MULTILINE)
+    assert f"touched by {exfil['principal_arn']}: GetObject ×{exfil['get_object_count']:,}" in r.stdout
+    # A resource has many actors: no single "actor:" line claims one of them.
+    assert "\nactor:" not in r.stdout

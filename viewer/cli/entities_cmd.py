@@ -82,10 +82,15 @@ def _pivot(args: argparse.Namespace) -> int:
         return 1
     print(f"{rep['kind']}: {', '.join(rep['matches'])}")
     print(f"filter: {rep.get('filter_text') or rep.get('filter_sql')}")
-    for src, n in (
-        (rep.get("counts_by_source") or {}).items() if isinstance(rep.get("counts_by_source"), dict) else []
-    ):
-        print(f"  {src}: {n:,} events")
+    for row in rep.get("counts_by_source") or []:
+        print(
+            f"  {row['source']}: {row['events']:,} events, {row['failures']:,} failures, "
+            f"{str(row['first_seen'])[:19]} → {str(row['last_seen'])[:19]}"
+        )
+    for who in ((rep.get("card") or {}).get("touched_by") or [])[:20]:
+        print(
+            f"  touched by {who['actor']}: {who['action']} ×{who['events']:,} from {str(who['first_seen'])[:19]}"
+        )
     if rep.get("actor"):
         hops = (rep.get("actor_chain") or {}).get("hops") or []
         print(f"actor: {rep['actor']}")

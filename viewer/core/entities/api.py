@@ -26,6 +26,8 @@ from viewer.core.entities.resources import resource_sql
 from viewer.core.event_query import RESOURCE_TERM
 
 EVENT_COLUMNS = "event_id, ts, source_type, action, outcome, principal_id, credential_id, src_ip, target_id"
+#: Kinds that are an identity: their pivot resolves the actor behind them.
+IDENTITY_KINDS = ("principal_id", "credential_id", "session_id", "principal_name")
 
 
 def entities_report(
@@ -99,11 +101,13 @@ def pivot_report(cur: duckdb.DuckDBPyConnection, kind: str, value: str, events: 
     report["filter_sql"] = pf.where_sql
     report["counts_by_source"] = _count_by_source(cur, pf.where_sql, pf.params)
     report["events"] = _events(cur, pf.where_sql, pf.params, events)
-    latest = report["events"][-1]["event_id"] if report["events"] else None
+    # The actor behind an identity; a resource, an address or an action has many (the card lists
+    # who touched a resource), and the actor of one of its events would read as its owner.
+    latest = report["events"][-1]["event_id"] if report["events"] and k.name in IDENTITY_KINDS else None
     chain = actor_chain(cur, latest) if latest is not None else None
     report["actor_chain"] = asdict(chain) if chain else None
     report["actor"] = chain.actor if chain else None
-    if chain and chain.actor and k.name in ("principal_id", "credential_id", "session_id", "principal_name"):
+    if chain and chain.actor:
         where, params = actor_filter(cur, chain.actor)
         report["actor_activity"] = {
             "filter_sql": where,
