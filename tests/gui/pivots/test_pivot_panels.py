@@ -209,3 +209,27 @@ def test_header_click_sorts_in_sql_and_show_in_panel_selects_without_filtering(
     assert (
         panel.model.index(0, 0).data() == stories.USER_ARN and feature.panel_docks["principal_id"].isVisible()
     )
+
+
+def test_value_menu_of_a_bucket_filters_it_under_all_its_names(
+    qtbot, settings, pivot_case, pivot_sql
+) -> None:  # type: ignore[no-untyped-def]
+    """A bucket named bare in one event: "under all its names" also finds its ARN and objects."""
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    bucket = pivot_case[1]["exfiltration"]["bucket"]
+    win.filter_bar.edit.setText(f"target_id:{bucket}")
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        win.filter_bar.apply_text()
+    col = win.table_model.column_of("target_id")
+    qtbot.waitUntil(lambda: win.table_model.index(0, col).data() == bucket, timeout=WAIT_MS)
+    sub = _pivot_menu(win.table.build_cell_menu(0, col))
+    win.filter_bar.edit.clear()
+    win.filter_bar.apply_text()
+    (n,) = pivot_sql.execute(
+        "SELECT count(*) FROM events WHERE target_id IN (?, ?) OR starts_with(target_id, ?)",
+        [bucket, "arn:aws:s3:::" + bucket, f"arn:aws:s3:::{bucket}/"],
+    ).fetchall()[0]
+    (exact,) = pivot_sql.execute("SELECT count(*) FROM events WHERE target_id = ?", [bucket]).fetchall()[0]
+    assert n > exact
+    assert _count(win, qtbot, _action(sub, "Filter to this resource under all its names").trigger) == n
+    assert win.filter_bar.event_filter.text == f"resource:{bucket}"

@@ -132,7 +132,7 @@ class PivotFeature:
         self.chain.swimlaneRequested.connect(lambda actor: self.add_lane(ACTOR_KIND, actor))
         self.chain.menu_builder = self._chain_menu
         self.card.linkActivated.connect(self._on_card_link)
-        self.card.filterRequested.connect(self._filter_to_card)
+        self.card.filterRequested.connect(self.filter_to_card)
 
     # -- case and filter -------------------------------------------------------------------
     def _on_case(self, session: CaseSession | None) -> None:
@@ -235,15 +235,20 @@ class PivotFeature:
         else:
             self.filters.set_term(source, term)
 
-    def _filter_to_card(self, kind_name: str, entity: str) -> None:
+    def filter_to_card(self, kind_name: str, entity: str) -> None:
         """The card's "Filter events to it": the events the card counted (a resource under all its
-        names, `resource:VALUE`; other kinds their exact value)."""
-        if entity_kind(kind_name).name == "target_id":
-            term = values_text(RESOURCE_TERM, [entity])
-            if term is not None:
-                self.filters.set_term("resource", term)
-                return
+        names; other kinds their exact value)."""
+        if entity_kind(kind_name).name == "target_id" and self.filter_resource(entity):
+            return
         self.filter_entities(kind_name, [entity])
+
+    def filter_resource(self, name: str) -> bool:
+        """Filter by `resource:NAME` (the resource under every name the logs give it); False when
+        the filter language cannot write the name."""
+        term = values_text(RESOURCE_TERM, [name])
+        if term is not None:
+            self.filters.set_term("resource", term)
+        return term is not None
 
     def filter_actor(self, actor: str) -> None:
         term = actor_text([actor])
