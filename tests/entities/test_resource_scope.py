@@ -37,7 +37,8 @@ def test_the_bucket_card_shows_the_exfiltration(sample: tuple[CaseFile, dict], s
     assert got[0]["events"] == exfil["get_object_count"]
     assert got[0]["first_seen"].isoformat() == exfil["first_get_object"]
     assert got[0]["last_seen"].isoformat() == exfil["last_get_object"]
-    assert any(n.endswith("(its objects)") for n in card["also_named"])
+    assert f"arn:aws:s3:::{exfil['bucket']}" in card["also_named"] or spelling == "arn"
+    assert any(n.endswith(f"objects (arn:aws:s3:::{exfil['bucket']}/...)") for n in card["also_named"])
 
 
 def test_both_spellings_of_the_bucket_select_the_same_events(sample: tuple[CaseFile, dict]) -> None:
@@ -173,3 +174,36 @@ def test_the_filter_term_selects_what_the_card_counts(sample: tuple[CaseFile, di
         cur.execute(f"SELECT count(*) FROM events WHERE {sql}", params).fetchall()[0][0]
         == total - card["events"]
     )
+
+
+AZURE_LINES = Path(__file__).resolve().parents[1] / "data" / "formats" / "azure_activity_jsonl" / "PT1H.json"
+VM = "/subscriptions/44444444-5555-6666-7777-888888888888/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/vm-web-02"
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory: pytest.TempPathFactory) -> CaseFile:
+    """The diagnostic-settings export names the VM in capitals; the same VM in the portal's case,
+    and an extension under it."""
+    folder = tmp_path_factory.mktemp("resource_azure")
+    first, second = (json.loads(line) for line in AZURE_LINES.read_text().splitlines())
+    assert first["resourceId"] == VM.upper()
+    second["resourceId"] = VM
+    child = dict(second, resourceId=VM + "/extensions/CustomScriptExtension", time="2024-05-04T06:02:00Z")
+    (folder / "PT1H.json").write_text("\n".join(json.dumps(r) for r in (first, second, child)) + "\n")
+    case = CaseFile.create(folder / "azure.caseline")
+    assert import_paths(case, [folder / "PT1H.json"]).total("kept") == 3
+    return case
+
+
+def _count(case: CaseFile, value: str) -> int:
+    params: list[object] = []
+    sql = resource_sql(value, params)
+    return case.cursor().execute(f"SELECT count(*) FROM events WHERE {sql}", params).fetchall()[0][0]
+
+
+def test_an_azure_id_in_any_case_and_what_is_under_it(azure: CaseFile) -> None:
+    assert _count(azure, VM) == _count(azure, VM.upper()) == 3
+    assert _count(azure, VM.rsplit("/providers/", 1)[0]) == 3  # the resource group holds all three
+    assert _count(azure, "vm-web-02") == 2  # typed name: the VM in both cases, not its extension
+    names = cards.resource_card(azure.cursor(), VM)["also_named"]
+    assert names == [VM.upper(), f"1 resource under it ({VM}/...)"]

@@ -213,4 +213,4 @@ def test_entity_card_of_a_bucket_covers_its_arn_and_objects(qtbot, settings, piv
     ]
     assert [r["events"] for r in reads] == [exfil["get_object_count"]]
     text = feature.card.browser.toPlainText()
-    assert f"arn:aws:s3:::{exfil['bucket']}/* (its objects)" in text and "GetObject" in text
+    assert f"objects (arn:aws:s3:::{exfil['bucket']}/...)" in text and "GetObject" in text

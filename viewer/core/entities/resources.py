@@ -15,7 +15,12 @@ The events of a value (`resource_sql`):
 * a bare name: itself; every ARN ending in `/name` or `:name` (the analyst typed a name: all
   resources so named, as a principal pivot on a user name does) and the objects of a bucket so
   named;
-* an S3 object ARN: itself (a key is not a name other records use).
+* an S3 object ARN: itself (a key is not a name other records use);
+* an Azure resource id: itself in any letter case (Azure ids are case-insensitive, and the
+  diagnostic-settings export writes them in capitals where the portal does not) and the
+  resources under it (a server's firewall rules, everything in a resource group);
+* a GCP resource name (`projects/...`, `//service/...`): itself and the resources under it.
+A bare name also finds the Azure ids and GCP names ending in `/name`.
 Plain SQL on `events` (no lookup first), so the filter language compiles it like any other term.
 """
 
@@ -24,6 +29,8 @@ from __future__ import annotations
 import duckdb
 
 S3_PREFIX = "arn:aws:s3:::"
+AZURE_PREFIX = "/subscriptions/"
+GCP_PREFIXES = ("projects/", "//")
 #: Other names listed on a card.
 MAX_NAMES = 20
 
@@ -58,24 +65,46 @@ def resource_sql(value: str, params: list[object], alias: str = "") -> str:
     if value.startswith("arn:"):  # an object, or an ARN without a name
         params.append(value)
         return f"{col} = ?"
-    params.extend([value, value, value, S3_PREFIX + value + "/"])
+    if value.lower().startswith(AZURE_PREFIX):
+        params.extend([value.lower(), value.lower() + "/"])
+        return f"(lower({col}) = ? OR starts_with(lower({col}), ?))"
+    if value.startswith(GCP_PREFIXES):
+        params.extend([value, value + "/"])
+        return f"({col} = ? OR starts_with({col}, ?))"
+    params.extend([value, value, value, S3_PREFIX + value + "/", value.lower(), value])
+    gcp = " OR ".join(f"starts_with({col}, '{p}')" for p in GCP_PREFIXES)
     return (
         f"({col} = ? OR (starts_with({col}, 'arn:') AND (ends_with({col}, '/' || ?) OR ends_with({col}, ':' || ?)) "
         f"AND NOT (starts_with({col}, '{S3_PREFIX}') AND contains(substr({col}, {len(S3_PREFIX) + 1}), '/'))) "
-        f"OR starts_with({col}, ?))"
+        f"OR starts_with({col}, ?) "
+        f"OR (lower(left({col}, {len(AZURE_PREFIX)})) = '{AZURE_PREFIX}' AND ends_with(lower({col}), '/' || ?)) "
+        f"OR (({gcp}) AND ends_with({col}, '/' || ?)))"
     )
 
 
 def other_names(cur: duckdb.DuckDBPyConnection, value: str) -> list[str]:
-    """The names besides `value` its events give the resource, most used first; a bucket's
-    objects as one line."""
+    """The other names its events give the resource, most used first, then one line each for a
+    bucket's objects and for the resources under an Azure id or GCP name."""
     params: list[object] = []
     where = resource_sql(value, params)
     rows = cur.execute(
-        f"""SELECT CASE WHEN starts_with(target_id, '{S3_PREFIX}') AND contains(substr(target_id, {len(S3_PREFIX) + 1}), '/')
-                        THEN split_part(target_id, '/', 1) || '/* (its objects)' ELSE target_id END AS name,
-                   count(*) AS n
-            FROM events WHERE {where} AND target_id <> ? GROUP BY 1 ORDER BY n DESC, 1 LIMIT {MAX_NAMES}""",
+        f"""SELECT target_id, count(*) AS n FROM events WHERE {where} AND target_id <> ?
+            GROUP BY 1 ORDER BY n DESC, 1""",
         [*params, value],
     ).fetchall()
-    return [r[0] for r in rows]
+    names: list[str] = []
+    objects = under = 0
+    prefix = value.lower() + "/"
+    for target, _ in rows:
+        if _is_object(target):
+            objects += 1
+        elif target.lower().startswith(prefix):
+            under += 1
+        elif len(names) < MAX_NAMES:
+            names.append(target)
+    if objects:
+        bucket = bare_name(value) if value.startswith("arn:") else value
+        names.append(f"{objects:,} object{'s' if objects != 1 else ''} ({S3_PREFIX}{bucket}/...)")
+    if under:
+        names.append(f"{under:,} resource{'s' if under != 1 else ''} under it ({value}/...)")
+    return names
