@@ -84,24 +84,24 @@ def resource_sql(value: str, params: list[object], alias: str = "") -> str:
 
 def other_names(cur: duckdb.DuckDBPyConnection, value: str) -> list[str]:
     """The other names its events give the resource, most used first, then one line each for a
-    bucket's objects and for the resources under an Azure id or GCP name."""
+    bucket's objects and for the resources under an Azure id or GCP name (counted, not listed:
+    a resource group can hold thousands)."""
     params: list[object] = []
     where = resource_sql(value, params)
+    is_object = (
+        f"(starts_with(target_id, '{S3_PREFIX}') AND contains(substr(target_id, {len(S3_PREFIX) + 1}), '/'))"
+    )
+    kind = f"CASE WHEN {is_object} THEN 'object' WHEN starts_with(lower(target_id), ?) THEN 'under' ELSE 'name' END"
+    scoped = f"SELECT {kind} AS kind, target_id FROM events WHERE {where} AND target_id <> ?"
+    args = [value.lower() + "/", *params, value]
     rows = cur.execute(
-        f"""SELECT target_id, count(*) AS n FROM events WHERE {where} AND target_id <> ?
-            GROUP BY 1 ORDER BY n DESC, 1""",
-        [*params, value],
+        f"""SELECT kind, CASE WHEN kind = 'name' THEN target_id END AS name, count(DISTINCT target_id), count(*)
+            FROM ({scoped}) GROUP BY 1, 2 ORDER BY 4 DESC, 2""",
+        args,
     ).fetchall()
-    names: list[str] = []
-    objects = under = 0
-    prefix = value.lower() + "/"
-    for target, _ in rows:
-        if _is_object(target):
-            objects += 1
-        elif target.lower().startswith(prefix):
-            under += 1
-        elif len(names) < MAX_NAMES:
-            names.append(target)
+    names = [r[1] for r in rows if r[0] == "name"][:MAX_NAMES]
+    objects = sum(r[2] for r in rows if r[0] == "object")
+    under = sum(r[2] for r in rows if r[0] == "under")
     if objects:
         bucket = bare_name(value) if value.startswith("arn:") else value
         names.append(f"{objects:,} object{'s' if objects != 1 else ''} ({S3_PREFIX}{bucket}/...)")
