@@ -269,12 +269,13 @@ def _actor_sql(values: tuple[str, ...], params: list[object]) -> str:
 
 def _field_sql(term: Term, params: list[object]) -> str:
     parts = []
-    if term.columns == (ACTOR_TERM,):
-        sql = _actor_sql(term.values or (term.value,), params)
-        return f"NOT coalesce({sql}, false)" if term.negated else sql
-    if term.columns == (RESOURCE_TERM,):
-        sql = " OR ".join(resource_sql(v, params) for v in term.values or (term.value,))
-        sql = sql if len(term.values) <= 1 else f"({sql})"
+    values = term.values or (term.value,)
+    if term.columns in ((ACTOR_TERM,), (RESOURCE_TERM,)):
+        if term.columns == (ACTOR_TERM,):
+            sql = _actor_sql(values, params)
+        else:
+            sql = " OR ".join(resource_sql(v, params) for v in values)
+            sql = sql if len(values) == 1 else f"({sql})"
         return f"NOT coalesce({sql}, false)" if term.negated else sql
     for col in term.columns:
         expr = _column_expr(col)

@@ -39,6 +39,11 @@ def _is_object(arn: str) -> bool:
     return arn.startswith(S3_PREFIX) and "/" in arn[len(S3_PREFIX) :]
 
 
+def _object_sql(col: str) -> str:
+    """SQL: `col` is an S3 object ARN (`_is_object`)."""
+    return f"(starts_with({col}, '{S3_PREFIX}') AND contains(substr({col}, {len(S3_PREFIX) + 1}), '/'))"
+
+
 def bare_name(arn: str) -> str | None:
     """The name an ARN ends with: after the last `/` of its resource part, else its last `:`
     (`arn:aws:iam::1:role/path/deploy` -> `deploy`, `arn:aws:s3:::acme-data` -> `acme-data`,
@@ -75,7 +80,7 @@ def resource_sql(value: str, params: list[object], alias: str = "") -> str:
     gcp = " OR ".join(f"starts_with({col}, '{p}')" for p in GCP_PREFIXES)
     return (
         f"({col} = ? OR (starts_with({col}, 'arn:') AND (ends_with({col}, '/' || ?) OR ends_with({col}, ':' || ?)) "
-        f"AND NOT (starts_with({col}, '{S3_PREFIX}') AND contains(substr({col}, {len(S3_PREFIX) + 1}), '/'))) "
+        f"AND NOT {_object_sql(col)}) "
         f"OR starts_with({col}, ?) "
         f"OR (lower(left({col}, {len(AZURE_PREFIX)})) = '{AZURE_PREFIX}' AND ends_with(lower({col}), '/' || ?)) "
         f"OR (({gcp}) AND ends_with({col}, '/' || ?)))"
@@ -88,10 +93,7 @@ def other_names(cur: duckdb.DuckDBPyConnection, value: str) -> list[str]:
     a resource group can hold thousands)."""
     params: list[object] = []
     where = resource_sql(value, params)
-    is_object = (
-        f"(starts_with(target_id, '{S3_PREFIX}') AND contains(substr(target_id, {len(S3_PREFIX) + 1}), '/'))"
-    )
-    kind = f"CASE WHEN {is_object} THEN 'object' WHEN starts_with(lower(target_id), ?) THEN 'under' ELSE 'name' END"
+    kind = f"CASE WHEN {_object_sql('target_id')} THEN 'object' WHEN starts_with(lower(target_id), ?) THEN 'under' ELSE 'name' END"
     scoped = f"SELECT {kind} AS kind, target_id FROM events WHERE {where} AND target_id <> ?"
     args = [value.lower() + "/", *params, value]
     rows = cur.execute(
