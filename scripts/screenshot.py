@@ -34,7 +34,12 @@ def main() -> None:
     ap.add_argument("--query", default="", help="open the query workbench and run this SQL")
     ap.add_argument("--lang", default="sql")
     ap.add_argument("--show-sql", action="store_true", help="and show the SQL it runs as")
-    ap.add_argument("--card", default="", help="open the entity card of FIELD:VALUE (e.g. target_id:acme-data)")
+    ap.add_argument(
+        "--card", default="", help="open the entity card of FIELD:VALUE (e.g. target_id:acme-data)"
+    )
+    ap.add_argument(
+        "--panels", default="", help="show the pivot panels, this kind's in front (e.g. resource)"
+    )
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     from viewer.core.case_file import schema_version_of
@@ -71,6 +76,12 @@ def main() -> None:
         if args.show_sql:
             tab.sql_button.click()
             pump(300)
+    if args.panels:
+        pivots = w.features[0]
+        pivots.toggle_panels()
+        pivots.panel_docks[args.panels].show()
+        pivots.panel_docks[args.panels].raise_()
+        pump(2500)
     if args.card:
         field, value = args.card.split(":", 1)
         w.features[0].open_card(field, value)

@@ -92,7 +92,10 @@ def test_pivot_on_a_bucket_prints_its_sources_and_who_touched_it(sample: tuple[s
     exfil = truth["exfiltration"]
     r = caseline("pivot", case, "resource", exfil["bucket"], "--events", "1")
     assert r.returncode == 0, r.stderr
-    assert f"filter: resource:{exfil['bucket']}" in r.stdout
+    # The bare name typed resolves to the bucket as the Target panel lists it: its ARN, whose
+    # scope holds the bare name and the objects too.
+    assert f"target_id: arn:aws:s3:::{exfil['bucket']}\n" in r.stdout
+    assert f"filter: resource:arn:aws:s3:::{exfil['bucket']}" in r.stdout
     assert re.search(r"^  cloudtrail: [\d,]+ events, [\d,]+ failures, ", r.stdout, re.MULTILINE)
     assert f"touched by {exfil['principal_arn']}: GetObject ×{exfil['get_object_count']:,}" in r.stdout
     # A resource has many actors: no single "actor:" line claims one of them.

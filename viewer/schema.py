@@ -18,6 +18,7 @@ class Kind(StrEnum):
     TIMESTAMP = "timestamp"
     STRING = "string"
     IP = "ip"
+    RESOURCE = "resource"  # a resource id: one entity under several spellings (entities.resources)
     INT = "int"
     BOOL = "bool"
     JSON = "json"
@@ -39,6 +40,7 @@ class Field:
 
 
 _S, _T, _IP, _I, _B, _J = Kind.STRING, Kind.TIMESTAMP, Kind.IP, Kind.INT, Kind.BOOL, Kind.JSON
+_R = Kind.RESOURCE
 
 #: Normalized columns filled by the format mappings, in table order.
 NORMALIZED_FIELDS: tuple[Field, ...] = (
@@ -100,7 +102,7 @@ NORMALIZED_FIELDS: tuple[Field, ...] = (
     Field(
         "target_id",
         "VARCHAR",
-        _S,
+        _R,
         "Target",
         pivot=True,
         default_column=True,

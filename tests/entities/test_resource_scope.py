@@ -11,8 +11,8 @@ import pytest
 from support.sample_case import build_sample_case
 
 from viewer.core.case_file import CaseFile
-from viewer.core.entities import api, cards
-from viewer.core.entities.resources import bare_name, resource_sql
+from viewer.core.entities import api, cards, pivots
+from viewer.core.entities.resources import bare_name, resource_sql, target_entity
 from viewer.core.event_query import EventFilter, where_sql
 from viewer.core.ingest import import_paths
 
@@ -208,3 +208,48 @@ def test_an_azure_id_in_any_case_and_what_is_under_it(azure: CaseFile) -> None:
     assert _count(azure, "vm-web-02") == 2  # typed name: the VM in both cases, not its extension
     names = cards.resource_card(azure.cursor(), VM)["also_named"]
     assert names == [VM.upper(), f"1 resource under it ({VM}/...)"]
+
+
+def _selected(case: CaseFile, sql: str, params: list[object]) -> int:
+    return case.cursor().execute(f"SELECT count(*) FROM events WHERE {sql}", params).fetchall()[0][0]
+
+
+def test_the_target_panel_lists_the_bucket_once_with_its_objects(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    cur = case.cursor()
+    bucket = truth["exfiltration"]["bucket"]
+    rows = {r.entity: r for r in pivots.panel_rows(cur, "resource", limit=100_000).rows}
+    # One row, counting what the card counts (its bare name and its 1,329 objects included).
+    assert rows["arn:aws:s3:::" + bucket].events == cards.resource_card(cur, bucket)["events"] > 1_300
+    assert bucket not in rows
+    assert not [e for e in rows if e.startswith("arn:aws:s3:::") and "/" in e]
+    # A partition: every event with a target counted once, under one row.
+    assert sum(r.events for r in rows.values()) == _selected(case, "target_id IS NOT NULL", [])
+
+
+def test_a_click_on_a_target_row_selects_its_events(sample: tuple[CaseFile, dict]) -> None:
+    case, truth = sample
+    cur = case.cursor()
+    for row in pivots.panel_rows(cur, "resource", limit=40).rows:
+        pf = pivots.selection_filter(cur, "resource", [row.entity])
+        assert pf.filter_text is not None and pf.filter_text.startswith("target:")
+        assert _selected(case, pf.where_sql, pf.params) == row.events, row.entity
+        assert _selected(case, *where_sql(EventFilter(text=pf.filter_text), cur)) == row.events, row.entity
+    # An object typed is its bucket; the negated term keeps the rest.
+    bucket = "arn:aws:s3:::" + truth["exfiltration"]["bucket"]
+    some_object = cur.execute(
+        "SELECT min(target_id) FROM events WHERE starts_with(target_id, ?)", [bucket + "/"]
+    ).fetchall()[0][0]
+    assert target_entity(some_object) == bucket
+    both = [
+        _selected(case, *where_sql(EventFilter(text=f"{neg}target:{some_object}"), cur)) for neg in ("-", "")
+    ]
+    row = cards.resource_card(cur, bucket)["events"]
+    assert both == [_selected(case, "true", []) - row, row]
+
+
+def test_the_target_panel_merges_an_azure_id_in_two_letter_cases(azure: CaseFile) -> None:
+    cur = azure.cursor()
+    rows = {r.entity: r.events for r in pivots.panel_rows(cur, "resource").rows}
+    assert rows == {VM.lower(): 2, (VM + "/extensions/CustomScriptExtension").lower(): 1}
+    assert _selected(azure, *where_sql(EventFilter(text=f"target:{VM.upper()}"), cur)) == 2

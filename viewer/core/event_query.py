@@ -35,7 +35,7 @@ import duckdb
 
 from viewer.core import search_index
 from viewer.core.casework.annotations import AnnotationError, normalize_tag
-from viewer.core.entities.resources import resource_sql
+from viewer.core.entities.resources import resource_sql, target_entity, target_entity_sql
 from viewer.schema import NORMALIZED_FIELDS, RAW, Kind, field, field_names
 
 #: Alias -> columns (several columns are ORed: "user" is the id or the display name).
@@ -59,7 +59,10 @@ ACTOR_TERM = "actor"
 #: `resource:VALUE`: every event about a resource under any name the logs give it (a bucket's
 #: ARN, bare name and objects; `viewer.core.entities.resources`). Not a column either.
 RESOURCE_TERM = "resource"
-_SPECIAL_TERMS = (ACTOR_TERM, RESOURCE_TERM)
+#: `target:VALUE`: the events the Target panel counts under VALUE (an S3 object as its bucket, an
+#: Azure id in any letter case; `resources.target_entity_sql`), so a panel click is a term.
+TARGET_TERM = "target"
+_SPECIAL_TERMS = (ACTOR_TERM, RESOURCE_TERM, TARGET_TERM)
 
 #: Columns a `field:value` term may name: everything except the raw record (free text covers it).
 FILTER_COLUMNS: tuple[str, ...] = tuple(n for n in field_names() if n != RAW.name)
@@ -278,16 +281,17 @@ def _field_sql(term: Term, params: list[object]) -> str:
             sql = sql if len(values) == 1 else f"({sql})"
         return f"NOT coalesce({sql}, false)" if term.negated else sql
     for col in term.columns:
-        expr = _column_expr(col)
+        expr = target_entity_sql() if col == TARGET_TERM else _column_expr(col)
+        spell = target_entity if col == TARGET_TERM else str
         if term.values:
             parts.append(f"{expr} IN ({', '.join('?' for _ in term.values)})")
-            params.extend(term.values)
+            params.extend(spell(v) for v in term.values)
             continue
         if term.prefix:
             parts.append(f"starts_with({expr}, ?)")
         else:
             parts.append(f"{expr} = ?")
-        params.append(term.value)
+        params.append(spell(term.value))
     sql = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
     # NULL columns: "not equal" should include them, so coalesce the positive test to false.
     return f"NOT coalesce({sql}, false)" if term.negated else sql

@@ -233,3 +233,24 @@ def test_value_menu_of_a_bucket_filters_it_under_all_its_names(
     assert n > exact
     assert _count(win, qtbot, _action(sub, "Filter to this resource under all its names").trigger) == n
     assert win.filter_bar.event_filter.text == f"resource:{bucket}"
+
+
+def test_the_target_panel_lists_a_bucket_with_its_objects_and_a_click_selects_them(
+    qtbot, settings, pivot_case, pivot_sql
+) -> None:  # type: ignore[no-untyped-def]
+    """One row per bucket: its ARN, bare name and objects counted together; the click writes
+    `target:` and the table counts what the row counted (SQL written here)."""
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    bucket = "arn:aws:s3:::" + pivot_case[1]["exfiltration"]["bucket"]
+    panel = _show(qtbot, feature, "target_id")
+    with qtbot.waitSignal(panel.pageShown, timeout=WAIT_MS):
+        panel.search.setText(pivot_case[1]["exfiltration"]["bucket"])
+    assert [r.entity for r in panel.page.rows] == [bucket]
+    (n,) = pivot_sql.execute(
+        """SELECT count(*) FROM events WHERE target_id = ? OR starts_with(target_id, ?)
+           OR (target_id = ? AND target_type IN ('AWS::S3::Bucket', 'S3Bucket'))""",
+        [bucket, bucket + "/", bucket.removeprefix("arn:aws:s3:::")],
+    ).fetchall()[0]
+    assert panel.page.rows[0].events == n
+    assert _count(win, qtbot, lambda: panel.view.selectRow(0)) == n
+    assert win.filter_bar.event_filter.text == f"target:{bucket}"

@@ -21,8 +21,9 @@ from viewer.core.entities.actors import actor_chain, actor_filter
 from viewer.core.entities.cards import ip_card, jsonable, principal_card, resource_card
 from viewer.core.entities.filter_terms import values_text
 from viewer.core.entities.kinds import entity_kind, normalize_ip
+from viewer.core.entities.panel_stats import entity_expr
 from viewer.core.entities.pivots import PivotFilter, panel_rows, selection_filter
-from viewer.core.entities.resources import resource_sql
+from viewer.core.entities.resources import resource_sql, target_entity
 from viewer.core.event_query import RESOURCE_TERM
 
 EVENT_COLUMNS = "event_id, ts, source_type, action, outcome, principal_id, credential_id, src_ip, target_id"
@@ -48,7 +49,7 @@ def resolve(cur: duckdb.DuckDBPyConnection, kind: str, value: str) -> list[str]:
     """Canonical entities for what the analyst typed: an exact id first; else, for principals, a
     user or session name; else an ARN ending in `/value` or `:value`."""
     k = entity_kind(kind)
-    wanted = normalize_ip(value) if k.is_ip else value
+    wanted = normalize_ip(value) if k.is_ip else target_entity(value) if k.is_resource else value
     exact = _entities(cur, k.name, "entity = ?", [wanted])
     if exact:
         return exact
@@ -73,7 +74,7 @@ def _entities(cur: duckdb.DuckDBPyConnection, kind: str, cond: str, params: list
         sql = f"SELECT entity FROM entity_totals WHERE kind = ? AND ({cond}) ORDER BY n DESC, entity LIMIT 50"
         return [r[0] for r in cur.execute(sql, [kind, *params]).fetchall()]
     k = entity_kind(kind)
-    parts = " UNION ".join(f"SELECT {c}::VARCHAR AS entity FROM events" for c in k.columns)
+    parts = " UNION ".join(f"SELECT {entity_expr(k, c)}::VARCHAR AS entity FROM events" for c in k.columns)
     sql = f"SELECT DISTINCT entity FROM ({parts}) WHERE entity IS NOT NULL AND ({cond}) ORDER BY 1 LIMIT 50"
     return [r[0] for r in cur.execute(sql, params).fetchall()]
 

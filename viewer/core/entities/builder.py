@@ -33,7 +33,8 @@ from viewer.core.jobs import JobContext
 # Version 2: entity keys and source bitmasks in the rollup (v1 kept text and source lists).
 # Version 3: entity_kinds (entities and longest life per kind), totals in first-seen order.
 # Version 4: the IP kind holds addresses only (not the service names of CloudTrail's sourceIPAddress).
-VERSION = 4
+# Version 5: the Target kind counts an S3 object as its bucket, an Azure id lower-cased (resources).
+VERSION = 5
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)

@@ -12,7 +12,7 @@ import duckdb
 
 from viewer.core.entities.kinds import KINDS, EntityKind, entity_kind
 from viewer.core.entities.pivots import selection_filter
-from viewer.core.event_query import ACTOR_TERM, ALIASES
+from viewer.core.event_query import ACTOR_TERM, ALIASES, TARGET_TERM
 
 #: The filter word for the IP kind: an address in any IP column.
 IP_TERM = "anyip"
@@ -27,7 +27,10 @@ def kind_for_field(field_name: str | None) -> EntityKind | None:
 
 
 def filter_word(kind: EntityKind) -> str:
-    """The filter-language name of a kind's columns: the column, or `anyip` for addresses."""
+    """The filter-language name of a kind's columns: the column, `anyip` for addresses, `target`
+    for resources (their entity, `resources.target_entity_sql`)."""
+    if kind.is_resource:
+        return TARGET_TERM
     if len(kind.columns) == 1:
         return kind.columns[0]
     if kind.is_ip and set(ALIASES[IP_TERM]) == set(kind.columns):

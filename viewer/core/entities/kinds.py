@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from viewer.schema import Field, Kind, pivot_fields
+from viewer.schema import Field, Kind, field, pivot_fields
 
 IP_KIND = "ip"
 
@@ -39,6 +39,11 @@ class EntityKind:
     @property
     def is_ip(self) -> bool:
         return self.name == IP_KIND
+
+    @property
+    def is_resource(self) -> bool:
+        """Resource ids: one entity under several spellings (`resources.target_entity_sql`)."""
+        return field(self.columns[0]).kind is Kind.RESOURCE
 
 
 def _kinds() -> tuple[EntityKind, ...]:

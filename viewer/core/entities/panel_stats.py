@@ -29,6 +29,7 @@ import duckdb
 
 from viewer.core.entities import day_totals, panel_snapshot
 from viewer.core.entities.kinds import KINDS, EntityKind, ip_entity_sql
+from viewer.core.entities.resources import target_entity_sql
 from viewer.core.jobs import JobContext
 
 HOUR_US = 3_600_000_000
@@ -76,6 +77,8 @@ def entity_expr(kind: EntityKind, column: str) -> str:
     in an address column)."""
     if kind.is_ip:
         return ip_entity_sql(column)
+    if kind.is_resource:
+        return target_entity_sql(column)
     return column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
 
 

@@ -19,6 +19,8 @@ import duckdb
 from viewer.core.entities import builder, panel_query, panel_snapshot, panel_stats
 from viewer.core.entities.kinds import EntityKind, entity_kind, normalize_ip
 from viewer.core.entities.panel_stats import entity_expr, no_entity_dropped
+from viewer.core.entities.resources import target_entity
+from viewer.core.event_query import TARGET_TERM
 
 TimeRange = tuple[dt.datetime, dt.datetime]
 
@@ -160,6 +162,8 @@ def panel_rows(
 
 def _stored_values(cur: duckdb.DuckDBPyConnection, kind: EntityKind, entities: list[str]) -> list[str]:
     """The entities plus every stored spelling of them (e.g. `::ffff:1.2.3.4` for `1.2.3.4`)."""
+    if kind.is_resource:
+        return list(dict.fromkeys(target_entity(e) for e in entities))
     if not kind.is_ip:
         return list(entities)
     canonical = [normalize_ip(e) for e in entities]
@@ -188,7 +192,8 @@ def selection_filter(cur: duckdb.DuckDBPyConnection, kind_name: str, entities: l
     'credential_id:AKIAEGMMBOSVCVFYSJGQ'
 
     The filter language ANDs its terms, so it can express one entity in one column; several
-    entities, or an IP (source or destination), come as SQL only (`filter_text` None).
+    entities, or an IP (source or destination), come as SQL only (`filter_text` None). A
+    resource's spellings (a bucket's objects...) are selected by `target:` (`target_entity_sql`).
     """
     kind = entity_kind(kind_name)
     values = _stored_values(cur, kind, entities)
@@ -197,13 +202,14 @@ def selection_filter(cur: duckdb.DuckDBPyConnection, kind_name: str, entities: l
     params: list[object] = []
     for column in kind.columns:
         expr = column if column != "dst_port" else f"CAST({column} AS VARCHAR)"
-        clauses.append(f"{expr} IN ({marks})")
+        clauses.append(f"{entity_expr(kind, column) if kind.is_resource else expr} IN ({marks})")
         params.extend(values)
     where = clauses[0] if len(clauses) == 1 else "(" + " OR ".join(clauses) + ")"
     text = None
     if len(values) == 1 and len(kind.columns) == 1:
         quoted = _quote(values[0])
-        text = f"{kind.columns[0]}:{quoted}" if quoted is not None else None
+        word = TARGET_TERM if kind.is_resource else kind.columns[0]
+        text = f"{word}:{quoted}" if quoted is not None else None
     return PivotFilter(text, where, params)
 
 
@@ -219,7 +225,7 @@ def swimlane_counts(
     kind = entity_kind(kind_name)
     start, end = time_range
     width = max(1, (_us(end) - _us(start)) // max(1, buckets))
-    wanted = [normalize_ip(e) for e in entities] if kind.is_ip else list(entities)
+    wanted = [normalize_ip(e) for e in entities] if kind.is_ip else _stored_values(cur, kind, entities)
     pf = selection_filter(cur, kind.name, wanted)
     lanes = {e: [0] * buckets for e in wanted}
     cases = " ".join(
