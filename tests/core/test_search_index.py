@@ -251,6 +251,11 @@ def test_cloudtrail_import_incremental(tmp_path: Path) -> None:
             "AND a.event_id_hi >= b.event_id_lo AND b.event_id_hi >= a.event_id_lo"
         ).fetchall()[0][0]
         assert dupes == 0 and overlaps == 0
+        # Each build adds only the masks it has not seen: one code per mask, numbered densely.
+        codes, masks, top = cur.execute(
+            "SELECT count(DISTINCT code), count(DISTINCT mask), max(code) + 1 FROM search_source_masks"
+        ).fetchall()[0]
+        assert codes == masks == top == cur.execute("SELECT count(*) FROM search_source_masks").fetchall()[0][0]
         _check_queries(cur, _queries(_texts(cur), seed=4, n=30))
     finally:
         case.close()

@@ -72,9 +72,10 @@ DERIVED: tuple[Derived, ...] = (
     ),
     # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
     # Version 3: and whether every event of the block holds it (every_check).
+    # Version 4: the sources as a code into search_source_masks.
     Derived(
         "search_index",
-        3,
+        4,
         search_index.DDL,
         search_index.update_index,
         inline=False,

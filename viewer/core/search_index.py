@@ -227,9 +227,10 @@ def plan_needle(
     idx = slice(0, blocks.indexed)
     for tok in tokens:
         got = cur.execute(
-            "SELECT block_id AS b, sources AS s, "
+            "SELECT block_id AS b, m.mask AS s, "
             "coalesce(every_check = (hash(lower($t)) & 4294967295)::UINTEGER, false) AS e "
-            f"FROM search_block_terms WHERE term_hash = {HASH32.format('lower($t)')}",
+            "FROM search_block_terms JOIN search_source_masks m ON m.code = source_code "
+            f"WHERE term_hash = {HASH32.format('lower($t)')}",
             {"t": tok},
         ).fetchnumpy()
         here = np.zeros(blocks.indexed, bool)
