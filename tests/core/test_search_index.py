@@ -255,7 +255,9 @@ def test_cloudtrail_import_incremental(tmp_path: Path) -> None:
         codes, masks, top = cur.execute(
             "SELECT count(DISTINCT code), count(DISTINCT mask), max(code) + 1 FROM search_source_masks"
         ).fetchall()[0]
-        assert codes == masks == top == cur.execute("SELECT count(*) FROM search_source_masks").fetchall()[0][0]
+        assert (
+            codes == masks == top == cur.execute("SELECT count(*) FROM search_source_masks").fetchall()[0][0]
+        )
         _check_queries(cur, _queries(_texts(cur), seed=4, n=30))
     finally:
         case.close()
