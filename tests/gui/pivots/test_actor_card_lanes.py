@@ -3,6 +3,8 @@ expected values come from the sample's truth file and from SQL written here."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 from entities import stories
 from PySide6.QtWidgets import QTabBar
@@ -206,6 +208,9 @@ def test_entity_card_of_a_bucket_covers_its_arn_and_objects(qtbot, settings, piv
         feature.open_card("target_id", exfil["bucket"])
     kind, entity, card = blocker.args
     assert (kind, entity) == ("target_id", exfil["bucket"])
+    # Docked beside the event detail, the card gets the room its sections need.
+    # (~270 of 900 px before it asked for half the window; other docks' minimum sizes cap it.)
+    qtbot.waitUntil(lambda: feature.card_dock.height() >= 0.35 * win.height(), timeout=WAIT_MS)
     reads = [
         r
         for r in card["touched_by"]
@@ -214,3 +219,12 @@ def test_entity_card_of_a_bucket_covers_its_arn_and_objects(qtbot, settings, piv
     assert [r["events"] for r in reads] == [exfil["get_object_count"]]
     text = feature.card.browser.toPlainText()
     assert f"objects (arn:aws:s3:::{exfil['bucket']}/...)" in text and "GetObject" in text
+    # Who, then how many and when, readable in the narrow dock (not a seven-column table).
+    first, last = (
+        dt.datetime.fromisoformat(exfil[k]).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        for k in ("first_get_object", "last_get_object")
+    )
+    assert (
+        f"{exfil['principal_arn']} · Action: GetObject\n{exfil['get_object_count']} events · {first} → {last}"
+        in text
+    )

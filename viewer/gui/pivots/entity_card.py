@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 import duckdb
 from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from viewer.core.entities import builder
@@ -85,7 +86,7 @@ def _offset_suffix(sample: Any) -> str:
 
 def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
     """The card as HTML: a summary line, then one table per list section."""
-    parts = [f"<h3 style='margin:2px'>{html.escape(entity)}</h3>"]
+    parts = []  # the entity is the widget's title
     s = card
     parts.append(
         "<p>"
@@ -113,16 +114,8 @@ def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
         if not value:
             parts.append("<p style='color:#777'>none</p>")
             continue
-        columns = list(value[0].keys())
-        head = "".join(
-            f"<th align='left'>{html.escape(_title(c))}{_offset_suffix(value[0].get(c))}</th>"
-            for c in columns
-        )
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{_cell(c, r.get(c), key)}</td>" for c in columns) + "</tr>"
-            for r in value[:MAX_SECTION_ROWS]
-        )
-        parts.append(f"<table cellspacing='0' cellpadding='2' border='0'><tr>{head}</tr>{rows}</table>")
+        timed = any(isinstance(v, dt.datetime) for r in value[:MAX_SECTION_ROWS] for v in r.values())
+        parts.append(_entries_html(key, value) if timed else _table_html(key, value))
         if len(value) > MAX_SECTION_ROWS:
             parts.append(
                 f"<p style='color:#777'>… and {len(value) - MAX_SECTION_ROWS:,} more (in time order; "
@@ -130,6 +123,47 @@ def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
             )
     parts.append(f"<p style='color:#777'>Times in UTC ({offset_text()}).</p>")
     return "".join(parts)
+
+
+def _table_html(section: str, rows: list[dict[str, Any]]) -> str:
+    columns = list(rows[0].keys())
+    head = "".join(
+        f"<th align='left'>{html.escape(_title(c))}{_offset_suffix(rows[0].get(c))}</th>" for c in columns
+    )
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(c, r.get(c), section)}</td>" for c in columns) + "</tr>"
+        for r in rows[:MAX_SECTION_ROWS]
+    )
+    return f"<table cellspacing='0' cellpadding='2' border='0'><tr>{head}</tr>{body}</table>"
+
+
+def _entries_html(section: str, rows: list[dict[str, Any]]) -> str:
+    """Rows with a time span as two-line entries: what (the text columns, linked), then the
+    counts and the span. A seven-column table in the card's narrow dock wrapped its headers
+    letter by letter ("Princip al id") and hid the rows below the fold."""
+    out = []
+    for r in rows[:MAX_SECTION_ROWS]:
+        what, counts, times = [], [], []
+        for column, value in r.items():
+            if value is None or (column == "actor" and value == r.get("principal_id")):
+                continue
+            if isinstance(value, dt.datetime):
+                times.append(html.escape(format_ts_short(value)))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                if column == "failures" and value == 0:
+                    continue
+                style = " style='color:#C62828'" if column == "failures" else ""
+                counts.append(f"<span{style}>{value:,} {html.escape(column.replace('_', ' '))}</span>")
+            else:
+                label = "" if column in ("value", "principal_id") else f"{html.escape(_title(column))}: "
+                what.append(label + _cell(column, value, section))
+        span = " → ".join(times)
+        detail = " · ".join([*counts, span] if span else counts)
+        out.append(
+            f"<p style='margin:2px 2px 6px 2px'>{' · '.join(what)}<br>"
+            f"<span style='color:#555'>{detail}</span></p>"
+        )
+    return "".join(out)
 
 
 class EntityCardWidget(QWidget):
@@ -150,6 +184,8 @@ class EntityCardWidget(QWidget):
         self.filter_button.clicked.connect(self._request_filter)
         self.browser = QTextBrowser(self)
         self.browser.setOpenLinks(False)
+        # ARNs and user agents have no spaces: break them anywhere rather than scroll sideways.
+        self.browser.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.browser.anchorClicked.connect(self._on_link)
         head = QHBoxLayout()
         head.addWidget(self.title, 1)

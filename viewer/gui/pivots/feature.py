@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from viewer.gui.main_window import MainWindow
 
 SHOW_PANELS_SHORTCUT = "Ctrl+Shift+P"
+CARD_HEIGHT_SHARE = 0.5
 PANEL_WIDTH = 470  # entity, events and failures visible without scrolling
 
 
@@ -262,7 +263,16 @@ class PivotFeature:
         self._place_card()
         self.card_dock.show()
         self.card_dock.raise_()
+        self._make_room_for_card()
         self.card.show_entity(name, entity)
+
+    def _make_room_for_card(self) -> None:
+        """A docked card gets half the window's height when it has less: its sections need the
+        room more than the actor chain and findings below it (which stay visible)."""
+        w, card = self.window, self.card_dock
+        wanted = int(w.height() * CARD_HEIGHT_SHARE)
+        if not card.isFloating() and card.height() < wanted:
+            w.resizeDocks([card], [wanted], Qt.Orientation.Vertical)
 
     def _card_toggled(self, shown: bool) -> None:
         if shown:
