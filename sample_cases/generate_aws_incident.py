@@ -41,7 +41,6 @@ from aws_incident_attack import (  # noqa: E402
     START_LOGGING,
     STOP_LOGGING,
     Step,
-    attack_and_response,
 )
 from aws_incident_model import (  # noqa: E402
     HOME_REGION,
@@ -56,6 +55,7 @@ from aws_incident_model import (  # noqa: E402
     ts,
 )
 from aws_incident_network_evidence import build_network  # noqa: E402
+from aws_incident_response import attack_and_response  # noqa: E402
 from aws_incident_services import background_calls  # noqa: E402
 from aws_incident_truth import build_truth  # noqa: E402
 
