@@ -246,6 +246,9 @@ def test_a_click_on_a_target_row_selects_its_events(sample: tuple[CaseFile, dict
     ]
     row = cards.resource_card(cur, bucket)["events"]
     assert both == [_selected(case, "true", []) - row, row]
+    # A prefix applies to the entity: an object key's start is no bucket's, a bucket's start is.
+    assert _selected(case, *where_sql(EventFilter(text=f"target:{bucket}/*"), cur)) == 0
+    assert _selected(case, *where_sql(EventFilter(text=f"target:{bucket[:-3]}*"), cur)) >= row
 
 
 def test_the_target_panel_merges_an_azure_id_in_two_letter_cases(azure: CaseFile) -> None:

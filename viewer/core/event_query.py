@@ -289,8 +289,10 @@ def _field_sql(term: Term, params: list[object]) -> str:
             continue
         if term.prefix:
             parts.append(f"starts_with({expr}, ?)")
-        else:
-            parts.append(f"{expr} = ?")
+            # A prefix of an object key is no prefix of its bucket's entity: only the case folds.
+            params.append(target_entity(term.value, whole=False) if col == TARGET_TERM else term.value)
+            continue
+        parts.append(f"{expr} = ?")
         params.append(spell(term.value))
     sql = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
     # NULL columns: "not equal" should include them, so coalesce the positive test to false.

@@ -67,10 +67,11 @@ def target_entity_sql(col: str = "target_id", type_col: str = "target_type") -> 
     )
 
 
-def target_entity(value: str) -> str:
+def target_entity(value: str, whole: bool = True) -> str:
     """The Python twin of `target_entity_sql` for a value an analyst typed (whose type is unknown:
-    a bucket is written by its ARN)."""
-    if _is_object(value):
+    a bucket is written by its ARN); `whole=False` for the start of one (an Azure id's letter case
+    folds, an object's key is kept)."""
+    if whole and _is_object(value):
         return S3_PREFIX + value[len(S3_PREFIX) :].split("/", 1)[0]
     return value.lower() if value.lower().startswith(AZURE_PREFIX) else value
 
