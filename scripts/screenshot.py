@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument(
         "--panels", default="", help="show the pivot panels, this kind's in front (e.g. resource)"
     )
+    ap.add_argument("--size", default="1400x900", help="window size, WIDTHxHEIGHT")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     from viewer.core.case_file import schema_version_of
@@ -55,7 +56,7 @@ def main() -> None:
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings)
-    w.resize(1400, 900)
+    w.resize(*(int(v) for v in args.size.split("x")))
     w.show()
     w.open_case(Path(args.case), read_only=True)
     w.timeline.set_stack_by(args.stack_by)

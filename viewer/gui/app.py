@@ -45,6 +45,7 @@ def start(case_path: str | None, read_only: bool = False) -> MainWindow | None:
     from viewer.gui.main_window import MainWindow
 
     window = MainWindow()
+    _fit_to_screen(window)
     window.show()
     if case_path and case_path.lower().endswith(".zip"):
         # An evidence bundle: verified, extracted and opened read-only in the background.
@@ -55,6 +56,18 @@ def start(case_path: str | None, read_only: bool = False) -> MainWindow | None:
     elif case_path and not window.open_case(case_path, read_only=read_only):
         return None
     return window
+
+
+def _fit_to_screen(window: MainWindow) -> None:
+    """Nine tenths of the screen, at least the 1400x900 the layout is designed for when the
+    screen has it: on a 1920 px screen the pivot panels then open beside a readable table."""
+    screen = QApplication.primaryScreen()
+    if screen is None:
+        return
+    room = screen.availableGeometry()
+    width = max(min(1400, room.width()), int(room.width() * 0.9))
+    height = max(min(900, room.height()), int(room.height() * 0.9))
+    window.resize(width, height)
 
 
 def run(case_path: str | None, read_only: bool = False) -> int:

@@ -254,3 +254,25 @@ def test_the_target_panel_lists_a_bucket_with_its_objects_and_a_click_selects_th
     assert panel.page.rows[0].events == n
     assert _count(win, qtbot, lambda: panel.view.selectRow(0)) == n
     assert win.filter_bar.event_filter.text == f"target:{bucket}"
+
+
+def test_a_wide_window_opens_its_first_case_with_the_panels_shown(qtbot, settings, pivot_case) -> None:  # type: ignore[no-untyped-def]
+    """Wide enough, the correlation panels come with the first case (at 1400 px they stay in the
+    View menu); panels the analyst hid stay hidden for the next case."""
+    from viewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1900, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    feature = win.features[0]
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        assert win.open_case(pivot_case[0], read_only=True)
+    shown = {k for k, d in feature.panel_docks.items() if d.isVisible()}
+    assert {"principal_id", "ip", "target_id"} <= shown
+    feature.toggle_panels()
+    assert not any(d.isVisible() for d in feature.panel_docks.values())
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        assert win.open_case(pivot_case[0], read_only=True)
+    assert not any(d.isVisible() for d in feature.panel_docks.values())

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 SHOW_PANELS_SHORTCUT = "Ctrl+Shift+P"
 CARD_HEIGHT_SHARE = 0.5
+#: Window width from which a case opens with the panels shown: the table keeps ~900 px beside
+#: them and the event detail (a 1920 px screen, maximized).
+PANELS_SHOWN_FROM_WIDTH = 1700
 PANEL_WIDTH = 470  # entity, events and failures visible without scrolling
 
 
@@ -54,6 +57,7 @@ class PivotFeature:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.filters = PivotFilter(window.filter_bar)
+        self._panels_offered = False  # shown once on a wide window (`_offer_panels`)
         self.tables = EntityTables(window)
         window.statusBar().addPermanentWidget(self.tables.label)
         self.panels: dict[str, PivotPanel] = {}
@@ -149,7 +153,19 @@ class PivotFeature:
             self.tables.start(None)
             return
         session.summaryReady.connect(lambda _s: self.tables.start(session.case))  # after imports too
+        self._offer_panels()
         self._refresh_visible()
+
+    def _offer_panels(self) -> None:
+        """Show the correlation panels with the first case of a window wide enough to keep the
+        table readable beside them (hidden, only View → Pivot panels finds them). Once per window:
+        panels the analyst hid stay hidden for the next case."""
+        if self._panels_offered:
+            return
+        self._panels_offered = True
+        shown = any(d.isVisible() for d in self.panel_docks.values())
+        if not shown and self.window.width() >= PANELS_SHOWN_FROM_WIDTH:
+            self.toggle_panels()
 
     def _before_close(self) -> str | None:
         """Never refuses: stops the table build (it holds a cursor of the connection that is about
