@@ -21,8 +21,8 @@ Tables (`DDL`):
   groups. ``source_code`` numbers the source masks in ``search_source_masks(code, mask)``: a
   case holds a few dozen distinct masks, and the mask itself, 17 bits wide whenever RAW_ONLY
   is set, bit-packed at ~17 bits a row (15.8 MiB of the 46.3 MiB index at 1M CloudTrail
-  events), where its code takes 2-4. The hash is the upper 32 bits of DuckDB's `hash()`: a collision only adds candidate
-  blocks or sources. (The raw-only test compares full 64-bit hashes within one event, so a
+  events), where its code takes 2-4. The hash is the upper 32 bits of DuckDB's `hash()`: a
+  collision only adds candidate blocks or sources. (The raw-only test compares full 64-bit hashes within one event, so a
   collision there would need two tokens of one event to share 64 bits.)
   ``every_check`` is set when *every* event of the block holds the token (in a column or its raw
   record): the lower 32 bits of the hash, so with term_hash a whole 64-bit hash confirms it. A

@@ -18,13 +18,12 @@ import duckdb
 
 from viewer.core.entities import builder
 from viewer.core.entities.actors import actor_chain, actor_filter
-from viewer.core.entities.cards import ip_card, jsonable, principal_card, resource_card
-from viewer.core.entities.filter_terms import values_text
+from viewer.core.entities.cards import CARDS, jsonable
+from viewer.core.entities.filter_terms import resource_text
 from viewer.core.entities.kinds import entity_kind, normalize_ip
 from viewer.core.entities.panel_stats import entity_expr
 from viewer.core.entities.pivots import PivotFilter, panel_rows, selection_filter
 from viewer.core.entities.resources import resource_sql, target_entity
-from viewer.core.event_query import RESOURCE_TERM
 
 EVENT_COLUMNS = "event_id, ts, source_type, action, outcome, principal_id, credential_id, src_ip, target_id"
 #: Kinds that are an identity: their pivot resolves the actor behind them.
@@ -92,10 +91,10 @@ def pivot_report(cur: duckdb.DuckDBPyConnection, kind: str, value: str, events: 
     report: dict[str, Any] = {"kind": k.name, "value": value, "matches": matches}
     if not matches:
         return jsonable(report)
-    if k.name == "target_id" and len(matches) == 1:
+    if k.is_resource and len(matches) == 1:
         # One resource: every name the logs give it (a bucket's ARN, bare name and objects).
         params: list[object] = []
-        pf = PivotFilter(values_text(RESOURCE_TERM, matches), resource_sql(matches[0], params), params)
+        pf = PivotFilter(resource_text(matches[0]), resource_sql(matches[0], params), params)
     else:
         pf = selection_filter(cur, k.name, matches)
     report["filter_text"] = pf.filter_text
@@ -120,7 +119,7 @@ def pivot_report(cur: duckdb.DuckDBPyConnection, kind: str, value: str, events: 
                 ).fetchall()
             ],
         }
-    card = {"principal_id": principal_card, "ip": ip_card, "target_id": resource_card}.get(k.name)
+    card = CARDS.get(k.name)
     if card is not None and len(matches) == 1:
         report["card"] = card(cur, matches[0])
     return jsonable(report)

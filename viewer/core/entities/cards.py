@@ -7,7 +7,7 @@ fast at 10M events) plus the correlation tables for credentials, roles and insta
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -145,3 +145,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return value
+
+
+#: Entity kinds (`kinds.KINDS` names) that have a card, and the function that builds it.
+CARDS: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
+    "principal_id": principal_card,
+    "ip": ip_card,
+    "target_id": resource_card,
+}

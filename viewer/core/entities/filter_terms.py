@@ -12,7 +12,7 @@ import duckdb
 
 from viewer.core.entities.kinds import KINDS, EntityKind, entity_kind
 from viewer.core.entities.pivots import selection_filter
-from viewer.core.event_query import ACTOR_TERM, ALIASES, TARGET_TERM
+from viewer.core.event_query import ACTOR_TERM, ALIASES, RESOURCE_TERM, TARGET_TERM
 
 #: The filter word for the IP kind: an address in any IP column.
 IP_TERM = "anyip"
@@ -74,3 +74,8 @@ def pivot_text(
 def actor_text(actors: list[str], negate: bool = False) -> str | None:
     """Filter text for everything these actors did under any identity."""
     return values_text(ACTOR_TERM, actors, negate)
+
+
+def resource_text(name: str, negate: bool = False) -> str | None:
+    """Filter text for a resource under every name the logs give it (`resource:`)."""
+    return values_text(RESOURCE_TERM, [name], negate)

@@ -19,7 +19,7 @@ from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from viewer.core.entities import builder
-from viewer.core.entities.cards import ip_card, principal_card, resource_card
+from viewer.core.entities.cards import CARDS
 from viewer.core.entities.filter_terms import kind_for_field
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -27,12 +27,6 @@ from viewer.gui.time_text import format_ts, format_ts_short, offset_text
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 
-#: Entity kinds (`kinds.KINDS` names) that have a card, and the core function that builds it.
-CARDS: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
-    "principal_id": principal_card,
-    "ip": ip_card,
-    "target_id": resource_card,
-}
 _SUMMARY = ("events", "failures", "first_seen", "last_seen", "sources", "clouds")
 _LINK_SCHEME = "entity"
 #: Rows shown per section: a rich-text table lays out on the GUI thread (200 rows took ~300 ms).
@@ -84,17 +78,17 @@ def _offset_suffix(sample: Any) -> str:
     return f" ({offset_text()})" if isinstance(sample, dt.datetime) else ""
 
 
-def card_html(kind_name: str, entity: str, card: dict[str, Any]) -> str:
-    """The card as HTML: a summary line, then one table per list section."""
-    parts = []  # the entity is the widget's title
+def card_html(card: dict[str, Any]) -> str:
+    """The card as HTML (the entity is the widget's title): a summary line, then one section per
+    list: entries for rows with a time span, else a table."""
     s = card
-    parts.append(
+    parts = [
         "<p>"
         f"<b>{s.get('events') or 0:,}</b> events, <b style='color:#C62828'>{s.get('failures') or 0:,}</b> failures"
         f"<br>first {html.escape(format_ts(s.get('first_seen')))} · last {html.escape(format_ts(s.get('last_seen')))}"
         f"<br>sources: {html.escape(', '.join(s.get('sources') or []))} · clouds: "
         f"{html.escape(', '.join(s.get('clouds') or []))}</p>"
-    )
+    ]
     for key, value in card.items():
         if key in _SUMMARY or key in ("principal_id", "ip", "target_id"):
             continue
@@ -254,7 +248,7 @@ class EntityCardWidget(QWidget):
             )
             return
         self._card = card
-        self.browser.setHtml(card_html(kind_name, entity, card))
+        self.browser.setHtml(card_html(card))
         self.cardShown.emit(kind_name, entity, card)
 
     @Slot(QUrl)

@@ -15,11 +15,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
 
-from viewer.core.entities.filter_terms import actor_text, kind_for_field, pivot_text, values_text
+from viewer.core.entities.filter_terms import actor_text, kind_for_field, pivot_text, resource_text
 from viewer.core.entities.kinds import KINDS, EntityKind, entity_kind
 from viewer.core.entities.swimlanes import ACTOR_KIND, Lane
 from viewer.core.event_detail import EventDetail
-from viewer.core.event_query import RESOURCE_TERM, EventFilter
+from viewer.core.event_query import EventFilter
 from viewer.gui.pivots.actor_chain_view import ActorChainWidget
 from viewer.gui.pivots.entity_card import EntityCardWidget, has_card
 from viewer.gui.pivots.entity_tables import EntityTables
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 SHOW_PANELS_SHORTCUT = "Ctrl+Shift+P"
 CARD_HEIGHT_SHARE = 0.5
-#: Window width from which a case opens with the panels shown: the table keeps ~900 px beside
-#: them and the event detail (a 1920 px screen, maximized).
+#: Window width from which a case opens with the panels shown: the table keeps ~720 px beside
+#: them and the event detail (the window on a 1920 px screen is 1728 px wide).
 PANELS_SHOWN_FROM_WIDTH = 1700
 PANEL_WIDTH = 470  # entity, events and failures visible without scrolling
 
@@ -255,14 +255,14 @@ class PivotFeature:
     def filter_to_card(self, kind_name: str, entity: str) -> None:
         """The card's "Filter events to it": the events the card counted (a resource under all its
         names; other kinds their exact value)."""
-        if entity_kind(kind_name).name == "target_id" and self.filter_resource(entity):
+        if entity_kind(kind_name).is_resource and self.filter_resource(entity):
             return
         self.filter_entities(kind_name, [entity])
 
     def filter_resource(self, name: str) -> bool:
         """Filter by `resource:NAME` (the resource under every name the logs give it); False when
         the filter language cannot write the name."""
-        term = values_text(RESOURCE_TERM, [name])
+        term = resource_text(name)
         if term is not None:
             self.filters.set_term("resource", term)
         return term is not None

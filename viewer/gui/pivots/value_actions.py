@@ -31,7 +31,7 @@ def fill_entity_menu(menu: QMenu, feature: PivotFeature, kind: EntityKind, entit
     what = _short(entities[0]) if len(entities) == 1 else f"{len(entities)} {kind.title.lower()}"
     menu.addAction(f"Filter to {what}", lambda: feature.filter_entities(kind.name, entities))
     menu.addAction(f"Exclude {what}", lambda: feature.filter_entities(kind.name, entities, negate=True))
-    if len(entities) == 1 and kind.name == "target_id":  # its ARN, bare name, a bucket's objects
+    if len(entities) == 1 and kind.is_resource:  # its ARN, bare name, a bucket's objects
         menu.addAction(
             "Filter to this resource under all its names", lambda: feature.filter_resource(entities[0])
         )
