@@ -4,7 +4,7 @@ DuckDB reads a top-level JSON array element by element (`read_json_objects(forma
 three times faster than it parses a whole `{"Records":[...]}` document and unnests the list
 (measured 0.5 s against 1.5 s per 100k CloudTrail records). So, for a document whose records
 array is its first and only key, Python gunzips the file and writes the bytes between `[` and
-`]` to a scratch file, without parsing anything, and DuckDB reads that. zlib releases the GIL,
+`]` to a scratch file, without parsing anything, and DuckDB reads that. Inflating releases the GIL,
 so two threads keep up with DuckDB. Anything that does not have exactly that shape (other keys,
 damaged gzip) is left to the other paths, which report precisely what is wrong.
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from viewer.core import gunzip
 from viewer.core.sources import GZIP_MAGIC
 
 _WS = b" \t\r\n"
@@ -92,10 +92,10 @@ def _closes_at(data: bytes, start: int, last: int) -> bool:
 def _extract_one(evidence_id: int, source: Path, key: str | None, folder: Path) -> ArrayFile:
     data = source.read_bytes()
     if data.startswith(GZIP_MAGIC):
-        d = zlib.decompressobj(31)
+        d = gunzip.decompressobj()
         try:
             data = d.decompress(data) + d.flush()
-        except zlib.error as exc:
+        except gunzip.ERRORS as exc:
             return ArrayFile(evidence_id, source, None, f"gzip: {exc}")
         if not d.eof or d.unused_data.strip(b"\0"):
             return ArrayFile(evidence_id, source, None, "gzip stream truncated or multi-member")

@@ -142,7 +142,7 @@ class ChunkImporter:
         rolled back with it.
 
         While DuckDB reads one chunk, a thread already gunzips the next one's records arrays
-        (zlib releases the GIL), so decompression no longer waits for the database.
+        (inflating releases the GIL), so decompression no longer waits for the database.
         """
         with scratch_dir() as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
             pending: dict[int, Future[Any]] = {}

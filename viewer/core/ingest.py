@@ -115,7 +115,7 @@ def plan_import(paths: list[str | os.PathLike[str]], forced_format: str | None =
     disc = discover(paths)
     specs = registry.all_specs()
     planned = []
-    # Heads are read two at a time (file reads and zlib release the GIL): a third of planning.
+    # Heads are read two at a time (file reads and inflating release the GIL): a third of planning.
     with ThreadPoolExecutor(max_workers=2) as pool:
         heads = pool.map(lambda s: None if s.is_archive else read_head(s.real_path), disc.files)
         for src, read in zip(disc.files, heads, strict=True):

@@ -57,7 +57,7 @@ def _python_lines(evidence_id: int, data: bytes, problems: list[Problem]) -> Tex
 
 
 def read_json_lines_files(files: list[tuple[int, Path]], workers: int = 2) -> list[TextFile]:
-    with ThreadPoolExecutor(workers) as pool:  # zlib releases the GIL
+    with ThreadPoolExecutor(workers) as pool:  # inflating releases the GIL
         return list(pool.map(lambda f: read_json_lines_file(f[0], f[1]), files))
 
 

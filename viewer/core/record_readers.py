@@ -13,13 +13,13 @@ import csv
 import io
 import json
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from viewer.core import gunzip
 from viewer.core.sources import GZIP_MAGIC, decode_text
 from viewer.formats.base import Reader, ReaderKind, canonical_header
 
@@ -40,11 +40,11 @@ def read_bytes(path: Path, problems: list[Problem]) -> bytes:
     out: list[bytes] = []
     offset = 0
     while offset < len(data):
-        d = zlib.decompressobj(31)
+        d = gunzip.decompressobj()
         try:
             out.append(d.decompress(data[offset:]))
             out.append(d.flush())
-        except zlib.error as exc:
+        except gunzip.ERRORS as exc:
             problems.append(Problem(offset, "byte", f"gzip data is corrupt ({exc}); kept what came before"))
             break
         if not d.eof:

@@ -13,10 +13,10 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from viewer.core import gunzip
 from viewer.formats.base import Head
 
 HEAD_BYTES = 64 * 1024
@@ -99,8 +99,8 @@ def archive_kind(path: Path) -> str | None:
         return "zip"
     if start.startswith(GZIP_MAGIC):
         try:
-            start = zlib.decompressobj(31).decompress(start, 512)
-        except zlib.error:
+            start = gunzip.decompressobj().decompress(start, 512)
+        except gunzip.ERRORS:
             return None
     elif start.startswith((b"BZh", b"\xfd7zXZ")):
         try:
@@ -208,8 +208,8 @@ def read_head(path: Path) -> tuple[Head, list[str]]:
             data = fh.read(HEAD_BYTES if not compressed else 4 * HEAD_BYTES)
         if compressed:
             # A decompressor object, not gzip.open: a truncated file still shows its start.
-            data = zlib.decompressobj(31).decompress(data, HEAD_BYTES)
-    except (OSError, zlib.error) as exc:
+            data = gunzip.decompressobj().decompress(data, HEAD_BYTES)
+    except gunzip.READ_ERRORS as exc:
         notes.append(f"could not read the start of the file: {exc}")
         data = b""
     if data.startswith(b"PAR1"):  # Parquet is binary: its sniffer reads the magic, not text

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from viewer.formats.aws_cloudtrail import CLOUDTRAIL_MAPPING
@@ -113,6 +114,9 @@ def _message_kind(head: Head) -> str:
     return "generic"
 
 
+# The shape checks are memoized per head: four formats each (CloudTrail, EKS audit, Resolver or
+# generic messages) ask them of every file an import sniffs.
+@lru_cache(maxsize=64)
 def _is_filter_output(head: Head) -> bool:
     s = head.stripped
     return (
@@ -123,6 +127,7 @@ def _is_filter_output(head: Head) -> bool:
     )
 
 
+@lru_cache(maxsize=64)
 def _is_subscription_payload(head: Head) -> bool:
     obj = head.first_line_object
     if obj is not None:

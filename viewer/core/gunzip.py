@@ -1,0 +1,28 @@
+"""gzip decompression for evidence: ISA-L's inflate (python-isal) in place of zlib.
+
+Every gzipped evidence byte goes through here (records arrays, JSON lines, text logs, file heads).
+ISA-L inflates the benchmark's CloudTrail files 2.4x faster than CPython's zlib (0.19 s against
+0.44 s for 336 MB of JSON on one core) and, like zlib, releases the GIL, so two threads still
+scale. Its decompressor objects behave as zlib's do on damaged input (a truncated stream returns
+what it holds and reports `eof` False; a corrupt one raises), only its exception class differs:
+catch `ERRORS`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import cast
+
+from isal import isal_zlib
+
+#: wbits for a gzip member (header and trailer checked), as zlib spells it.
+GZIP_WBITS = 31
+#: What a damaged gzip stream raises (isal's stubs declare its error an instance, hence the cast).
+ERRORS: tuple[type[Exception], ...] = (zlib.error, cast("type[Exception]", isal_zlib.error))
+#: The same, with the errors of reading the file.
+READ_ERRORS: tuple[type[Exception], ...] = (OSError, *ERRORS)
+
+
+def decompressobj() -> isal_zlib.Decompress:
+    """A decompressor for one gzip member (`decompress`, `flush`, `eof`, `unused_data`)."""
+    return isal_zlib.decompressobj(GZIP_WBITS)
