@@ -6,7 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
-from viewer.core.record_readers import Problem, records
+from viewer.core.record_readers import Problem, read_bytes, records
 from viewer.formats.base import Reader, ReaderKind
 
 
@@ -44,3 +44,30 @@ def test_explode_reads_one_document_per_line_and_reports_bad_lines(tmp_path: Pat
         (4, "line", True),
     ]
     assert "groups" in problems[1].reason
+
+
+def test_read_bytes_inflates_every_member_and_keeps_what_a_damaged_stream_holds(tmp_path: Path) -> None:
+    """gzip through ISA-L (`core.gunzip`) as evidence arrives: concatenated members (what `cat a.gz
+    b.gz` or a resumed upload makes) read whole, padding after the last member ignored; a cut
+    stream keeps the text before the cut and says so; a corrupt one keeps the members before it."""
+    first = b"".join(b'{"n": %d}\n' % i for i in range(2000))
+    second = b'{"n": "second member"}\n'
+    one, two = gzip.compress(first), gzip.compress(second)
+
+    def read(name: str, data: bytes) -> tuple[bytes, list[Problem]]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        problems: list[Problem] = []
+        return read_bytes(path, problems), problems
+
+    assert read("two.gz", one + two + b"\0" * 64) == (first + second, [])
+
+    cut, problems = read("cut.gz", one[: len(one) // 2])
+    assert cut and first.startswith(cut) and len(cut) < len(first)
+    assert [(p.position_kind, "truncated" in p.reason) for p in problems] == [("byte", True)]
+
+    broken = bytearray(one + two)
+    broken[len(one) + 12] ^= 0xFF  # inside the second member's deflate data
+    kept, problems = read("corrupt.gz", bytes(broken))
+    assert kept.startswith(first) and second not in kept
+    assert len(problems) == 1 and problems[0].position == len(one) and "corrupt" in problems[0].reason
