@@ -35,6 +35,25 @@ def test_open_case_draws_bars_and_fills_status(qtbot, settings, case_path, sql) 
     assert str(case_path) in win.path_label.text()
 
 
+def test_event_detail_has_the_most_room_of_the_right_column(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    """The fields and raw record of the selected event get more height than any dock under them
+    (actor chain, findings), which share the rest: split evenly, the detail showed ~4 fields."""
+    from PySide6.QtWidgets import QDockWidget
+
+    win = open_window(qtbot, settings, case_path)
+    right = [
+        d
+        for d in win.findChildren(QDockWidget)
+        if d.isVisible() and win.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
+    ]
+    below = [d for d in right if d is not win.detail_dock]
+    assert {d.objectName() for d in below} >= {"actor_chain_dock", "findings_dock"}
+    detail = win.detail_dock.height()
+    assert all(detail > 1.5 * d.height() for d in below), [
+        (d.objectName(), d.height(), detail) for d in below
+    ]
+
+
 def test_selecting_a_range_filters_the_table(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
     win = open_window(qtbot, settings, case_path)
     start = dt.datetime(2024, 3, 10, 6, 0, tzinfo=dt.UTC)

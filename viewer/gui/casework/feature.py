@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialog, QFileDialog, QMenu
+from PySide6.QtWidgets import QDialog, QDockWidget, QFileDialog, QMenu
 
 from viewer.core.casework import annotation_views
 from viewer.core.casework import annotations as edits
@@ -171,11 +171,30 @@ class CaseworkFeature(QObject):
         self.findings.set_case(case)
         if case is not None and not self.findings.isVisible():
             self.findings.show()
-            self.window.resizeDocks(
-                [self.window.detail_dock, self.findings], [520, 380], Qt.Orientation.Vertical
-            )
+            self._share_right_column()
         self.markers.refresh(case)
         self.banner.show_for(case.path if case is not None else None, read_only)
+
+    def _share_right_column(self) -> None:
+        """Half the right column's height for the event detail (its fields and the raw record are
+        what an analyst reads most), the rest shared by the docks under it (actor chain, findings):
+        split evenly, the detail showed ~4 fields and ~6 raw lines at 1600x1000."""
+        w = self.window
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        below = [
+            d
+            for d in w.findChildren(QDockWidget)
+            if d is not w.detail_dock
+            and d.isVisible()
+            and not d.isFloating()
+            and w.dockWidgetArea(d) == right
+        ]
+        half = max(w.height(), 600) // 2
+        w.resizeDocks(
+            [w.detail_dock, *below],
+            [half] + [half // max(len(below), 1)] * len(below),
+            Qt.Orientation.Vertical,
+        )
 
     def close_guard(self) -> str | None:
         """Why the case cannot close now: work that uses its connection, or edits not saved yet
