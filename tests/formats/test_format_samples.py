@@ -12,6 +12,7 @@ from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.sources import read_head
 from viewer.formats import registry
+from viewer.formats.base import Head
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "formats"
 NAMES = [spec.name for spec in registry.FORMATS]
@@ -76,3 +77,12 @@ def test_sample_imports_to_expected(name: str, tmp_path: Path) -> None:
                 "string_split(event_uid, '/'), lambda p: contains(raw::VARCHAR, p))) FROM events"
             ).fetchall()
             assert rows and all(r == ("OBJECT", True) for r in rows), "raw keeps the original record as JSON"
+
+
+def test_head_first_line_object_is_a_whole_first_line_only() -> None:
+    """JSON-lines sniffers read the first line as an object; a one-line document the head cut is
+    not one (and is no longer parsed to find that out), trailing blanks and CRLF are."""
+    assert Head("a.jsonl", '{"a": 1}  \r\n{"b": 2}\n').first_line_object == {"a": 1}
+    assert Head("b.json", '{"Records": [{"eventName": "x"}, {"eventN').first_line_object is None
+    assert Head("c.json", '[{"a": 1}]').first_line_object is None
+    assert Head("d.json", '{"a": 1} trailing').first_line_object is None

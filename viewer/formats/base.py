@@ -121,7 +121,7 @@ class Head:
     @cached_property
     def first_line_object(self) -> dict[str, Any] | None:
         """The first line parsed as a JSON object; None when it is not one complete object."""
-        if not self.first_line.endswith("}"):
+        if not self.first_line.rstrip().endswith("}"):
             return None  # cut by the head's end (a one-line document): parsing it would only fail
         try:
             value = orjson.loads(self.first_line)
