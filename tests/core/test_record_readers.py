@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from viewer.core import gunzip
 from viewer.core.record_readers import Problem, read_bytes, records
 from viewer.formats.base import Reader, ReaderKind
 
@@ -46,10 +52,23 @@ def test_explode_reads_one_document_per_line_and_reports_bad_lines(tmp_path: Pat
     assert "groups" in problems[1].reason
 
 
-def test_read_bytes_inflates_every_member_and_keeps_what_a_damaged_stream_holds(tmp_path: Path) -> None:
-    """gzip through ISA-L (`core.gunzip`) as evidence arrives: concatenated members (what `cat a.gz
-    b.gz` or a resumed upload makes) read whole, padding after the last member ignored; a cut
-    stream keeps the text before the cut and says so; a corrupt one keeps the members before it."""
+@pytest.fixture(params=["isal", "zlib"])
+def inflate_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`core.gunzip` with ISA-L, and as it is where no isal wheel exists (zlib)."""
+    if request.param == "zlib":
+        monkeypatch.setitem(sys.modules, "isal", None)  # `from isal import ...` raises ImportError
+    importlib.reload(gunzip)
+    yield str(request.param)
+    monkeypatch.undo()
+    importlib.reload(gunzip)
+
+
+def test_read_bytes_inflates_every_member_and_keeps_what_a_damaged_stream_holds(
+    tmp_path: Path, inflate_engine: str
+) -> None:
+    """gzip as evidence arrives (`core.gunzip`): concatenated members (what `cat a.gz b.gz` or a
+    resumed upload makes) read whole, padding after the last member ignored; a cut stream keeps
+    the text before the cut and says so; a corrupt one keeps the members before it."""
     first = b"".join(b'{"n": %d}\n' % i for i in range(2000))
     second = b'{"n": "second member"}\n'
     one, two = gzip.compress(first), gzip.compress(second)
@@ -71,3 +90,4 @@ def test_read_bytes_inflates_every_member_and_keeps_what_a_damaged_stream_holds(
     kept, problems = read("corrupt.gz", bytes(broken))
     assert kept.startswith(first) and second not in kept
     assert len(problems) == 1 and problems[0].position == len(one) and "corrupt" in problems[0].reason
+    assert inflate_engine == gunzip.ENGINE  # the engine asked for did the work
