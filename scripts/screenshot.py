@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument(
         "--panels", default="", help="show the pivot panels, this kind's in front (e.g. resource)"
     )
+    ap.add_argument(
+        "--lanes", default="", help="swimlanes of KIND:VALUE,VALUE... (e.g. principal_id:alice,bob)"
+    )
     ap.add_argument("--size", default="1400x900", help="window size, WIDTHxHEIGHT")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
@@ -82,6 +85,10 @@ def main() -> None:
         pivots.toggle_panels()
         pivots.panel_docks[args.panels].show()
         pivots.panel_docks[args.panels].raise_()
+        pump(2500)
+    if args.lanes:
+        kind, values = args.lanes.split(":", 1)
+        w.features[0].add_lanes(kind, values.split(","))
         pump(2500)
     if args.card:
         field, value = args.card.split(":", 1)

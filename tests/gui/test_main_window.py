@@ -54,6 +54,18 @@ def test_event_detail_has_the_most_room_of_the_right_column(qtbot, settings, cas
     ]
 
 
+def test_queries_open_under_the_table_and_leave_the_detail_its_height(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    """The side columns own the bottom corners: the query dock opens under the timeline and table
+    only, so the event detail beside it keeps the height it had."""
+    win = open_window(qtbot, settings, case_path)
+    before = win.detail_dock.height()
+    win.show_queries()
+    qtbot.waitUntil(lambda: win.query_dock.isVisible() and win.query_dock.height() > 100, timeout=WAIT_MS)
+    qtbot.wait(50)  # the dock layout settles
+    assert win.query_dock.geometry().right() < win.detail_dock.geometry().left()
+    assert win.detail_dock.height() >= before
+
+
 def test_selecting_a_range_filters_the_table(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
     win = open_window(qtbot, settings, case_path)
     start = dt.datetime(2024, 3, 10, 6, 0, tzinfo=dt.UTC)

@@ -77,6 +77,8 @@ class SwimlaneWidget(QWidget):
         self.plot_item.hideButtons()
         self.info = QLabel(self)
         self.info.setStyleSheet("QLabel { color: #555; }")
+        # Wraps rather than widening the dock: it sits between the side columns, under the table.
+        self.info.setWordWrap(True)
         self.remove_button = QToolButton(self)
         self.remove_button.setText("Remove lane")
         self.remove_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
