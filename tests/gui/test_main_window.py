@@ -66,6 +66,21 @@ def test_queries_open_under_the_table_and_leave_the_detail_its_height(qtbot, set
     assert win.detail_dock.height() >= before
 
 
+def test_swimlanes_open_without_widening_the_window(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    """Between the side columns, the swimlanes dock must not demand more width than the table
+    does: its status line wraps (unwrapped, the window's minimum width grew from 792 to 1154 px)."""
+    win = open_window(qtbot, settings, case_path)
+    before = win.minimumSizeHint().width()
+    principal = sql.execute(
+        "SELECT principal_id FROM events WHERE principal_id IS NOT NULL LIMIT 1"
+    ).fetchone()[0]
+    pivots = win.features[0]
+    pivots.add_lanes("principal_id", [principal])
+    qtbot.waitUntil(lambda: pivots.lanes_dock.isVisible(), timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert win.minimumSizeHint().width() <= before + 20
+
+
 def test_selecting_a_range_filters_the_table(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
     win = open_window(qtbot, settings, case_path)
     start = dt.datetime(2024, 3, 10, 6, 0, tzinfo=dt.UTC)
