@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 SHOW_PANELS_SHORTCUT = "Ctrl+Shift+P"
 CARD_HEIGHT_SHARE = 0.5
+#: Share of the window's height the swimlanes dock opens with.
+LANES_HEIGHT_SHARE = 0.35
 #: Window width from which a case opens with the panels shown: the table keeps ~720 px beside
 #: them and the event detail (the window on a 1920 px screen is 1728 px wide).
 PANELS_SHOWN_FROM_WIDTH = 1700
@@ -311,8 +313,14 @@ class PivotFeature:
             self.add_lane(kind_name, entity)
 
     def show_lanes(self) -> None:
+        opening = not self.lanes_dock.isVisible()
         self.lanes_dock.show()
         self.lanes_dock.raise_()
+        if opening and not self.lanes_dock.isFloating():
+            # Opened at its own size hint, the dock took ~60% of the middle column and left the
+            # table four rows; comparing a few actors needs about a third of the window.
+            wanted = int(self.window.height() * LANES_HEIGHT_SHARE)
+            self.window.resizeDocks([self.lanes_dock], [wanted], Qt.Orientation.Vertical)
         self.lanes.refresh()
 
     # -- slots -----------------------------------------------------------------------------
