@@ -34,8 +34,7 @@ from viewer.schema import searchable_fields
 #: Separators, as RE2 classes: anything but ASCII letters, digits and _ . @ -  (an ASCII-only class
 #: splits ~20% faster than one admitting non-ASCII letters; case folding never crosses it).
 SEP_RE2 = "[^a-z0-9_.@-]"
-SEP_RE2_ANYCASE = "[^A-Za-z0-9_.@-]"
-#: A token character, either case (the complement of SEP_RE2_ANYCASE).
+#: A token character, either case: what the index build extracts runs of.
 TOKEN_RE2_ANYCASE = "[A-Za-z0-9_.@-]"
 _SEP_PY = re.compile(r"[^A-Za-z0-9_.@-]+")
 _ASCII_SEP = "".join(c for c in map(chr, range(128)) if not (c.isascii() and (c.isalnum() or c in "_.@-")))

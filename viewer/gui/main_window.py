@@ -107,9 +107,9 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
         self.resizeDocks([self.detail_dock], [400], Qt.Orientation.Horizontal)
-        # The side columns run the window's full height, so the bottom docks (queries,
+        # The side columns run the window's full height, so the bottom docks (queries, fetch,
         # swimlanes) sit under the timeline and table only: the event detail keeps its height
-        # when queries open, and the swimlanes' time axis lines up with the timeline's.
+        # when they open.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         # Queries open below the timeline and table, never over them (hidden until asked for).

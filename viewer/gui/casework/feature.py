@@ -189,12 +189,9 @@ class CaseworkFeature(QObject):
             and not d.isFloating()
             and w.dockWidgetArea(d) == right
         ]
-        half = max(w.height(), 600) // 2
-        w.resizeDocks(
-            [w.detail_dock, *below],
-            [half] + [half // max(len(below), 1)] * len(below),
-            Qt.Orientation.Vertical,
-        )
+        half = w.height() // 2
+        rest = [half // len(below)] * len(below) if below else []
+        w.resizeDocks([w.detail_dock, *below], [half, *rest], Qt.Orientation.Vertical)
 
     def close_guard(self) -> str | None:
         """Why the case cannot close now: work that uses its connection, or edits not saved yet
