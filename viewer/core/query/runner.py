@@ -19,12 +19,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from viewer.core import raw_fields
+from viewer.core import raw_fields, search_index
 from viewer.core.case_file import CaseFile
 from viewer.core.doc_keys import DocKeys
 from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.query import guard
 from viewer.core.query.common import TranslationError
+from viewer.core.search_regex import RangesLookup
 
 LANGUAGES = ("sql", "kql", "insights")
 EXPORT_FORMATS = {"csv": "(FORMAT csv, HEADER)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
@@ -65,9 +66,12 @@ class QueryResult:
         return None
 
 
-def translate(language: str, text: str, known: DocKeys | None = None) -> Translated:
+def translate(
+    language: str, text: str, known: DocKeys | None = None, ranges: RangesLookup | None = None
+) -> Translated:
     """The DuckDB SQL for a query in any supported language (SQL passes through). `known`, the
-    case's key sets (`raw_fields.stored_doc_keys`), lets Logs Insights skip sources that lack a field."""
+    case's key sets (`raw_fields.stored_doc_keys`), lets Logs Insights skip sources that lack a
+    field; `ranges`, the case's free-text index, the records its `@message` filters cannot match."""
     if language == "sql":
         return Translated("sql", text, text.strip().rstrip(";"))
     t: Any
@@ -78,7 +82,7 @@ def translate(language: str, text: str, known: DocKeys | None = None) -> Transla
     elif language == "insights":
         from viewer.core.query import insights
 
-        t = insights.translate(text, known)
+        t = insights.translate(text, known, ranges)
     else:
         raise ValueError(f"unknown query language {language!r}; known: {', '.join(LANGUAGES)}")
     chart = getattr(t, "render", None) or getattr(t, "chart", None)
@@ -86,8 +90,16 @@ def translate(language: str, text: str, known: DocKeys | None = None) -> Transla
 
 
 def translate_on(cur: duckdb.DuckDBPyConnection, language: str, text: str) -> Translated:
-    """The SQL a query runs as on the case behind `cur`: Logs Insights reads its key sets."""
-    return translate(language, text, raw_fields.stored_doc_keys(cur) if language == "insights" else None)
+    """The SQL a query runs as on the case behind `cur`: Logs Insights reads its key sets and
+    its free-text index."""
+    if language != "insights":
+        return translate(language, text)
+    return translate(
+        language,
+        text,
+        raw_fields.stored_doc_keys(cur),
+        lambda need: search_index.token_ranges_sql(cur, need, "events.event_id"),
+    )
 
 
 def error_position(message: str, sql: str) -> tuple[int, int]:

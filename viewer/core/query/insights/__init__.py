@@ -23,11 +23,13 @@ from __future__ import annotations
 from viewer.core.doc_keys import DocKeys
 from viewer.core.query.insights.grammar import parse
 from viewer.core.query.insights.pipeline import DEFAULT_LIMIT, ChartHint, Pipeline, Translation
+from viewer.core.search_regex import RangesLookup
 
 __all__ = ["DEFAULT_LIMIT", "ChartHint", "Translation", "translate"]
 
 
-def translate(text: str, known: DocKeys | None = None) -> Translation:
+def translate(text: str, known: DocKeys | None = None, ranges: RangesLookup | None = None) -> Translation:
     """Translate a Logs Insights query into one DuckDB SELECT over `events`; `known` lets it skip
-    parsing the records of sources that never have a field the query reads."""
-    return Pipeline(text, known).run(parse(text))
+    parsing the records of sources that never have a field the query reads, `ranges` (the case's
+    free-text index, `message_filter`) reading the records an `@message` filter cannot match."""
+    return Pipeline(text, known, ranges).run(parse(text))

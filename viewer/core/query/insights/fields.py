@@ -166,7 +166,11 @@ def _system_sql(use: Use, cwl_possible: bool) -> str:
 
 
 def events_source(
-    fields: dict[str, int], conditions: list[str], uses: set[Use], known: DocKeys | None = None
+    fields: dict[str, int],
+    conditions: list[str],
+    uses: set[Use],
+    known: DocKeys | None = None,
+    record_ranges: str | None = None,
 ) -> str:
     """The relation a query reads: the events passing `conditions`, with its discovered fields.
 
@@ -184,7 +188,13 @@ def events_source(
 
     `known` (the case's `doc_keys`) says which top-level keys each source type's records under a
     mark have. The records under the mark of a source that has none of the keys its fields start
-    with get those fields as NULL without reading the raw JSON: their own branch."""
+    with get those fields as NULL without reading the raw JSON: their own branch.
+
+    `record_ranges`: `event_id` ranges outside which no raw record can pass the query's `@message`
+    filters (`message_filter`, from the free-text index). It narrows every branch whose `@message`
+    is the raw record; not CloudWatch Logs events, whose message is a JSON string decoded from it
+    (an escape such as `\\u0041` in the record is a letter in the message, not the token the index
+    holds)."""
     where = " AND ".join(f"({c})" for c in conditions)
     if not uses:
         return f"(SELECT * FROM events AS events{' WHERE ' + where if where else ''})"
@@ -214,6 +224,8 @@ def events_source(
                 sql_of[use] = _numeric(use, f"events.raw->>{sql_string(path)}")
         rows = "events AS events" + raw_columns.join_sql(joined, "events")
         test = f"events.source_type = {sql_string(source)}"
+        if record_ranges:
+            test += f" AND {record_ranges}"
         parsed = [u for u, sql in sql_of.items() if u[0] != "ls" and _RAW in sql]
         if known is not None and parsed and all(known.lacks(source, _top_key(name_of[u[1]])) for u in parsed):
             below = {u: _null(u) if u in parsed else sql for u, sql in sql_of.items()}
@@ -222,12 +234,17 @@ def events_source(
             )
             test += f" AND events.event_id > {known.mark}"
         branches.append(_filtered_branch(sql_of, rows, test, where))
-    branches += _document_branches(ordered, name_of, path_of, where, known)
+    branches += _document_branches(ordered, name_of, path_of, where, known, record_ranges)
     return "(" + " UNION ALL ".join(branches) + ")"
 
 
 def _document_branches(
-    ordered: list[Use], name_of: dict[int, str], path_of: dict[int, str], where: str, known: DocKeys | None
+    ordered: list[Use],
+    name_of: dict[int, str],
+    path_of: dict[int, str],
+    where: str,
+    known: DocKeys | None,
+    record_ranges: str | None,
 ) -> list[str]:
     """The events of the other source types, whose fields are read from their document: the raw
     record, or the message as JSON for CloudWatch Logs events (a branch of their own, so that the
@@ -247,6 +264,8 @@ def _document_branches(
             u: _system_sql(u, cwl_possible="cwl" in lacking) if u[0] == "ls" else _null(u) for u in ordered
         }
         unparsed = f"events.source_type IN ({_sql_list(lacking)}) AND events.event_id <= {mark}"
+        if record_ranges and "cwl" not in lacking:
+            unparsed += f" AND {record_ranges}"
         branches.append(_filtered_branch(nulls, "events AS events", unparsed, where))
     lacking_records = [s for s in lacking if s != "cwl"]
     rows = f"SELECT * FROM events WHERE source_type NOT IN ({_sql_list([*SPECIAL_SOURCES, 'cwl', *lacking_records])})"
@@ -258,7 +277,7 @@ def _document_branches(
         else _numeric(u, f"events.raw->>{sql_string(path_of[u[1]])}")
         for u in ordered
     }
-    branches.append(_filtered_branch(record, f"({rows}) AS events", "TRUE", where))
+    branches.append(_filtered_branch(record, f"({rows}) AS events", record_ranges or "TRUE", where))
     message = {
         u: _system_sql(u, cwl_possible=True)
         if u[0] == "ls"

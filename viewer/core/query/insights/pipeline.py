@@ -42,8 +42,10 @@ from viewer.core.query.insights.fields import (
     resolve_markers,
     sql_string,
 )
+from viewer.core.query.insights.message_filter import requirement
 from viewer.core.query.insights.patterns import glob_to_regex, regex_literal
 from viewer.core.query.insights.stats_split import two_groupings
+from viewer.core.search_regex import RangesLookup
 
 DEFAULT_LIMIT = 10_000  # CWL_QuerySyntax-Limit: "If you omit limit ... up to 10,000 log events"
 MAX_LIMIT = 100_000  # the same page: "You can specify a limit value of up to 100,000"
@@ -83,6 +85,7 @@ _EVENTS = "\x00events\x00"
 class Pipeline:
     text: str
     known: DocKeys | None = None  # the case's key sets (fields.events_source); None: assume nothing
+    ranges: RangesLookup | None = None  # the case's free-text index (message_filter); None: read all
     source: str = f"{_EVENTS} AS events"
     discovered: dict[str, int] = field(default_factory=dict)  # field name -> its number (field_marker)
     event_wheres: list[str] = field(default_factory=list)  # conditions on events, applied in _EVENTS
@@ -98,6 +101,7 @@ class Pipeline:
     stats_count: int = 0
     last_stats: _Stats | None = None
     notes: list[str] = field(default_factory=list)
+    message_need: list[frozenset[str]] = field(default_factory=list)  # tokens @message filters need
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, name: str, node: Token | Tree) -> Expr:
@@ -181,6 +185,8 @@ class Pipeline:
 
     def _filter_cmd(self, node: Tree) -> None:
         for condition in _conjuncts(node.children[1]):
+            if self.stats_count == 0:  # a condition on the events themselves
+                self.message_need.extend(requirement(condition, lambda n: self.compile(n).sql))
             sql = as_condition(self.compile(condition), condition)
             self.wheres.append(f"({sql}) IS TRUE" if condition.data in ("in_list", "or_op") else sql)
 
@@ -315,9 +321,9 @@ class Pipeline:
         sql += f" LIMIT {limit}"
         # Every discovered field is known now (after a stats only its columns exist).
         uses = marker_uses(sql, *self.event_wheres)
-        sql = resolve_markers(
-            sql.replace(_EVENTS, events_source(self.discovered, self.event_wheres, uses, self.known), 1)
-        )
+        narrowed = self.ranges(tuple(self.message_need)) if self.ranges and self.message_need else None
+        source = events_source(self.discovered, self.event_wheres, uses, self.known, narrowed)
+        sql = resolve_markers(sql.replace(_EVENTS, source, 1))
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
 
     def _chart(self, columns: tuple[str, ...]) -> ChartHint | None:
