@@ -451,7 +451,11 @@ def _normalized(rows: list[tuple]) -> list[tuple]:
     return [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows]
 
 
-@pytest.mark.parametrize("with_keys", [False, True], ids=["assuming nothing", "with the case's key sets"])
+@pytest.mark.parametrize(
+    "knowing",
+    ["nothing", "keys", "case"],
+    ids=["assuming nothing", "with the case's key sets", "with key sets and free-text index (translate_on)"],
+)
 @pytest.mark.parametrize(
     ("query", "expected_sql", "ordered"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -460,9 +464,12 @@ def test_query_matches_hand_written_sql(
     query: str,
     expected_sql: str,
     ordered: bool,
-    with_keys: bool,
+    knowing: str,
 ) -> None:
-    translation = translate(query, known_keys(insights_case) if with_keys else None)
+    if knowing == "case":
+        translation = translate_on(insights_case, "insights", query)
+    else:
+        translation = translate(query, known_keys(insights_case) if knowing == "keys" else None)
     got = _normalized(insights_case.execute(translation.sql).fetchall())
     expected = _normalized(insights_case.execute(expected_sql).fetchall())
     assert expected, "a conformance case must return rows on the fixture case"
