@@ -113,3 +113,20 @@ def test_ctrl_c_copies_the_selected_cells_with_headers(qtbot, settings, case_pat
     QTest.keyClick(tab.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     first = tab.model.row(0)
     assert QApplication.clipboard().text() == f"action\tn\n{first['action']}\t{first['n']}"
+
+
+def test_logs_insights_says_what_it_applied_unasked(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    """A query without `sort` and `limit` gets Logs Insights' defaults; the status line and Show
+    SQL say so, and the long line does not widen the dock."""
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    tab = win.query_dock.current_tab
+    width = win.query_dock.minimumSizeHint().width()
+    _run(qtbot, tab, "fields @timestamp, eventName", "insights")
+    assert tab.status.text().startswith(f"{tab.model.rowCount():,} rows in ")
+    assert "at most 10,000 rows" in tab.status.text()
+    assert "most recent events first" in tab.status.toolTip()
+    assert win.query_dock.minimumSizeHint().width() == width
+    tab.sql_button.click()
+    shown = tab.sql_view.toPlainText()
+    assert shown.startswith("-- no sort: most recent events first") and "\nSELECT " in shown

@@ -38,6 +38,12 @@ class Translated:
     text: str
     sql: str
     chart: str | None = None  # a chart the query asks for (KQL render, a stats-by-bin series)
+    notes: tuple[str, ...] = ()  # implicit semantics the translation applied, for the user to see
+
+    @property
+    def shown_sql(self) -> str:
+        """The SQL as Show SQL displays it: the notes first, as SQL comments."""
+        return "".join(f"-- {note}\n" for note in self.notes) + self.sql
 
 
 @dataclass
@@ -86,7 +92,7 @@ def translate(
     else:
         raise ValueError(f"unknown query language {language!r}; known: {', '.join(LANGUAGES)}")
     chart = getattr(t, "render", None) or getattr(t, "chart", None)
-    return Translated(language, text, t.sql, str(chart) if chart else None)
+    return Translated(language, text, t.sql, str(chart) if chart else None, tuple(getattr(t, "notes", ())))
 
 
 def translate_on(cur: duckdb.DuckDBPyConnection, language: str, text: str) -> Translated:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -66,6 +67,9 @@ class QueryTab(QWidget):
         )
         self.status = QLabel("", self)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Notes can make the line long: it is cut at the bar's width (the tooltip holds it all)
+        # rather than widening the dock.
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (
@@ -168,6 +172,7 @@ class QueryTab(QWidget):
         self.editor.clear_error()
         self.status.setStyleSheet("")
         self.status.setText("Running…")
+        self.status.setToolTip("")
         self.ran.emit(language, text)
         self._lane.submit(work)
 
@@ -187,7 +192,12 @@ class QueryTab(QWidget):
         self.grid.resizeColumnsToContents()
         for col in range(self.model.columnCount()):
             self.grid.setColumnWidth(col, min(self.grid.columnWidth(col), 360))
-        self.status.setText(f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms")
+        done = f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms"
+        notes = result.translated.notes
+        # What the language did without being asked (Logs Insights: at most 10,000 rows without
+        # `limit`, newest first without `sort`): a result of exactly 10,000 rows says why.
+        self.status.setText(" · ".join([done, *notes]))
+        self.status.setToolTip("\n".join([done, *notes]))
         if result.translated.chart or (chart_kind(result) and result.time_column):
             drawn = self.chart.show_result(runner, result)
             if drawn and result.translated.chart:
@@ -197,7 +207,7 @@ class QueryTab(QWidget):
             self.views.setCurrentWidget(self.grid)
         self._update_result_actions()
         if self.sql_button.isChecked():
-            self.sql_view.setPlainText(result.translated.sql)
+            self.sql_view.setPlainText(result.translated.shown_sql)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -222,13 +232,14 @@ class QueryTab(QWidget):
             self._refresh_sql()
 
     def _translated_sql(self) -> str:
-        """The SQL the query runs as on the open case (Logs Insights reads the case's key sets)."""
+        """The SQL the query runs as on the open case (Logs Insights reads the case's key sets and
+        free-text index), after the notes on what the translation applied."""
         language, text = self.current_language, self.editor.query_to_run()
         if self.case is None:
-            return translate(language, text).sql
+            return translate(language, text).shown_sql
         cur = self.case.cursor()
         try:
-            return translate_on(cur, language, text).sql
+            return translate_on(cur, language, text).shown_sql
         finally:
             cur.close()
 

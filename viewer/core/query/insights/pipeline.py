@@ -322,6 +322,8 @@ class Pipeline:
         # Every discovered field is known now (after a stats only its columns exist).
         uses = marker_uses(sql, *self.event_wheres)
         narrowed = self.ranges(tuple(self.message_need)) if self.ranges and self.message_need else None
+        if narrowed:
+            self.notes.append("@message filter: only the events the free-text index says can match are read")
         source = events_source(self.discovered, self.event_wheres, uses, self.known, narrowed)
         sql = resolve_markers(sql.replace(_EVENTS, source, 1))
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
