@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from unittest import mock
 
@@ -79,3 +80,19 @@ def test_rollup_in_hour_shares_equals_one_pass(tmp_path: Path) -> None:
         cur.execute("DELETE FROM entity_state")  # the next update rebuilds everything
         builder.update(cur)
     assert snapshot() == one_pass
+
+
+def test_totals_are_stored_kind_by_kind_in_first_seen_order(tmp_path: Path) -> None:
+    """Range panels bound a kind's entities by first_us and let zone maps skip the rest
+    (`panel_stats.kind_bounds`): each kind's rows must lie together, in first-seen order."""
+    case, _ = build_sample_case(tmp_path)
+    cur = case.cursor()
+    builder.update(cur)
+    rows = cur.execute("SELECT kind, first_us FROM entity_totals ORDER BY rowid").fetchall()
+    kinds: list[str] = []
+    for kind, group in itertools.groupby(rows, key=lambda r: r[0]):
+        assert kind not in kinds, f"{kind} rows are not together"
+        kinds.append(kind)
+        firsts = [r[1] for r in group]
+        assert firsts == sorted(firsts), kind
+    assert len(kinds) > 5

@@ -205,7 +205,9 @@ def test_range_panels_through_day_grids_equal_counting_the_events(sample, kind: 
     beyond = (first - dt.timedelta(days=3), last + dt.timedelta(days=3))
     ranges = [*_ranges_around(cur), just_inside, beyond]  # whole days minus a few minutes at each end
     events = cur.execute("SELECT events FROM entity_state").fetchall()[0][0]
-    with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")):
+    with mock.patch.multiple(
+        day_totals, MIN_ENTITIES=0, MIN_ROLLUP_ROWS=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")
+    ):
         day_totals.update(cur, day_totals.stale_kinds(cur), {}, events)
     assert day_totals.current_kinds(cur)
     used, seen = [], []
@@ -243,7 +245,9 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     middle = (days > lo) & (days < hi)
     events = cur.execute("SELECT events FROM entity_state").fetchall()[0][0]
     try:
-        with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")):
+        with mock.patch.multiple(
+            day_totals, MIN_ENTITIES=0, MIN_ROLLUP_ROWS=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")
+        ):
             # The first import's grid (built from its own counts), then two more imports.
             day_totals._write(
                 cur, "ip", day_totals._merged(None, (k[middle], days[middle], counts[middle])), events
@@ -456,7 +460,7 @@ def test_gcp_delegation_chain_names_the_original_authority(tmp_path: Path) -> No
 def test_incremental_update_equals_a_full_rebuild(tmp_path: Path) -> None:
     case = CaseFile.create(tmp_path / "inc.caseline")
     grids = mock.patch.multiple(
-        day_totals, MIN_ENTITIES=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")
+        day_totals, MIN_ENTITIES=0, MIN_ROLLUP_ROWS=0, MAX_CELLS_PER_ROLLUP_ROW=float("inf")
     )  # day grids for every kind, kept per import
     grids.start()
     _import(case, stories.write_cloudtrail(tmp_path / "a" / "uses.json", stories.session_calls()))
@@ -522,12 +526,16 @@ def test_a_day_grid_is_not_built_far_larger_than_the_rollup_it_sums(sample) -> N
             JOIN (SELECT kind, count(*) AS n FROM entity_rollup GROUP BY kind) r USING (kind)"""
     ).fetchall()
     verdicts = set()
-    with mock.patch.object(day_totals, "MIN_ENTITIES", 0):
+    with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MIN_ROLLUP_ROWS=0):
         for kind, cells, rollup_rows in rows:
             expected = cells <= day_totals.MAX_CELLS_PER_ROLLUP_ROW * rollup_rows
             assert day_totals.qualifies(cur, kind) == expected, kind
             verdicts.add(expected)
     assert verdicts == {True, False}  # the sample has kinds on both sides of the rule
+    # A rollup small enough to sum within the panels' budget gets no grid, whatever its cells.
+    largest = max(rollup_rows for _, _, rollup_rows in rows)
+    with mock.patch.multiple(day_totals, MIN_ENTITIES=0, MIN_ROLLUP_ROWS=largest + 1):
+        assert not any(day_totals.qualifies(cur, kind) for kind, _, _ in rows)
 
 
 def test_first_seen_bound_skips_entities_and_keeps_range_panels_exact(sample) -> None:

@@ -43,6 +43,11 @@ MAX_CELLS = 10_000_000
 #: hold a row per entity and day, many times the rollup (12 rows per event measured on a 200k
 #: benchmark case, +20 MB for 31 MB of evidence), and the case file must stay small.
 MAX_CELLS_PER_ROLLUP_ROW = 2.0
+#: Hourly rollup rows a kind needs before a grid pays: a range's panel sums at most the kind's
+#: rollup rows, which cost ~50 ms per million (1M CloudTrail events: 955k address rows, a 3-day
+#: address panel 50 ms without a grid, 54 ms with one), so below twice that they stay within the
+#: 100 ms budget, and the grid would only add build time (~0.2 s) and case size (9 MB, ~3%).
+MIN_ROLLUP_ROWS = 2_000_000
 
 DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS entity_day_cum (
@@ -118,8 +123,9 @@ def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
 
 
 def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
-    """Whether the kind gets a grid: many entities, entities x days within MAX_CELLS, and not
-    many times the kind's hourly rollup (MAX_CELLS_PER_ROLLUP_ROW)."""
+    """Whether the kind gets a grid: many entities, entities x days within MAX_CELLS, an hourly
+    rollup too large to sum within the panels' budget (MIN_ROLLUP_ROWS) and not many times
+    smaller than the grid (MAX_CELLS_PER_ROLLUP_ROW)."""
     entities, first, last = cur.execute(
         "SELECT count(*), min(first_us), max(last_us) FROM entity_totals WHERE kind = ?", [kind]
     ).fetchall()[0]
@@ -129,7 +135,7 @@ def qualifies(cur: duckdb.DuckDBPyConnection, kind: str) -> bool:
     if cells > MAX_CELLS:
         return False
     rollup_rows = cur.execute("SELECT count(*) FROM entity_rollup WHERE kind = ?", [kind]).fetchall()[0][0]
-    return cells <= MAX_CELLS_PER_ROLLUP_ROW * int(rollup_rows)
+    return rollup_rows >= MIN_ROLLUP_ROWS and cells <= MAX_CELLS_PER_ROLLUP_ROW * int(rollup_rows)
 
 
 def _state(cur: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, int] | None:

@@ -268,10 +268,14 @@ def _add_batch_totals(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> None:
     then show as fewer distinct keys than rows. Checking that instead of comparing each key's
     min(text) with its max(text) cost ~40% less (string aggregates; 1M events: 0.28 -> 0.15 s
     for addresses). A shared key (odds ~1e-6) is grouped by key after all and flagged."""
-    totals = """sum(n)::BIGINT, sum(n_fail)::BIGINT, min(first_us), max(last_us), bit_or(sources)"""
+    totals = (
+        """sum(n)::BIGINT, sum(n_fail)::BIGINT, min(first_us) AS first_us, max(last_us), bit_or(sources)"""
+    )
+    # In first-seen order: `_merge_totals` copies the rows as they are (see there).
     cur.execute(
         f"""INSERT INTO _entity_batch_totals
-            SELECT '{kind.name}', any_value(k), entity, false, {totals} FROM _entity_batch GROUP BY entity"""
+            SELECT '{kind.name}', any_value(k), entity, false, {totals} FROM _entity_batch GROUP BY entity
+            ORDER BY first_us"""
     )
     shared = cur.execute(
         "SELECT count(*) - count(DISTINCT k) FROM _entity_batch_totals WHERE kind = ?", [kind.name]
@@ -281,7 +285,7 @@ def _add_batch_totals(cur: duckdb.DuckDBPyConnection, kind: EntityKind) -> None:
         cur.execute(
             f"""INSERT INTO _entity_batch_totals
                 SELECT '{kind.name}', k, min(entity), max(entity) <> min(entity), {totals}
-                FROM _entity_batch GROUP BY k"""
+                FROM _entity_batch GROUP BY k ORDER BY first_us"""
         )
 
 
@@ -305,15 +309,13 @@ def _merge_totals(cur: duckdb.DuckDBPyConnection) -> bool:
         )
     # In first-seen order within each kind: readers bound a range's entities by first_us (see
     # `kind_bounds`), and zone maps then skip the rest of a kind with millions of short-lived ids.
-    # One kind at a time, on an integer key: 1M events, 0.53 CPU s against 0.68-0.81 sorted on
-    # (kind, first_us) and 0.42 unsorted.
-    for kind in KINDS:
-        cur.execute(
-            """INSERT INTO entity_totals
-               SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals
-               WHERE kind = ? ORDER BY first_us""",
-            [kind.name],
-        )
+    # The batch's rows are in that order already (`_add_batch_totals` sorts each kind's groups,
+    # kind after kind, and the DELETE above keeps the order of the rows it leaves), so one copy
+    # in insertion order keeps it: 1M events, 0.29 s for 16 sorted copies, one per kind.
+    cur.execute(
+        """INSERT INTO entity_totals
+           SELECT kind, k, entity, n, n_fail, first_us, last_us, sources FROM _entity_batch_totals"""
+    )
     cur.execute("DROP TABLE _entity_batch_totals")
     cur.execute("DELETE FROM entity_kinds")
     cur.execute(
