@@ -70,3 +70,24 @@ def test_picks_from_the_stage_equal_picks_from_raw(tmp_path: Path) -> None:
     assert cur.execute(
         f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{import_picks.PICKS}'"
     ).fetchall() == [(0,)]
+
+
+def test_a_dropped_duplicate_leaves_no_pick_behind(tmp_path: Path) -> None:
+    """The stage is parsed before the import drops identical records: the pick of a duplicate
+    issuing record must not reach the tables (one issuing row per key, as from raw)."""
+    records = [stories.assume_role_with_source_identity(), _create_key()]
+    arrays = [
+        stories.write_cloudtrail(tmp_path / "s3" / "a.json", records),
+        # the same records again, in a file of its own (another record makes it another file)
+        stories.write_cloudtrail(tmp_path / "s3" / "b.json", [*records, *stories.session_calls()[:1]]),
+    ]
+    case = CaseFile.create(tmp_path / "c.caseline")
+    cur = case.cursor()
+    summary = import_paths(case, arrays)
+    assert summary.total("duplicate") == len(records)
+    got = _tables(cur)
+    keys = [r[0] for r in got["credential_issue"]]
+    assert sorted(keys) == sorted({stories.SESSION_KEY, "AKIABACKDOOR0000001"})
+    cur.execute("DELETE FROM entity_state")
+    builder.update(cur)
+    assert _tables(cur) == got

@@ -274,8 +274,15 @@ def _rebuild_credential_actor(cur: duckdb.DuckDBPyConnection, summed: bool, mark
         scope = "credential_id IN (SELECT credential_id FROM _scope)"
         affected = "credential_id IN (SELECT credential_id FROM _affected)"
     use = _USE_SUMMED.format(where=scope) if summed else "credential_use"
+    single = not summed and _one_user_per_key(cur, scope)
+    if single:  # each row is its key's user: no arg_max (1M events: 93 against 32 ms)
+        cur.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _user AS
+                SELECT credential_id, principal_id, principal_type, principal_name, session_issuer, provider
+                FROM credential_use WHERE {scope}"""
+        )
     # In shares of the keys, as credential_use is built: arg_max over 2M keys' text spilled too.
-    for i, share in enumerate(_key_shares(cur, None if mark is None else "_scope")):
+    for i, share in enumerate([] if single else _key_shares(cur, None if mark is None else "_scope")):
         users = _USER.format(use=use, share=f"{share} AND {scope}")
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE _user AS {users}" if i == 0 else f"INSERT INTO _user {users}"
@@ -322,6 +329,13 @@ def _rebuild_credential_actor(cur: duckdb.DuckDBPyConnection, summed: bool, mark
     )
     for t in ("_parent", "_user", "_root", "_scope"):
         cur.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _one_user_per_key(cur: duckdb.DuckDBPyConnection, scope: str) -> bool:
+    """True when credential_use has one row per key within `scope` (as a key has one owner,
+    bar odd data): each row is then its key's representative user."""
+    rows = cur.execute(f"SELECT count(*) = count(DISTINCT credential_id) FROM credential_use WHERE {scope}")
+    return bool(rows.fetchall()[0][0])
 
 
 def _rebuild_principal_actor(cur: duckdb.DuckDBPyConnection) -> None:
