@@ -14,9 +14,10 @@ are always checked directly. The raw fields the query library reads are deferred
 (they re-parse every raw record): their views read the events above the mark until it is built.
 
 The correlation tables of the pivot panels and actor resolution (`viewer.core.entities.builder`)
-are inline: counting the new events into per-hour entity rollups costs ~10-20% of the import
-(benchmarks/pivots.py), and an import that commits with its panels and actors current is what the
-analyst expects; readers fall back to counting from events when they are not current.
+are inline: counting the new events into per-hour entity rollups costs ~20-25% of the import
+of 1M CloudTrail events (benchmarks/pivots.py, pairs of imports with and without it), and an
+import that commits with its panels and actors current is what the analyst expects; readers fall
+back to counting from events when they are not current.
 """
 
 from __future__ import annotations
