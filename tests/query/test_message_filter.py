@@ -16,6 +16,7 @@ from support.synthetic_case import _insert_sql, build_synthetic_case
 from viewer.core import derived, search_build
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
+from viewer.core.query.insights import message_filter
 from viewer.core.query.runner import translate, translate_on
 from viewer.core.raw_fields import stored_doc_keys
 from viewer.core.search_regex import tokens_of_regex, tokens_of_substring
@@ -269,3 +270,21 @@ def test_cloudwatch_messages_are_read_whatever_the_index_holds(tmp_path: Path) -
     got, _ = _rows(case, "filter @message like /\\nadmin logged/ | fields @message", narrowed=True)
     assert got == [("first line\nadmin logged in",)]
     case.close()
+
+
+def test_the_workbench_is_told_whether_the_index_narrowed_the_filter(case: CaseFile) -> None:
+    cur = case.cursor()
+    late = cur.execute("SELECT raw->>'$.requestID' FROM events WHERE source_type = 'cloudtrail' LIMIT 1")
+    request = late.fetchall()[0][0]
+
+    def notes(query: str) -> list[str]:
+        return [n for n in translate_on(cur, "insights", query).notes if n.startswith("@message")]
+
+    assert notes(f'filter @message like /"requestID":"{request}"/') == [message_filter.NARROWED]
+    assert notes("filter @message like /AccessDenied/") == [message_filter.NO_WORD]
+    assert notes('filter @message like /"eventVersion"/') == [message_filter.NOT_NARROWED]  # every block
+    assert notes("filter eventName = 'GetObject'") == []
+    # without a case there is no index to ask, and nothing to say
+    assert not [
+        n for n in translate("insights", "filter @message like /AccessDenied/").notes if "@message" in n
+    ]

@@ -24,16 +24,28 @@ from viewer.core.search_regex import Requirement, tokens_of_regex, tokens_of_sub
 MESSAGE = system_marker("@message")
 
 
-def requirement(condition: Tree, subject_sql: Callable[[Tree], str]) -> Requirement:
+#: What the workbench says of `@message` filters (`Translation.notes`).
+NARROWED = "@message filter: only the events the free-text index says can match are read"
+NO_WORD = (
+    "@message filter: the pattern has no whole word (a separator on each side, such as quotes) "
+    "for the free-text index to look up, so every record is read"
+)
+NOT_NARROWED = (
+    "@message filter: every record is read (the free-text index is not built yet, or every "
+    "block of events holds the words the pattern needs)"
+)
+
+
+def requirement(condition: Tree, subject_sql: Callable[[Tree], str]) -> Requirement | None:
     """The tokens every event passing `condition` holds in its `@message`, when the condition is a
-    (not negated) `like` or `=~` on `@message`; () otherwise. `subject_sql` compiles an operand."""
+    (not negated) `like` or `=~` on `@message`; None otherwise. `subject_sql` compiles an operand."""
     children = condition.children
     # `x like p` and `x =~ /p/` have three children; `x not like p` four.
     if not (condition.data in ("like", "regex_match") and len(children) == 3):
-        return ()
+        return None
     subject, pattern = children[0], as_token(children[2])
     if subject_sql(subject) != MESSAGE:  # a field named @message by `fields ... as` is not the record
-        return ()
+        return None
     if pattern.type == "REGEX":
         return tokens_of_regex(regex_literal(str(pattern), pattern.line or 1, pattern.column or 1).pattern)
     return tokens_of_substring(unquote(pattern))

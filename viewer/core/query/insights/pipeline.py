@@ -21,6 +21,7 @@ from lark import Token, Tree
 
 from viewer.core.doc_keys import DocKeys
 from viewer.core.query.common import TranslationError
+from viewer.core.query.insights import message_filter
 from viewer.core.query.insights.expressions import (
     Expr,
     ExpressionCompiler,
@@ -42,7 +43,6 @@ from viewer.core.query.insights.fields import (
     resolve_markers,
     sql_string,
 )
-from viewer.core.query.insights.message_filter import requirement
 from viewer.core.query.insights.patterns import glob_to_regex, regex_literal
 from viewer.core.query.insights.stats_split import two_groupings
 from viewer.core.search_regex import RangesLookup
@@ -101,7 +101,7 @@ class Pipeline:
     stats_count: int = 0
     last_stats: _Stats | None = None
     notes: list[str] = field(default_factory=list)
-    message_need: list[frozenset[str]] = field(default_factory=list)  # tokens @message filters need
+    message_need: list[frozenset[str]] | None = None  # tokens @message filters need; None: no such filter
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, name: str, node: Token | Tree) -> Expr:
@@ -185,8 +185,9 @@ class Pipeline:
 
     def _filter_cmd(self, node: Tree) -> None:
         for condition in _conjuncts(node.children[1]):
-            if self.stats_count == 0:  # a condition on the events themselves
-                self.message_need.extend(requirement(condition, lambda n: self.compile(n).sql))
+            need = message_filter.requirement(condition, lambda n: self.compile(n).sql)
+            if need is not None and self.stats_count == 0:  # on the events themselves
+                self.message_need = [*(self.message_need or []), *need]
             sql = as_condition(self.compile(condition), condition)
             self.wheres.append(f"({sql}) IS TRUE" if condition.data in ("in_list", "or_op") else sql)
 
@@ -321,12 +322,22 @@ class Pipeline:
         sql += f" LIMIT {limit}"
         # Every discovered field is known now (after a stats only its columns exist).
         uses = marker_uses(sql, *self.event_wheres)
-        narrowed = self.ranges(tuple(self.message_need)) if self.ranges and self.message_need else None
-        if narrowed:
-            self.notes.append("@message filter: only the events the free-text index says can match are read")
+        narrowed = self._narrowed_by_index()
         source = events_source(self.discovered, self.event_wheres, uses, self.known, narrowed)
         sql = resolve_markers(sql.replace(_EVENTS, source, 1))
         return Translation(sql, tuple(output), self._chart(tuple(output)), tuple(self.notes))
+
+    def _narrowed_by_index(self) -> str | None:
+        """The event id ranges the @message filters confine the query to (message_filter), with
+        a note saying whether they did and, if not, why."""
+        if self.message_need is None or self.ranges is None:  # no such filter, or no case
+            return None
+        if not self.message_need:
+            self.notes.append(message_filter.NO_WORD)
+            return None
+        narrowed = self.ranges(tuple(self.message_need))
+        self.notes.append(message_filter.NARROWED if narrowed else message_filter.NOT_NARROWED)
+        return narrowed
 
     def _chart(self, columns: tuple[str, ...]) -> ChartHint | None:
         stats = self.last_stats
