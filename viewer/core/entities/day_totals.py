@@ -45,9 +45,9 @@ MAX_CELLS = 10_000_000
 MAX_CELLS_PER_ROLLUP_ROW = 2.0
 #: Hourly rollup rows a kind needs before a grid pays: a range's panel sums at most the kind's
 #: rollup rows, which cost ~50 ms per million (1M CloudTrail events: 955k address rows, a 3-day
-#: address panel 50 ms without a grid, 54 ms with one), so below twice that they stay within the
+#: address panel 50 ms without a grid, 54 ms with one), so below 1.5M they stay well within the
 #: 100 ms budget, and the grid would only add build time (~0.2 s) and case size (9 MB, ~3%).
-MIN_ROLLUP_ROWS = 2_000_000
+MIN_ROLLUP_ROWS = 1_500_000
 
 DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS entity_day_cum (
