@@ -59,10 +59,11 @@ def _holds(need: tuple[frozenset[str], ...], text: str) -> bool:
         (r"AccessDenied", []),  # nothing proves the token whole: the text may read xAccessDenied2
         (r'"ERROR"|fatal', []),  # one branch proves nothing, so the alternation proves nothing
         (r'"x(.y)z"', []),
-        (r'(?i)"eventName":"StopLogging"', [{"eventname"}]),  # (?i) S may match U+017F
+        (r'(?i)"eventName":"StopLogging"', [{"eventname"}]),  # (?i): S may match U+017F, i U+0131
         (r'[^a]"secret"', [{"secret"}]),
         (r'(ab)?"cd"', [{"cd"}]),
         (r"\pL+", []),  # RE2 syntax Python's parser refuses: no requirement, every record read
+        (r'[[:alpha:]]admin"', []),  # a POSIX class: one letter to RE2, a set and `]` to Python
     ],
 )
 def test_the_tokens_a_pattern_needs(pattern: str, need: list[set[str]]) -> None:
@@ -80,7 +81,7 @@ def test_a_substring_proves_only_the_tokens_inside_it() -> None:
     }
 
 
-_ALPHABET = 'abKkSs01._-@"/: =\u212a\u017f\u00e9'
+_ALPHABET = 'abKkSsIi01._-@"/: =\u212a\u017f\u0130\u0131\u00e9'
 
 
 def _random_text(rng: random.Random) -> str:

@@ -23,6 +23,7 @@ does not read (RE2-only syntax) gives no requirement: the query reads every reco
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,15 +41,14 @@ Requirement = tuple[frozenset[str], ...]
 #: ranges where it can hold, or None when they narrow nothing.
 RangesLookup = Callable[[Requirement], "str | None"]
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-")
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9_.@-]+")
 #: Alternatives of a literal kept as exact strings before the analysis falls back to clauses.
 MAX_EXACT = 16
 MAX_EXACT_LENGTH = 256
-# Under IGNORECASE RE2 matches these letters to characters outside ASCII too (K: the Kelvin sign
-# U+212A, S: the long s U+017F), which the tokenizer treats as separators: such a literal proves
-# nothing about tokens.
-_FOLDS_OUTSIDE_ASCII = frozenset("kKsS")
+# Under IGNORECASE these letters match characters outside ASCII too (K: the Kelvin sign U+212A,
+# S: the long s U+017F; I: the dotted and dotless I, U+0130 and U+0131, in Python's `re`), which
+# the tokenizer treats as separators: such a literal proves nothing about tokens.
+_FOLDS_OUTSIDE_ASCII = frozenset("kKsSiI")
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,22 @@ _UNKNOWN = _Info(None)
 
 
 def tokens_of_substring(text: str) -> Requirement:
-    """The tokens any text containing `text` holds (case-sensitive or not)."""
+    """The tokens any text containing `text` (compared case-sensitively) holds."""
     return _clauses(frozenset([text]))
 
 
 def tokens_of_regex(pattern: str) -> Requirement:
-    """The tokens any text matched by `pattern` (RE2 / Python syntax) holds; () when unknown."""
+    """The tokens any text matched by `pattern` (RE2 / Python syntax) holds; () when unknown.
+
+    Python's parser reads the syntax RE2 and Python share; what it refuses gives (). One
+    construct it reads differently: a POSIX class (`[[:alpha:]]` is one letter to RE2, a set and
+    a `]` to Python), so a pattern holding one is not analysed."""
+    if "[:" in pattern:
+        return ()
     try:
-        parsed = sre_parse.parse(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set" and the like: refused or read as RE2 does
+            parsed = sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return ()
     ignore_case = bool(parsed.state.flags & re.IGNORECASE)
