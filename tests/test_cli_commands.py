@@ -44,6 +44,12 @@ def test_query_in_kql_insights_library_and_show_sql(sample: tuple[str, dict, Pat
         "query", case, "--library", "aws_s3_data_access_by_principal", "--lang", "insights", "--format", "csv"
     )
     assert r.returncode == 0 and exfil["bucket"] in r.stdout
+    # What Logs Insights applied unasked goes to stderr, the rows stay clean on stdout
+    r = caseline("query", case, "--lang", "insights", "fields eventName", "--format", "csv")
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "eventName"
+    assert "note: no limit: at most 10,000 rows" in r.stderr and "note:" not in r.stdout
+    r = caseline("query", case, "--lang", "insights", "--show-sql", "fields eventName")
+    assert r.stdout.startswith("-- no sort: most recent events first") and "\nSELECT " in r.stdout
     r = caseline("query", "--show-sql", "AWSCloudTrail | take 3", "--lang", "kql")
     assert r.returncode == 0 and "SELECT" in r.stdout and "LIMIT 3" in r.stdout.upper()
     r = caseline("query", "--library", "list")

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if args.case:  # what runs on this case (Logs Insights reads its key sets)
             with CaseFile.open(args.case, read_only=True) as case:
                 translated = translate_on(case.cursor(), language, text)
-        print(translated.sql)
+        print(translated.shown_sql)  # what the translation applied unasked, as SQL comments first
         return 0
     if not args.case:
         print("error: which case? caseline query CASE QUERY", file=sys.stderr)
@@ -102,4 +102,6 @@ def run(args: argparse.Namespace) -> int:
             "query_run", {"language": language, "text": text[:4000], "rows": len(rows), "via": "cli"}
         )
     write_rows(cols, rows, args.format)
+    for note in translated.notes:  # on stderr: the rows on stdout stay clean CSV or JSON
+        print(f"note: {note}", file=sys.stderr)
     return 0
