@@ -29,7 +29,11 @@ def register(sub: Any) -> None:
     s.add_argument("query", nargs="?", help="the query text ('-' reads it from stdin)")
     s.add_argument("--lang", choices=LANGUAGES, default=None, help="query language (default sql)")
     s.add_argument("--library", metavar="NAME", help="run a query from the library ('list' shows them)")
-    s.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL the query runs as, and stop")
+    s.add_argument(
+        "--show-sql",
+        action="store_true",
+        help="print the DuckDB SQL the query runs as (after -- comments on what the translation applied unasked), and stop",
+    )
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--read-only", action="store_true", help="open the case read-only: nothing can change it")
     s.add_argument("--allow-external-access", action="store_true", help="let the query read files")
