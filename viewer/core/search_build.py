@@ -124,16 +124,16 @@ def high_water_mark(cur: duckdb.DuckDBPyConnection) -> int | None:
     return None if not mark or mark[0] is None else int(str(mark[0]))
 
 
+#: Over `search_index_batches`, with `fields_key()` as its parameter: every build used this
+#: DuckDB's hash() and these searchable columns (true with no build yet).
+USABLE_SQL = "coalesce(bool_and(hash_check = hash('caseline') AND fields = ?), true)"
+
+
 def usable(cur: duckdb.DuckDBPyConnection) -> bool:
     """True when the index tables exist and were built with this DuckDB's hash() and these
     searchable columns (coverage may lag: search checks unindexed events exactly)."""
     try:
-        row = one_row(
-            cur,
-            "SELECT coalesce(bool_and(hash_check = hash('caseline') AND fields = ?), true) "
-            "FROM search_index_batches",
-            [fields_key()],
-        )
+        row = one_row(cur, f"SELECT {USABLE_SQL} FROM search_index_batches", [fields_key()])
     except duckdb.BinderException:  # the batches table of an older index layout
         return False
     except duckdb.CatalogException:

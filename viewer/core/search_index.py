@@ -277,22 +277,19 @@ def exact_runs(mask: np.ndarray, max_n: int = MAX_RANGES) -> list[tuple[int, int
     return runs
 
 
-def ranges_sql(
-    blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES, column: str = "event_id"
-) -> str:
+def ranges_sql(blocks: BlockTable, mask: np.ndarray, max_n: int = MAX_RANGES) -> str:
     """`event_id BETWEEN` ranges covering the blocks in `mask` (possibly more, never fewer)."""
-    return id_ranges_sql(blocks, block_runs(mask, max_n), column)
+    return id_ranges_sql(blocks, block_runs(mask, max_n))
 
 
-def id_ranges_sql(blocks: BlockTable, runs: list[tuple[int, int]], column: str = "event_id") -> str:
-    """`event_id BETWEEN` the id ranges of these [start, stop) block runs (`column`: the event id
-    as the query names it). The bounds are written as integer literals (ints read from the block
-    table), so a caller need not carry parameters."""
+def id_ranges_sql(blocks: BlockTable, runs: list[tuple[int, int]]) -> str:
+    """`event_id BETWEEN` the id ranges of these [start, stop) block runs. The bounds are written
+    as integer literals (ints read from the block table), so a caller need not carry parameters."""
     if not runs:
         return "false"
     return (
         "("
-        + " OR ".join(f"{column} BETWEEN {int(blocks.lo[a])} AND {int(blocks.hi[b - 1])}" for a, b in runs)
+        + " OR ".join(f"event_id BETWEEN {int(blocks.lo[a])} AND {int(blocks.hi[b - 1])}" for a, b in runs)
         + ")"
     )
 
@@ -312,29 +309,30 @@ def token_ranges_sql(
     tokens = sorted(set().union(*need)) if need else []
     if not tokens or not all(TOKEN_LITERAL.fullmatch(t) for t in tokens):
         return None
-    try:
-        ok, mark, blocks = search_build.one_row(
+    try:  # `usable`, the high-water mark and the block ids' bound in one statement
+        ok, mark, top = search_build.one_row(
             cur,
-            "SELECT coalesce(bool_and(hash_check = hash('caseline') AND fields = ?), false), "
-            "max(event_id_max), (SELECT count(*) FROM search_blocks) FROM search_index_batches",
+            f"SELECT {search_build.USABLE_SQL}, max(event_id_max), (SELECT max(block_id) FROM search_blocks) "
+            "FROM search_index_batches",
             [search_build.fields_key()],
         )
     except (duckdb.BinderException, duckdb.CatalogException):  # no index, or an older layout
         return None
-    if not ok or mark is None or not blocks:
+    if not ok or mark is None or top is None:
         return None
-    n_blocks, mark = int(str(blocks)), int(str(mark))
+    n_blocks, mark = int(str(top)) + 1, int(str(mark))
     # One statement, one equality per token: each prunes to the row groups holding its hash (an
     # IN list read more of the table: 10M events, three tokens, 13 against 4 ms). Tokens are
     # made of letters, digits and `_ . @ -` only (search_regex), so they are safe as literals.
-    got = cur.execute(
-        " UNION ALL ".join(
-            f"SELECT '{t}' AS token, block_id FROM search_block_terms WHERE term_hash = {HASH32.format(literal)}"
-            for t, literal in ((t, f"'{t}'") for t in tokens)
+    lookups = []
+    for t in tokens:
+        quoted = f"'{t}'"
+        lookups.append(
+            f"SELECT {quoted} AS token, block_id FROM search_block_terms WHERE term_hash = {HASH32.format(quoted)}"
         )
-    ).fetchnumpy()
+    got = cur.execute(" UNION ALL ".join(lookups)).fetchnumpy()
     token, block = np.asarray(got["token"], object), np.asarray(got["block_id"], np.int64)
-    cand = np.ones(n_blocks, bool)  # block ids are 0 .. n_blocks - 1 (load_blocks checks it)
+    cand = np.ones(n_blocks, bool)
     for clause in need:
         held = np.zeros(n_blocks, bool)
         held[block[np.isin(token, list(clause))]] = True

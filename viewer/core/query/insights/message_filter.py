@@ -22,8 +22,6 @@ from viewer.core.query.insights.patterns import regex_literal
 from viewer.core.search_regex import Requirement, tokens_of_regex, tokens_of_substring
 
 MESSAGE = system_marker("@message")
-
-
 #: What the workbench says of `@message` filters (`Translation.notes`).
 NARROWED = "@message filter: only the events the free-text index says can match are read"
 NO_WORD = (
