@@ -1,6 +1,6 @@
 """Import benchmark: Caseline against the decompress+parse floor, measured in the same run.
 
-    python benchmarks/ingest_cloudtrail.py --events 1000000 [--repeat 3] [--workdir /tmp/caseline-bench]
+    python benchmarks/ingest_cloudtrail.py --events 1000000 [--repeat 3] [--per-file 1000] [--workdir /tmp/caseline-bench]
 
 Generates N realistic CloudTrail events (~1.5 KB each) as gz files in the S3 delivery layout
 (cached in the work folder), then prints, as medians over --repeat runs:
@@ -134,10 +134,10 @@ def _record(rng: random.Random, t: float, i: int) -> dict:
     return rec
 
 
-def _write_file(args: tuple[Path, int, int]) -> int:
-    root, index, n = args
+def _write_file(args: tuple[Path, int, int, float]) -> int:
+    root, index, n, spacing = args
     rng = random.Random(index)
-    t0 = 1714521600 + index * 600  # files are ~10 minutes apart, like real delivery
+    t0 = 1714521600 + index * spacing  # 1,000-record files are ~10 minutes apart
     recs = [_record(rng, t0 + rng.random() * 900, i) for i in range(n)]
     account, region = ACCOUNTS[index % 3], REGIONS[index % 4]
     day = time.strftime("%Y/%m/%d", time.gmtime(t0))
@@ -149,11 +149,14 @@ def _write_file(args: tuple[Path, int, int]) -> int:
     return n
 
 
-def generate(root: Path, events: int) -> list[Path]:
+def generate(root: Path, events: int, per_file: int = PER_FILE) -> list[Path]:
+    """`events` records in files of `per_file`; the same time span whatever the file size."""
+
     def build() -> None:
+        spacing = 600 * per_file / PER_FILE
         jobs = [
-            (root, i, min(PER_FILE, events - i * PER_FILE))
-            for i in range((events + PER_FILE - 1) // PER_FILE)
+            (root, i, min(per_file, events - i * per_file), spacing)
+            for i in range((events + per_file - 1) // per_file)
         ]
         with ProcessPoolExecutor(2) as pool:
             assert sum(pool.map(_write_file, jobs, chunksize=8)) == events
@@ -272,10 +275,17 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/caseline-bench"))
+    ap.add_argument(
+        "--per-file",
+        type=int,
+        default=PER_FILE,
+        help="records a file (default 1000); a CloudTrail bucket mostly holds files of tens of records",
+    )
     args = ap.parse_args()
-    evidence = args.workdir / f"evidence-{args.events}"
+    layout = "" if args.per_file == PER_FILE else f"-per{args.per_file}"
+    evidence = args.workdir / f"evidence-{args.events}{layout}"
     t = time.perf_counter()
-    files = generate(evidence, args.events)
+    files = generate(evidence, args.events, args.per_file)
     gz_bytes = sum(f.stat().st_size for f in files)
     print(
         f"evidence: {args.events:,} events in {len(files):,} gz files, {gz_bytes / 1e6:.1f} MB "
@@ -285,7 +295,7 @@ def main() -> None:
     print(f"floor gunzip+orjson, 1 core: {one:.2f}s ({args.events / one:,.0f} ev/s)")
     # The 2-core floor and the import alternate, so a change in the machine's load reaches both:
     # the ratio of each pair is what carries over between runs and machines.
-    case = args.workdir / f"bench-{args.events}.caseline"
+    case = args.workdir / f"bench-{args.events}{layout}.caseline"
     pairs = []
     for _ in range(args.repeat):
         two = floor(files, 2)

@@ -32,7 +32,8 @@ from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, JobContext
-from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, read_head, text_size_estimate
+from viewer.core.plan_sniff import sniff_files
+from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, text_size_estimate
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
 
@@ -120,21 +121,16 @@ def plan_import(paths: list[str | os.PathLike[str]], forced_format: str | None =
     """Discover and sniff; nothing is written. Raises SourceError / UnknownFormatError early."""
     forced = registry.get(forced_format) if forced_format else None
     disc = discover(paths)
-    specs = registry.all_specs()
     planned = []
-    # Heads are read two at a time (file reads and inflating release the GIL): a third of planning.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        heads = pool.map(lambda s: None if s.is_archive else read_head(s.real_path), disc.files)
-        for src, read in zip(disc.files, heads, strict=True):
-            if read is None:
-                planned.append(PlannedFile(src, None, [], list(src.problems)))
-                continue
-            head, notes = read
-            found = registry.candidates(head, specs)
-            spec = forced or (found[0] if found else None)
-            if not head.text.strip() and src.size == 0:
-                notes.append("file is empty")
-            planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
+    for src, sniffed in zip(disc.files, sniff_files(disc.files, registry.all_specs()), strict=True):
+        if sniffed is None:
+            planned.append(PlannedFile(src, None, [], list(src.problems)))
+            continue
+        found, notes = sniffed.found, sniffed.notes
+        spec = forced or (found[0] if found else None)
+        if sniffed.blank and src.size == 0:
+            notes.append("file is empty")
+        planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
     return ImportPlan(planned, disc, forced_format)
 
 
