@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,16 +48,30 @@ def test_workers_plan_every_sample_as_one_process_does(
     assert any(role == "container" for *_, role in one) and any(role == "unknown" for *_, role in one)
     assert any("file is empty" in notes for _, _, _, notes, _ in one)
     assert any("Windows-1252" in " ".join(notes) for _, _, _, notes, _ in one)
+    # Sniffed by the workers (a failed worker would fall back to one process: same plan).
+    answered: list[int] = []
+    real_run = subprocess.run
+
+    def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
+        done = real_run(*args, **kwargs)  # type: ignore[call-overload]
+        answered.append(done.returncode)
+        return done
+
+    monkeypatch.setattr(plan_sniff.subprocess, "run", run)
     assert _plan(paths, 1, monkeypatch) == one
+    assert answered == [0] * plan_sniff.WORKERS
 
 
 def test_a_failing_pool_falls_back_to_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(FORMATS / "aws_vpc_flow", tmp_path / "vpc")
     one = _plan([tmp_path / "vpc"], 10**9, monkeypatch)
 
-    class NoProcesses:
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise OSError("no processes in this sandbox")
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes in this sandbox")
 
-    monkeypatch.setattr(plan_sniff, "ProcessPoolExecutor", NoProcesses)
+    monkeypatch.setattr(plan_sniff.subprocess, "run", no_processes)
+    assert _plan([tmp_path / "vpc"], 1, monkeypatch) == one
+    # A worker that fails (here: a program that only exits with an error) changes nothing either.
+    monkeypatch.undo()
+    monkeypatch.setattr(plan_sniff, "_PYTHON", shutil.which("false"))
     assert _plan([tmp_path / "vpc"], 1, monkeypatch) == one

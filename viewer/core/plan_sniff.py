@@ -3,15 +3,22 @@
 Sniffing is Python (each format's `sniff` reads the file's 64 KB head: key lookups and regular
 expressions, ~0.6 ms a file), so threads share one core. A CloudTrail bucket holds a file per
 account, region and five minutes, tens of thousands of them; 20,000 files took 15-17 s to plan on
-one core. Above PARALLEL_FROM files, two worker processes each read and sniff half of them.
-Workers are spawned, not forked: the GUI plans from a thread of a Qt process, which must not fork.
+one core. From PARALLEL_FROM files, two worker processes each read and sniff half of them.
+
+Workers are `python -m viewer.core.plan_sniff` subprocesses fed paths as JSON, not
+multiprocessing's: the GUI plans from a thread of a Qt process, which must not fork, and a spawned
+multiprocessing worker runs the parent's main script again, so a user's unguarded script that
+imports a folder would have run itself twice.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +26,11 @@ from viewer.core.sources import SourceFile, read_head
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec
 
-#: Files from which planning uses worker processes (each takes ~0.3-0.5 s to start).
+#: Files from which planning uses worker processes (each takes ~0.3 s to start).
 PARALLEL_FROM = 2000
 WORKERS = 2
-_BATCH = 256  # paths per task: amortizes the round trip to a worker
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `viewer`
+_PYTHON = sys.executable
 
 
 @dataclass
@@ -38,7 +46,7 @@ def sniff_files(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
         try:
             yield from _in_workers(files, specs)
             return
-        except (OSError, RuntimeError):  # no processes here (a sandbox, a broken pool)
+        except (OSError, ValueError, KeyError, RuntimeError):  # no processes here, or a worker failed
             pass
     # Heads are read two at a time (file reads and inflating release the GIL).
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -52,33 +60,52 @@ def sniff_files(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
 
 
 def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sniffed | None]:
-    by_name = {s.name: s for s in specs}
     paths = [str(f.real_path) for f in files if not f.is_archive]
-    batches = [paths[i : i + _BATCH] for i in range(0, len(paths), _BATCH)]
-    # Gathered before anything is yielded: a caller that stops early must not leave workers.
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = [r for batch in pool.map(_sniff_batch, batches) for r in batch]
-    got = iter(results)
+    share = -(-len(paths) // WORKERS)
+    parts = [paths[i : i + share] for i in range(0, len(paths), share)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
+    }
+
+    def run(part: list[str]) -> list[list]:
+        done = subprocess.run(
+            [_PYTHON, "-m", "viewer.core.plan_sniff"],
+            input=json.dumps(part).encode(),
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.decode(errors="replace")[-2000:])
+        got = json.loads(done.stdout)
+        if len(got) != len(part):
+            raise ValueError("a sniffing worker answered for another number of files")
+        return got
+
+    # Every answer is in before anything is yielded: a caller that stops early leaves no worker.
+    with ThreadPoolExecutor(len(parts)) as pool:
+        answers = iter([a for got in pool.map(run, parts) for a in got])
+    by_name = {s.name: s for s in specs}
     for f in files:
         if f.is_archive:
             yield None
             continue
-        names, notes, blank = next(got)
-        # A custom format saved since the workers started is known to them only.
+        names, notes, blank = next(answers)
+        # A custom format saved since planning began is known to the workers only.
         yield Sniffed([by_name.get(n) or registry.get(n) for n in names], notes, blank)
 
 
-_worker_specs: list[FormatSpec] | None = None
-
-
-def _sniff_batch(paths: list[str]) -> list[tuple[list[str], list[str], bool]]:
+def _sniff_paths(paths: list[str]) -> list[tuple[list[str], list[str], bool]]:
     """In a worker: (claimants' names best first, notes, blank) of each file."""
-    global _worker_specs
-    if _worker_specs is None:  # the custom-format folder is read once per worker
-        _worker_specs = registry.all_specs()
+    specs = registry.all_specs()
     out = []
     for path in paths:
         head, notes = read_head(Path(path))
-        found = registry.candidates(head, _worker_specs)
+        found = registry.candidates(head, specs)
         out.append(([s.name for s in found], notes, not head.text.strip()))
     return out
+
+
+if __name__ == "__main__":
+    json.dump(_sniff_paths(json.load(sys.stdin)), sys.stdout)
