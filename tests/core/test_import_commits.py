@@ -36,7 +36,7 @@ def _committed(case: CaseFile) -> int:
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of two files, each committed on its own."""
-    monkeypatch.setattr(ingest, "DOCUMENT_CHUNK_FILES", 2)
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 2)
     monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
 
 
@@ -121,7 +121,7 @@ _KILLED_IMPORT = textwrap.dedent(
     from viewer.core.case_file import CaseFile
     from viewer.core.jobs import JobContext
 
-    ingest.DOCUMENT_CHUNK_FILES = 2
+    ingest.CHUNK_FILES = 2
     chunk_import.COMMIT_BYTES = 1
 
     def on_progress(p):
@@ -168,7 +168,7 @@ def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
     still gives each record its index in its file, in a stage of two row groups read by both
     threads and after a refused chunk's aborted transaction: chunks of three files, the first
     refused, then retried as the salvaged file alone and the other three (2 x 70k records)."""
-    monkeypatch.setattr(ingest, "DOCUMENT_CHUNK_FILES", 3)
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
     monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
     more = tmp_path / "more"
     more.mkdir()
