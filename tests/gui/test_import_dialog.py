@@ -166,3 +166,39 @@ def test_progress_text_names_every_figure() -> None:
     text = progress_text(p)
     for part in ("files 3/10", "120,000 records", "45.0 MB / 196.0 MB", "rec/s", "ETA"):
         assert part in text
+
+
+def test_many_files_are_listed_a_batch_per_event_loop_turn(  # type: ignore[no-untyped-def]
+    qtbot, case, tmp_path, monkeypatch
+) -> None:
+    """A bucket's thousands of files are listed in batches, so the window answers meanwhile;
+    the plan is announced once every file is listed, each row in plan order."""
+    from viewer.gui import import_trees
+
+    monkeypatch.setattr(import_trees.BatchFiller, "BATCH", 3)
+    folder = tmp_path / "bucket"
+    folder.mkdir()
+    for i in range(10):
+        _cloudtrail_file(folder / f"trail-{i:02d}.json", 2, i)
+    dialog = ImportDialog(case)
+    qtbot.addWidget(dialog)
+    plan = _planned(qtbot, dialog, [str(folder)])
+    tree = dialog.plan_tree
+    assert tree.topLevelItemCount() == 10
+    assert [tree.topLevelItem(i).data(0, 256) for i in range(10)] == list(range(10))  # UserRole
+    assert [Path(tree.topLevelItem(i).text(0)).name for i in range(10)] == [
+        Path(pf.source.display_path).name for pf in plan.files
+    ]
+    # Listing again: the first batch at once, the rest on later turns of the event loop.
+    ready: list[object] = []
+    dialog.planReady.connect(ready.append)
+    dialog._show_plan((plan, {}))
+    assert tree.topLevelItemCount() == 3 and not ready
+    qtbot.waitUntil(lambda: bool(ready), timeout=TIMEOUT)
+    assert tree.topLevelItemCount() == 10
+    # A new plan abandons the batches of the old one: no row is listed twice.
+    dialog._show_plan((plan, {}))
+    dialog._show_plan((plan, {}))
+    qtbot.waitUntil(lambda: len(ready) == 2, timeout=TIMEOUT)
+    qtbot.wait(50)
+    assert tree.topLevelItemCount() == 10 and len(ready) == 2

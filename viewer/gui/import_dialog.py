@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -41,6 +42,7 @@ from viewer.gui.format_choice import FormatChoicePanel, tied_formats
 from viewer.gui.import_trees import (
     PLAN_COLUMNS,
     SUMMARY_COLUMNS,
+    BatchFiller,
     make_tree,
     mb,
     plan_item,
@@ -111,10 +113,12 @@ class ImportDialog(QDialog):
         top.addWidget(self.map_button)
 
         self.plan_tree = make_tree(self, PLAN_COLUMNS)
+        self._plan_filler = BatchFiller(self.plan_tree)
         self.plan_tree.itemSelectionChanged.connect(self._update_buttons)
         self.choice_panel = FormatChoicePanel(self)
         self.choice_panel.choiceChanged.connect(self._choice_made)
         self.summary_tree = make_tree(self, SUMMARY_COLUMNS)
+        self._summary_filler = BatchFiller(self.summary_tree)
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.plan_tree)
         self.pages.addWidget(self.summary_tree)
@@ -183,6 +187,7 @@ class ImportDialog(QDialog):
             return
         self._drop_plan()
         self.pages.setCurrentWidget(self.plan_tree)
+        self._plan_filler.stop()
         self.plan_tree.clear()
         if not self._paths:
             self.status_label.setText("Add files, a folder or an archive. Formats are detected from content.")
@@ -210,7 +215,9 @@ class ImportDialog(QDialog):
         self.choice_panel.set_ties(plan, {i: t for i, t in ties.items() if i not in forced})
         self.plan_tree.clear()
         known = ", ".join(registry.names())
-        for i, pf in enumerate(plan.files):
+
+        def item(i: int) -> QTreeWidgetItem:
+            pf = plan.files[i]
             notes = list(pf.notes)
             if i in forced:
                 notes.append("read with your new custom format")
@@ -220,14 +227,20 @@ class ImportDialog(QDialog):
                 notes.append("also matches: " + ", ".join(pf.candidates[1:]))
             if pf.role == "unknown":
                 notes.append("unknown format: select it and press Map fields… (Ctrl+M)")
-            item = plan_item(i, pf, notes, known)
-            self.plan_tree.addTopLevelItem(item)
+            return plan_item(i, pf, notes, known)
+
+        def listed() -> None:
+            self._update_buttons()
+            self._show_choices()
+            self.planReady.emit(plan)
+
         roles: dict[str, int] = {}
         for pf in plan.files:
             roles[pf.role] = roles.get(pf.role, 0) + 1
-        summary = ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
+        named = {"events": "of events", "digest": "digests", "container": "archives", "unknown": "unknown"}
+        summary = ", ".join(f"{n:,} {named.get(role, role)}" for role, n in sorted(roles.items()))
         self.status_label.setText(
-            f"{len(plan.files)} file(s): {summary}. {mb(plan.total_bytes)} of events "
+            f"{len(plan.files):,} file(s): {summary}. {mb(plan.total_bytes)} of events "
             "to read. Press Import to add them to the case."
             + (
                 " Files of unknown format can be mapped with Map fields… (Ctrl+M)."
@@ -240,9 +253,7 @@ class ImportDialog(QDialog):
                 else ""
             )
         )
-        self._update_buttons()
-        self._show_choices()
-        self.planReady.emit(plan)
+        self._plan_filler.fill(item, len(plan.files), listed)
         if forced and self.import_button.isEnabled():
             self.start_import()
 
@@ -278,14 +289,12 @@ class ImportDialog(QDialog):
         """The Format column of tied files: the user's choice, or a pointer to the question."""
         plan = self._plan
         waiting = set(self.choice_panel.waiting_files())
-        for row in range(self.plan_tree.topLevelItemCount()):
-            item = self.plan_tree.topLevelItem(row)
-            if item is None:
+        for i in self.choice_panel.tied_files():  # row i lists plan file i
+            item = self.plan_tree.topLevelItem(i)
+            if plan is None or item is None:  # not listed yet: `listed` calls this again
                 continue
-            i = int(item.data(0, Qt.ItemDataRole.UserRole))
-            if plan is not None and i in self.choice_panel.tied_files():
-                spec = plan.files[i].spec
-                item.setText(1, "⚠ choose above" if i in waiting else (spec.name if spec else "—"))
+            spec = plan.files[i].spec
+            item.setText(1, "⚠ choose above" if i in waiting else (spec.name if spec else "—"))
 
     # -- custom formats --------------------------------------------------------------------
     def _fill_format_combo(self) -> None:
@@ -396,8 +405,7 @@ class ImportDialog(QDialog):
 
     def _show_summary(self, report: Any) -> None:
         self.summary_tree.clear()
-        for fr in report.files:
-            self.summary_tree.addTopLevelItem(summary_item(fr))
+        self._summary_filler.fill(lambda i: summary_item(report.files[i]), len(report.files), lambda: None)
         self.pages.setCurrentWidget(self.summary_tree)
         self.status_label.setText(
             f"Imported {report.total('kept'):,} events from {len(report.files)} file(s) in "
