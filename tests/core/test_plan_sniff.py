@@ -75,3 +75,29 @@ def test_a_failing_pool_falls_back_to_one_process(tmp_path: Path, monkeypatch: p
     monkeypatch.undo()
     monkeypatch.setattr(plan_sniff, "_PYTHON", shutil.which("false"))
     assert _plan([tmp_path / "vpc"], 1, monkeypatch) == one
+
+
+def test_an_answer_naming_a_format_unknown_here_falls_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers know a format this process does not (one saved meanwhile, here: one left out
+    of the list): the files are sniffed again here, each once, none twice."""
+    from viewer.core.sources import discover
+    from viewer.formats import registry
+
+    shutil.copytree(FORMATS / "aws_vpc_flow", tmp_path / "vpc")
+    shutil.copytree(FORMATS / "aws_cloudtrail", tmp_path / "trail")
+    files = discover([tmp_path / "trail", tmp_path / "vpc"]).files  # the unknown name comes last
+    specs = [s for s in registry.all_specs() if s.name != "aws_vpc_flow"]
+
+    def unknown(name: str) -> None:
+        raise registry.UnknownFormatError(name)
+
+    monkeypatch.setattr(plan_sniff.registry, "get", unknown)
+    monkeypatch.setattr(plan_sniff, "PARALLEL_FROM", 1)
+    got = list(plan_sniff.sniff_files(files, specs))
+    monkeypatch.setattr(plan_sniff, "PARALLEL_FROM", 10**9)
+    here = list(plan_sniff.sniff_files(files, specs))
+    assert len(got) == len(files) and [[s.name for s in g.found] for g in got if g is not None] == [
+        [s.name for s in h.found] for h in here if h is not None
+    ]

@@ -44,10 +44,12 @@ def sniff_files(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
     """What each file is, in order (None for archives, which are not sniffed)."""
     if sum(not f.is_archive for f in files) >= PARALLEL_FROM:
         try:
-            yield from _in_workers(files, specs)
-            return
+            sniffed = _in_workers(files, specs)  # whole, so a failure cannot follow a yield
         except (OSError, ValueError, KeyError, RuntimeError):  # no processes here, or a worker failed
             pass
+        else:
+            yield from sniffed
+            return
     # Heads are read two at a time (file reads and inflating release the GIL).
     with ThreadPoolExecutor(max_workers=2) as pool:
         heads = pool.map(lambda s: None if s.is_archive else read_head(s.real_path), files)
@@ -59,7 +61,7 @@ def sniff_files(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
             yield Sniffed(registry.candidates(head, specs), notes, not head.text.strip())
 
 
-def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sniffed | None]:
+def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> list[Sniffed | None]:
     paths = [str(f.real_path) for f in files if not f.is_archive]
     share = -(-len(paths) // WORKERS)
     parts = [paths[i : i + share] for i in range(0, len(paths), share)]
@@ -83,17 +85,18 @@ def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
             raise ValueError("a sniffing worker answered for another number of files")
         return got
 
-    # Every answer is in before anything is yielded: a caller that stops early leaves no worker.
     with ThreadPoolExecutor(len(parts)) as pool:
         answers = iter([a for got in pool.map(run, parts) for a in got])
     by_name = {s.name: s for s in specs}
+    out: list[Sniffed | None] = []
     for f in files:
         if f.is_archive:
-            yield None
+            out.append(None)
             continue
         names, notes, blank = next(answers)
         # A custom format saved since planning began is known to the workers only.
-        yield Sniffed([by_name.get(n) or registry.get(n) for n in names], notes, blank)
+        out.append(Sniffed([by_name.get(n) or registry.get(n) for n in names], notes, blank))
+    return out
 
 
 def _sniff_paths(paths: list[str]) -> list[tuple[list[str], list[str], bool]]:
