@@ -1,6 +1,6 @@
 """Import benchmark for the AWS text formats against a line-splitting floor, in the same run.
 
-    python benchmarks/ingest_aws_text.py --lines 1000000 [--repeat 3] [--formats vpc,s3,alb]
+    python benchmarks/ingest_aws_text.py --lines 1000000 [--repeat 3] [--formats vpc,s3,alb] [--per-file N]
 
 For each format, generates N realistic lines in files shaped like the real delivery (cached in
 the work folder): VPC Flow Logs as .log.gz with a header, 5,000 records a file; S3 server access
@@ -120,11 +120,11 @@ FORMATS: dict[str, tuple[Callable[[random.Random, int], str], int, bool, str | N
 }
 
 
-def _write_file(args: tuple[str, Path, int, int]) -> int:
-    name, root, index, n = args
+def _write_file(args: tuple[str, Path, int, int, float]) -> int:
+    name, root, index, n, spacing = args
     make, _, gz, header, pattern = FORMATS[name]
     rng = random.Random(f"{name}{index}")
-    t0 = T0 + index * 300
+    t0 = T0 + int(index * spacing)
     lines = [make(rng, t0 + rng.randrange(300)) for _ in range(n)]
     if header:
         lines.insert(0, header)
@@ -138,12 +138,15 @@ def _write_file(args: tuple[str, Path, int, int]) -> int:
     return n
 
 
-def generate(name: str, root: Path, lines: int) -> list[Path]:
-    per_file = FORMATS[name][1]
+def generate(name: str, root: Path, lines: int, per_file: int | None = None) -> list[Path]:
+    """`lines` records in files of the format's usual size (or `per_file`), over the same span."""
+    usual = FORMATS[name][1]
+    per_file = per_file or usual
 
     def build() -> None:
+        spacing = 300 * per_file / usual
         jobs = [
-            (name, root, i, min(per_file, lines - i * per_file))
+            (name, root, i, min(per_file, lines - i * per_file), spacing)
             for i in range((lines + per_file - 1) // per_file)
         ]
         with ProcessPoolExecutor(2) as pool:
@@ -173,15 +176,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--formats", default="vpc,s3,alb")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/caseline-bench-text"))
+    ap.add_argument(
+        "--per-file",
+        type=int,
+        default=None,
+        help="records a file instead of each format's usual size (S3 access logs: often a few lines)",
+    )
     args = ap.parse_args()
+    layout = f"-per{args.per_file}" if args.per_file else ""
     for name in args.formats.split(","):
-        evidence = args.workdir / f"{name}-{args.lines}"
-        files = generate(name, evidence, args.lines)
+        evidence = args.workdir / f"{name}-{args.lines}{layout}"
+        files = generate(name, evidence, args.lines, args.per_file)
         size = sum(f.stat().st_size for f in files)
         floors = [with_child_cpu(floor, files) for _ in range(args.repeat)]
         base = statistics.median(t for t, _ in floors)
         base_cpu = statistics.median(c for _, c in floors)
-        case = args.workdir / f"{name}-{args.lines}.caseline"
+        case = args.workdir / f"{name}-{args.lines}{layout}.caseline"
         runs = [with_child_cpu(caseline_import, evidence, case) for _ in range(args.repeat)]
         secs = statistics.median(r[0] for r, _ in runs)
         cpu = statistics.median(c for _, c in runs)
