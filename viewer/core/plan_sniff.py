@@ -24,7 +24,7 @@ from pathlib import Path
 
 from viewer.core.sources import SourceFile, read_head
 from viewer.formats import registry
-from viewer.formats.base import FormatSpec
+from viewer.formats.base import FormatSpec, Head
 
 #: Files from which planning uses worker processes (each takes ~0.3 s to start).
 PARALLEL_FROM = 2000
@@ -57,8 +57,7 @@ def sniff_files(files: list[SourceFile], specs: list[FormatSpec]) -> Iterator[Sn
             if read is None:
                 yield None
                 continue
-            head, notes = read
-            yield Sniffed(registry.candidates(head, specs), notes, not head.text.strip())
+            yield _sniff(*read, specs)
 
 
 def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> list[Sniffed | None]:
@@ -99,14 +98,17 @@ def _in_workers(files: list[SourceFile], specs: list[FormatSpec]) -> list[Sniffe
     return out
 
 
+def _sniff(head: Head, notes: list[str], specs: list[FormatSpec]) -> Sniffed:
+    return Sniffed(registry.candidates(head, specs), notes, not head.text.strip())
+
+
 def _sniff_paths(paths: list[str]) -> list[tuple[list[str], list[str], bool]]:
     """In a worker: (claimants' names best first, notes, blank) of each file."""
     specs = registry.all_specs()
     out = []
     for path in paths:
-        head, notes = read_head(Path(path))
-        found = registry.candidates(head, specs)
-        out.append(([s.name for s in found], notes, not head.text.strip()))
+        got = _sniff(*read_head(Path(path)), specs)
+        out.append(([s.name for s in got.found], got.notes, got.blank))
     return out
 
 

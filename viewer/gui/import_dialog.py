@@ -237,7 +237,12 @@ class ImportDialog(QDialog):
         roles: dict[str, int] = {}
         for pf in plan.files:
             roles[pf.role] = roles.get(pf.role, 0) + 1
-        named = {"events": "of events", "digest": "digests", "container": "archives", "unknown": "unknown"}
+        named = {
+            "events": "event files",
+            "digest": "digest files",
+            "container": "archives",
+            "unknown": "of unknown format",
+        }
         summary = ", ".join(f"{n:,} {named.get(role, role)}" for role, n in sorted(roles.items()))
         self.status_label.setText(
             f"{len(plan.files):,} file(s): {summary}. {mb(plan.total_bytes)} of events "
