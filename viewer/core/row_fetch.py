@@ -6,6 +6,9 @@ runs of nearby ids and fetched with `event_id BETWEEN` ranges: zone maps on even
 along the table) skip every other row group, and DuckDB reads the other columns only for vectors
 holding a match. The few extra rows inside a range are dropped here. Measured at 10M events
 (benchmarks/read_paths.py): `event_id IN (list)` planned a join that read ~200k rows per page.
+A window whose ids fall in many runs (a case of small files: ~30 a page) is read by rowid ranges
+instead (`viewer.core.row_locator`): an OR of event id ranges is evaluated on every row between
+the first and the last, and that span grows with the table.
 
 Rows spread thinly over the table (a rare word, a selective filter) cost ~0.7 ms each this way:
 every one is in another vector and segment, and DuckDB decodes whole vectors and the dictionary of
@@ -21,12 +24,19 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from viewer.core import row_locator
+
 #: Ids further apart than this start a new range (record indexes of one file are consecutive;
 #: another file's ids differ in the upper 32 bits).
 RUN_GAP = 4096
 #: Ranges named in one query; more are fetched in several queries (an OR of hundreds of ranges
 #: costs more per row than the rows it saves).
 MAX_RANGES = 64
+#: From this many id runs a page is read by rowid (`row_locator`): pages of cases of big files
+#: have 1-3 runs and need no locator; a window of a bucket of small files has ~30.
+LOCATE_FROM_RUNS = 8
+#: Rowids closer than this share a range (rows of one vector cost the same read).
+ROWID_GAP = 256
 
 
 def id_runs(ids: np.ndarray, gap: int = RUN_GAP) -> list[tuple[int, int]]:
@@ -115,17 +125,45 @@ def _positions(got: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 def _fetch(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, columns: Sequence[str]) -> pa.Table:
     select = ", ".join(["event_id", *[c for c in columns if c != "event_id"]])
     runs = id_runs(ids)
+    if len(runs) >= LOCATE_FROM_RUNS:
+        located = _fetch_by_rowid(cur, ids, select)
+        if located is not None:
+            return located
+    # The runs' overall bounds first: DuckDB applies a single range as it scans, so the OR of
+    # the runs is evaluated on fewer rows. A page of a case of small files has ~40 runs (a
+    # file each): 200 rows at the middle of 1M events, ~10-12 -> ~8 ms.
+    table = _read_ranges(cur, select, "event_id", runs, bounded=True)
+    return table.take(pa.array(_positions(table.column("event_id").to_numpy(), ids)))
+
+
+def _fetch_by_rowid(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, select: str) -> pa.Table | None:
+    """The rows of `ids` read by rowid ranges (`row_locator`), or None when the locator cannot
+    place every id or the rows it pointed at hold other ids (then it is dropped)."""
+    locator = row_locator.locate(cur)
+    rowids = locator.rowids(ids) if locator is not None else None
+    if locator is None or rowids is None:
+        return None
+    table = _read_ranges(cur, select, "rowid", id_runs(rowids, ROWID_GAP), bounded=False)
+    got = table.column("event_id").to_numpy()
+    at = _positions(got, ids)
+    if len(at) != len(ids):
+        row_locator.forget(locator)
+        return None
+    return table.take(pa.array(at))
+
+
+def _read_ranges(
+    cur: duckdb.DuckDBPyConnection, select: str, column: str, runs: list[tuple[int, int]], bounded: bool
+) -> pa.Table:
+    """`select` of the rows whose `column` lies in one of `runs`, MAX_RANGES runs per query;
+    `bounded`: the runs' overall bounds are named first."""
     parts = []
     for k in range(0, max(len(runs), 1), MAX_RANGES):
         chunk = runs[k : k + MAX_RANGES]
-        # The runs' overall bounds first: DuckDB applies a single range as it scans, so the OR of
-        # the runs is evaluated on fewer rows. A page of a case of small files has ~40 runs (a
-        # file each): 200 rows at the middle of 1M events, ~10-12 -> ~8 ms.
-        where = " OR ".join(["event_id BETWEEN ? AND ?"] * len(chunk)) or "false"
+        where = " OR ".join([f"{column} BETWEEN ? AND ?"] * len(chunk)) or "false"
         params = [x for r in chunk for x in r]
-        if len(chunk) > 1:
-            where = f"event_id BETWEEN {int(chunk[0][0])} AND {int(chunk[-1][1])} AND ({where})"
+        if bounded and len(chunk) > 1:
+            where = f"{column} BETWEEN {int(chunk[0][0])} AND {int(chunk[-1][1])} AND ({where})"
         # cur.sql(...).to_arrow_table() hands over DuckDB's Arrow result without an extra copy.
         parts.append(cur.sql(f"SELECT {select} FROM events WHERE {where}", params=params).to_arrow_table())
-    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    return table.take(pa.array(_positions(table.column("event_id").to_numpy(), ids)))
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
