@@ -75,3 +75,20 @@ def test_schema_1_case_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -
         ]
         row = cur.execute("SELECT action, raw->>'$.a', dst_ip, bytes FROM events").fetchall()
     assert row == [("GetObject", "1", None, None)]
+
+
+def test_a_new_case_stores_addresses_with_zstd_and_the_same_columns(tmp_path: Path) -> None:
+    """New cases compress src_ip with zstd (fast pages); an upgraded old case keeps DuckDB's
+    choice. Both have the same columns, types and constraints."""
+    with CaseFile.open(schema_1_case(tmp_path / "old.caseline")) as old:
+        old_columns = old.cursor().execute("DESCRIBE events").fetchall()
+    with CaseFile.create(tmp_path / "new.caseline") as case:
+        cur = case.cursor()
+        assert cur.execute("DESCRIBE events").fetchall() == old_columns
+        import_paths(case, [SAMPLE])
+        cur.execute("CHECKPOINT")
+        used = cur.execute(
+            """SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('events')
+               WHERE column_name IN ('src_ip', 'action') AND segment_type = 'VARCHAR' GROUP BY ALL"""
+        ).fetchall()
+    assert dict(used) == {"src_ip": ["ZSTD"], "action": ["DICT_FSST"]}
