@@ -121,3 +121,26 @@ def test_ids_outside_every_run_are_left_out(case: CaseFile) -> None:
     assert locator is not None and locator.rowids(unknown) is None
     got = row_fetch._fetch(cur, np.concatenate([ids, unknown]), COLUMNS)
     assert got.column("event_id").to_pylist() == ids.tolist()
+
+
+def test_the_import_stores_the_runs_and_wrong_ones_are_not_trusted(case: CaseFile) -> None:
+    cur = case.cursor()
+    stored = cur.execute("SELECT lo, hi, shift FROM row_runs ORDER BY lo").fetchall()
+    built = cur.execute(row_locator.RUNS_SQL).fetchall()
+    assert stored == built and len(stored) >= FILES
+    ids = np.asarray([r[0] for r in _reference(case, 1_000, 200)], np.int64)
+    right = row_fetch._fetch(cur, ids, COLUMNS)
+    cur.execute("UPDATE row_runs SET shift = shift + 1")  # as if rows had moved since the import
+    try:
+        row_locator._cache.clear()
+        stale = row_locator.locate(cur)
+        assert stale is not None and stale.rowids(ids) is not None
+        assert not np.array_equal(stale.shift, np.asarray([r[2] for r in built]))  # read from row_runs
+        assert row_fetch._fetch(cur, ids, COLUMNS).equals(right)
+        rebuilt = row_locator.locate(cur)  # now from the events themselves
+        assert rebuilt is not None and rebuilt.shift.tolist() == [r[2] for r in built]
+        assert row_fetch._fetch(cur, ids, COLUMNS).equals(right)
+    finally:
+        cur.execute("UPDATE row_runs SET shift = shift - 1")
+        row_locator._cache.clear()
+        row_locator._rebuilt.clear()

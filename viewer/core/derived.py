@@ -55,7 +55,8 @@ class Derived:
 DERIVED: tuple[Derived, ...] = (
     Derived("timeline_rollup", 1, timeline.DDL, timeline.update_rollup),
     # Version 2: the whole time order (time_order) instead of sparse keyset anchors.
-    Derived("page_anchors", 2, time_order.DDL, time_order.update),
+    # Version 3: and where each event is stored (row_runs).
+    Derived("page_anchors", 3, time_order.DDL, time_order.update),
     # Pivot panels, credential graph and actors, network bindings (issue #5). After the time
     # order: time-filtered panels find their edge events through it.
     Derived("entities", entities.VERSION, entities.DDL, entities.update),

@@ -10,10 +10,12 @@ table's size (`benchmarks/ingest_cloudtrail.py --per-file 50`).
 Each file's rows are contiguous in `events` (a chunk's INSERT writes whole id ranges per thread),
 so `event_id - rowid` is constant along a run of them, and the runs are the groups of that
 difference: two runs cannot share it, as the ids of two files differ by nearly 2^32 or more and
-rowids by less than the table's row count. Built by one GROUP BY (~13 ms at 1M events, ~125 ms at
-10M) when a page first needs it, and shared by the cursors of a case until its events change.
-Rowids move when DuckDB rewrites row groups (a checkpoint merging part-filled ones), so a reader
-checks the event ids it got (`row_fetch`) and calls `forget` on a mismatch.
+rowids by less than the table's row count. Each import stores them (`row_runs`, built with the
+time order: `viewer.core.time_order`); a case without them, or whose stored runs were found
+wrong, gets them from the same GROUP BY (~13 ms at 1M events, ~125 ms at 10M) when a page first
+needs them. Shared by the cursors of a case until its events change. Rowids move when DuckDB
+rewrites row groups (a checkpoint merging part-filled ones), so a reader checks the event ids it
+got (`row_fetch`) and calls `forget` on a mismatch.
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ import numpy as np
 KEEP = 4
 
 _STATE_SQL = """SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),
-                       count(*), max(event_id) FROM events"""
-_RUNS_SQL = """SELECT min(event_id) AS lo, max(event_id) AS hi, event_id - rowid AS shift
-               FROM events GROUP BY shift ORDER BY lo"""
+                       count(*), max(event_id),
+                       (SELECT count(*) = 2 FROM duckdb_tables() WHERE database_name = current_database()
+                        AND schema_name = 'main' AND table_name IN ('row_runs', 'page_anchors_state'))
+                FROM events"""
+RUNS_SQL = """SELECT min(event_id) AS lo, max(event_id) AS hi, event_id - rowid AS shift
+              FROM events GROUP BY shift ORDER BY lo"""
+_STORED_SQL = """SELECT lo, hi, shift FROM row_runs
+                 WHERE (SELECT events = $n AND event_id_max IS NOT DISTINCT FROM $max FROM page_anchors_state)
+                 ORDER BY lo"""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ _lock = threading.Lock()
 def locate(cur: duckdb.DuckDBPyConnection) -> RowLocator | None:
     """The locator of the events `cur` sees now (built, or shared with earlier readers); None
     when the locators of this state were found wrong twice (readers then fetch by event id)."""
-    path, count, max_id = cur.execute(_STATE_SQL).fetchall()[0]
+    path, count, max_id, stored = cur.execute(_STATE_SQL).fetchall()[0]
     key = (path, int(count), max_id)
     with _lock:
         if key in _distrusted:
@@ -73,7 +81,12 @@ def locate(cur: duckdb.DuckDBPyConnection) -> RowLocator | None:
         if found is not None:
             _cache.move_to_end(key)
             return found
-    got = cur.execute(_RUNS_SQL).fetchnumpy()
+        rebuilt = key in _rebuilt
+    got = (
+        cur.execute(_STORED_SQL, {"n": count, "max": max_id}).fetchnumpy() if stored and not rebuilt else None
+    )
+    if got is None or (count and len(got["lo"]) == 0):  # none stored for these events
+        got = cur.execute(RUNS_SQL).fetchnumpy()
     locator = RowLocator(
         key,
         np.asarray(got["lo"], np.int64),
@@ -89,7 +102,8 @@ def locate(cur: duckdb.DuckDBPyConnection) -> RowLocator | None:
 
 def forget(locator: RowLocator) -> None:
     """Drop a locator found wrong (rows moved since it was built): the next `locate` rebuilds
-    it, once; a rebuilt one found wrong too is not built again for the same events."""
+    it from the events, once; a rebuilt one found wrong too is not built again for the same
+    events."""
     with _lock:
         if _cache.get(locator.key) is locator:
             del _cache[locator.key]

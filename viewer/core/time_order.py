@@ -8,7 +8,8 @@ of all events sorted by (ts, event_id) with their row `pos` in the unfiltered ti
 stored in that order: a page is a pos range of it (zone maps find the one or two vectors) and a
 fetch of those ids from `events`
 (`viewer.core.row_fetch`). `page_anchors` keeps the ts of every `ANCHOR_EVERY`-th row, so the
-row of a time is a binary search in memory plus a count over one anchor gap.
+row of a time is a binary search in memory plus a count over one anchor gap. `row_runs` says
+where each event is stored (`viewer.core.row_locator`), for windows whose rows come from many files.
 
 A cache, not evidence (`viewer.core.derived`): rebuilt inside each import's transaction, by one
 sort of two narrow columns (~1 s per 10M events, see benchmarks/read_paths.py), since an import
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from viewer.core import row_locator
 from viewer.core.jobs import JobContext
 
 #: Rows between anchors: row_of(ts) counts at most this many rows of time_order.
@@ -38,6 +40,12 @@ DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS page_anchors (
         pos BIGINT NOT NULL,            -- a multiple of ANCHOR_EVERY
         ts TIMESTAMPTZ NOT NULL         -- the ts of that row of time_order
+    )""",
+    # Where each event is stored (`viewer.core.row_locator`): the ids lo..hi are at rowid id - shift.
+    """CREATE TABLE IF NOT EXISTS row_runs (
+        lo BIGINT NOT NULL,
+        hi BIGINT NOT NULL,
+        shift BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS page_anchors_state (
         events BIGINT NOT NULL,         -- events in time_order; must equal count(*) of events
@@ -108,6 +116,9 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
             f"CREATE OR REPLACE TABLE page_anchors AS SELECT pos, ts FROM time_order "
             f"WHERE pos % {ANCHOR_EVERY} = 0 ORDER BY pos"
         )
+        # Built here so that the first page needs no pass over the events (~125 ms at 10M): rows
+        # committed by the import's chunks have their final rowids (a reader checks them anyway).
+        cur.execute(f"CREATE OR REPLACE TABLE row_runs AS {row_locator.RUNS_SQL}")
         cur.execute("DELETE FROM page_anchors_state")
         cur.execute("INSERT INTO page_anchors_state VALUES (?, ?)", list(current))
     finally:
