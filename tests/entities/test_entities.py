@@ -236,7 +236,7 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     day = day_totals.DAY_US
     got = cur.execute(
         f"""SELECT k, hour_us // {day} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
-                   min(first_us) AS first_us, max(last_us) AS last_us, bit_or(sources) AS sources
+                   min(first_us) AS first_us, max(first_us + span_us) AS last_us, bit_or(sources) AS sources
             FROM entity_rollup WHERE kind = 'ip' GROUP BY ALL"""
     ).fetchnumpy()
     k, days, counts = day_totals._as_deltas(got)
@@ -267,7 +267,7 @@ def test_day_grid_kept_per_import_equals_summing_the_rollup(sample) -> None:
     truth = cur.execute(
         f"""SELECT d.day_us, r.k, (sum(r.n) FILTER (WHERE r.hour_us < d.day_us))::BIGINT,
                    (sum(r.n_fail) FILTER (WHERE r.hour_us < d.day_us))::BIGINT,
-                   min(r.first_us) FILTER (WHERE {before}), max(r.last_us) FILTER (WHERE {before}),
+                   min(r.first_us) FILTER (WHERE {before}), max(r.first_us + r.span_us) FILTER (WHERE {before}),
                    coalesce(bit_or(r.sources) FILTER (WHERE {before}), 0)
             FROM entity_rollup r, (SELECT unnest(range({lo * day}, {(hi + 2) * day}, {day})) AS day_us) d
             WHERE r.kind = 'ip' GROUP BY ALL ORDER BY ALL"""

@@ -33,7 +33,7 @@ def _actor_column(cur: duckdb.DuckDBPyConnection, event_id: int) -> str | None:
 
 def _tables(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     """The tables' content; the rollup re-summed (each import appends its own rows for an hour)."""
-    summed = """SELECT kind, k, hour_us, sum(n), sum(n_fail), min(first_us), max(last_us), bit_or(sources)
+    summed = """SELECT kind, k, hour_us, sum(n), sum(n_fail), min(first_us), max(first_us + span_us), bit_or(sources)
                 FROM entity_rollup GROUP BY ALL"""
     queries = {t: f"SELECT * FROM {t}" for t in builder.TABLES if t not in ("entity_rollup", "entity_state")}
     queries["entity_rollup"] = summed

@@ -76,7 +76,7 @@ FIELDS = ("n", "n_fail", "first_us", "last_us", "sources")
 #: A day without events: no first (the largest value) or last (the smallest), no sources.
 EMPTY = (0, 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0)
 _DAY_SQL = f"""k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
-               min(first_us) AS first_us, max(last_us) AS last_us, bit_or(sources) AS sources"""
+               min(first_us) AS first_us, max(LAST) AS last_us, bit_or(sources) AS sources"""
 
 
 def drop_outdated(cur: duckdb.DuckDBPyConnection) -> None:
@@ -106,7 +106,11 @@ def current_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
 
 def batch_deltas(cur: duckdb.DuckDBPyConnection) -> Deltas:
     """Per (key, day) events of `_entity_batch` (panel_stats.append_new's hourly rows of one kind)."""
-    return _as_deltas(cur.execute(f"SELECT {_DAY_SQL} FROM _entity_batch GROUP BY ALL").fetchnumpy())
+    return _as_deltas(
+        cur.execute(
+            f"SELECT {_DAY_SQL.replace('LAST', 'last_us')} FROM _entity_batch GROUP BY ALL"
+        ).fetchnumpy()
+    )
 
 
 def _as_deltas(got: dict) -> Deltas:
@@ -117,7 +121,8 @@ def _as_deltas(got: dict) -> Deltas:
 
 def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
     got = cur.execute(
-        f"SELECT {_DAY_SQL} FROM entity_rollup WHERE kind = ? GROUP BY ALL", [kind]
+        f"SELECT {_DAY_SQL.replace('LAST', 'first_us + span_us')} FROM entity_rollup WHERE kind = ? GROUP BY ALL",
+        [kind],
     ).fetchnumpy()
     return _as_deltas(got)
 

@@ -131,7 +131,7 @@ def range_parts(
             continue
         edges += [(a, b) for a, b in ((start_us, lo), (hi, end_us)) if b > a]
         rollups.append(
-            f"""SELECT k, n, n_fail, first_us, last_us, sources FROM entity_rollup
+            f"""SELECT k, n, n_fail, first_us, first_us + span_us AS last_us, sources FROM entity_rollup
                 WHERE kind = '{kind.name}' AND hour_us >= {lo} AND hour_us < {hi}"""
         )
     if edge_rows is not None:
