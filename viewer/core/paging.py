@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from viewer.core import time_order
+from viewer.core import row_locator, time_order
 from viewer.core.event_query import EventFilter, text_terms, where_sql
 from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.page_views import OrderView, SortedView, TextAdapter
@@ -75,6 +75,7 @@ class EventPager:
         self._use_index = use_index
         self._use_order = use_order
         self._view: _View | None = None
+        self._places = row_locator.Handle()  # where the rows are, looked up on first need
 
     @property
     def cur(self) -> duckdb.DuckDBPyConnection:
@@ -178,7 +179,7 @@ class EventPager:
             ids = view.ids(start_row, end_row - start_row)
         else:  # descending row r is ascending row total-1-r
             ids = view.ids(total - end_row, end_row - start_row)[::-1]
-        return fetch_rows(self.cur, ids, self.columns, view.cache)
+        return fetch_rows(self.cur, ids, self.columns, view.cache, self._places)
 
     def row_of(self, ts: dt.datetime) -> int:
         """Row of the first event at or after `ts` (descending: first at or before), among the

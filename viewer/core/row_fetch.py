@@ -94,11 +94,13 @@ def fetch_rows(
     ids: np.ndarray | Sequence[int],
     columns: Sequence[str],
     cache: RowCache | None = None,
+    places: row_locator.Handle | None = None,
 ) -> pa.Table:
     """`event_id` plus `columns` of the events with these ids, in the order of `ids`.
 
     Ids that do not exist are left out. `columns` must be trusted names (callers check them
-    against the schema). Rows in `cache` are not read again.
+    against the schema). Rows in `cache` are not read again. `places`: the caller's locator
+    (a pager keeps one), else one is looked up when the ids need it.
     """
     ids = np.asarray(ids, np.int64)
     if cache is not None and len(cache):
@@ -106,11 +108,11 @@ def fetch_rows(
         if cached is not None and found.all():
             return cached
         if cached is not None and found.any():
-            rest = _fetch(cur, ids[~found], columns)
+            rest = _fetch(cur, ids[~found], columns, places)
             both = pa.concat_tables([cached, rest.cast(cached.schema)])
             got = np.concatenate([ids[found], rest.column("event_id").to_numpy()])
             return both.take(pa.array(_positions(got, ids)))
-    return _fetch(cur, ids, columns)
+    return _fetch(cur, ids, columns, places)
 
 
 def _positions(got: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -122,11 +124,16 @@ def _positions(got: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return order[at[got[order][at] == wanted]]
 
 
-def _fetch(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, columns: Sequence[str]) -> pa.Table:
+def _fetch(
+    cur: duckdb.DuckDBPyConnection,
+    ids: np.ndarray,
+    columns: Sequence[str],
+    places: row_locator.Handle | None = None,
+) -> pa.Table:
     select = ", ".join(["event_id", *[c for c in columns if c != "event_id"]])
     runs = id_runs(ids)
     if len(runs) >= LOCATE_FROM_RUNS:
-        located = _fetch_by_rowid(cur, ids, select)
+        located = _fetch_by_rowid(cur, ids, select, places or row_locator.Handle())
         if located is not None:
             return located
     # The runs' overall bounds first: DuckDB applies a single range as it scans, so the OR of
@@ -136,10 +143,12 @@ def _fetch(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, columns: Sequence[st
     return table.take(pa.array(_positions(table.column("event_id").to_numpy(), ids)))
 
 
-def _fetch_by_rowid(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, select: str) -> pa.Table | None:
+def _fetch_by_rowid(
+    cur: duckdb.DuckDBPyConnection, ids: np.ndarray, select: str, places: row_locator.Handle
+) -> pa.Table | None:
     """The rows of `ids` read by rowid ranges (`row_locator`), or None when the locator cannot
     place every id or the rows it pointed at hold other ids (then it is dropped)."""
-    locator = row_locator.locate(cur)
+    locator = places.get(cur)
     rowids = locator.rowids(ids) if locator is not None else None
     if locator is None or rowids is None:
         return None
@@ -147,7 +156,7 @@ def _fetch_by_rowid(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, select: str
     got = table.column("event_id").to_numpy()
     at = _positions(got, ids)
     if len(at) != len(ids):
-        row_locator.forget(locator)
+        places.drop(locator)
         return None
     return table.take(pa.array(at))
 
