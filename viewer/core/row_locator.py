@@ -3,9 +3,10 @@
 Why: a time window of a case built from a CloudTrail bucket (a file per account, region and
 5 minutes) holds the rows of ~30 files. Read by event id ranges, DuckDB evaluates the OR of the
 ranges on every row between the first and the last range (event_id's zone maps cover whole row
-groups): 21-28 ms for a 200-row page at 1M events in files of 50, and the rows scanned grow with the
-table. A filter on rowid goes straight to the vectors holding the rows: ~9 ms, whatever the
-table's size (`benchmarks/ingest_cloudtrail.py --per-file 50`).
+groups): 21-28 ms for a 200-row page of the table's eleven columns at 1M events in files of 50,
+28-32 ms at 10M. A filter on rowid goes straight to the vectors holding the rows: 11-12 ms at 1M
+(6-7 ms once `src_ip` was stored with zstd: `case_file.ZSTD_COLUMNS`), 7-8 ms at 10M
+(`benchmarks/ingest_cloudtrail.py --per-file 50`).
 
 Each file's rows are contiguous in `events` (a chunk's INSERT writes whole id ranges per thread),
 so `event_id - rowid` is constant along a run of them, and the runs are the groups of that
