@@ -75,8 +75,13 @@ Grid = tuple[np.ndarray, int, np.ndarray]  # sorted keys, first day index, [day,
 FIELDS = ("n", "n_fail", "first_us", "last_us", "sources")
 #: A day without events: no first (the largest value) or last (the smallest), no sources.
 EMPTY = (0, 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0)
-_DAY_SQL = f"""k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
-               min(first_us) AS first_us, max(LAST) AS last_us, bit_or(sources) AS sources"""
+
+
+def _day_sql(last_us: str) -> str:
+    """Per (key, day) sums of hourly rows whose last time is `last_us` (a column or expression:
+    the rollup stores it as first_us + span_us)."""
+    return f"""k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
+               min(first_us) AS first_us, max({last_us}) AS last_us, bit_or(sources) AS sources"""
 
 
 def drop_outdated(cur: duckdb.DuckDBPyConnection) -> None:
@@ -107,9 +112,7 @@ def current_kinds(cur: duckdb.DuckDBPyConnection) -> set[str]:
 def batch_deltas(cur: duckdb.DuckDBPyConnection) -> Deltas:
     """Per (key, day) events of `_entity_batch` (panel_stats.append_new's hourly rows of one kind)."""
     return _as_deltas(
-        cur.execute(
-            f"SELECT {_DAY_SQL.replace('LAST', 'last_us')} FROM _entity_batch GROUP BY ALL"
-        ).fetchnumpy()
+        cur.execute(f"SELECT {_day_sql('last_us')} FROM _entity_batch GROUP BY ALL").fetchnumpy()
     )
 
 
@@ -121,7 +124,7 @@ def _as_deltas(got: dict) -> Deltas:
 
 def _rollup_deltas(cur: duckdb.DuckDBPyConnection, kind: str) -> Deltas:
     got = cur.execute(
-        f"SELECT {_DAY_SQL.replace('LAST', 'first_us + span_us')} FROM entity_rollup WHERE kind = ? GROUP BY ALL",
+        f"SELECT {_day_sql('first_us + span_us')} FROM entity_rollup WHERE kind = ? GROUP BY ALL",
         [kind],
     ).fetchnumpy()
     return _as_deltas(got)
