@@ -144,12 +144,13 @@ def test_a_separator_inside_a_json_string_is_not_a_line_break(tmp_path: Path) ->
     assert name == "a\u2028b."
 
 
-def test_a_chunk_validated_from_arrow_or_from_a_temp_table_gives_the_same_case(
+def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small chunks are validated straight from Arrow, big ones through a temp table
-    (chunk_import.ARROW_DIRECT_ROWS): events and their ids, the warnings and the
-    counts must not depend on which. Batches of 3 lines split every file across batches."""
+    """A chunk's lines are cut into statements and batches by their count
+    (`insert_batches.statements`): events and their ids, the warnings and the counts must not
+    depend on how. Batches and groups of 4 lines split every file across batches, and the 45
+    lines (11 groups and one line) end in two batches of more than half a group, read first."""
     paths = []
     for k in range(5):
         lines = [_record(100 * k + i) for i in range(7)]
@@ -160,8 +161,8 @@ def test_a_chunk_validated_from_arrow_or_from_a_temp_table_gives_the_same_case(
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
         paths.append(path)
 
-    from_arrow, from_table = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 3)
-    assert from_arrow == from_table
-    counts, events, warnings = from_arrow
+    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 4)
+    assert small == groups
+    counts, events, warnings = small
     assert len(events) == 5 * 7
     assert [c[1:] for c in counts] == [(8, 7, 1)] * 5 and len(warnings) == 5  # each file's broken line

@@ -278,12 +278,13 @@ def test_raw_text_is_the_same_json_whether_or_not_the_file_needs_escaping(tmp_pa
     assert alb_raw["fields"]["request"] == "GET http://www.example.com:80/ HTTP/1.1"
 
 
-def test_a_chunk_read_from_arrow_or_from_a_temp_table_gives_the_same_case(
+def test_a_chunk_read_in_any_statements_and_batches_gives_the_same_case(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small chunks go from Arrow straight into the INSERT, big ones through a temp table
-    (chunk_import.ARROW_DIRECT_ROWS): the rows and their ids, the counts and the
-    warnings must not depend on which. Batches of 7 lines split files across batches."""
+    """A chunk's lines are cut into statements and batches by their count
+    (`insert_batches.statements`): the rows and their ids, the counts and the warnings must not
+    depend on how. Batches and groups of 7 lines split files across batches and reorder them,
+    and the 9 flow lines (a group and a small rest) become two statements."""
     s3_line = (
         "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 "
         '[06/Feb/2019:00:00:{s:02d} +0000] 192.0.2.3 - REQ{f:04d}{n} REST.GET.OBJECT k{n} "GET /k\\"{n} HTTP/1.1" '
@@ -299,8 +300,8 @@ def test_a_chunk_read_from_arrow_or_from_a_temp_table_gives_the_same_case(
         [HEADER] + [V2_LINE.replace("50432", str(50000 + n)) for n in range(9)],
     )
 
-    from_arrow, from_table = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs", tmp_path / "vpc"], 7)
-    assert from_arrow == from_table
-    counts, events, warnings = from_arrow
+    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs", tmp_path / "vpc"], 7)
+    assert small == groups
+    counts, events, warnings = small
     assert len(events) == 6 * 5 + 9
     assert sum(c[3] for c in counts) == 6 and len(warnings) == 6  # the wrong-shape line of each S3 file

@@ -1,4 +1,4 @@
-"""Importing the same evidence with lines read straight from Arrow and through a temp table."""
+"""Importing the same evidence with its lines cut into statements and batches in two ways."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ def _imported(case_path: Path, paths: list[Path]) -> Imported:
 def import_both_ways(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paths: list[Path], batch_rows: int
 ) -> tuple[Imported, Imported]:
-    """The case from Arrow batches of `batch_rows` lines, then the case through a temp table
-    (`chunk_import.ARROW_DIRECT_ROWS` 0)."""
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_BATCH", batch_rows)
-    from_arrow = _imported(tmp_path / "arrow.caseline", paths)
-    monkeypatch.setattr(chunk_import, "ARROW_DIRECT_ROWS", 0)
-    return from_arrow, _imported(tmp_path / "table.caseline", paths)
+    """The case read in small batches of `batch_rows` lines (every chunk under a "row group"),
+    then the case read with row groups of `batch_rows` lines (`insert_batches.statements`:
+    whole groups, rests split in halves and read first, or two statements of small batches)."""
+    monkeypatch.setattr(chunk_import, "INSERT_SMALL_BATCH", batch_rows)
+    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", 10**9)
+    small = _imported(tmp_path / "small.caseline", paths)
+    monkeypatch.setattr(chunk_import, "INSERT_SMALL_BATCH", 2)
+    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", batch_rows)
+    return small, _imported(tmp_path / "groups.caseline", paths)

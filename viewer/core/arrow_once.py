@@ -22,6 +22,12 @@ def read_once(table: pa.Table, max_rows: int | None = None) -> pa.RecordBatchRea
     batches = table.to_batches(max_chunksize=max_rows)
     schema = table.schema
     del table
+    return batches_once(schema, batches)
+
+
+def batches_once(schema: pa.Schema, batches: list[pa.RecordBatch]) -> pa.RecordBatchReader:
+    """`batches` as a stream DuckDB can read one time, in this order; each batch is released
+    once read (the list is emptied as it goes: pass a copy to read the same batches twice)."""
 
     def drain() -> Iterator[pa.RecordBatch]:
         while batches:

@@ -31,8 +31,9 @@ from viewer.core.array_extract import (
     stage_sql,
     staged_records_sql,
 )
-from viewer.core.arrow_once import read_once
+from viewer.core.arrow_once import batches_once, read_once
 from viewer.core.entities import import_picks
+from viewer.core.insert_batches import ROW_GROUP, SMALL_BATCH, statements
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.record_readers import Problem, records
@@ -41,16 +42,12 @@ from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
 
 PY_BATCH = 50_000  # records per Arrow batch from the Python readers
-#: A chunk of at most this many lines (one row group of a temp table) is tokenized and inserted
-#: (text) or validated (JSON lines) straight from Arrow, in small batches. A temp table is
-#: scanned one row group per thread, so the 77k lines of a chunk of S3 access logs (400 files) ran on one core: 1.25 s from
-#: a temp table against 0.77 s from Arrow, same chunk; a 1M-line import 35-42 s -> 27-31 s, same
-#: run. An Arrow stream is scanned a batch per task on every thread, but each row costs more to
-#: take in, and the small batches are merged into row groups afterwards: once a chunk fills
-#: several row groups the temp table is as fast or faster (330k VPC flow lines: 1.33 s against
-#: 1.96 s).
-ARROW_DIRECT_ROWS = 122_880
-ARROW_DIRECT_BATCH = 16_384
+#: How a statement's rows are cut into Arrow batches (`insert_batches`): whole row groups of
+#: DuckDB's size, the rest in more than half a group; small batches for a statement under a group
+#: (an Arrow stream is read a batch per task, so they spread it over every thread). Tests make
+#: them small to cut a few lines into many groups and batches.
+INSERT_ROW_GROUP = ROW_GROUP
+INSERT_SMALL_BATCH = SMALL_BATCH
 #: Decompressed input after which the chunks read so far are committed (see import_chunks).
 COMMIT_BYTES = 256 * 1024**2
 
@@ -291,34 +288,19 @@ class ChunkImporter:
             with contextlib.suppress(duckdb.TransactionException):
                 self.cur.execute("SET preserve_insertion_order = true")
 
-    @contextlib.contextmanager
-    def _lines(self, name: str, table: pa.Table) -> Iterator[str]:
-        """The SQL reading a chunk's lines `table`, for the one statement run inside the block:
-        straight from Arrow when the chunk fits one row group (ARROW_DIRECT_ROWS), else from
-        temp table `name`, dropped after it."""
-        if table.num_rows <= ARROW_DIRECT_ROWS:
-            self.cur.register(f"{name}_arrow", read_once(table, ARROW_DIRECT_BATCH))
+    def _each_statement(self, name: str, table: pa.Table, run: Callable[[int, str], None]) -> None:
+        """Run `run(k, sql)` for each statement k of a chunk's lines `table`: `sql` reads that
+        statement's rows from Arrow, in the batches of `insert_batches.statements` (whole row
+        groups, each read by one thread, or small batches under a group)."""
+        schema = table.schema
+        parts = statements(table.to_batches(), INSERT_ROW_GROUP, INSERT_SMALL_BATCH)
+        del table
+        for k in range(len(parts)):
+            self.cur.register(f"{name}_arrow", batches_once(schema, parts[k]))
             try:
-                yield f"SELECT * FROM {name}_arrow"
+                run(k, f"SELECT * FROM {name}_arrow")
             finally:
                 self.cur.unregister(f"{name}_arrow")
-        else:
-            self._stage_arrow(name, table)
-            yield f"SELECT * FROM {name}"
-            self.cur.execute(f"DROP TABLE {name}")
-
-    def _stage_arrow(self, name: str, table: pa.Table) -> None:
-        """Copy an Arrow table of lines into temp table `name` before the heavy statement reads it
-        (chunks of several row groups: see ARROW_DIRECT_ROWS). DuckDB scans Arrow a batch per
-        task, and the lines come in 64k-row batches, too few per chunk to keep both cores busy;
-        a temp table is scanned a row group per task. The copy itself is a memcpy of the lines.
-        Handed over as a read-once stream (`arrow_once`): a registered table stays in memory
-        until the transaction commits."""
-        self.cur.register(f"{name}_arrow", read_once(table))
-        try:
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-        finally:
-            self.cur.unregister(f"{name}_arrow")
 
     def _register_files(self, files: list, spec: FormatSpec) -> None:
         table = pa.table(
@@ -344,8 +326,11 @@ class ChunkImporter:
         else:
             text_files = lines.result()
         plan, file_layout = TextPlan.for_files(syntax, text_files)
-        with self._lines("text_lines", lines_table(text_files, file_layout)) as source:
-            self._insert_events(plan.insert_sql(spec, source))
+        self._each_statement(
+            "text_lines",
+            lines_table(text_files, file_layout),
+            lambda _, source: self._insert_events(plan.insert_sql(spec, source)),
+        )
         import_picks.note_flow_layouts(
             self.cur, spec.source_type, {eid: plan.layouts[lid].names for eid, lid in file_layout.items()}
         )
@@ -388,8 +373,12 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-        with self._lines("json_lines", json_lines_table(text_files)) as source:
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {json_records_sql(spec, source)}")
+
+        def stage(k: int, source: str) -> None:
+            into = "INSERT INTO py_batch" if k else "CREATE OR REPLACE TEMP TABLE py_batch AS"
+            self.cur.execute(f"{into} {json_records_sql(spec, source)}")
+
+        self._each_statement("json_lines", json_lines_table(text_files), stage)
         self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
