@@ -21,8 +21,6 @@ reaches one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pyarrow as pa
 
 #: DuckDB's rows per row group (its default; Caseline does not change it).
@@ -49,18 +47,18 @@ def statement_sizes(rows: int, row_group: int = ROW_GROUP, small: int = SMALL_BA
 
 
 def statements(
-    batches: Iterable[pa.RecordBatch], row_group: int = ROW_GROUP, small: int = SMALL_BATCH
+    batches: list[pa.RecordBatch], row_group: int = ROW_GROUP, small: int = SMALL_BATCH
 ) -> list[list[pa.RecordBatch]]:
-    """The rows of `batches` (one schema) as the batches of `statement_sizes`. Rows are copied
-    once into whole groups as the batches come (an input batch can be freed once read), and
-    again only where a batch spans two groups; the order of rows changes, which an INSERT of
-    rows that carry their own ids does not mind."""
-    groups = _regroup(batches, row_group)
-    plan = statement_sizes(sum(g.num_rows for g in groups), row_group, small)
+    """The rows of `batches` (one schema) as the batches of `statement_sizes`, cut from them in
+    order (copied only where a batch spans two of them); the part-filled batches are then moved
+    first. The order of rows changes, which an INSERT of rows that carry their own ids does not
+    mind."""
+    rest = list(batches)
+    plan = statement_sizes(sum(b.num_rows for b in rest), row_group, small)
     out = []
     for sizes in plan:
         # Cut in the order of the rows (whole groups first), then put the part-filled ones first.
-        cut = _cut(groups, sorted(sizes, key=lambda n: n != row_group))
+        cut = _cut(rest, sorted(sizes, key=lambda n: n != row_group))
         out.append(sorted(cut, key=lambda b: b.num_rows == row_group))
     return [s for s in out if s] or [[]]  # no rows: one statement over none (it still runs)
 
@@ -69,38 +67,20 @@ def _smalls(rows: int, small: int) -> list[int]:
     return [min(small, rows - start) for start in range(0, rows, small)]
 
 
-def _regroup(batches: Iterable[pa.RecordBatch], row_group: int) -> list[pa.RecordBatch]:
-    """Whole groups of `row_group` rows, then the rest (if any)."""
-    groups: list[pa.RecordBatch] = []
-    pending: list[pa.RecordBatch] = []
-    filled = 0
-    for batch in batches:
-        while batch.num_rows:
-            take = min(batch.num_rows, row_group - filled)
-            pending.append(batch.slice(0, take))
-            filled += take
-            batch = batch.slice(take)
-            if filled == row_group:
-                groups.append(_one(pending))
-                pending, filled = [], 0
-    if pending:
-        groups.append(_one(pending))
-    return groups
-
-
-def _cut(groups: list[pa.RecordBatch], sizes: list[int]) -> list[pa.RecordBatch]:
-    """The next `sizes` rows of `groups` (consumed from the front), one batch each."""
+def _cut(batches: list[pa.RecordBatch], sizes: list[int]) -> list[pa.RecordBatch]:
+    """The next `sizes` rows of `batches` (consumed from the front), one batch each."""
+    batches[:] = [b for b in batches if b.num_rows]
     out = []
     for size in sizes:
         pieces = []
         while size:
-            head = groups[0]
+            head = batches[0]
             take = min(size, head.num_rows)
             pieces.append(head.slice(0, take))
             if take == head.num_rows:
-                groups.pop(0)
+                batches.pop(0)
             else:
-                groups[0] = head.slice(take)
+                batches[0] = head.slice(take)
             size -= take
         out.append(_one(pieces))
     return out
