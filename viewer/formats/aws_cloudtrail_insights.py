@@ -60,6 +60,8 @@ def _sniff_insights_document(head: Head) -> bool:
     return (
         s.startswith("{")
         and has_key(s[:400], "Records")
+        # The regular expression scans every record's eventType; the literal rules most files out.
+        and "AwsCloudTrailInsight" in s
         and _INSIGHT_TYPE.search(s) is not None
         and has_key(s, "insightDetails")
     )

@@ -135,6 +135,7 @@ def _is_subscription_payload(head: Head) -> bool:
     s = head.stripped
     return (
         s.startswith("{")
+        and '"messageType"' in s  # a plain scan rules most files out before the expression
         and re.search(r'"messageType"\s*:\s*"(DATA|CONTROL)_MESSAGE"', s) is not None
         and has_key(s, "logEvents")
     )

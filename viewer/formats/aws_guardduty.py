@@ -205,6 +205,7 @@ def _sniff_eventbridge_single(head: Head) -> bool:
     return (
         s.startswith("{")
         and head.first_line_object is None
+        and "GuardDuty Finding" in s  # a plain scan rules most files out before the expressions
         and _EVENTBRIDGE_TYPE.search(s) is not None
         and _EVENTBRIDGE_SOURCE.search(s) is not None
     )

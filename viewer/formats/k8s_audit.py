@@ -151,6 +151,7 @@ def _sniff_aks(head: Head) -> bool:
     text = head.text
     return (
         head.first_char == "{"
+        and '"kube-audit' in text  # one scan rules most files out before the two exact ones
         and ('"kube-audit"' in text or '"kube-audit-admin"' in text)
         and has_key(text, "properties")
         and has_key(text, "log")
