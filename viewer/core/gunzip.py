@@ -33,3 +33,10 @@ READ_ERRORS: tuple[type[Exception], ...] = (OSError, *ERRORS)
 def decompressobj() -> Any:
     """A decompressor for one gzip member (`decompress`, `flush`, `eof`, `unused_data`)."""
     return _inflate.decompressobj(GZIP_WBITS)
+
+
+def peek(data: bytes, size: int) -> bytes:
+    """The first `size` bytes inflated from the start of a gzip member, through zlib: ISA-L's
+    decompressor takes ~30 us to set up, 7x zlib's, which a peek of a few hundred bytes does not
+    pay back (checking 200,000 bucket files for archives: 34 -> 5 us a file)."""
+    return zlib.decompressobj(GZIP_WBITS).decompress(data, size)

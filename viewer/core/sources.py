@@ -99,7 +99,7 @@ def archive_kind(path: Path) -> str | None:
         return "zip"
     if start.startswith(GZIP_MAGIC):
         try:
-            start = gunzip.decompressobj().decompress(start, 512)
+            start = gunzip.peek(start, 512)
         except gunzip.ERRORS:
             return None
     elif start.startswith((b"BZh", b"\xfd7zXZ")):
@@ -202,10 +202,13 @@ def text_size_estimate(path: Path, size: int, gzip_ratio: int) -> int:
 def read_head(path: Path) -> tuple[Head, list[str]]:
     """The decompressed, decoded start of a file, and notes about its encoding."""
     notes: list[str] = []
-    compressed = is_gzip(path)
+    compressed = False
     try:
-        with path.open("rb") as fh:
-            data = fh.read(HEAD_BYTES if not compressed else 4 * HEAD_BYTES)
+        with path.open("rb") as fh:  # opened once: planning reads the heads of every file
+            data = fh.read(HEAD_BYTES)
+            compressed = data.startswith(GZIP_MAGIC)
+            if compressed:
+                data += fh.read(3 * HEAD_BYTES)
         if compressed:
             # A decompressor object, not gzip.open: a truncated file still shows its start.
             data = gunzip.decompressobj().decompress(data, HEAD_BYTES)
