@@ -161,8 +161,10 @@ def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
         paths.append(path)
 
-    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 4)
+    plans: list = []
+    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 4, plans)
     assert small == groups
+    assert plans == [[[2, 3] + [4] * 10]]  # the halves of the last group and the rest, read first
     counts, events, warnings = small
     assert len(events) == 5 * 7
     assert [c[1:] for c in counts] == [(8, 7, 1)] * 5 and len(warnings) == 5  # each file's broken line

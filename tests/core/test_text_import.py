@@ -300,8 +300,10 @@ def test_a_chunk_read_in_any_statements_and_batches_gives_the_same_case(
         [HEADER] + [V2_LINE.replace("50432", str(50000 + n)) for n in range(9)],
     )
 
-    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs", tmp_path / "vpc"], 7)
+    plans: list = []
+    small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs", tmp_path / "vpc"], 7, plans)
     assert small == groups
+    assert [[7] * 6] in plans and [[2, 2], [2, 2, 1]] in plans  # whole groups; two statements
     counts, events, warnings = small
     assert len(events) == 6 * 5 + 9
     assert sum(c[3] for c in counts) == 6 and len(warnings) == 6  # the wrong-shape line of each S3 file

@@ -29,7 +29,11 @@ def _imported(case_path: Path, paths: list[Path]) -> Imported:
 
 
 def import_both_ways(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paths: list[Path], batch_rows: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    paths: list[Path],
+    batch_rows: int,
+    plans: list | None = None,
 ) -> tuple[Imported, Imported]:
     """The case read in small batches of `batch_rows` lines (every chunk under a "row group"),
     then the case read with row groups of `batch_rows` lines (`insert_batches.statements`:
@@ -39,4 +43,13 @@ def import_both_ways(
     small = _imported(tmp_path / "small.caseline", paths)
     monkeypatch.setattr(chunk_import, "INSERT_SMALL_BATCH", 2)
     monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", batch_rows)
+    if plans is not None:  # the batch sizes of each chunk's statements, as the import ran them
+        cut = chunk_import.statements
+
+        def recorded(*args: object) -> list:
+            parts = cut(*args)  # type: ignore[arg-type]
+            plans.append([[b.num_rows for b in part] for part in parts])
+            return parts
+
+        monkeypatch.setattr(chunk_import, "statements", recorded)
     return small, _imported(tmp_path / "groups.caseline", paths)

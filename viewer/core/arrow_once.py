@@ -15,11 +15,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 
-def read_once(table: pa.Table, max_rows: int | None = None) -> pa.RecordBatchReader:
-    """`table` as a stream DuckDB can read one time; each batch is released once read.
-    `max_rows`: cut it into batches of at most that many rows (DuckDB's scan runs a batch per
-    task, so small batches spread one statement over every thread)."""
-    batches = table.to_batches(max_chunksize=max_rows)
+def read_once(table: pa.Table) -> pa.RecordBatchReader:
+    """`table` as a stream DuckDB can read one time; each batch is released once read (how a
+    statement's rows are cut into batches: `insert_batches`)."""
+    batches = table.to_batches()
     schema = table.schema
     del table
     return batches_once(schema, batches)

@@ -43,9 +43,9 @@ from viewer.formats.base import FormatSpec, ReaderKind
 
 PY_BATCH = 50_000  # records per Arrow batch from the Python readers
 #: How a statement's rows are cut into Arrow batches (`insert_batches`): whole row groups of
-#: DuckDB's size, the rest in more than half a group; small batches for a statement under a group
-#: (an Arrow stream is read a batch per task, so they spread it over every thread). Tests make
-#: them small to cut a few lines into many groups and batches.
+#: DuckDB's size, the rest in one or two batches of at least half a group; small batches for a
+#: statement under a group (an Arrow stream is read a batch per task, so they spread it over
+#: every thread). Tests make them small to cut a few lines into many groups and batches.
 INSERT_ROW_GROUP = ROW_GROUP
 INSERT_SMALL_BATCH = SMALL_BATCH
 #: Decompressed input after which the chunks read so far are committed (see import_chunks).
