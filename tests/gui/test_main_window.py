@@ -247,3 +247,18 @@ def test_open_returns_quickly(qtbot, settings, case_path) -> None:  # type: igno
     elapsed = time.perf_counter() - t0
     qtbot.waitUntil(lambda: win.timeline.buckets is not None, timeout=WAIT_MS)
     assert elapsed < 0.5, f"open_case blocked the GUI thread for {elapsed * 1000:.0f} ms"
+
+
+def test_the_table_columns_are_loaded_ahead_once_the_case_shows(qtbot, settings, case_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After the summary, the session loads the blocks of the columns the table shows
+    (page_warmup), once per case: a case opened next gets its own load."""
+    win = open_window(qtbot, settings, case_path)
+    qtbot.waitUntil(lambda: win.session.warmup is not None, timeout=WAIT_MS)
+    first = win.session.warmup
+    assert first.loaded and first.columns == ("event_id", *win.table_model.columns)
+    other = tmp_path / "other.caseline"
+    shutil.copy(case_path, other)
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        assert win.open_case(other, read_only=True)
+    qtbot.waitUntil(lambda: win.session.warmup is not None, timeout=WAIT_MS)
+    assert win.session.path == other and win.session.warmup.loaded

@@ -1,16 +1,20 @@
 """The open case as the window sees it: the CaseFile, a cursor factory and its summary.
 
 The summary (count, time span, sources) is computed in the background: on a 10M-event case it
-is a full scan and must not freeze the window.
+is a full scan and must not freeze the window. So is the load of the table's columns into
+DuckDB's memory once the case shows (`page_warmup`): the analyst's first jumps are then as fast
+as the later ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 from PySide6.QtCore import QObject, Signal, Slot
 
+from viewer.core import page_warmup
 from viewer.core.case_file import CaseFile, CaseSummary
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -21,6 +25,7 @@ class CaseSession(QObject):
 
     summaryReady = Signal(object)  # CaseSummary
     summaryFailed = Signal(str)
+    pagesWarmed = Signal(object)  # page_warmup.Warmup
 
     def __init__(self, case: CaseFile, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -29,6 +34,9 @@ class CaseSession(QObject):
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._on_summary)
         self._runner.failed.connect(self.summaryFailed)
+        self._warmer = SupersedingRunner(self)
+        self._warmer.resultReady.connect(self._on_warmed)
+        self.warmup: page_warmup.Warmup | None = None  # the last load of the table's columns
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False, parent: QObject | None = None) -> CaseSession:
@@ -63,6 +71,27 @@ class CaseSession(QObject):
         self.summary = summary
         self.summaryReady.emit(summary)
 
+    def warm_pages(self, columns: Sequence[str]) -> None:
+        """Load the blocks of the table's `columns` in the background (at most one load runs)."""
+        case, wanted = self.case, list(columns)
+
+        def work(token: CancelToken) -> page_warmup.Warmup:
+            cur = case.cursor()
+            token.on_cancel(cur.interrupt)
+            try:
+                return page_warmup.warm_pages(cur, wanted)
+            finally:
+                cur.close()
+
+        self._warmer.submit(work)
+
+    @Slot(object)
+    def _on_warmed(self, warmup: object) -> None:
+        assert isinstance(warmup, page_warmup.Warmup)
+        self.warmup = warmup
+        self.pagesWarmed.emit(warmup)
+
     def close(self) -> None:
         self._runner.cancel()
+        self._warmer.cancel()
         self.case.close()
