@@ -262,3 +262,21 @@ def test_the_table_columns_are_loaded_ahead_once_the_case_shows(qtbot, settings,
         assert win.open_case(other, read_only=True)
     qtbot.waitUntil(lambda: win.session.warmup is not None, timeout=WAIT_MS)
     assert win.session.path == other and win.session.warmup.loaded
+
+
+def test_a_session_closed_before_its_warmup_reported_does_not_touch_the_closed_cursor(
+    qtbot, case_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The load finished on its thread, its result not yet delivered, then the case closes (as a
+    window closing right after an import does): cancelling it must not interrupt its cursor,
+    closed by then (that crashed the process)."""
+    from PySide6.QtCore import QThreadPool
+
+    from viewer.gui.case_session import CaseSession
+
+    session = CaseSession.open(case_path, read_only=True)
+    session.warm_pages(schema.field_names()[:3])
+    assert QThreadPool.globalInstance().waitForDone(WAIT_MS)
+    assert session.warmup is None  # its report is still queued
+    session.close()
+    session.deleteLater()

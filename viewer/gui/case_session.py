@@ -77,10 +77,11 @@ class CaseSession(QObject):
 
         def work(token: CancelToken) -> page_warmup.Warmup:
             cur = case.cursor()
-            token.on_cancel(cur.interrupt)
+            remove = token.on_cancel(cur.interrupt)
             try:
                 return page_warmup.warm_pages(cur, wanted)
             finally:
+                remove()  # a cancel after this point must not interrupt a closed cursor
                 cur.close()
 
         self._warmer.submit(work)
