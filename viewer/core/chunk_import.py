@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
 
-PY_BATCH = 50_000  # records per Arrow batch from the Python readers
+#: Records (and characters of them) per statement from the Python readers: bounds the memory of
+#: their text in Python and in Arrow.
+PY_BATCH = 100_000
+PY_BATCH_CHARS = 32 * 1024**2
 #: How a statement's rows are cut into Arrow batches (`insert_batches`): whole row groups of
 #: DuckDB's size, the rest in one or two batches of at least half a group; small batches for a
 #: statement under a group (an Arrow stream is read a batch per task, so they spread it over
@@ -89,6 +92,56 @@ def refused_files(cur: duckdb.DuckDBPyConnection, paths: list[str]) -> set[str]:
             return set(paths)
     half = len(paths) // 2
     return refused_files(cur, paths[:half]) | refused_files(cur, paths[half:])
+
+
+def _python_batches(spec: FormatSpec, files: list) -> Iterator[_PythonBatch | tuple[int, str, list[Problem]]]:
+    """The records of `files` read by Python, in batches; after each file, its problems."""
+    batch = _PythonBatch()
+    for eid, pf in files:
+        problems: list[Problem] = []
+        for index, text in records(pf.source.real_path, spec.reader, problems):
+            if batch.full:
+                yield batch.take()
+            batch.add(eid, index, text)
+        yield eid, pf.source.display_path, problems
+    if batch.texts:
+        yield batch.take()
+
+
+@dataclass
+class _PythonBatch:
+    """Records from the Python readers waiting for their statement, in evidence id order and
+    file order within a file (the readers number records in order)."""
+
+    evidence_ids: list[int] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    chars: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.texts) >= PY_BATCH or self.chars >= PY_BATCH_CHARS
+
+    def add(self, evidence_id: int, index: int, text: str) -> None:
+        # A chunk's files come in evidence id order (ids are given in plan order) and each reader
+        # numbers its records in order: the batch's range (`id_range`) relies on it.
+        if self.texts and (evidence_id, index) <= (self.evidence_ids[-1], self.indexes[-1]):
+            raise RuntimeError("records reached a Python batch out of evidence id order")
+        self.evidence_ids.append(evidence_id)
+        self.indexes.append(index)
+        self.texts.append(text)
+        self.chars += len(text)
+
+    def take(self) -> _PythonBatch:
+        taken = _PythonBatch(self.evidence_ids, self.indexes, self.texts, self.chars)
+        self.evidence_ids, self.indexes, self.texts, self.chars = [], [], [], 0
+        return taken
+
+    def id_range(self) -> tuple[int, int]:
+        """The event ids of the batch's rows: [first, last + 1)."""
+        return (self.evidence_ids[0] << 32) + self.indexes[0], (self.evidence_ids[-1] << 32) + self.indexes[
+            -1
+        ] + 1
 
 
 @dataclass
@@ -373,55 +426,59 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-
-        def stage(k: int, source: str) -> None:
-            into = "INSERT INTO py_batch" if k else "CREATE OR REPLACE TEMP TABLE py_batch AS"
-            self.cur.execute(f"{into} {json_records_sql(spec, source)}")
-
-        self._each_statement("json_lines", json_lines_table(text_files), stage)
+        self._stage_records(
+            "json_lines", json_lines_table(text_files), lambda src: json_records_sql(spec, src)
+        )
         self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
 
-    def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
-        for eid, pf in files:
-            problems: list[Problem] = []
-            batch: list[tuple[int, str]] = []
-            for item in records(pf.source.real_path, spec.reader, problems):
-                batch.append(item)
-                if len(batch) >= PY_BATCH:
-                    self._python_batch(spec, eid, batch, counts)
-                    batch = []
-            self._python_batch(spec, eid, batch, counts)
-            self._record_problems(eid, pf.source.display_path, problems, counts)
+    def _stage_records(self, name: str, table: pa.Table, records_sql: Callable[[str], str]) -> None:
+        """Temp table py_batch: the validated records of `table` (`records_sql` of its SQL), laid
+        out in whole row groups (`_each_statement`), so the INSERT that reads it runs on every
+        thread."""
 
-    def _python_batch(self, spec: FormatSpec, eid: int, batch: list[tuple[int, str]], counts: dict) -> None:
-        if not batch:
+        def stage(k: int, source: str) -> None:
+            into = "INSERT INTO py_batch" if k else "CREATE OR REPLACE TEMP TABLE py_batch AS"
+            self.cur.execute(f"{into} {records_sql(source)}")
+
+        self._each_statement(name, table, stage)
+
+    def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
+        """Records split by Python (CSV, nested and embedded shapes, damaged files), many files
+        per statement: a statement per file ran on one core, its 5,000 records too few for
+        DuckDB to share out (CloudTrail in CloudWatch Logs subscriptions, 40 files: 9.5 s on
+        one core). A batch holds whole files and parts of files in evidence id order, so its
+        event ids are one range that no other batch's rows fall in. (Reading the next batch in a
+        thread while DuckDB took this one saved nothing measurable: 5.0-5.2 s either way.)"""
+        for item in _python_batches(spec, files):
+            if isinstance(item, _PythonBatch):
+                self._python_batch(spec, item, counts)
+            else:
+                self._record_problems(*item, counts)
+
+    def _python_batch(self, spec: FormatSpec, batch: _PythonBatch, counts: dict) -> None:
+        if not batch.texts:
             return
         self.ctx.check()
-        texts = pa.array([t for _, t in batch], pa.string())
+        texts = pa.array(batch.texts, pa.string())
         embedded = spec.reader.embedded_json_key is not None
         table = pa.table(
             {
-                "evidence_id": pa.array([eid] * len(batch), pa.int32()),
-                "record_index": pa.array([i for i, _ in batch], pa.int64()),
+                "evidence_id": pa.array(batch.evidence_ids, pa.int32()),
+                "record_index": pa.array(batch.indexes, pa.int64()),
                 "r": texts if embedded else as_json(texts),
             }
         )
-        self.cur.register("py_records", read_once(table))  # read by the one statement below
-        try:
-            # Validated once into a temp table: the warnings, counts and insert below all read it
-            # (running the records query for each re-parsed every record four times).
-            if embedded:
-                recs = ingest_sql.records_sql(spec, "SELECT * FROM py_records", False)
-            else:
-                recs = json_records_sql(spec, "SELECT * FROM py_records")
-            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE py_batch AS {recs}")
-        finally:
-            self.cur.unregister("py_records")
-        # Judge this batch's rows only: the file's earlier batches are already counted.
-        first, last = batch[0][0], batch[-1][0]
-        self._judge_batch(spec, [eid], counts, ((eid << 32) + first, (eid << 32) + last + 1))
+        del texts
+        # Validated once into a temp table: the warnings, counts and insert below all read it
+        # (running the records query for each re-parsed every record four times).
+        if embedded:
+            self._stage_records("py_records", table, lambda src: ingest_sql.records_sql(spec, src, False))
+        else:
+            self._stage_records("py_records", table, lambda src: json_records_sql(spec, src))
+        # Judge this batch's rows only: earlier batches of its first file are already counted.
+        self._judge_batch(spec, sorted(set(batch.evidence_ids)), counts, batch.id_range())
 
     def _judge_batch(
         self, spec: FormatSpec, evidence_ids: list[int], counts: dict, id_range: tuple[int, int] | None = None

@@ -349,10 +349,10 @@ def _chunks(
     """Consecutive files read the same way (format, compression, path), bounded in bytes and count,
     each with the text it holds once decompressed (estimated: what `import_chunks` commits by).
 
-    Document, text, JSON lines and Parquet files share a DuckDB statement with others of their
-    kind (S3 access logs are thousands of tiny files); CSV and salvaged files are read one by one.
-    Text and JSON lines are bounded by their estimated decompressed size, since Python holds it
-    while DuckDB reads.
+    Files share DuckDB statements with others of their kind (S3 access logs are thousands of
+    tiny files; the Python readers' records go many files to a statement too); salvaged files are
+    read one by one. Text and JSON lines are bounded by their estimated decompressed size, since
+    Python holds it while DuckDB reads.
     """
 
     def key(pf: PlannedFile) -> tuple[str, bool, bool]:
@@ -364,7 +364,14 @@ def _chunks(
 
     from viewer.core.text_import import TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
 
-    batched = (ReaderKind.DOCUMENT, ReaderKind.TEXT, ReaderKind.PARQUET, ReaderKind.LINES)
+    batched = (
+        ReaderKind.DOCUMENT,
+        ReaderKind.TEXT,
+        ReaderKind.PARQUET,
+        ReaderKind.LINES,
+        ReaderKind.CSV,
+        ReaderKind.EXPLODE,
+    )
     chunk: list[tuple[int, PlannedFile]] = []
     size = held = 0
     for item in files:
