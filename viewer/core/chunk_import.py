@@ -139,9 +139,9 @@ class _PythonBatch:
 
     def id_range(self) -> tuple[int, int]:
         """The event ids of the batch's rows: [first, last + 1)."""
-        return (self.evidence_ids[0] << 32) + self.indexes[0], (self.evidence_ids[-1] << 32) + self.indexes[
-            -1
-        ] + 1
+        first = (self.evidence_ids[0] << 32) + self.indexes[0]
+        last = (self.evidence_ids[-1] << 32) + self.indexes[-1]
+        return first, last + 1
 
 
 @dataclass
@@ -426,23 +426,17 @@ class ChunkImporter:
             text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         else:
             text_files = lines.result()
-        self._stage_records(
-            "json_lines", json_lines_table(text_files), lambda src: json_records_sql(spec, src)
+        ids = [eid for eid, _ in files]
+        self._insert_records(
+            spec,
+            "json_lines",
+            json_lines_table(text_files),
+            lambda src: json_records_sql(spec, src),
+            ids,
+            counts,
         )
-        self._judge_batch(spec, [eid for eid, _ in files], counts)
         for tf, (_, pf) in zip(text_files, files, strict=True):
             self._record_problems(tf.evidence_id, pf.source.display_path, tf.problems, counts)
-
-    def _stage_records(self, name: str, table: pa.Table, records_sql: Callable[[str], str]) -> None:
-        """Temp table py_batch: the validated records of `table` (`records_sql` of its SQL), laid
-        out in whole row groups (`_each_statement`), so the INSERT that reads it runs on every
-        thread."""
-
-        def stage(k: int, source: str) -> None:
-            into = "INSERT INTO py_batch" if k else "CREATE OR REPLACE TEMP TABLE py_batch AS"
-            self.cur.execute(f"{into} {records_sql(source)}")
-
-        self._each_statement(name, table, stage)
 
     def _read_python(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         """Records split by Python (CSV, nested and embedded shapes, damaged files), many files
@@ -471,30 +465,55 @@ class ChunkImporter:
             }
         )
         del texts
-        # Validated once into a temp table: the warnings, counts and insert below all read it
-        # (running the records query for each re-parsed every record four times).
-        if embedded:
-            self._stage_records("py_records", table, lambda src: ingest_sql.records_sql(spec, src, False))
-        else:
-            self._stage_records("py_records", table, lambda src: json_records_sql(spec, src))
-        # Judge this batch's rows only: earlier batches of its first file are already counted.
-        self._judge_batch(spec, sorted(set(batch.evidence_ids)), counts, batch.id_range())
 
-    def _judge_batch(
-        self, spec: FormatSpec, evidence_ids: list[int], counts: dict, id_range: tuple[int, int] | None = None
+        def checked(source: str) -> str:
+            return ingest_sql.records_sql(spec, source, False) if embedded else json_records_sql(spec, source)
+
+        # Judge this batch's rows only: earlier batches of its first file are already counted.
+        ids = sorted(set(batch.evidence_ids))
+        self._insert_records(spec, "py_records", table, checked, ids, counts, batch.id_range())
+
+    def _insert_records(
+        self,
+        spec: FormatSpec,
+        name: str,
+        table: pa.Table,
+        checked: Callable[[str], str],
+        evidence_ids: list[int],
+        counts: dict,
+        id_range: tuple[int, int] | None = None,
     ) -> None:
-        """Warnings for the records of temp table py_batch that have a problem, the others into
-        events, then the verdicts on the rows inserted."""
-        staged = "SELECT * FROM py_batch"
-        self.cur.execute(ingest_sql.problem_warnings_sql(staged), [self.import_id])
-        for evid, n in self.cur.execute(ingest_sql.problem_counts_sql(staged)).fetchall():
+        """The records of `table` into events, `checked(sql)` giving each its problem (if any),
+        then the verdicts on the rows inserted. Read from Arrow twice: once for the few records
+        with a problem (temp table py_problems: their warnings and counts), once by the INSERT of
+        the others, in whole row groups (`_each_statement`) so that it runs on every thread.
+        Staged first into one temp table of every checked record, a chunk of fewer records than a
+        row group (80k GCP audit records, 96 MB) was a single row group, which DuckDB scans on
+        one thread: the INSERT ran on one core."""
+        small = table.to_batches(max_chunksize=INSERT_SMALL_BATCH)  # a batch per task: every thread
+        self.cur.register(f"{name}_checked", batches_once(table.schema, small))
+        try:
+            self.cur.execute(
+                f"""CREATE OR REPLACE TEMP TABLE py_problems AS
+                    SELECT evidence_id, record_index, r, problem FROM ({checked(f"SELECT * FROM {name}_checked")})
+                    WHERE problem IS NOT NULL"""
+            )
+        finally:
+            self.cur.unregister(f"{name}_checked")
+        problems = "SELECT * FROM py_problems"
+        self.cur.execute(ingest_sql.problem_warnings_sql(problems), [self.import_id])
+        for evid, n in self.cur.execute(ingest_sql.problem_counts_sql(problems)).fetchall():
             counts.setdefault(evid, FileCounts()).add(FileCounts(seen=n, rejected=n))
         for evid, pos, reason in self.cur.execute(
-            "SELECT evidence_id, record_index, problem FROM py_batch WHERE problem IS NOT NULL LIMIT 1000"
+            "SELECT evidence_id, record_index, problem FROM py_problems LIMIT 1000"
         ).fetchall():
             self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
-        self._insert_events(ingest_sql.insert_events_sql(spec, staged))
-        self.cur.execute("DROP TABLE py_batch")
+        self.cur.execute("DROP TABLE py_problems")
+        self._each_statement(
+            name,
+            table,
+            lambda _, source: self._insert_events(ingest_sql.insert_events_sql(spec, checked(source))),
+        )
         self._settle(spec, evidence_ids, counts, id_range)
 
     def _settle(
