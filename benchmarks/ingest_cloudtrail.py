@@ -9,7 +9,9 @@ Generates N realistic CloudTrail events (~1.5 KB each) as gz files in the S3 del
     with the two-core floor): events/s, CPU-s, peak RSS, ratio to the floor, the case file size
     against the gzipped evidence; then the structures built after the import commits;
   * read paths on the resulting case, when the read-side modules are present: a timeline bucket
-    query, 200-row pages of the time-sorted table (the columns it shows) at nine places, and a free-text search.
+    query, 200-row pages of the time-sorted table (the columns it shows) at nine places, again at
+    nine others in a fresh DuckDB instance after the window's background load of those columns
+    (`page_warmup`), and a free-text search.
 The machine is shared and noisy: compare ratios, not absolute figures, across machines.
 The case is deleted at the end; set KEEP_CASE=1 to keep it (a 10M case takes ~13 min to rebuild).
 """
