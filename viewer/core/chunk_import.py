@@ -452,8 +452,6 @@ class ChunkImporter:
                 self._record_problems(*item, counts)
 
     def _python_batch(self, spec: FormatSpec, batch: _PythonBatch, counts: dict) -> None:
-        if not batch.texts:
-            return
         self.ctx.check()
         texts = pa.array(batch.texts, pa.string())
         embedded = spec.reader.embedded_json_key is not None

@@ -25,7 +25,6 @@ class CaseSession(QObject):
 
     summaryReady = Signal(object)  # CaseSummary
     summaryFailed = Signal(str)
-    pagesWarmed = Signal(object)  # page_warmup.Warmup
 
     def __init__(self, case: CaseFile, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -36,7 +35,8 @@ class CaseSession(QObject):
         self._runner.failed.connect(self.summaryFailed)
         self._warmer = SupersedingRunner(self)
         self._warmer.resultReady.connect(self._on_warmed)
-        self.warmup: page_warmup.Warmup | None = None  # the last load of the table's columns
+        self.warmup: page_warmup.Warmup | None = None  # the load of the table's columns, once done
+        self._warm_asked = False
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False, parent: QObject | None = None) -> CaseSession:
@@ -72,7 +72,11 @@ class CaseSession(QObject):
         self.summaryReady.emit(summary)
 
     def warm_pages(self, columns: Sequence[str]) -> None:
-        """Load the blocks of the table's `columns` in the background (at most one load runs)."""
+        """Load the blocks of the table's `columns` in the background, once per session (DuckDB
+        keeps the blocks it loaded: later calls do nothing)."""
+        if self._warm_asked:
+            return
+        self._warm_asked = True
         case, wanted = self.case, list(columns)
 
         def work(token: CancelToken) -> page_warmup.Warmup:
@@ -90,7 +94,6 @@ class CaseSession(QObject):
     def _on_warmed(self, warmup: object) -> None:
         assert isinstance(warmup, page_warmup.Warmup)
         self.warmup = warmup
-        self.pagesWarmed.emit(warmup)
 
     def close(self) -> None:
         self._runner.cancel()

@@ -58,7 +58,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
-        self._pages_warmed = False  # the table's columns loaded ahead for this case (page_warmup)
         self.import_dialog: ImportDialog | None = None
         self.value_menus = ValueMenus()
         # Features add a check here: a reason the case cannot close now (a fetch running), or None.
@@ -266,7 +265,6 @@ class MainWindow(QMainWindow):
             session.close()
             return
         self.session = session
-        self._pages_warmed = False
         self.recent.add(session.path)
         self.setWindowTitle(f"Caseline — {session.path.name}" + (" (read-only)" if session.read_only else ""))
         self.read_only_badge.setVisible(session.read_only)
@@ -288,9 +286,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_summary(self, summary: CaseSummary) -> None:
-        if self.session is not None and not self._pages_warmed and summary.events:
-            self._pages_warmed = True  # once per case: DuckDB keeps the blocks it loaded
-            self.session.warm_pages(self.table_model.columns)
+        if self.session is not None and summary.events:
+            self.session.warm_pages(self.table_model.columns)  # the first time only
         self.count_label.setText(f"{summary.events:,} event{'' if summary.events == 1 else 's'} in case")
         if summary.first_ts is not None and summary.last_ts is not None:
             self.span_label.setText(format_range(summary.first_ts, summary.last_ts))
