@@ -14,13 +14,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer.core.case_file import CaseFile
-from viewer.core.casework import bundle, cloudtrail_integrity, cloudtrail_keys, custody, export, report
-from viewer.core.casework.findings import IntegrityResult
-from viewer.core.event_query import EventFilter
-from viewer.core.query.runner import LANGUAGES, QueryRunner
+from viewer.core.query.runner import LANGUAGES
+
+if TYPE_CHECKING:
+    from viewer.core.casework.findings import IntegrityResult
+
+# The casework modules (report, bundle, integrity: XML, crypto) are imported by the handlers
+# that use them, so other commands start without them.
 
 
 def register(sub: Any) -> None:
@@ -84,6 +87,8 @@ def _print_result(result: IntegrityResult, as_json: bool) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from viewer.core.casework import bundle, cloudtrail_integrity, custody
+
     if args.target.endswith(".zip"):
         result = bundle.verify(args.target)
         _print_result(result, args.json)
@@ -103,6 +108,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from viewer.core.casework import report
+
     with CaseFile.open(args.case, read_only=True) as case:
         Path(args.output).write_text(report.build_html(case), encoding="utf-8")
         print(f"wrote {args.output}")
@@ -115,6 +122,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    from viewer.core.casework import bundle
+
     with CaseFile.open(args.case) as case:
         out = bundle.write(case, args.output)
     print(f"wrote {out}; check it with: caseline verify {out}")
@@ -122,6 +131,10 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from viewer.core.casework import export
+    from viewer.core.event_query import EventFilter
+    from viewer.core.query.runner import QueryRunner
+
     with CaseFile.open(args.case) as case:
         if args.query:
             runner = QueryRunner(case, max_rows=10**9)
@@ -139,6 +152,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from viewer.core.casework import cloudtrail_keys
+
     with CaseFile.open(args.case) as case:
         n = cloudtrail_keys.store_keys(case, cloudtrail_keys.load_key_file(args.key_file))
     print(f"stored {n} public keys")

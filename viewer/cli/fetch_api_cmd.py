@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from viewer.core.fetch.aws_auth import FetchError
-
 
 def _when(text: str, end: bool = False) -> dt.datetime:
     """ISO date or date-time; a bare date is its midnight, or the next midnight for an end."""
@@ -76,6 +74,7 @@ def _aws_lookup(args: argparse.Namespace) -> int:
     from viewer.cli import fetch_cmd
     from viewer.core.case_file import CaseFile
     from viewer.core.fetch import lookup_events
+    from viewer.core.fetch.aws_auth import FetchError
     from viewer.core.jobs import JobContext
 
     try:
@@ -105,6 +104,7 @@ def _aws_guardduty(args: argparse.Namespace) -> int:
     from viewer.cli import fetch_cmd
     from viewer.core.case_file import CaseFile
     from viewer.core.fetch import guardduty
+    from viewer.core.fetch.aws_auth import FetchError
     from viewer.core.jobs import JobContext
 
     req = guardduty.FindingsRequest(

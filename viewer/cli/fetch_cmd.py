@@ -11,13 +11,15 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer.cli import fetch_api_cmd, fetch_query_cmd
-from viewer.core.case_file import CaseFile
-from viewer.core.fetch import s3_trail
-from viewer.core.fetch.aws_auth import AwsTarget, FetchError
-from viewer.core.jobs import JobContext
+
+if TYPE_CHECKING:
+    from viewer.core.fetch.aws_auth import AwsTarget
+
+# The fetch modules load boto3 (~0.1 s), so every command imports them inside its handler:
+# `caseline import` and `caseline --help` do not wait for it.
 
 
 def register(sub: Any) -> None:
@@ -52,6 +54,8 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 
 
 def target(args: argparse.Namespace) -> AwsTarget:
+    from viewer.core.fetch.aws_auth import AwsTarget
+
     return AwsTarget(
         profile=args.profile,
         region=args.region,
@@ -63,6 +67,11 @@ def target(args: argparse.Namespace) -> AwsTarget:
 
 
 def _aws_s3(args: argparse.Namespace) -> int:
+    from viewer.core.case_file import CaseFile
+    from viewer.core.fetch import s3_trail
+    from viewer.core.fetch.aws_auth import FetchError
+    from viewer.core.jobs import JobContext
+
     req = s3_trail.S3TrailRequest(
         args.bucket,
         args.start,
