@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_chunks_commit_as_they_go_and_cancel_takes_them_back(tmp_path: Path, tin
 
 
 def test_a_failure_after_committed_chunks_leaves_the_case_as_before(
-    tmp_path: Path, tiny_chunks: None
+    tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, more = _evidence(tmp_path)
     with CaseFile.create(tmp_path / "case.caseline") as case:
@@ -75,9 +76,13 @@ def test_a_failure_after_committed_chunks_leaves_the_case_as_before(
             if p.phase == "importing" and p.files_done >= 6:
                 raise OSError("No space left on device")
 
+        # Stages of 50 records counted in row groups of 10: their INSERTs run on 5 threads.
+        monkeypatch.setattr(chunk_import, "ROW_GROUP", 10)
+        case.cursor().execute("SET threads = 1")
         with pytest.raises(OSError, match="No space left"):
             import_paths(case, [more], ctx=JobContext(on_progress=on_progress, min_interval=0))
         assert snapshot(case) == before
+        assert case.cursor().execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
         assert case.cursor().execute("SELECT count(*) FROM imports").fetchall()[0][0] == 1
 
 
@@ -167,9 +172,38 @@ def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
     """Events are inserted in any row order; the records stage, which numbers records by rowid,
     still gives each record its index in its file, in a stage of two row groups read by both
     threads and after a refused chunk's aborted transaction: chunks of three files, the first
-    refused, then retried as the salvaged file alone and the other three (2 x 70k records)."""
+    refused, then retried as the salvaged file alone and the other three (2 x 70k records).
+    The INSERT from the stage runs a thread per row group (counted here in groups of 10,000,
+    on a database of one thread), and the thread setting is the same again afterwards."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
     monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
+    monkeypatch.setattr(chunk_import, "ROW_GROUP", 10_000)
+    seen_threads: list[int] = []
+    insert = chunk_import.ChunkImporter._insert_events
+
+    class Probe:
+        """The importer's cursor, reading DuckDB's thread setting as each events INSERT starts."""
+
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.lstrip().startswith("INSERT INTO events"):
+                got = self.cur.execute("SELECT current_setting('threads')").fetchall()[0][0]
+                seen_threads.append(int(got))
+            return self.cur.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cur, name)
+
+    def watched(self: chunk_import.ChunkImporter, sql: str, row_groups: int = 0) -> None:
+        real, self.cur = self.cur, Probe(self.cur)  # type: ignore[assignment]
+        try:
+            insert(self, sql, row_groups)
+        finally:
+            self.cur = real
+
+    monkeypatch.setattr(chunk_import.ChunkImporter, "_insert_events", watched)
     more = tmp_path / "more"
     more.mkdir()
     whole = write_gz(more / "00.json.gz", records(30)).read_bytes()
@@ -190,8 +224,11 @@ def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
         ]
         write_gz(more / f"{f:02d}.json.gz", small)
     with CaseFile.create(tmp_path / "case.caseline") as case:
+        case.cursor().execute("SET threads = 1")
         report = import_paths(case, [more])
         assert all(f.reconciled for f in report.files)
+        assert max(seen_threads) >= 7  # a stage of 70k records: a thread for each 10,000
+        assert case.cursor().execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
         wrong = (
             case.cursor()
             .execute(
