@@ -33,7 +33,7 @@ from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts,
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.plan_sniff import sniff_files
-from viewer.core.sources import Discovery, SourceFile, discover, is_gzip, text_size_estimate
+from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
 
@@ -355,13 +355,6 @@ def _chunks(
     Python holds it while DuckDB reads.
     """
 
-    def key(pf: PlannedFile) -> tuple[str, bool, bool]:
-        return (
-            pf.spec.name if pf.spec else "",
-            is_gzip(pf.source.real_path),
-            str(pf.source.real_path) in salvage,
-        )
-
     from viewer.core.text_import import TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
 
     batched = (
@@ -373,18 +366,24 @@ def _chunks(
         ReaderKind.EXPLODE,
     )
     chunk: list[tuple[int, PlannedFile]] = []
+    chunk_key: tuple[str, bool, bool] | None = None
     size = held = 0
     for item in files:
         pf = item[1]
-        k = key(pf)
-        single = not pf.spec or pf.spec.reader.kind not in batched or k[2]
         text = pf.spec is not None and pf.spec.reader.kind in (ReaderKind.TEXT, ReaderKind.LINES)
-        decompressed = text_size_estimate(pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO if text else 1)
+        gz, decompressed = gzip_and_text_size(
+            pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO if text else 1
+        )
+        salvaged = str(pf.source.real_path) in salvage
+        k = (pf.spec.name if pf.spec else "", gz, salvaged)
+        single = not pf.spec or pf.spec.reader.kind not in batched or salvaged
         weight = decompressed if text else pf.source.size
         limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
-        if chunk and (key(chunk[0][1]) != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
+        if chunk and (chunk_key != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
             yield chunk, held
             chunk, size, held = [], 0, 0
+        if not chunk:
+            chunk_key = k
         chunk.append(item)
         size += weight
         held += decompressed
