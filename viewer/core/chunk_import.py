@@ -51,6 +51,8 @@ PY_BATCH_CHARS = 32 * 1024**2
 #: every thread). Tests make them small to cut a few lines into many groups and batches.
 INSERT_ROW_GROUP = ROW_GROUP
 INSERT_SMALL_BATCH = SMALL_BATCH
+#: Threads an INSERT from the records stage may run, per configured thread (`_insert_events`).
+INSERT_THREADS_PER_CORE = 2
 #: Decompressed input after which the chunks read so far are committed (see import_chunks).
 COMMIT_BYTES = 256 * 1024**2
 
@@ -345,11 +347,14 @@ class ChunkImporter:
         of them, the last one partly: with a thread per core, one core idled while the other
         finished the last group. A thread per row group lets the OS share the cores among all
         of them (1M records in files of 1,000: the INSERTs 11.2-11.5 -> 9.1-9.6 s, same CPU and
-        peak RSS). Not for Arrow sources: they are cut into balanced batches already, and more
-        threads there only cost CPU and memory (measured on VPC and ALB lines)."""
+        peak RSS; 3, 4 or 6 threads measured the same). At most twice the usual threads: a
+        stage of one big file has tens of groups, and each thread builds row groups of its own.
+        Not for Arrow sources: they are cut into balanced batches already, and more threads
+        there only cost CPU and memory (measured on VPC and ALB lines)."""
         self.cur.execute("SET preserve_insertion_order = false")
-        if row_groups > self.threads:
-            self.cur.execute(f"SET threads = {int(row_groups)}")
+        threads = min(row_groups, INSERT_THREADS_PER_CORE * self.threads)
+        if threads > self.threads:
+            self.cur.execute(f"SET threads = {int(threads)}")
         try:
             self.cur.execute(sql)
         finally:
