@@ -180,6 +180,7 @@ class ChunkImporter:
         self.transaction = transaction  # chunks run in one, committed every COMMIT_BYTES
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
         self.threads = int(cur.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        self.threads_raised = False  # by `_insert_events`, and not yet set back
 
     def import_chunks(
         self, work: list[tuple[list, bool, int]]
@@ -243,7 +244,7 @@ class ChunkImporter:
                 for f in pending.values():
                     f.cancel()
                 with contextlib.suppress(duckdb.Error):  # after a rollback: see _insert_events
-                    self.cur.execute(f"SET threads = {self.threads}")
+                    self._restore_threads()
 
     def import_chunk(
         self, files: list, python_only: bool = False, arrays: Future[Any] | None = None
@@ -260,7 +261,7 @@ class ChunkImporter:
         spec: FormatSpec = files[0][1].spec
         # After a refused chunk (its transaction aborted) `_insert_events` could not restore it.
         self.cur.execute("SET preserve_insertion_order = true")
-        self.cur.execute(f"SET threads = {self.threads}")
+        self._restore_threads()
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
@@ -355,6 +356,7 @@ class ChunkImporter:
         threads = min(row_groups, INSERT_THREADS_PER_CORE * self.threads)
         if threads > self.threads:
             self.cur.execute(f"SET threads = {int(threads)}")
+            self.threads_raised = True
         try:
             self.cur.execute(sql)
         finally:
@@ -363,7 +365,14 @@ class ChunkImporter:
             with contextlib.suppress(duckdb.TransactionException):
                 self.cur.execute("SET preserve_insertion_order = true")
             with contextlib.suppress(duckdb.TransactionException):
-                self.cur.execute(f"SET threads = {self.threads}")
+                self._restore_threads()
+
+    def _restore_threads(self) -> None:
+        """Back to the usual threads after `_insert_events` raised them (a SET waits for the
+        running tasks: ~12 ms during an import, so it is not repeated when nothing changed)."""
+        if self.threads_raised:
+            self.cur.execute(f"SET threads = {self.threads}")
+            self.threads_raised = False
 
     def _each_statement(self, name: str, table: pa.Table, run: Callable[[int, str], None]) -> None:
         """Run `run(k, sql)` for each statement k of a chunk's lines `table`: `sql` reads that
