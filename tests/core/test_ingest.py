@@ -266,7 +266,12 @@ def test_dedup_key_is_stored_only_for_records_without_a_natural_id(tmp_path: Pat
 
 
 def test_text_size_estimate_reads_the_gzip_trailer(tmp_path: Path) -> None:
-    from viewer.core.sources import text_size_estimate
+    from viewer.core.sources import gzip_and_text_size
+
+    def text_size_estimate(path: Path, size: int, ratio: int) -> int:
+        gz, estimate = gzip_and_text_size(path, size, ratio)
+        assert gz == path.name.endswith(".gz")
+        return estimate
 
     text = b'{"finding": "' + b"a" * 200_000 + b'"}\n'  # compresses ~1000:1, like repetitive JSON
     gz = tmp_path / "f.jsonl.gz"

@@ -179,19 +179,15 @@ def _tar_entries(path: Path):  # type: ignore[no-untyped-def]
             yield m.name, m.size, (lambda m=m: tf.extractfile(m)), m.isfile()
 
 
-def text_size_estimate(path: Path, size: int, gzip_ratio: int) -> int:
-    """Bytes of text a file holds once decompressed, to bound what a chunk holds in memory.
+def gzip_and_text_size(path: Path, size: int, gzip_ratio: int) -> tuple[bool, int]:
+    """Whether the file is gzip, and the bytes of text it holds once decompressed (to bound what
+    a chunk holds in memory), from one open of the file (chunking a bucket of 20,000 files
+    opened each four times: 1 s of a 1M-event import).
 
     A gzip file ends with the size of its (last) member's input (ISIZE, modulo 4 GiB), which is
     exact for the single-member files log deliveries write. JSON findings compress ~50:1, so a
     guessed ratio under-counted them five-fold (a 200k-finding import peaked at 1.9 GB). The
     guess stays the floor: a multi-member file's trailer only knows its last member."""
-    return gzip_and_text_size(path, size, gzip_ratio)[1]
-
-
-def gzip_and_text_size(path: Path, size: int, gzip_ratio: int) -> tuple[bool, int]:
-    """Whether the file is gzip, and `text_size_estimate`, from one open of the file (chunking a
-    bucket of 20,000 files opened each four times: 1 s of a 1M-event import)."""
     with path.open("rb") as fh:
         if fh.read(2) != GZIP_MAGIC:
             return False, size
