@@ -86,6 +86,41 @@ def test_a_failure_after_committed_chunks_leaves_the_case_as_before(
         assert case.cursor().execute("SELECT count(*) FROM imports").fetchall()[0][0] == 1
 
 
+def test_a_stage_insert_failing_on_raised_threads_sets_them_back(
+    tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An INSERT from the records stage runs on more threads (here: stages of 50 records in row
+    groups of 10, on a database of one thread); when it fails, its transaction is aborted and
+    no SET can run there, so the setting comes back once the import has rolled back."""
+    first, more = _evidence(tmp_path)
+    monkeypatch.setattr(chunk_import, "ROW_GROUP", 10)
+    insert = chunk_import.ChunkImporter._insert_events
+    armed: list[bool] = []  # set once the first import is in
+    failed_with: list[bool] = []  # threads_raised when the failing INSERT returned
+
+    def failing(self: chunk_import.ChunkImporter, sql: str, row_groups: int = 0) -> None:
+        if not (armed and row_groups and not failed_with):
+            return insert(self, sql, row_groups)
+        # A DuckDB error inside the statement, as a full disk would raise.
+        sql = sql.replace("SELECT ", "SELECT error('No space left on device')::BIGINT + ", 1)
+        try:
+            insert(self, sql, row_groups)
+        finally:
+            failed_with.append(self.threads_raised)
+
+    monkeypatch.setattr(chunk_import.ChunkImporter, "_insert_events", failing)
+    with CaseFile.create(tmp_path / "case.caseline") as case:
+        import_paths(case, [first])
+        before = snapshot(case)
+        armed.append(True)
+        case.cursor().execute("SET threads = 1")
+        with pytest.raises(chunk_import.FastPathRefused, match="No space left"):
+            import_paths(case, [more])
+        assert failed_with == [True]  # it failed with its threads raised and not yet set back
+        assert snapshot(case) == before
+        assert case.cursor().execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
+
+
 @pytest.mark.parametrize("per_commit", ["chunk", "all chunks"])
 def test_a_damaged_file_in_a_later_chunk_is_salvaged_without_repeating_earlier_ones(
     tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch, per_commit: str
