@@ -16,6 +16,7 @@ import orjson
 import pytest
 from support.line_sources import import_both_ways
 
+from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.record_readers import Problem, records
@@ -168,3 +169,28 @@ def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
     counts, events, warnings = small
     assert len(events) == 5 * 7
     assert [c[1:] for c in counts] == [(8, 7, 1)] * 5 and len(warnings) == 5  # each file's broken line
+
+
+def test_records_are_checked_again_only_in_a_chunk_where_some_failed_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read of a chunk finds the records with a problem; when there are none, the
+    INSERT takes every record without parsing it once more (a parse of each record). A chunk
+    with a broken line keeps the check, and both chunks come out as the Python reader says."""
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 1)
+    clean = tmp_path / "a_clean.log"
+    clean.write_bytes(("\n".join(_record(i) for i in range(4)) + "\n").encode())
+    broken = tmp_path / "b_broken.log"
+    broken.write_bytes("\n".join([_record(10), "{broken", '"text"', _record(11)]).encode())
+    inserts: list[str] = []
+    real = chunk_import.ChunkImporter._insert_events
+
+    def watched(self: chunk_import.ChunkImporter, sql: str, row_groups: int = 0) -> None:
+        inserts.append(sql)
+        real(self, sql, row_groups)
+
+    monkeypatch.setattr(chunk_import.ChunkImporter, "_insert_events", watched)
+    got = _imported(tmp_path, [clean, broken])
+    assert got == {clean.name: _expected(clean), broken.name: _expected(broken)}
+    assert got[broken.name] == ([1, 4], [2, 3])
+    assert ["json_valid" in sql for sql in inserts] == [False, True]
