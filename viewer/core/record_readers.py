@@ -56,7 +56,9 @@ def read_bytes(path: Path, problems: list[Problem]) -> bytes:
         if not rest.startswith(GZIP_MAGIC):
             break  # trailing padding after the last member
         offset = len(data) - len(rest)
-    return b"".join(out)
+    pieces = [piece for piece in out if piece]
+    # One member inflated in one piece (nearly always): no join, which would copy it whole.
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def read_text(path: Path, problems: list[Problem]) -> str:
