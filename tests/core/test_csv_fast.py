@@ -95,6 +95,10 @@ DECLINED: dict[str, tuple[object, bytes]] = {
     "short_row": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1), "a,b,c", _entra_row(2)]).encode()),
     "long_row": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1) + ",extra", _entra_row(2)]).encode()),
     "lone_cr": (ENTRA, "\r".join([ENTRA_HEADER, _entra_row(1), _entra_row(2)]).encode()),
+    "cr_inside_a_quoted_embedded_cell": (
+        M365,
+        "\n".join([M365_HEADER, _m365_row(1, _audit(1) + "\r"), _m365_row(2)]).encode(),
+    ),
     "tab_in_a_cell": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1, reason="a\tb")]).encode()),
     "windows_1252": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1, reason="caf\xe9")]).encode("cp1252")),
     "utf16": (ENTRA, "\ufeff".join(["", "\n".join([ENTRA_HEADER, _entra_row(1)])]).encode("utf-16-le")),

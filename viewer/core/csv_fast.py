@@ -36,11 +36,10 @@ def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | No
     """`(line number, record text)` of each non-blank row, or None: the Python reader's job."""
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
-    # Bytes are counted and searched one at a time (memchr): no copy of the file, no slow
-    # multi-byte search. CRLF files have as many CRs as LFs; fewer LFs means a lone CR, a line
-    # break to both parsers that the line count below would miss.
+    # Counted and searched, never copied. A CR not followed by LF ends a line for the csv module
+    # (a cell's too, quoted or not) but not for the line count below.
     breaks = data.count(b"\n")
-    if b"\r" in data and data.count(b"\r") > breaks:
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
     end = len(data)  # of the text without its final line breaks
     while end and data[end - 1] in b"\r\n":
