@@ -88,7 +88,7 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
     does not parse or that explode rejects is a warning with its line, and the rest still import.
     """
     assert reader.explode is not None
-    if not text.strip():
+    if not text or text.isspace():  # no stripped copy of a whole file to learn it
         problems.append(Problem(0, "byte", "file is empty"))
         return
     try:
@@ -171,7 +171,7 @@ def _array_start(text: str, records_path: str | None) -> int | None:
 
 
 def _document(text: str, records_path: str | None, problems: list[Problem]) -> Iterator[tuple[int, str]]:
-    if not text.strip():
+    if not text or text.isspace():  # no stripped copy of a whole file to learn it
         problems.append(Problem(0, "byte", "file is empty"))
         return
     if records_path is None:  # the document is the record
