@@ -32,12 +32,13 @@ def _finding(n: int) -> dict:
     }
 
 
-def _cut(tmp_path: Path, doc: bytes, key: str) -> list | None:
-    """The records DuckDB reads from the cut array, or None when the file keeps the document path."""
+def _cut(tmp_path: Path, doc: bytes, key: str | None) -> list | None:
+    """The records DuckDB reads from the cut array (of `key`, or the document itself when None),
+    or None when the file keeps the document path."""
     src = tmp_path / "doc.json.gz"
     src.write_bytes(gzip.compress(doc, mtime=0))
     (scratch := tmp_path / "scratch").mkdir(exist_ok=True)
-    [got] = extract_arrays([(1, src)], f"$.{key}", scratch)
+    [got] = extract_arrays([(1, src)], "$" if key is None else f"$.{key}", scratch)
     if got.array_path is None:
         return None
     rows = duckdb.sql(f"SELECT json FROM read_json_objects('{got.array_path}', format = 'array')").fetchall()
@@ -64,18 +65,6 @@ def test_a_document_ending_in_another_array_key_keeps_the_document_path(tmp_path
     assert "searchedLogStreams" in json.loads(fixture) and _cut(tmp_path, fixture, "events") is None
 
 
-def _bare_cut(tmp_path: Path, doc: bytes) -> list | None:
-    """As `_cut`, for a document that is itself the records array."""
-    src = tmp_path / "bare.json"
-    src.write_bytes(doc)
-    (scratch := tmp_path / "scratch").mkdir(exist_ok=True)
-    [got] = extract_arrays([(1, src)], "$", scratch)
-    if got.array_path is None:
-        return None
-    rows = duckdb.sql(f"SELECT json FROM read_json_objects('{got.array_path}', format = 'array')").fetchall()
-    return [json.loads(r[0]) for r in rows]
-
-
 def test_whitespace_around_the_document_and_its_array_is_skipped_and_a_wrong_close_refused(
     tmp_path: Path,
 ) -> None:
@@ -86,9 +75,9 @@ def test_whitespace_around_the_document_and_its_array_is_skipped_and_a_wrong_clo
     for before, between, after in [(b"", b"", b""), (b" \n", b"\r\n\t ", b"\n"), (b"\t", b"", b"  \n\n")]:
         doc = before + b'{"Records": ' + body + between + b"}" + after
         assert _cut(tmp_path, doc, "Records") == records
-        assert _bare_cut(tmp_path, before + body + after) == records
+        assert _cut(tmp_path, before + body + after, None) == records
     assert _cut(tmp_path, b'{"Records": ' + body + b"} x", "Records") is None
     assert _cut(tmp_path, b'{"Records": ' + body + b', "n": 1}', "Records") is None
     assert _cut(tmp_path, b'{"Records": ' + body, "Records") is None
-    assert _bare_cut(tmp_path, body + b" ,") is None
-    assert _bare_cut(tmp_path, b" \n ") is None
+    assert _cut(tmp_path, body + b" ,", None) is None
+    assert _cut(tmp_path, b" \n ", None) is None
