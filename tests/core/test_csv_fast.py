@@ -21,6 +21,7 @@ from viewer.core.record_readers import Problem, python_csv_rows, records
 from viewer.core.sources import decode_text
 from viewer.formats import registry
 
+DATA = Path(__file__).resolve().parents[1] / "data" / "formats"
 M365 = registry.get("m365_audit_csv").reader
 ENTRA = registry.get("entra_signin_csv").reader
 
@@ -79,6 +80,10 @@ TAKEN: dict[str, tuple[object, bytes]] = {
         "\n".join([ENTRA_HEADER, _entra_row(1), " , ,,,,,", _entra_row(2)]).encode(),
     ),
     "entra_header_only": (ENTRA, (ENTRA_HEADER + "\n").encode()),
+    "repeated_header_names": (
+        ENTRA,
+        "\n".join(["Status,Request ID,Status,X,X", "a,b,c,d,e", "f,g,h,i,"]).encode(),
+    ),
     "quote_inside_a_plain_cell": (
         ENTRA,
         "\n".join([ENTRA_HEADER, _entra_row(1, reason='say "hi" later')]).encode(),
@@ -102,7 +107,6 @@ DECLINED: dict[str, tuple[object, bytes]] = {
     "tab_in_a_cell": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1, reason="a\tb")]).encode()),
     "windows_1252": (ENTRA, "\n".join([ENTRA_HEADER, _entra_row(1, reason="caf\xe9")]).encode("cp1252")),
     "utf16": (ENTRA, "\ufeff".join(["", "\n".join([ENTRA_HEADER, _entra_row(1)])]).encode("utf-16-le")),
-    "repeated_header_name": (ENTRA, "\n".join(["Status,Status,Request ID", "a,b,c"]).encode()),
     "empty": (ENTRA, b""),
 }
 
@@ -165,3 +169,19 @@ def test_damaged_quoting_is_declined_or_read_as_the_python_reader_reads_it(name:
     fast = fast_csv_rows(data, ENTRA)
     rows, problems = _python(data, ENTRA)
     assert fast is None or (list(fast) == rows and not problems)
+
+
+CSV_FORMATS = sorted(n for n in registry.names() if registry.get(n).reader.csv_columns)
+
+
+@pytest.mark.parametrize("fmt", CSV_FORMATS)
+def test_each_csv_formats_sample_export_reads_the_same_both_ways(fmt: str) -> None:
+    """The samples are shaped as the exporters write them (quoting, CRLF, BOM, embedded JSON)."""
+    samples = sorted((DATA / fmt).glob("*.csv"))
+    assert samples, f"no sample CSV for {fmt}"
+    reader = registry.get(fmt).reader
+    for path in samples:
+        data = path.read_bytes()
+        rows, _ = _python(data, reader)
+        fast = fast_csv_rows(data, reader)
+        assert fast is None or list(fast) == rows, path.name

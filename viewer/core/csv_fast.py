@@ -6,11 +6,12 @@ The Python reader (`record_readers._csv_rows`: the `csv` module, a dict and orjs
 exactly what the Python reader gives, or nothing (None), and the Python reader then reads the
 file: the answer must not depend on which reader ran. So it only takes files that are UTF-8
 (a BOM allowed), with LF or CRLF line ends, no blank line, no line break, control character or
-unbalanced cell count inside the rows (checked by counting: rows + header = lines), and header
-names that stay distinct once mapped. What it then produces per row is what the Python reader
-yields: the line number (the header is line 1) and the record text, which is the embedded JSON
-column when the format has one and the row holds it, else the row as a JSON object of strings,
-written as orjson writes it (only '"' and '\\' need escaping without control characters).
+unbalanced cell count inside the rows (checked by counting: rows + header = lines). What it
+then yields per row is what the Python reader yields: the line number (the header is line 1)
+and the record text, which is the embedded JSON column when the format has one and the row
+holds it, else the row as a JSON object of strings (a dict of the row: a repeated name at its
+first place with its last cell), written as orjson writes it (only '"' and '\\' need escaping
+without control characters).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | No
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return None
     keys = [reader.csv_columns.get(canonical_header(h), h.strip()) for h in header]
-    if len(set(keys)) != len(keys) or any(_has_control(k) for k in keys):
-        return None  # a repeated name keeps its last value in a dict: left to the Python reader
+    if any(_has_control(k) for k in keys):
+        return None
     lines = breaks - data.count(b"\n", end) + 1
     if lines == 1:
         return iter(())
@@ -92,12 +93,15 @@ def _record_texts(
     """Each row's record: its embedded JSON cell when the format has one and the row holds it
     (as it is), else the row as a JSON object. None when an object would need a control
     character escaped (left to orjson, through the Python reader)."""
-    inner = columns[keys.index(embedded)] if embedded in keys else None
+    # As a dict of the row: a name repeated in the header (Entra's portal export writes "Incoming
+    # token type" twice) stays at its first place and holds its last cell.
+    last = {key: i for i, key in enumerate(keys)}
+    inner = columns[last[embedded]] if embedded in last else None
     if inner is not None and not pc.any(pc.equal(inner, "")).as_py():
         return inner  # every row has its record: no object to write
     if control:
         return None
-    objects = _json_objects(keys, columns)
+    objects = _json_objects(list(last), [columns[i] for i in last.values()])
     return objects if inner is None else pc.if_else(pc.not_equal(inner, ""), inner, objects)
 
 
