@@ -18,6 +18,7 @@ from tests.support.import_evidence import snapshot as _snapshot
 from tests.support.import_evidence import write_gz as _write_gz
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
+from viewer.core.ingest_sql import UID_CONFLICT_SQL
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
 from viewer.core.sources import SourceError
 
@@ -64,6 +65,27 @@ def test_identical_records_kept_once_differing_same_id_kept_and_flagged(tmp_path
             case.cursor().execute("SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip").fetchall()
         )
         assert flagged == [("192.0.2.99",), ("203.0.113.7",)]
+
+
+def test_ids_whose_hashes_collide_are_still_told_apart_when_flagging_conflicts(tmp_path: Path) -> None:
+    """UID_CONFLICT_SQL finds repeated ids by their hashes: with a hash cut to one bit, so that
+    every id shares it with half the others, the same two records are flagged and no other."""
+    recs = _records(10)
+    changed = copy.deepcopy(recs[3])
+    changed["sourceIPAddress"] = "192.0.2.99"
+    _write_gz(tmp_path / "ev" / "a.json.gz", recs)
+    _write_gz(tmp_path / "ev" / "b.json.gz", [changed])
+    with _case(tmp_path) as case:
+        import_paths(case, [tmp_path / "ev"])
+        cur = case.cursor()
+        flagged = "SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip"
+        assert cur.execute(flagged).fetchall() == [("192.0.2.99",), ("203.0.113.7",)]
+        cur.execute("UPDATE events SET uid_conflict = false")
+        colliding = UID_CONFLICT_SQL.replace("hash(event_uid)", "(hash(event_uid) % 2)")
+        assert colliding.count("% 2") == 3
+        lo, hi = cur.execute("SELECT min(evidence_id), max(evidence_id) FROM events").fetchall()[0]
+        cur.execute(colliding, [lo, hi])
+        assert cur.execute(flagged).fetchall() == [("192.0.2.99",), ("203.0.113.7",)]
 
 
 def test_reimport_of_same_file_adds_nothing(tmp_path: Path) -> None:
