@@ -63,7 +63,12 @@ def read_bytes(path: Path, problems: list[Problem]) -> bytes:
 
 
 def read_text(path: Path, problems: list[Problem]) -> str:
-    text, note = decode_text(read_bytes(path, problems))
+    return _decoded(read_bytes(path, problems), problems)
+
+
+def _decoded(data: bytes, problems: list[Problem]) -> str:
+    """The text of a file's bytes, with a note when they were not plain UTF-8."""
+    text, note = decode_text(data)
     if note:
         problems.append(Problem(None, "byte", note))
     return text
@@ -126,10 +131,7 @@ def _csv_rows(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[t
     if fast is not None:
         yield from fast
         return
-    text, note = decode_text(data)
-    if note:
-        problems.append(Problem(None, "byte", note))
-    yield from python_csv_rows(text, reader, problems)
+    yield from python_csv_rows(_decoded(data, problems), reader, problems)
 
 
 def python_csv_rows(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
