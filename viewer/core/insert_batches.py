@@ -13,7 +13,8 @@ groups between them: 2.8 s on one core, a quarter of the import.
 
 So a statement reads whole row groups, and the rest of its rows with one more group in two
 batches of at least half a group each (more than a group together), which two threads take
-side by side: a thread's rows are whole groups plus at most one such batch, so no two part-filled groups fit in one and no run of groups fits in fewer.
+side by side: a thread's rows are whole groups plus at most one such batch, so no two
+part-filled groups fit in one and no run of groups fits in fewer.
 Rows that make one group and less than half another are copied into the transaction's
 collection instead: in two statements of small batches, each under a group, so that no thread
 reaches one.
