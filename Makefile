@@ -24,7 +24,10 @@ $(SAMPLE_CASE): $(STAMP) sample_cases/generate_aws_incident.py $(wildcard sample
 
 sample: $(SAMPLE_CASE)
 
+# Bytecode compiled ahead (skipped when current), as pip does for an installed wheel: where
+# PYTHONDONTWRITEBYTECODE is set, every start would otherwise compile ~200 modules first.
 run: $(SAMPLE_CASE)
+	$(BIN)/python -m compileall -q viewer
 	$(BIN)/caseline open $(SAMPLE_CASE)
 
 lint: $(STAMP)
