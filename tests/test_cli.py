@@ -194,3 +194,55 @@ def test_unknown_file_lists_custom_formats_among_the_known_ones(tmp_path: Path) 
     notes.write_text("hello\n")
     r = caseline("import", str(tmp_path / "c.caseline"), str(notes))
     assert r.returncode == 1 and "unknown format" in r.stderr and "custom:vpn" in r.stderr
+
+
+def test_a_terminal_sees_planning_then_import_progress(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here), the progress line counts the files found and the
+    files looked at before the import's own progress: a bucket of small files takes a while to
+    plan. Each line is written over the last, padded so no longer line shows through."""
+    import os
+    import pty
+
+    folder = tmp_path / "trail"
+    folder.mkdir()
+    for i in range(40):
+        records = [
+            {
+                "eventVersion": "1.08",
+                "eventTime": f"2024-05-01T10:{i:02d}:0{k}Z",
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject",
+                "eventID": f"{i:08d}-0000-4000-8000-00000000000{k}",
+            }
+            for k in range(3)
+        ]
+        (folder / f"f{i:02d}.json").write_text(json.dumps({"Records": records}))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viewer.cli", "import", str(tmp_path / "c.caseline"), str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    lines = shown.decode().split("\r")
+    assert any("finding files: " in line for line in lines)
+    assert any("detecting formats: 40 of 40 files" in line for line in lines)
+    planned = max(i for i, line in enumerate(lines) if "detecting formats" in line)
+    importing = [line for line in lines[planned + 1 :] if " rec " in line]
+    assert importing and "files 40/40" in importing[-1] and "120 rec" in importing[-1]
+    # The progress line's versions (the terminal ends the line with \r\n: an empty last one).
+    written = [w for w in shown.decode().split("\n")[0].split("\r") if w]
+    assert all(
+        len(later) >= len(earlier.rstrip()) for earlier, later in zip(written, written[1:], strict=False)
+    )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from viewer.core import ingest, plan_sniff
+from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
 
@@ -49,17 +51,23 @@ def test_workers_plan_every_sample_as_one_process_does(
     assert any("file is empty" in notes for _, _, _, notes, _ in one)
     assert any("Windows-1252" in " ".join(notes) for _, _, _, notes, _ in one)
     # Sniffed by the workers (a failed worker would fall back to one process: same plan).
-    answered: list[int] = []
-    real_run = subprocess.run
-
-    def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
-        done = real_run(*args, **kwargs)  # type: ignore[call-overload]
-        answered.append(done.returncode)
-        return done
-
-    monkeypatch.setattr(plan_sniff.subprocess, "run", run)
+    workers = _record_workers(monkeypatch)
     assert _plan(paths, 1, monkeypatch) == one
-    assert answered == [0] * plan_sniff.WORKERS
+    assert [w.returncode for w in workers] == [0] * plan_sniff.WORKERS
+
+
+def _record_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen]:
+    """The worker processes started from now on, as they are started."""
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen:
+        proc = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(plan_sniff.subprocess, "Popen", popen)
+    return started
 
 
 def test_a_failing_pool_falls_back_to_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +77,7 @@ def test_a_failing_pool_falls_back_to_one_process(tmp_path: Path, monkeypatch: p
     def no_processes(*args: object, **kwargs: object) -> None:
         raise OSError("no processes in this sandbox")
 
-    monkeypatch.setattr(plan_sniff.subprocess, "run", no_processes)
+    monkeypatch.setattr(plan_sniff.subprocess, "Popen", no_processes)
     assert _plan([tmp_path / "vpc"], 1, monkeypatch) == one
     # A worker that fails (here: a program that only exits with an error) changes nothing either.
     monkeypatch.undo()
@@ -101,3 +109,76 @@ def test_an_answer_naming_a_format_unknown_here_falls_back_whole(
     assert len(got) == len(files) and [[s.name for s in g.found] for g in got if g is not None] == [
         [s.name for s in h.found] for h in here if h is not None
     ]
+
+
+def _tree_of_files(root: Path, n: int) -> Path:
+    """`n` small CloudTrail files and a zip of some of them (unpacked when planned)."""
+    sample = next((FORMATS / "aws_cloudtrail").glob("*.json.gz")).read_bytes()
+    folder = root / "trail"
+    for i in range(n):
+        day = folder / f"{i // 100:03d}"
+        day.mkdir(parents=True, exist_ok=True)
+        (day / f"f{i:05d}.json.gz").write_bytes(sample)
+    shutil.make_archive(str(folder / "bundle"), "zip", folder / "000")
+    return folder
+
+
+@pytest.mark.parametrize("parallel_from", [10**9, 1], ids=["threads", "workers"])
+def test_planning_reports_files_found_then_files_looked_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_from: int
+) -> None:
+    folder = _tree_of_files(tmp_path, 300)
+    seen: list[tuple[str, int, int | None]] = []
+    ctx = JobContext(
+        on_progress=lambda p: seen.append((p.phase, p.files_done, p.files_total)), min_interval=0
+    )
+    monkeypatch.setattr(plan_sniff, "PARALLEL_FROM", parallel_from)
+    monkeypatch.setattr(plan_sniff, "PROGRESS_EVERY", 0.005)
+    plan = ingest.plan_import([folder], ctx=ctx)
+    try:
+        files = len(plan.files)
+        assert files == 300 + 1 + 100  # the files, the zip, its members
+        assert all(
+            pf.spec is not None and pf.spec.name == "aws_cloudtrail"
+            for pf in plan.files
+            if pf.source.container
+        )
+    finally:
+        plan.cleanup()
+    finding = [s for s in seen if s[0] == "finding files"]
+    detecting = [s for s in seen if s[0] == "detecting formats"]
+    assert seen.index(finding[-1]) < seen.index(detecting[0])  # one phase, then the other
+    assert finding[-1][1] == files and all(total is None for *_, total in finding)
+    assert [d for _, d, _ in finding] == sorted(d for _, d, _ in finding)
+    assert detecting[0][1:] == (0, files) and all(total == files for *_, total in detecting)
+    assert [d for _, d, _ in detecting] == sorted(d for _, d, _ in detecting)
+    assert detecting[-1][1] == files
+    # Seen on the way, not only at the end (the workers answer a line per file as they go).
+    assert any(0 < d < files for _, d, _ in detecting)
+
+
+@pytest.mark.parametrize("parallel_from", [10**9, 1], ids=["threads", "workers"])
+@pytest.mark.parametrize("phase", ["finding files", "detecting formats"])
+def test_a_cancelled_plan_stops_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_from: int, phase: str
+) -> None:
+    folder = _tree_of_files(tmp_path, 300)
+    unpacked = tmp_path / "tmp"
+    unpacked.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(unpacked))  # where archives are unpacked
+    monkeypatch.setattr(plan_sniff, "PARALLEL_FROM", parallel_from)
+    workers = _record_workers(monkeypatch)
+    token = CancelToken()
+    seen: list[int] = []
+
+    def progress(p: Progress) -> None:
+        if p.phase == phase:
+            seen.append(p.files_done)
+            if p.files_done >= 150 or (p.phase == "detecting formats" and workers):
+                token.cancel()
+
+    with pytest.raises(Cancelled):
+        ingest.plan_import([folder], ctx=JobContext(token, progress, min_interval=0))
+    assert seen and max(seen) < 401  # stopped before the end
+    assert list(unpacked.iterdir()) == []  # the zip's members were unpacked there, and removed
+    assert all(w.poll() is not None for w in workers)  # no worker left running

@@ -202,3 +202,79 @@ def test_many_files_are_listed_a_batch_per_event_loop_turn(  # type: ignore[no-u
     qtbot.waitUntil(lambda: len(ready) == 2, timeout=TIMEOUT)
     qtbot.wait(50)
     assert tree.topLevelItemCount() == 10 and len(ready) == 2
+
+
+def _bucket(folder: Path, files: int) -> Path:
+    """Many small CloudTrail files, and a zip of a few (unpacked while planning)."""
+    import shutil
+
+    folder.mkdir()
+    for i in range(files):
+        _cloudtrail_file(folder / f"trail-{i:05d}.json", 1, i % 60)
+    few = folder.parent / "few"
+    few.mkdir()
+    for i in range(3):
+        _cloudtrail_file(few / f"zipped-{i}.json", 1, i)
+    shutil.make_archive(str(folder / "bundle"), "zip", few)
+    return folder
+
+
+def test_planning_shows_files_found_then_files_detected(qtbot, case, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The window counts what planning has done while it runs (a bucket of small files takes a
+    while), then hides the bar when the plan is listed."""
+    folder = _bucket(tmp_path / "bucket", 300)
+    dialog = ImportDialog(case)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    shown: list[tuple[str, bool, int, int]] = []
+    dialog.planProgress.connect(  # after the window's own slot: what it shows then
+        lambda _sent: shown.append(
+            (
+                dialog.status_label.text(),
+                dialog.progress_bar.isVisible(),
+                dialog.progress_bar.value(),
+                dialog.progress_bar.maximum(),
+            )
+        )
+    )
+    plan = _planned(qtbot, dialog, [str(folder)])
+    files = len(plan.files)
+    assert files == 300 + 1 + 3
+    assert any(text.startswith("Finding files: ") and visible for text, visible, _, _ in shown)
+    detecting = [s for s in shown if s[0].startswith("Detecting formats: ")]
+    assert detecting and all(visible and top == files for _, visible, _, top in detecting)
+    assert f"{files:,} of {files:,} files" in detecting[-1][0] and detecting[-1][2] == files
+    assert not dialog.progress_bar.isVisible()
+    assert "file(s): " in dialog.status_label.text()
+
+
+def test_closing_while_planning_stops_it_and_removes_what_it_unpacked(  # type: ignore[no-untyped-def]
+    qtbot, case, tmp_path, monkeypatch
+) -> None:
+    import tempfile
+
+    from PySide6.QtCore import QThreadPool
+
+    unpacked = tmp_path / "tmp"
+    unpacked.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(unpacked))  # where archives are unpacked
+    folder = _bucket(tmp_path / "bucket", 1500)
+    dialog = ImportDialog(case)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    counts: list[int] = []
+
+    def close_once_detecting(sent: object) -> None:
+        progress = sent[1]  # type: ignore[index]
+        if progress.files_total:
+            counts.append(progress.files_done)
+            if dialog.isVisible():
+                dialog.close()
+
+    dialog.planProgress.connect(close_once_detecting)
+    with qtbot.assertNotEmitted(dialog.planReady, wait=500):
+        dialog.set_paths([str(folder)])
+        qtbot.waitUntil(lambda: bool(counts), timeout=TIMEOUT)
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT)
+    assert counts and max(counts) < 1500 + 1 + 3  # stopped before every file was looked at
+    assert list(unpacked.iterdir()) == []

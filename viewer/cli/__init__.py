@@ -46,17 +46,25 @@ class _ProgressBar:
     def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self.width = 0  # the widest line written: a shorter one is padded over it
 
     def __call__(self, p: Progress) -> None:
         if not self.tty:
             return
         frac = p.fraction or 0.0
         bar = "#" * int(frac * 30)
-        eta = f"{p.eta_seconds:5.0f}s" if p.eta_seconds is not None else "  ...."
-        self.stream.write(
-            f"\r[{bar:<30}] {p.phase:<10} files {p.files_done}/{p.files_total or '?'}  "
-            f"{p.records:,} rec  {p.bytes_done / 1e6:,.1f} MB  {p.rate:,.0f} rec/s  ETA {eta}"
-        )
+        if p.records or p.bytes_done:
+            eta = f"{p.eta_seconds:5.0f}s" if p.eta_seconds is not None else "  ...."
+            line = (
+                f"[{bar:<30}] {p.phase:<10} files {p.files_done}/{p.files_total or '?'}  "
+                f"{p.records:,} rec  {p.bytes_done / 1e6:,.1f} MB  {p.rate:,.0f} rec/s  ETA {eta}"
+            )
+        else:  # planning: files found, then files looked at
+            line = f"[{bar:<30}] {p.phase}: {p.files_done:,}" + (
+                f" of {p.files_total:,} files" if p.files_total else " files"
+            )
+        self.stream.write(f"\r{line:<{self.width}}")
+        self.width = max(self.width, len(line))
         self.stream.flush()
 
     def done(self) -> None:
@@ -127,7 +135,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for problem in registry.custom_problems():
         print(f"warning: custom format skipped: {problem}", file=sys.stderr)
     bar = _ProgressBar(sys.stderr)
-    plan = plan_import(args.paths, args.format)
+    plan = plan_import(args.paths, args.format, JobContext(on_progress=bar))
     try:
         with CaseFile.open_or_create(args.case) as case:
             try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from viewer.core import gunzip
+from viewer.core.jobs import JobContext
 from viewer.formats.base import Head
 
 HEAD_BYTES = 64 * 1024
@@ -53,10 +54,24 @@ class Discovery:
         self.temp_dirs.clear()
 
 
-def discover(paths: list[str | os.PathLike[str]]) -> Discovery:
-    """Expand user paths into files, archives unpacked. Raises SourceError for a missing path."""
+def discover(paths: list[str | os.PathLike[str]], ctx: JobContext | None = None) -> Discovery:
+    """Expand user paths into files, archives unpacked. Raises SourceError for a missing path.
+
+    `ctx`: progress (files found so far, phase "finding files") and cancel, checked per file:
+    a bucket copy holds hundreds of thousands of files. Cancelled leaves no unpacked folder."""
     out: list[SourceFile] = []
     temps: list[tempfile.TemporaryDirectory[str]] = []
+
+    def add(found: list[SourceFile]) -> None:
+        out.extend(found)
+        if ctx is not None:
+            ctx.check()
+            ctx.progress.files_done = len(out)
+            ctx.report()
+
+    if ctx is not None:
+        ctx.progress.phase, ctx.progress.files_done, ctx.progress.files_total = "finding files", 0, None
+        ctx.report(force=True)
     try:
         for raw in paths:
             p = Path(raw)
@@ -65,9 +80,9 @@ def discover(paths: list[str | os.PathLike[str]]) -> Discovery:
             if p.is_dir():
                 for f in sorted(x for x in p.rglob("*") if x.is_file()):
                     rel = f.relative_to(p).as_posix()
-                    out.extend(_expand(SourceFile(str(f), f, rel, f.stat().st_size), temps))
+                    add(_expand(SourceFile(str(f), f, rel, f.stat().st_size), temps))
             else:
-                out.extend(_expand(SourceFile(str(raw), p, p.name, p.stat().st_size), temps))
+                add(_expand(SourceFile(str(raw), p, p.name, p.stat().st_size), temps))
     except BaseException:
         for d in temps:
             d.cleanup()

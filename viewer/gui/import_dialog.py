@@ -12,6 +12,7 @@ custom format ("Map fields…", Ctrl+M) that is saved, detected from then on, an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any, cast
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core import ingest
 from viewer.core.case_file import CaseFile
-from viewer.core.jobs import CancelToken, Job, Progress
+from viewer.core.jobs import CancelToken, Job, JobContext, Progress
 from viewer.formats import registry
 from viewer.gui.field_mapping_dialog import FieldMappingDialog
 from viewer.gui.format_choice import FormatChoicePanel, tied_formats
@@ -59,6 +60,7 @@ class ImportDialog(QDialog):
 
     imported = Signal(object)  # ImportReport
     planReady = Signal(object)  # ImportPlan (tests wait on it)
+    planProgress = Signal(object)  # (CancelToken, Progress) from the planning thread
     importCancelled = Signal()
     importFailed = Signal(str)
 
@@ -81,6 +83,7 @@ class ImportDialog(QDialog):
         self._planner = SupersedingRunner(self)
         self._planner.resultReady.connect(self._show_plan)
         self._planner.failed.connect(self._plan_failed)
+        self.planProgress.connect(self._show_plan_progress)
         self._build()
         self._update_buttons()
 
@@ -192,6 +195,7 @@ class ImportDialog(QDialog):
         if not self._paths:
             self.status_label.setText("Add files, a folder or an archive. Formats are detected from content.")
             self._planner.cancel()
+            self.progress_bar.hide()
             self._update_buttons()
             return
         paths: list[str | os.PathLike[str]] = list(self._paths)
@@ -199,7 +203,13 @@ class ImportDialog(QDialog):
         self.status_label.setText(f"Looking at {len(paths)} path(s)…")
 
         def work(token: CancelToken) -> tuple[ingest.ImportPlan, dict[int, list[str]]]:
-            plan = ingest.plan_import(paths, forced_format=forced)
+            def report(p: Progress) -> None:
+                try:  # a copy: the planner keeps counting while the window reads this one
+                    self.planProgress.emit((token, dataclasses.replace(p)))
+                except RuntimeError:  # the window is gone: stop looking
+                    token.cancel()
+
+            plan = ingest.plan_import(paths, forced_format=forced, ctx=JobContext(token, report))
             if token.cancelled:
                 plan.cleanup()
             return plan, tied_formats(plan)
@@ -208,8 +218,25 @@ class ImportDialog(QDialog):
         self._update_buttons()
 
     @Slot(object)
+    def _show_plan_progress(self, sent: object) -> None:
+        """Planning a bucket of small files takes a while: files found, then files looked at."""
+        token, p = cast(tuple[CancelToken, Progress], sent)
+        if token.cancelled or not self._planner.busy:
+            return  # the last word of a plan superseded or stopped meanwhile
+        if p.files_total:
+            self.progress_bar.setRange(0, p.files_total)
+            self.progress_bar.setValue(p.files_done)
+            text = f"Detecting formats: {p.files_done:,} of {p.files_total:,} files…"
+        else:
+            self.progress_bar.setRange(0, 0)
+            text = f"Finding files: {p.files_done:,} so far…"
+        self.progress_bar.show()
+        self.status_label.setText(f"{text} Clear or Close stops it.")
+
+    @Slot(object)
     def _show_plan(self, planned: object) -> None:
         plan, ties = cast(tuple[ingest.ImportPlan, dict[int, list[str]]], planned)
+        self.progress_bar.hide()
         self._plan = plan
         forced = self._use_requested_format(plan)
         self.choice_panel.set_ties(plan, {i: t for i, t in ties.items() if i not in forced})
@@ -264,10 +291,12 @@ class ImportDialog(QDialog):
 
     @Slot(str)
     def _plan_failed(self, message: str) -> None:
+        self.progress_bar.hide()
         self.status_label.setText(f"<span style='color:#C62828'>⚠ {message.splitlines()[0]}</span>")
         self._update_buttons()
 
     def _drop_plan(self) -> None:
+        self._planner.cancel()  # a plan still being made stops (closing, clearing)
         self.choice_panel.set_ties(None, {})
         if self._plan is not None:
             self._plan.cleanup()
