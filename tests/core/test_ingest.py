@@ -16,10 +16,11 @@ import pytest
 from tests.support.import_evidence import records as _records
 from tests.support.import_evidence import snapshot as _snapshot
 from tests.support.import_evidence import write_gz as _write_gz
+from viewer.core import ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.ingest_sql import UID_CONFLICT_SQL
-from viewer.core.jobs import Cancelled, CancelToken, JobContext
+from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 from viewer.core.sources import SourceError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
@@ -184,12 +185,53 @@ def test_cancel_leaves_case_exactly_as_before(tmp_path: Path) -> None:
 
         def on_progress(p):  # cancel as soon as the import has started writing
             seen.append(p.files_done)
-            if p.phase == "importing" or p.files_done:
+            if p.phase == "importing":
                 token.cancel()
 
         with pytest.raises(Cancelled):
             import_paths(case, [tmp_path / "more"], ctx=JobContext(token, on_progress, min_interval=0))
         assert _snapshot(case) == before
+
+
+def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file is hashed before anything is written: with progress (a bucket copy of 200,000
+    files takes a while to read) and a cancel that stops the reading."""
+    for i in range(40):
+        _write_gz(tmp_path / "more" / f"{i:02d}.json.gz", _records(5, 1000 + i * 5))
+    sizes = sum(f.stat().st_size for f in (tmp_path / "more").iterdir())
+    with _case(tmp_path) as case:
+        hashing: list[tuple[int, int, int | None, int | None]] = []
+        ctx = JobContext(
+            on_progress=lambda p: (
+                p.phase == "hashing"
+                and hashing.append((p.files_done, p.bytes_done, p.files_total, p.bytes_total))
+            ),
+            min_interval=0,
+        )
+        import_paths(case, [tmp_path / "more"], ctx=ctx)
+        assert hashing[0] == (0, 0, 40, sizes) and hashing[-1] == (40, sizes, 40, sizes)
+        assert [h[0] for h in hashing] == list(range(41))
+
+        before = _snapshot(case)
+        for i in range(40):
+            _write_gz(tmp_path / "later" / f"{i:02d}.json.gz", _records(5, 5000 + i * 5))
+        hashed: list[Path] = []
+        real = ingest.sha256_file
+        monkeypatch.setattr(ingest, "sha256_file", lambda path: hashed.append(path) or real(path))
+        token = CancelToken()
+
+        def cancel_at_the_fifth(p: Progress) -> None:
+            if p.phase == "hashing" and p.files_done == 5:
+                token.cancel()
+
+        with pytest.raises(Cancelled):
+            import_paths(
+                case, [tmp_path / "later"], ctx=JobContext(token, cancel_at_the_fifth, min_interval=0)
+            )
+        assert _snapshot(case) == before
+        assert 5 <= len(hashed) < 40  # what the pool had started, not every file
 
 
 def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:

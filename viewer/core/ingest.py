@@ -158,11 +158,7 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     case.require_writable("import evidence")
     started = time.monotonic()
     prog = ctx.progress
-    prog.phase, prog.files_total, prog.bytes_total = "hashing", len(plan.files), plan.total_bytes
-    ctx.report(force=True)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib releases the GIL
-        hashes = list(pool.map(lambda f: sha256_file(f.source.real_path), plan.files))
-    ctx.check()
+    hashes = _hash_files(plan, ctx)
     cur = case.cursor()
     cur.execute(
         f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'"
@@ -197,6 +193,33 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     prog.phase = "done"
     ctx.report(force=True)
     return report
+
+
+def _hash_files(plan: ImportPlan, ctx: JobContext) -> list[str]:
+    """Every file's SHA-256, before anything is written (re-imported files are known by it), with
+    progress and cancel per file: 200,000 files of a bucket copy take a while to read."""
+    prog = ctx.progress
+    prog.phase, prog.files_total = "hashing", len(plan.files)
+    prog.bytes_total = sum(f.source.size for f in plan.files)  # every file: archives, digests too
+    prog.files_done = prog.bytes_done = 0
+    ctx.report(force=True)
+    hashes: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=2)  # hashlib releases the GIL
+    try:
+        for f, sha in zip(
+            plan.files, pool.map(lambda f: sha256_file(f.source.real_path), plan.files), strict=True
+        ):
+            ctx.check()
+            hashes.append(sha)
+            prog.files_done += 1
+            prog.bytes_done += f.source.size
+            ctx.report()
+    finally:  # cancelled: the files not yet hashed are not read
+        pool.shutdown(cancel_futures=True)
+    ctx.check()
+    prog.files_done = prog.bytes_done = 0  # the import's own count starts
+    prog.bytes_total = plan.total_bytes
+    return hashes
 
 
 def _take_back(case: CaseFile, import_id: int) -> None:
