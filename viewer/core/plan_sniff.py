@@ -1,7 +1,7 @@
 """Format detection for the files of an import plan, on both cores when there are many.
 
 Sniffing is Python (each format's `sniff` reads the file's 64 KB head: key lookups and regular
-expressions, ~0.6 ms a file), so threads share one core. A CloudTrail bucket holds a file per
+expressions, ~0.4 ms a file), so threads share one core. A CloudTrail bucket holds a file per
 account, region and five minutes, tens of thousands of them; 20,000 files took 15-17 s to plan on
 one core. From PARALLEL_FROM files, two worker processes each read and sniff half of them.
 
