@@ -182,3 +182,47 @@ def test_a_cancelled_plan_stops_and_leaves_nothing_behind(
     assert seen and max(seen) < 401  # stopped before the end
     assert list(unpacked.iterdir()) == []  # the zip's members were unpacked there, and removed
     assert all(w.poll() is not None for w in workers)  # no worker left running
+
+
+def test_an_archive_is_counted_and_cancelled_member_by_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big archive is unpacked with the count going up per member (a nested archive's too), and
+    a cancel stops it part way, its unpacked folder removed."""
+    import zipfile
+
+    from viewer.core.sources import discover
+
+    sample = next((FORMATS / "aws_cloudtrail").glob("*.json.gz")).read_bytes()
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as zf:
+        for i in range(10):
+            zf.writestr(f"inner/{i}.json.gz", sample)
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        for i in range(200):
+            zf.writestr(f"AWSLogs/{i:03d}.json.gz", sample)
+        zf.write(inner, "nested/inner.zip")
+    counts: list[int] = []
+    found = discover([outer], JobContext(on_progress=lambda p: counts.append(p.files_done), min_interval=0))
+    try:
+        assert len(found.files) == 1 + 200 + 1 + 10
+        assert counts[-1] == len(found.files) and counts == sorted(counts) and len(set(counts)) > 200
+    finally:
+        found.cleanup()
+
+    unpacked = tmp_path / "tmp"
+    unpacked.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(unpacked))
+    token = CancelToken()
+    seen: list[int] = []
+
+    def stop_at_twenty(p: Progress) -> None:
+        seen.append(p.files_done)
+        if p.files_done >= 20:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        discover([outer], JobContext(token, stop_at_twenty, min_interval=0))
+    assert max(seen) == 20  # the next member was not unpacked
+    assert list(unpacked.iterdir()) == []

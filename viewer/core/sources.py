@@ -13,6 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -62,11 +63,10 @@ def discover(paths: list[str | os.PathLike[str]], ctx: JobContext | None = None)
     out: list[SourceFile] = []
     temps: list[tempfile.TemporaryDirectory[str]] = []
 
-    def add(found: list[SourceFile]) -> None:
-        out.extend(found)
+    def tick() -> None:  # a file found (archive members one by one, as they are unpacked)
         if ctx is not None:
             ctx.check()
-            ctx.progress.files_done = len(out)
+            ctx.progress.files_done += 1
             ctx.report()
 
     if ctx is not None:
@@ -80,9 +80,9 @@ def discover(paths: list[str | os.PathLike[str]], ctx: JobContext | None = None)
             if p.is_dir():
                 for f in sorted(x for x in p.rglob("*") if x.is_file()):
                     rel = f.relative_to(p).as_posix()
-                    add(_expand(SourceFile(str(f), f, rel, f.stat().st_size), temps))
+                    out.extend(_expand(SourceFile(str(f), f, rel, f.stat().st_size), temps, tick))
             else:
-                add(_expand(SourceFile(str(raw), p, p.name, p.stat().st_size), temps))
+                out.extend(_expand(SourceFile(str(raw), p, p.name, p.stat().st_size), temps, tick))
     except BaseException:
         for d in temps:
             d.cleanup()
@@ -91,18 +91,25 @@ def discover(paths: list[str | os.PathLike[str]], ctx: JobContext | None = None)
 
 
 def _expand(
-    src: SourceFile, temps: list[tempfile.TemporaryDirectory[str]], depth: int = 0
+    src: SourceFile,
+    temps: list[tempfile.TemporaryDirectory[str]],
+    tick: Callable[[], None],
+    depth: int = 0,
 ) -> list[SourceFile]:
+    """`src`, and when it is an archive the files it holds. `tick` once for each file found: `src`
+    here unless it is a member (counted as it was unpacked)."""
+    if depth == 0:
+        tick()
     kind = archive_kind(src.real_path)
     if kind is None or depth >= 2:
         return [src]
     src.is_archive = True
     tmp = tempfile.TemporaryDirectory(prefix="caseline-unpack-")
     temps.append(tmp)
-    members = _unpack(src, kind, Path(tmp.name))
+    members = _unpack(src, kind, Path(tmp.name), tick)
     found = [src]
     for m in members:
-        found.extend(_expand(m, temps, depth + 1))
+        found.extend(_expand(m, temps, tick, depth + 1))
     return found
 
 
@@ -133,7 +140,7 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
     return pure
 
 
-def _unpack(src: SourceFile, kind: str, dest: Path) -> list[SourceFile]:
+def _unpack(src: SourceFile, kind: str, dest: Path, tick: Callable[[], None]) -> list[SourceFile]:
     budget = min(MAX_ARCHIVE_TOTAL, max(src.size, 1) * MAX_EXPANSION_RATIO)
     entries = _zip_entries(src.real_path) if kind == "zip" else _tar_entries(src.real_path)
     out: list[SourceFile] = []
@@ -145,6 +152,7 @@ def _unpack(src: SourceFile, kind: str, dest: Path) -> list[SourceFile]:
             continue
         if not is_file:
             continue
+        tick()  # a big archive shows its progress, and stops at a cancel, member by member
         if used + size > budget:
             raise SourceError(
                 f"{src.display_path}: unpacking would exceed {budget:,} bytes "
