@@ -226,3 +226,33 @@ def test_an_archive_is_counted_and_cancelled_member_by_member(
         discover([outer], JobContext(token, stop_at_twenty, min_interval=0))
     assert max(seen) == 20  # the next member was not unpacked
     assert list(unpacked.iterdir()) == []
+
+
+def test_a_folder_is_listed_as_sorted_rglob_lists_it(tmp_path: Path) -> None:
+    """The walk that lists a folder finds the files `sorted(rglob)` found, in its order (part by
+    part: `a/x` before `a-b/x`, though `-` sorts before `/`), links to files followed, links to
+    folders and broken links not."""
+    import os
+
+    from viewer.core.sources import _files_under
+
+    root = tmp_path / "evidence"
+    for rel in ["a/x.json", "a-b/x.json", "a/b/c/deep.log", ".hidden", "Z.txt", "z.txt", "m/ü.csv"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "elsewhere.json").write_text("{}")
+    os.symlink(outside / "elsewhere.json", root / "link-to-file.json")
+    os.symlink(outside, root / "link-to-folder")
+    os.symlink(tmp_path / "missing", root / "broken-link")
+    (root / "empty-folder").mkdir()
+
+    expected = [
+        (f, f.relative_to(root).as_posix(), f.stat().st_size)
+        for f in sorted(x for x in root.rglob("*") if x.is_file())
+    ]
+    assert _files_under(root) == expected
+    assert [rel for _, rel, _ in expected][:3] == [".hidden", "Z.txt", "a/b/c/deep.log"]
+    assert "link-to-file.json" in [rel for _, rel, _ in expected]
+    assert not any(rel.startswith(("link-to-folder", "broken")) for _, rel, _ in expected)
