@@ -193,11 +193,13 @@ def test_cancel_leaves_case_exactly_as_before(tmp_path: Path) -> None:
         assert _snapshot(case) == before
 
 
+@pytest.mark.parametrize("threads_from", [0, 10**12], ids=["two threads", "one thread"])
 def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads_from: int
 ) -> None:
     """Every file is hashed before anything is written: with progress (a bucket copy of 200,000
     files takes a while to read) and a cancel that stops the reading."""
+    monkeypatch.setattr(ingest, "HASH_THREADS_FROM", threads_from)
     for i in range(40):
         _write_gz(tmp_path / "more" / f"{i:02d}.json.gz", _records(5, 1000 + i * 5))
     sizes = sum(f.stat().st_size for f in (tmp_path / "more").iterdir())
@@ -231,7 +233,7 @@ def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
                 case, [tmp_path / "later"], ctx=JobContext(token, cancel_at_the_fifth, min_interval=0)
             )
         assert _snapshot(case) == before
-        assert 5 <= len(hashed) < 40  # what the pool had started, not every file
+        assert 5 <= len(hashed) <= 5 + ingest.HASH_AHEAD  # read no further than the few ahead
 
 
 def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:

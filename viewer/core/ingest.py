@@ -17,8 +17,9 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,10 @@ CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memo
 #: log lines in 20,000 files 17.9 s (9.2 s; files of 200 lines: 6.6 -> 4.8 s, peak RSS 0.79 ->
 #: 0.93 GB as the text bound, not the count, now ends their chunks). Big files chunk as before.
 CHUNK_FILES = 4096
+#: Files hashed ahead of the one reported (two threads; a cancel reads no further).
+HASH_AHEAD = 4
+#: Average file size from which files are hashed on two threads (see `_hash_files`).
+HASH_THREADS_FROM = 256 * 1024
 
 
 @dataclass
@@ -197,25 +202,35 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
 
 def _hash_files(plan: ImportPlan, ctx: JobContext) -> list[str]:
     """Every file's SHA-256, before anything is written (re-imported files are known by it), with
-    progress and cancel per file: 200,000 files of a bucket copy take a while to read."""
+    progress and cancel per file: 200,000 files of a bucket copy take a while to read. A cancel
+    leaves at most HASH_AHEAD files read past the one it came at."""
     prog = ctx.progress
     prog.phase, prog.files_total = "hashing", len(plan.files)
     prog.bytes_total = sum(f.source.size for f in plan.files)  # every file: archives, digests too
     prog.files_done = prog.bytes_done = 0
     ctx.report(force=True)
     hashes: list[str] = []
-    pool = ThreadPoolExecutor(max_workers=2)  # hashlib releases the GIL
-    try:
-        for f, sha in zip(
-            plan.files, pool.map(lambda f: sha256_file(f.source.real_path), plan.files), strict=True
-        ):
-            ctx.check()
-            hashes.append(sha)
+    # Two threads only for big files: hashing releases the GIL, but for small ones the two
+    # threads mostly wait for it (20,000 files of 12 KB: 1.2-1.5 s on two, 0.36 s on one;
+    # 1,000 of 158 KB: 0.09 s on two, 0.12 s on one).
+    threads = 2 if prog.bytes_total >= HASH_THREADS_FROM * max(len(plan.files), 1) else 1
+    ahead: deque[Future[str]] = deque()  # a few files read ahead, not a future per file of 200,000
+    files = iter(plan.files)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in plan.files:
+            if threads == 1:
+                hashes.append(sha256_file(f.source.real_path))
+            else:
+                while len(ahead) < HASH_AHEAD and (nxt := next(files, None)) is not None:
+                    ahead.append(pool.submit(sha256_file, nxt.source.real_path))
+                hashes.append(ahead.popleft().result())
             prog.files_done += 1
             prog.bytes_done += f.source.size
             ctx.report()
-    finally:  # cancelled: the files not yet hashed are not read
-        pool.shutdown(cancel_futures=True)
+            if ctx.token.cancelled:
+                for waiting in ahead:  # not started: not read
+                    waiting.cancel()
+                break
     ctx.check()
     prog.files_done = prog.bytes_done = 0  # the import's own count starts
     prog.bytes_total = plan.total_bytes
