@@ -121,32 +121,30 @@ def _run_workers(parts: list[list[str]], ctx: JobContext | None) -> list[list[li
     with contextlib.ExitStack() as stack:
         # stderr to a file: a pipe left unread while the answers are read could fill and block.
         errors = [stack.enter_context(tempfile.TemporaryFile()) for _ in parts]
-        procs = [
-            subprocess.Popen(
-                [_PYTHON, "-m", "viewer.core.plan_sniff"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                env=env,
-            )
-            for err in errors
-        ]
+        procs: list[subprocess.Popen[bytes]] = []
+        readers: list[threading.Thread] = []
 
         def talk(k: int) -> None:
             """Feed worker k its paths; collect its answers, a line per file as they come."""
             proc = procs[k]
             assert proc.stdin is not None and proc.stdout is not None
             with contextlib.suppress(BrokenPipeError):  # a worker that died: its status says why
-                proc.stdin.write(json.dumps({"paths": parts[k], "flush_every": PROGRESS_EVERY}).encode())
-                proc.stdin.close()
+                try:
+                    proc.stdin.write(json.dumps({"paths": parts[k], "flush_every": PROGRESS_EVERY}).encode())
+                finally:
+                    proc.stdin.close()
             # Kept as text until the end: parsing here took CPU the workers need.
             lines[k].extend(proc.stdout)
             proc.wait()
 
-        readers = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(parts))]
         try:
-            for r in readers:
-                r.start()
+            for k, err in enumerate(errors):
+                cmd = [_PYTHON, "-m", "viewer.core.plan_sniff"]
+                procs.append(
+                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env)
+                )
+                readers.append(threading.Thread(target=talk, args=(k,), daemon=True))
+                readers[-1].start()
             for r in readers:
                 while r.is_alive():
                     r.join(PROGRESS_EVERY)
@@ -155,7 +153,7 @@ def _run_workers(parts: list[list[str]], ctx: JobContext | None) -> list[list[li
                         ctx.progress.files_done = sum(len(part) for part in lines)
                         ctx.report()
         finally:
-            for proc in procs:  # cancelled, or an error here: never left running
+            for proc in procs:  # cancelled, a second one that failed to start: never left running
                 if proc.poll() is None:
                     proc.kill()
             for r in readers:

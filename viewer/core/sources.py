@@ -95,7 +95,8 @@ def _files_under(folder: Path) -> list[tuple[Path, str, int]]:
     followed, links to folders not, in the order `sorted()` gives paths (part by part).
 
     `os.walk` rather than `Path.rglob` (the same files): a bucket copy of 200,000 files was
-    listed and sorted in 2.4 s by rglob, in 0.3 s by walking, each file stat()ed once."""
+    listed, sorted and sized in 4.2 s through rglob, in 2.4 s walking (one stat() a file, and
+    each Path built as a child of its folder's)."""
     found: list[tuple[list[str], Path, int]] = []
     for root, _dirs, names in os.walk(folder):
         below = os.path.relpath(root, folder)  # once a folder: relpath costs ~10 us a call
