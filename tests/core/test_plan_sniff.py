@@ -127,7 +127,7 @@ def _tree_of_files(root: Path, n: int) -> Path:
 def test_planning_reports_files_found_then_files_looked_at(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_from: int
 ) -> None:
-    folder = _tree_of_files(tmp_path, 300)
+    folder = _tree_of_files(tmp_path, 800)
     seen: list[tuple[str, int, int | None]] = []
     ctx = JobContext(
         on_progress=lambda p: seen.append((p.phase, p.files_done, p.files_total)), min_interval=0
@@ -137,7 +137,7 @@ def test_planning_reports_files_found_then_files_looked_at(
     plan = ingest.plan_import([folder], ctx=ctx)
     try:
         files = len(plan.files)
-        assert files == 300 + 1 + 100  # the files, the zip, its members
+        assert files == 800 + 1 + 100  # the files, the zip, its members
         assert all(
             pf.spec is not None and pf.spec.name == "aws_cloudtrail"
             for pf in plan.files
