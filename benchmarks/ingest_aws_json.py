@@ -6,7 +6,9 @@ For each format, generates N records (variations of the format's test sample, so
 realistic) as gzipped files of 5,000 records in the format's delivered shape, cached in the work
 folder. Then prints, as medians over --repeat runs, the floor (gunzip + orjson parse of every file
 on two processes, measured in the same run) and Caseline's import in a fresh
-`caseline import --no-search-index` process: records/s and the ratio to the floor.
+`caseline import --no-search-index` process: records/s and the ratio to the floor; then the
+storage floor (`storage_floor.py`: the imported rows written into a fresh events table from
+memory, nothing parsed) as a ratio to the same floor.
 The machine is shared and noisy: compare ratios, not absolute figures.
 """
 
@@ -28,6 +30,7 @@ from child_cpu import with_child_cpu
 from evidence_cache import cached_evidence
 from ingest_cloudtrail import caseline_import  # the same timed, RSS-watched import subprocess
 from isal import isal_zlib  # the floor inflates as the import does (viewer/core/gunzip.py)
+from storage_floor import measure as storage_floor
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "data" / "formats"
@@ -251,11 +254,13 @@ def main() -> None:
         case = args.workdir / f"{name}.caseline"
         runs = [with_child_cpu(caseline_import, files[0].parent, case) for _ in range(args.repeat)]
         secs = statistics.median(r[0] for r, _ in runs)
+        store = storage_floor(case, args.repeat)[0]
         case.unlink(missing_ok=True)
         print(
             f"{name:36s} {args.records:,} records, {gz / 1e6:6.1f} MB gz | floor {args.records / low:10,.0f} rec/s "
             f"{statistics.median(c for _, c in floors):5.1f} CPU-s | caseline {args.records / secs:9,.0f} rec/s "
-            f"{statistics.median(c for _, c in runs):5.1f} CPU-s = {secs / low:.2f}x the floor",
+            f"{statistics.median(c for _, c in runs):5.1f} CPU-s = {secs / low:.2f}x the floor | storage floor "
+            f"{store:.2f}s = {store / low:.2f}x the floor, the import {secs / store:.2f}x it",
             flush=True,
         )
 

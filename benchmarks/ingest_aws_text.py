@@ -8,7 +8,9 @@ logs as plain files of 200 records (they are thousands of tiny files); ALB acces
 of 2,000 records a file. Then prints, as medians over --repeat runs:
   * the floor: gunzip (or read) + bytes.split into lines of every file, on two processes;
   * Caseline's import (a fresh `caseline import --no-search-index` per run): records/s, CPU
-    microseconds a record, the highest peak RSS of the runs, and the ratio to the floor.
+    microseconds a record, the highest peak RSS of the runs, and the ratio to the floor;
+  * the storage floor (`storage_floor.py`): the imported rows written into a fresh events table
+    from memory, nothing parsed, which no import keeping these columns can beat.
 The machine is shared and noisy: compare ratios measured in one run.
 """
 
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from child_cpu import with_child_cpu  # noqa: E402
 from evidence_cache import cached_evidence  # noqa: E402
 from ingest_cloudtrail import caseline_import  # noqa: E402  (the same subprocess timing)
+from storage_floor import measure as storage_floor  # noqa: E402
 
 T0 = 1714521600  # 2024-05-01T00:00:00Z
 AGENTS = [
@@ -202,6 +205,13 @@ def main() -> None:
             f"caseline import {secs:.2f}s, {cpu:.1f} CPU-s ({args.lines / secs:,.0f} records/s, "
             f"{cpu / args.lines * 1e6:.1f} us CPU a record, peak RSS {peak / 1e9:.2f} GB), "
             f"{secs / base:.1f}x the floor",
+            flush=True,
+        )
+        store_s, store_cpu = storage_floor(case, args.repeat)
+        print(
+            f"{name}: storage floor (the imported rows written from memory, nothing parsed) "
+            f"{store_s:.2f}s, {store_cpu:.1f} CPU-s ({args.lines / store_s:,.0f} rows/s); "
+            f"the import is {secs / store_s:.2f}x it",
             flush=True,
         )
         case.unlink(missing_ok=True)

@@ -8,6 +8,8 @@ downloads are), cached in the work folder, then prints medians over --repeat run
   * the floor measured in the same run: gunzip + orjson parse of every file with 2 processes
     (a JSONL or CSV file is parsed line by line / row by row);
   * `caseline import --no-search-index` in a fresh process: records/s and the ratio to the floor.
+  * the storage floor (`storage_floor.py`): the imported rows written into a fresh events table
+    from memory, nothing parsed, as a ratio to the same floor.
 Targets: JSON formats within 2.5x the floor; text formats (CSV) at least 250k records/s on 2 cores.
 """
 
@@ -33,6 +35,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from child_cpu import with_child_cpu  # noqa: E402
 from ingest_cloudtrail import caseline_import  # noqa: E402  (a sibling script, not a package)
+from storage_floor import measure as storage_floor  # noqa: E402
 
 PER_FILE = 5000
 TENANT = "aaaabbbb-0000-cccc-1111-dddd2222eeee"
@@ -368,10 +371,11 @@ def main() -> None:
         case = args.workdir / f"{name}.caseline"
         runs = [with_child_cpu(caseline_import, folder, case) for _ in range(args.repeat)]
         secs = statistics.median(r[0] for r, _ in runs)
+        store = storage_floor(case, args.repeat)[0]
         print(
             f"{name:24s} import {args.events / secs:>10,.0f} rec/s ({secs:6.2f}s, "
             f"{statistics.median(c for _, c in runs):5.1f} CPU-s)   floor {args.events / fl:>10,.0f} rec/s "
-            f"({fl:5.2f}s, {statistics.median(c for _, c in floors):4.1f} CPU-s)   ratio {secs / fl:4.2f}x"
+            f"({fl:5.2f}s, {statistics.median(c for _, c in floors):4.1f} CPU-s)   ratio {secs / fl:4.2f}x   storage floor {store:5.2f}s = {store / fl:4.2f}x the floor"
         )
 
 

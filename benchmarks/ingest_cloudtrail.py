@@ -8,6 +8,8 @@ Generates N realistic CloudTrail events (~1.5 KB each) as gz files in the S3 del
   * Caseline's import (a fresh `caseline import --no-search-index` subprocess per run, alternating
     with the two-core floor): events/s, CPU-s, peak RSS, ratio to the floor, the case file size
     against the gzipped evidence; then the structures built after the import commits;
+  * the storage floor (`storage_floor.py`): the imported rows written into a fresh events table
+    from memory, nothing parsed, which no import keeping these columns can beat;
   * read paths on the resulting case, when the read-side modules are present: a timeline bucket
     query, 200-row pages of the time-sorted table (the columns it shows) at nine places, again at
     nine others in a fresh DuckDB instance after the window's background load of those columns
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import orjson
 import psutil
+import storage_floor
 from evidence_cache import cached_evidence
 from isal import isal_zlib  # the floor inflates as the import does (viewer/core/gunzip.py)
 
@@ -384,6 +387,14 @@ def main() -> None:
         f"case file {size / 1e6:.1f} MB = {size / gz_bytes:.2f}x the gzipped evidence "
         "(before the deferred structures)"
     )
+    if args.events <= storage_floor.MAX_EVENTS:
+        store_s, store_cpu = storage_floor.measure(case, args.repeat)
+        print(
+            f"storage floor (the imported rows written from memory into a fresh events table, "
+            f"nothing parsed: benchmarks/storage_floor.py): {store_s:.2f}s, {store_cpu:.1f} CPU-s = "
+            f"{store_s / two:.2f}x the 2-core parse floor; the import is {secs / store_s:.2f}x it, "
+            f"{secs / (two + store_s):.2f}x parse and storage floors added"
+        )
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "viewer.cli", "reindex", str(case)],

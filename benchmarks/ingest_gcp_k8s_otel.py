@@ -6,7 +6,9 @@ For each format, generates N records (variations of the format's test sample, so
 are realistic) as gzipped files of 5,000 records in the format's usual layout, cached in the
 work folder. Then prints, as medians over --repeat runs, the floor (gunzip + orjson parse of
 every file on two processes, measured in the same run) and Caseline's import in a fresh
-`caseline import --no-search-index` process: records/s and the ratio to the floor.
+`caseline import --no-search-index` process: records/s and the ratio to the floor; then the
+storage floor (`storage_floor.py`: the imported rows written into a fresh events table from
+memory, nothing parsed) as a ratio to the same floor.
 The machine is shared and noisy: compare ratios, not absolute figures.
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import orjson
 from child_cpu import with_child_cpu
 from ingest_cloudtrail import caseline_import  # the same timed, RSS-watched import subprocess
+from storage_floor import measure as storage_floor
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "data" / "formats"
@@ -193,7 +196,7 @@ def main() -> None:
     args = ap.parse_args()
     print(
         f"{'format':<18}{'records':>10}{'gz MB':>8}{'floor rec/s':>14}{'import rec/s':>15}{'x floor':>9}{'peak MiB':>10}"
-        f"{'floor CPU-s':>12}{'import CPU-s':>13}"
+        f"{'floor CPU-s':>12}{'import CPU-s':>13}{'store x':>9}"
     )
     for name in args.formats.split(","):
         files = generate(args.workdir, name, args.records)
@@ -206,11 +209,12 @@ def main() -> None:
         secs = statistics.median(r[0] for r in runs)
         peak = max(r[1] for r in runs) / 2**20
         cpu = (statistics.median(c for _, c in floors), statistics.median(c for _, c in timed))
+        store = storage_floor(case, args.repeat)[0]
         case.unlink(missing_ok=True)
         n = args.records
         print(
             f"{name:<18}{n:>10,}{gz:>8.1f}{n / two:>14,.0f}{n / secs:>15,.0f}{secs / two:>9.2f}{peak:>10,.0f}"
-            f"{cpu[0]:>12.1f}{cpu[1]:>13.1f}"
+            f"{cpu[0]:>12.1f}{cpu[1]:>13.1f}{store / two:>9.2f}"
         )
         sys.stdout.flush()
 
