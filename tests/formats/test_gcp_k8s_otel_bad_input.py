@@ -187,6 +187,40 @@ def test_otlp_bad_request_line_and_record_without_time(tmp_path: Path) -> None:
     assert any("neither timeUnixNano nor observedTimeUnixNano" in r for r in reasons)
 
 
+def test_otlp_attributes_are_found_past_odd_entries(tmp_path: Path) -> None:
+    """Entries without a key or a value, or that are not objects at all, shift nothing: each
+    attribute is the first entry with its key, and an attribute not there is NULL."""
+    request = copy.deepcopy(OTLP_LINES[0])
+    record = request["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    record["attributes"] = [
+        {"value": {"stringValue": "no key"}},
+        {"key": "client.port"},
+        7,
+        {"key": "enduser.id", "value": {"stringValue": "alice@example.com"}},
+        {"key": "client.address", "value": {"stringValue": "203.0.113.9"}},
+        {"key": "enduser.id", "value": {"stringValue": "second entry, not read"}},
+        {"key": "exception.type", "value": {"intValue": "5"}},
+    ]
+    request["resourceLogs"][0]["resource"]["attributes"] = [
+        {"key": "cloud.region", "value": {"stringValue": "eu-west-1"}},
+        {"key": "service.name", "value": {"stringValue": "checkout-api"}},
+    ]
+    path = tmp_path / "logs.json"
+    path.write_text(_jsonl([request]))
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        import_paths(case, [path])
+        rows = (
+            case.cursor()
+            .execute(
+                "SELECT principal_id, src_ip, src_port, error_code, service, region, cloud_account "
+                "FROM events ORDER BY record_index LIMIT 1"
+            )
+            .fetchall()
+        )
+    # error_code reads the string value: an intValue under that key is not one.
+    assert rows == [("alice@example.com", "203.0.113.9", None, None, "checkout-api", "eu-west-1", None)]
+
+
 def test_otlp_time_falls_back_to_observed_time(tmp_path: Path) -> None:
     path = tmp_path / "logs.json"
     path.write_text(_jsonl(OTLP_LINES[1:]))

@@ -24,8 +24,16 @@ _LR = f"{_RL}.scopeLogs[0].logRecords[0]"
 
 
 def _attr(list_ref: str, key: str, kind: str = "stringValue") -> str:
-    """The `kind` value of attribute `key` in an OTLP KeyValue list (given as JSON text)."""
-    return f"(list_filter(json_extract({list_ref}, '$[*]'), lambda a: a->>'key' = '{key}')[1]->>'$.value.{kind}')"
+    """The `kind` value of attribute `key` in an OTLP KeyValue list (given as JSON text): the first
+    entry with that key.
+
+    Written so that every lookup in a list shares its parse: DuckDB computes the identical
+    `json_extract` of the entries and `list_transform` of their keys once per row, then each
+    attribute is a `list_position`. A `list_filter` per attribute parsed every entry again for
+    each one (the mapping's 14 lookups over 200k records: 1.1 s against 0.5 s)."""
+    entries = f"json_extract({list_ref}, '$[*]')"
+    keys = f"list_transform({entries}, lambda e: e->>'key')"
+    return f"({entries}[list_position({keys}, '{key}')]->>'$.value.{kind}')"
 
 
 def _ns_time(ref: str) -> str:
