@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 import duckdb
 import pyarrow as pa
 
-from viewer.core import ingest_sql
+from viewer.core import gc_pause, ingest_sql
 from viewer.core.array_extract import (
     DROP_STAGE_SQL,
     FIRST_ROWS_SQL,
@@ -241,6 +241,7 @@ class ChunkImporter:
             try:
                 for k, (files, python_only, decompressed) in enumerate(work):
                     self.ctx.check()
+                    gc_pause.collect_young()
                     prefetch(k + 1)
                     if txn is None:
                         txn = contextlib.ExitStack()

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from viewer import __version__
-from viewer.core import derived, import_undo
+from viewer.core import derived, gc_pause, import_undo
 from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
@@ -181,7 +181,8 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
                 import_id = _open_import(cur, plan)
             import_undo.mark_running(case.path, import_id)
             try:
-                report = _import_files(case, cur, plan, hashes, ctx, import_id)
+                with gc_pause.paused():  # parsed records hold no cycles: see core.gc_pause
+                    report = _import_files(case, cur, plan, hashes, ctx, import_id)
             except BaseException:
                 _take_back(case, import_id)  # on a cursor of its own, which cancel does not interrupt
                 raise
