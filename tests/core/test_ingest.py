@@ -291,9 +291,9 @@ def test_a_file_read_in_several_python_batches_is_counted_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """JSON lines go through the Python reader in batches; each batch is judged on its own rows."""
-    from viewer.core import chunk_import
+    from viewer.core import python_batches
 
-    monkeypatch.setattr(chunk_import, "PY_BATCH", 1000)
+    monkeypatch.setattr(python_batches, "PY_BATCH", 1000)
     recs = _records(2500)
     lines = [json.dumps(r) for r in recs]
     lines[1500] = json.dumps({k: v for k, v in recs[1500].items() if k != "eventTime"})  # rejected

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from support.line_sources import Imported, _imported
 
-from viewer.core import chunk_import
+from viewer.core import chunk_import, python_batches
 
 ACCOUNT = "111122223333"
 
@@ -60,13 +61,13 @@ def _both(
     real = chunk_import.ChunkImporter._python_batch
 
     def counted(self, spec, batch, counts):  # type: ignore[no-untyped-def]
-        statements.append(len(batch.texts))
+        statements.append(batch.rows)
         return real(self, spec, batch, counts)
 
     monkeypatch.setattr(chunk_import.ChunkImporter, "_python_batch", counted)
     whole = _imported(tmp_path / "whole.caseline", paths)
     together = list(statements)
-    monkeypatch.setattr(chunk_import, "PY_BATCH", 4)
+    monkeypatch.setattr(python_batches, "PY_BATCH", 4)
     statements.clear()
     small = _imported(tmp_path / "small.caseline", paths)
     return whole, small, [len(together), *statements]
@@ -105,3 +106,67 @@ def test_csv_exports_of_many_files_share_statements(tmp_path: Path, monkeypatch:
     assert statements[0] == 1
     counts, events, _ = whole
     assert sum(c[1] for c in counts) == len(rows) and len(events) == sum(c[2] for c in counts) > 0
+
+
+def _drain(batch: python_batches.PythonBatch, produced: list) -> None:
+    produced.append(batch.take())
+
+
+def _rows(batches: list[python_batches.PythonBatch]) -> list[tuple[int, int, str]]:
+    out = []
+    for b in batches:
+        eids, indexes, texts = b.columns()
+        out += list(zip(eids.to_pylist(), indexes.to_pylist(), texts.to_pylist(), strict=True))
+    return out
+
+
+def test_a_batch_takes_rows_one_at_a_time_and_arrow_runs_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows added one at a time and a CSV file's rows as Arrow arrays end in the batches in their
+    order, cut at the row bound wherever it falls; each batch's id range covers its rows."""
+    monkeypatch.setattr(python_batches, "PY_BATCH", 4)
+    batch, produced = python_batches.PythonBatch(), []
+    for i in (1, 2, 3):
+        batch.add(7, i, f'{{"n":{i}}}')
+    indexes = pa.array([2, 3, 5, 6, 7, 9], pa.int64())  # line numbers: a blank line was skipped
+    texts = pa.array([f'{{"line":{n}}}' for n in indexes.to_pylist()], pa.string())
+    produced += list(batch.add_arrays(8, indexes, texts))
+    batch.add(9, 1, '{"last":1}')
+    _drain(batch, produced)
+    expected = [(7, i, f'{{"n":{i}}}') for i in (1, 2, 3)]
+    expected += [(8, n, f'{{"line":{n}}}') for n in (2, 3, 5, 6, 7, 9)]
+    expected += [(9, 1, '{"last":1}')]
+    assert _rows(produced) == expected
+    assert [b.rows for b in produced] == [4, 4, 2]
+    for b in produced:
+        eids, idx, _ = b.columns()
+        ids = [(e << 32) + i for e, i in zip(eids.to_pylist(), idx.to_pylist(), strict=True)]
+        assert b.id_range() == (ids[0], ids[-1] + 1)
+
+
+@pytest.mark.parametrize("bound", [1, 9, 10, 25, 30, 45, 1000])
+def test_arrow_runs_fill_batches_as_rows_one_at_a_time_do(
+    monkeypatch: pytest.MonkeyPatch, bound: int
+) -> None:
+    """The byte bound cuts a run of Arrow rows where it would cut the same rows added one at a
+    time (a batch ends with the row that reaches it), even a row larger than the bound."""
+    monkeypatch.setattr(python_batches, "PY_BATCH_CHARS", bound)
+    sizes = [10, 10, 10, 10, 10, 40, 3, 7, 10]
+    texts = ["x" * n for n in sizes]
+    by_arrays, one_at_a_time = python_batches.PythonBatch(), python_batches.PythonBatch()
+    produced = list(by_arrays.add_arrays(3, pa.array(range(1, 10), pa.int64()), pa.array(texts, pa.string())))
+    _drain(by_arrays, produced)
+    reference = []
+    for i, text in enumerate(texts, start=1):
+        if one_at_a_time.full:
+            reference.append(one_at_a_time.take())
+        one_at_a_time.add(3, i, text)
+    _drain(one_at_a_time, reference)
+    assert [b.rows for b in produced] == [b.rows for b in reference]
+    assert _rows(produced) == _rows(reference)
+
+
+def test_an_arrow_run_out_of_order_is_refused() -> None:
+    batch = python_batches.PythonBatch()
+    batch.add(5, 10, "{}")
+    with pytest.raises(RuntimeError, match="out of evidence id order"):
+        list(batch.add_arrays(5, pa.array([3, 4], pa.int64()), pa.array(["{}", "{}"], pa.string())))

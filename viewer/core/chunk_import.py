@@ -14,12 +14,13 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from viewer.core import gc_pause, ingest_sql
 from viewer.core.array_extract import (
@@ -36,16 +37,13 @@ from viewer.core.entities import import_picks
 from viewer.core.insert_batches import ROW_GROUP, SMALL_BATCH, statements
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
+from viewer.core.python_batches import PythonBatch, python_batches, up_to_a_batch
 from viewer.core.read_ahead import read_ahead
-from viewer.core.record_readers import Problem, records
+from viewer.core.record_readers import Problem
 from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
 from viewer.formats.base import FormatSpec, ReaderKind
 
-#: Records (and characters of them) per statement from the Python readers: bounds the memory of
-#: their text in Python and in Arrow.
-PY_BATCH = 100_000
-PY_BATCH_CHARS = 32 * 1024**2
 #: How a statement's rows are cut into Arrow batches (`insert_batches`): whole row groups of
 #: DuckDB's size, the rest in one or two batches of at least half a group; small batches for a
 #: statement under a group (an Arrow stream is read a batch per task, so they spread it over
@@ -95,73 +93,6 @@ def refused_files(cur: duckdb.DuckDBPyConnection, paths: list[str]) -> set[str]:
             return set(paths)
     half = len(paths) // 2
     return refused_files(cur, paths[:half]) | refused_files(cur, paths[half:])
-
-
-# A batch of records, or a file's problems once all its records are in batches.
-_PythonItem: TypeAlias = "_PythonBatch | tuple[int, str, list[Problem]]"
-
-
-def _python_batches(spec: FormatSpec, files: list) -> Iterator[_PythonItem]:
-    """The records of `files` read by Python, in batches; after each file, its problems."""
-    batch = _PythonBatch()
-    for eid, pf in files:
-        problems: list[Problem] = []
-        for index, text in records(pf.source.real_path, spec.reader, problems):
-            if batch.full:
-                yield batch.take()
-            batch.add(eid, index, text)
-        yield eid, pf.source.display_path, problems
-    if batch.texts:
-        yield batch.take()
-
-
-def _up_to_a_batch(items: Iterator[_PythonItem]) -> Iterator[list[_PythonItem]]:
-    """`items` in runs that end at a batch: reading ahead by one run then reads a whole batch
-    ahead, not just the next file's problems."""
-    run: list[_PythonItem] = []
-    for item in items:
-        run.append(item)
-        if isinstance(item, _PythonBatch):
-            yield run
-            run = []
-    if run:
-        yield run
-
-
-@dataclass
-class _PythonBatch:
-    """Records from the Python readers waiting for their statement, in evidence id order and
-    file order within a file (the readers number records in order)."""
-
-    evidence_ids: list[int] = field(default_factory=list)
-    indexes: list[int] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    chars: int = 0
-
-    @property
-    def full(self) -> bool:
-        return len(self.texts) >= PY_BATCH or self.chars >= PY_BATCH_CHARS
-
-    def add(self, evidence_id: int, index: int, text: str) -> None:
-        # A chunk's files come in evidence id order (ids are given in plan order) and each reader
-        # numbers its records in order: the batch's range (`id_range`) relies on it.
-        if self.texts and (evidence_id, index) <= (self.evidence_ids[-1], self.indexes[-1]):
-            raise RuntimeError("records reached a Python batch out of evidence id order")
-        self.evidence_ids.append(evidence_id)
-        self.indexes.append(index)
-        self.texts.append(text)
-        self.chars += len(text)
-
-    def take(self) -> _PythonBatch:
-        taken = _PythonBatch(self.evidence_ids, self.indexes, self.texts, self.chars)
-        self.evidence_ids, self.indexes, self.texts, self.chars = [], [], [], 0
-        return taken
-
-    def id_range(self) -> tuple[int, int]:
-        """The event ids of the batch's rows: [first, last + 1)."""
-        first = (self.evidence_ids[0] << 32) + self.indexes[0]
-        last = (self.evidence_ids[-1] << 32) + self.indexes[-1]
-        return first, last + 1
 
 
 @dataclass
@@ -499,21 +430,21 @@ class ChunkImporter:
         thread while DuckDB takes this one (`read_ahead`), a whole batch ahead: reading only the
         next item ahead (often a file's problems) had left the reader idle during each INSERT
         and saved nothing. 200k records: AKS audit 6.1-6.4 -> 4.7-4.8 s, OTLP 6.1-6.6 -> 5.6-5.8 s."""
-        for items in read_ahead(_up_to_a_batch(_python_batches(spec, files))):
+        for items in read_ahead(up_to_a_batch(python_batches(spec, files))):
             for item in items:
-                if isinstance(item, _PythonBatch):
+                if isinstance(item, PythonBatch):
                     self._python_batch(spec, item, counts)
                 else:
                     self._record_problems(*item, counts)
 
-    def _python_batch(self, spec: FormatSpec, batch: _PythonBatch, counts: dict) -> None:
+    def _python_batch(self, spec: FormatSpec, batch: PythonBatch, counts: dict) -> None:
         self.ctx.check()
-        texts = pa.array(batch.texts, pa.string())
+        evidence_ids, indexes, texts = batch.columns()
         embedded = spec.reader.embedded_json_key is not None
         table = pa.table(
             {
-                "evidence_id": pa.array(batch.evidence_ids, pa.int32()),
-                "record_index": pa.array(batch.indexes, pa.int64()),
+                "evidence_id": evidence_ids,
+                "record_index": indexes,
                 "r": texts if embedded else as_json(texts),
             }
         )
@@ -525,7 +456,7 @@ class ChunkImporter:
             return json_records_sql(spec, source, known_good)
 
         # Judge this batch's rows only: earlier batches of its first file are already counted.
-        ids = sorted(set(batch.evidence_ids))
+        ids = sorted(pc.unique(evidence_ids).to_pylist())
         self._insert_records(spec, "py_records", table, checked, ids, counts, batch.id_range())
 
     def _insert_records(

@@ -35,6 +35,17 @@ _NOT_CONTROL = bytes(b for b in range(256) if b >= 0x20 or b in b"\r\n")
 
 def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | None:
     """`(line number, record text)` of each non-blank row, or None: the Python reader's job."""
+    arrays = fast_csv_arrays(data, reader)
+    if arrays is None:
+        return None
+    numbers, texts = arrays
+    return zip(numbers.to_pylist(), texts.to_pylist(), strict=True)
+
+
+def fast_csv_arrays(data: bytes, reader: Reader) -> tuple[pa.Array, pa.Array] | None:
+    """The line numbers (int64) and record texts (string) of the non-blank rows as two Arrow
+    arrays, or None: the Python reader's job. The import batches them as they are, with no
+    Python object per row."""
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     # Counted and searched, never copied. A CR not followed by LF ends a line for the csv module
@@ -59,7 +70,7 @@ def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | No
         return None
     lines = breaks - data.count(b"\n", end) + 1
     if lines == 1:
-        return iter(())
+        return pa.array([], pa.int64()), pa.array([], pa.string())
     # Arrow wants the last row ended by a line break (it cannot tell one row from a header).
     text = pa.py_buffer(data if end < len(data) else data + b"\n")
     table = _parse(text, delim, len(header))
@@ -84,7 +95,7 @@ def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | No
             blank = pc.and_(blank, pc.equal(pc.utf8_trim_whitespace(c), ""))
         kept = pc.invert(blank)
         numbers, texts = pc.filter(numbers, kept), pc.filter(texts, kept)
-    return zip(numbers.to_pylist(), texts.to_pylist(), strict=True)
+    return numbers, texts
 
 
 def _record_texts(

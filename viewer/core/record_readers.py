@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 
 from viewer.core import gunzip
-from viewer.core.csv_fast import fast_csv_rows
+from viewer.core.csv_fast import fast_csv_arrays, fast_csv_rows
 from viewer.core.sources import GZIP_MAGIC, decode_text
 from viewer.formats.base import Reader, ReaderKind, canonical_header
 
@@ -132,6 +133,21 @@ def _csv_rows(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[t
         yield from fast
         return
     yield from python_csv_rows(_decoded(data, problems), reader, problems)
+
+
+def records_or_arrays(
+    path: Path, reader: Reader, problems: list[Problem]
+) -> Iterator[tuple[int, str]] | tuple[pa.Array, pa.Array]:
+    """`records`, except that the rows of a CSV file Arrow's reader takes (`csv_fast`) come as
+    two Arrow arrays, record indexes and texts: the same records with no Python object per row
+    (M365 audit CSV: ~2 us a row of the reading thread's time, which the import waited for)."""
+    if reader.kind is not ReaderKind.CSV:
+        return records(path, reader, problems)
+    data = read_bytes(path, problems)
+    arrays = fast_csv_arrays(data, reader)
+    if arrays is not None:
+        return arrays
+    return python_csv_rows(_decoded(data, problems), reader, problems)
 
 
 def python_csv_rows(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
