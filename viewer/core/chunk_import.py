@@ -450,10 +450,12 @@ class ChunkImporter:
         )
         del texts
 
+        serialized = spec.reader.kind is ReaderKind.EXPLODE  # orjson wrote every record
+
         def checked(source: str, known_good: bool) -> str:
             if embedded:
-                return ingest_sql.records_sql(spec, source, False, known_good)
-            return json_records_sql(spec, source, known_good)
+                return ingest_sql.records_sql(spec, source, False, known_good, serialized)
+            return json_records_sql(spec, source, known_good, serialized)
 
         # Judge this batch's rows only: earlier batches of its first file are already counted.
         ids = sorted(pc.unique(evidence_ids).to_pylist())

@@ -84,20 +84,28 @@ def json_lines_table(files: list[TextFile]) -> pa.Table:
     )
 
 
-def json_records_sql(spec: FormatSpec, source: str, known_good: bool = False) -> str:
+def json_records_sql(
+    spec: FormatSpec, source: str, known_good: bool = False, serialized: bool = False
+) -> str:
     """`(evidence_id, record_index, r, rec, problem)` of the non-blank records of `source` (its
     `r` typed JSON, see `as_json`), as `ingest_sql.records_sql` gives them: `problem` says why a
     record cannot be kept. One parse (json_valid) where records_sql makes three; none when
-    `known_good` (an earlier pass over the same rows found no problem)."""
+    `known_good` (an earlier pass over the same rows found no problem) or `serialized`: records
+    orjson wrote from parsed values (the EXPLODE readers) are valid JSON by construction, and one
+    is an object exactly when its first character is '{' (OTLP, 200k records: the check
+    0.56-0.60 -> 0.22-0.27 s)."""
     assert spec.reader.embedded_json_key is None, "embedded records go through ingest_sql.records_sql"
     # A valid JSON text whose first character is '{' is an object: json_type (a third parse) is
     # only asked of the rare valid lines that start otherwise.
-    problem = (
-        "NULL::VARCHAR"
-        if known_good
-        else "CASE WHEN NOT json_valid(r) THEN 'invalid JSON' "
-        "WHEN NOT starts_with(r, '{') AND json_type(r) <> 'OBJECT' THEN 'record is not a JSON object' END"
-    )
+    if known_good:
+        problem = "NULL::VARCHAR"
+    elif serialized:
+        problem = "CASE WHEN NOT starts_with(r, '{') THEN 'record is not a JSON object' END"
+    else:
+        problem = (
+            "CASE WHEN NOT json_valid(r) THEN 'invalid JSON' "
+            "WHEN NOT starts_with(r, '{') AND json_type(r) <> 'OBJECT' THEN 'record is not a JSON object' END"
+        )
     return f"""
         SELECT evidence_id, record_index, r, r AS rec, {problem} AS problem
         FROM ({source}) WHERE NOT regexp_full_match(r, '{_BLANK}')
