@@ -1,5 +1,5 @@
 """Records read by Python (nested shapes, CSV, damaged files) gathered into batches, many files to a
-DuckDB statement (`chunk_import.ChunkImporter._python_records`).
+DuckDB statement (`chunk_import.ChunkImporter._read_python`).
 
 A statement per file ran on one core (5,000 records are too few for DuckDB to share out). A batch
 holds whole files and parts of files in evidence id order, so its event ids are one range no
