@@ -71,6 +71,26 @@ def test_collect_young_frees_a_cycle_while_paused(collector_on: None) -> None:
         assert gone() is None
 
 
+def test_no_collection_when_the_collector_was_already_off(collector_on: None) -> None:
+    """The window turns automatic collection off and collects from the Qt main thread only; an
+    import, in a worker thread there, must not collect (a Qt object destroyed in a worker can
+    deadlock)."""
+
+    class Node:
+        pass
+
+    gc.disable()  # as gui.main_thread_gc leaves it
+    with gc_pause.paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        kept = weakref.ref(a)
+        del a, b
+        gc_pause.collect_young()
+        assert kept() is not None
+    gc.collect()
+    assert kept() is None
+
+
 def test_an_import_runs_with_the_collector_off(
     tmp_path: Path, collector_on: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

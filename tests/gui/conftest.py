@@ -58,6 +58,7 @@ def _drain_pool(qapp: object) -> Iterator[None]:
     """Workers must not outlive a test: they hold cursors on connections the test closes."""
     yield
     QThreadPool.globalInstance().waitForDone(WAIT_MS)
+    gc.unfreeze()  # a test that started the application froze what it had (freeze_startup)
     gc.collect()  # this test's cycles, in the main thread, not in the next test's workers
 
 

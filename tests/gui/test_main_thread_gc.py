@@ -51,3 +51,22 @@ def test_worker_garbage_is_collected_by_the_main_thread(qtbot, qapp) -> None:  #
         gc.callbacks.remove(record)
     assert threads and set(threads) == {threading.main_thread().name}
     assert collector.collections > 0
+
+
+def test_the_started_application_leaves_its_startup_objects_out_of_collections(
+    qtbot, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Once the window is up, what it was built from is frozen: a collection of the oldest
+    generation no longer walks it (it did from the main thread, tens of ms each time)."""
+    from viewer.gui import app as gui_app
+
+    monkeypatch.setenv("CASELINE_DATA_DIR", str(tmp_path / "data"))
+    gc.unfreeze()
+    before = gc.get_freeze_count()
+    win = gui_app.start(None)
+    assert win is not None
+    qtbot.addWidget(win)
+    frozen = gc.get_freeze_count()
+    assert before == 0 and frozen > 10_000
+    assert gc.is_tracked(win) and not any(o is win for o in gc.get_objects())  # the window among them
+    gc.unfreeze()

@@ -12,6 +12,11 @@ import runs, an exception kept with its traceback), so the young generations are
 per chunk (`collect_young`): one walk of what is new since the last chunk, not one every 700
 allocations. The collector is back as it was when the last import holding it off ends; imports
 in several threads of one process count as one hold.
+
+In the window the automatic collector is already off: `gui.main_thread_gc` collects from the Qt
+main thread only, since a collection in a worker thread can destroy a Qt object there and
+deadlock. An import (which runs in a worker there) then changes nothing and collects nothing: the
+pause only collects what it turned off itself.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ def paused() -> Iterator[None]:
 
 
 def collect_young() -> None:
-    """Collect the two young generations (what is new since the last time), while paused."""
-    if not gc.isenabled():
+    """Collect the two young generations (what is new since the last time) while a pause holds
+    the collector off; nothing when it was off before (the window's main-thread collector)."""
+    with _lock:
+        ours = _holds > 0 and _was_enabled
+    if ours:
         gc.collect(1)

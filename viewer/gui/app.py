@@ -55,6 +55,9 @@ def start(case_path: str | None, read_only: bool = False) -> MainWindow | None:
         feature.evidence.start_open_bundle(Path(case_path))
     elif case_path and not window.open_case(case_path, read_only=read_only):
         return None
+    from viewer.gui import main_thread_gc
+
+    main_thread_gc.freeze_startup()
     return window
 
 

@@ -54,3 +54,13 @@ def install(app: QCoreApplication) -> MainThreadCollector:
     if _collector is None or not shiboken6.isValid(_collector):
         _collector = MainThreadCollector(app)
     return _collector
+
+
+def freeze_startup() -> None:
+    """Move everything alive now (the modules, the window, the open case's models) out of the
+    collector's reach: they live as long as the application, and a collection of the oldest
+    generation walked them all from the main thread each time (117k objects on the sample case:
+    58-68 ms, a stall the window shows; after the freeze, under 1 ms). Call it once the window
+    is up."""
+    gc.collect()
+    gc.freeze()
