@@ -44,8 +44,10 @@ def test_embedded_records_written_by_orjson_are_judged_as_in_full() -> None:
     assert spec.reader.embedded_json_key == "message"
     texts = [orjson.dumps(e).decode() for e in ENVELOPES]
     full = _verdicts(records_sql(spec, "SELECT * FROM src", False), texts)
-    quick = _verdicts(records_sql(spec, "SELECT * FROM src", False, serialized=True), texts)
+    quick_sql = records_sql(spec, "SELECT * FROM src", False, serialized=True)
+    quick = _verdicts(quick_sql, texts)
     assert quick == full
+    assert quick_sql.count("json_valid") == 1 and "json_type" not in quick_sql  # one parse, of the message
     assert [p is None for _, _, p in full] == [
         True,
         True,
@@ -65,6 +67,8 @@ def test_plain_records_written_by_orjson_are_judged_as_in_full(value: object) ->
     spec = registry.get("otel_logs")
     texts = [orjson.dumps(value).decode()]
     full = _verdicts(json_records_sql(spec, "SELECT * FROM src"), texts)
-    quick = _verdicts(json_records_sql(spec, "SELECT * FROM src", serialized=True), texts)
+    quick_sql = json_records_sql(spec, "SELECT * FROM src", serialized=True)
+    quick = _verdicts(quick_sql, texts)
     assert quick == full
+    assert "json_valid" not in quick_sql and "json_type" not in quick_sql  # no parse at all
     assert (full[0][2] is None) == isinstance(value, dict)

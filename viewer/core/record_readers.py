@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 
 from viewer.core import gunzip
-from viewer.core.csv_fast import fast_csv_arrays, fast_csv_rows
+from viewer.core.csv_fast import fast_csv_arrays, rows_of
 from viewer.core.sources import GZIP_MAGIC, decode_text
 from viewer.formats.base import Reader, ReaderKind, canonical_header
 
@@ -127,12 +127,8 @@ def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
 
 
 def _csv_rows(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
-    data = read_bytes(path, problems)
-    fast = fast_csv_rows(data, reader)  # the same rows, when every row is one line (csv_fast)
-    if fast is not None:
-        yield from fast
-        return
-    yield from python_csv_rows(_decoded(data, problems), reader, problems)
+    found = _csv_records(path, reader, problems)
+    yield from rows_of(*found) if isinstance(found, tuple) else found
 
 
 def records_or_arrays(
@@ -143,6 +139,13 @@ def records_or_arrays(
     (M365 audit CSV: ~2 us a row of the reading thread's time, which the import waited for)."""
     if reader.kind is not ReaderKind.CSV:
         return records(path, reader, problems)
+    return _csv_records(path, reader, problems)
+
+
+def _csv_records(
+    path: Path, reader: Reader, problems: list[Problem]
+) -> Iterator[tuple[int, str]] | tuple[pa.Array, pa.Array]:
+    """Arrow's reader's arrays when every row is one line (csv_fast), else the `csv` module's rows."""
     data = read_bytes(path, problems)
     arrays = fast_csv_arrays(data, reader)
     if arrays is not None:
