@@ -201,8 +201,9 @@ def _either(i: int) -> str:
     return f"coalesce(x[{3 * i + 1}], x[{3 * i + 2}], x[{3 * i + 3}])"
 
 
-def _nic(field: str) -> str:
-    return f"coalesce(nic->>'$.{field}', nic->>'$.{_pascal(field)}')"
+# A network interface's fields, camelCase or PascalCase, read with one parse of the interface.
+_NIC_FIELDS = ("networkInterfaceId", "privateIpAddress", "publicIp")
+_NIC_PATHS = ", ".join(f"'$.{f}', '$.{_pascal(f)}'" for f in _NIC_FIELDS)
 
 
 def _guardduty(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
@@ -230,21 +231,25 @@ def _guardduty(cur: duckdb.DuckDBPyConnection, mark: int) -> None:
                 FROM finding_picks)
             WHERE value IS NOT NULL"""
     )
+    # Each interface's fields are read once here: the links and the bindings below both use them
+    # (reading them with `->>` in each statement parsed every interface six times: 200k findings,
+    # the two statements 0.71 -> 0.21 s, in-process).
     cur.execute(
-        """CREATE OR REPLACE TEMP TABLE finding_nics AS
-            SELECT event_id, ts, ts_end, instance_id, unnest(nics) AS nic FROM finding_picks"""
+        f"""CREATE OR REPLACE TEMP TABLE finding_nics AS
+            SELECT event_id, ts, ts_end, instance_id, coalesce(f[1], f[2]) AS eni,
+                   coalesce(f[3], f[4]) AS private_ip, coalesce(f[5], f[6]) AS public_ip
+            FROM (SELECT event_id, ts, ts_end, instance_id, json_extract_string(nic, [{_NIC_PATHS}]) AS f
+                  FROM (SELECT event_id, ts, ts_end, instance_id, unnest(nics) AS nic FROM finding_picks))"""
     )
     cur.execute(
-        f"""INSERT INTO finding_link
-            SELECT DISTINCT event_id, unnest(['eni', 'ip', 'ip'])::VARCHAR,
-                   unnest([{_nic("networkInterfaceId")}, {_nic("privateIpAddress")}, {_nic("publicIp")}])
+        """INSERT INTO finding_link
+            SELECT DISTINCT event_id, unnest(['eni', 'ip', 'ip'])::VARCHAR, unnest([eni, private_ip, public_ip])
             FROM finding_nics"""
     )
     cur.execute("DELETE FROM finding_link WHERE value IS NULL")
     cur.execute(
-        f"""INSERT INTO net_binding
-            SELECT unnest([{_nic("privateIpAddress")}, {_nic("publicIp")}]) AS ip, {_nic("networkInterfaceId")},
-                   instance_id, ts, ts_end, 'guardduty', event_id
+        """INSERT INTO net_binding
+            SELECT unnest([private_ip, public_ip]) AS ip, eni, instance_id, ts, ts_end, 'guardduty', event_id
             FROM finding_nics"""
     )
     cur.execute("DELETE FROM net_binding WHERE ip IS NULL AND instance_id IS NULL")
