@@ -35,7 +35,8 @@ from viewer.core.jobs import JobContext
 # Version 4: the IP kind holds addresses only (not the service names of CloudTrail's sourceIPAddress).
 # Version 5: the Target kind counts an S3 object as its bucket, an Azure id lower-cased (resources).
 # Version 6: the rollup stores each row's last time as a span after its first (span_us).
-VERSION = 6
+# Version 7: the Entra object ids' names are kept per import (identity_build.entra_user_name).
+VERSION = 7
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)
