@@ -1,5 +1,6 @@
 """Records orjson wrote (the EXPLODE readers) skip the checks of their own JSON, and get the same
-verdicts as records checked in full: the embedded record is still parsed and judged."""
+verdicts as records checked in full; records embedded in them are taken out by the reader and
+still parsed and judged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 
 from viewer.core.ingest_sql import records_sql
 from viewer.core.json_lines_import import as_json, json_records_sql
+from viewer.core.record_readers import Problem, _exploded
 from viewer.formats import registry
+from viewer.formats.base import ReaderKind
 
 ENVELOPES = [
     {"id": "1", "message": '{"eventVersion": "1.08"}'},
@@ -26,11 +29,11 @@ ENVELOPES = [
 ]
 
 
-def _verdicts(sql: str, texts: list[str]) -> list[tuple]:
+def _verdicts(sql: str, texts: list[str], indexes: list[int] | None = None) -> list[tuple]:
     table = pa.table(
         {
             "evidence_id": pa.array([1] * len(texts), pa.int32()),
-            "record_index": pa.array(range(len(texts)), pa.int64()),
+            "record_index": pa.array(range(len(texts)) if indexes is None else indexes, pa.int64()),
             "r": as_json(pa.array(texts, pa.string())),
         }
     )
@@ -39,15 +42,30 @@ def _verdicts(sql: str, texts: list[str]) -> list[tuple]:
     return con.execute(f"SELECT record_index, rec, problem FROM ({sql}) ORDER BY record_index").fetchall()
 
 
-def test_embedded_records_written_by_orjson_are_judged_as_in_full() -> None:
+def test_embedded_records_taken_out_by_the_reader_are_judged_as_their_envelopes() -> None:
+    """An exploding reader hands over each envelope's embedded record (`embedded_text`), checked
+    with one parse; the verdicts, reasons and records are those of the envelopes checked in SQL."""
     spec = registry.get("aws_cloudtrail_cwl_subscription")
-    assert spec.reader.embedded_json_key == "message"
-    texts = [orjson.dumps(e).decode() for e in ENVELOPES]
-    full = _verdicts(records_sql(spec, "SELECT * FROM src", False), texts)
-    quick_sql = records_sql(spec, "SELECT * FROM src", False, serialized=True)
-    quick = _verdicts(quick_sql, texts)
-    assert quick == full
-    assert quick_sql.count("json_valid") == 1 and "json_type" not in quick_sql  # one parse, of the message
+    assert spec.reader.kind is ReaderKind.EXPLODE and spec.reader.embedded_json_key == "message"
+    full = _verdicts(
+        records_sql(spec, "SELECT * FROM src", False), [orjson.dumps(e).decode() for e in ENVELOPES]
+    )
+
+    payload = {"messageType": "DATA_MESSAGE", "logGroup": "g", "logStream": "s", "logEvents": ENVELOPES}
+    problems: list[Problem] = []
+    taken = list(_exploded(orjson.dumps(payload).decode(), spec.reader, problems))
+    sql = json_records_sql(spec, "SELECT * FROM src", embedded_key="message")
+    judged = {
+        i: (rec, problem) for i, rec, problem in _verdicts(sql, [t for _, t in taken], [i for i, _ in taken])
+    }
+    lost = {p.position: p.reason for p in problems if p.lost_record}
+    assert sorted([*judged, *lost]) == list(range(len(ENVELOPES)))  # indexes as the envelopes'
+    for index, rec, problem in full:
+        if index in lost:
+            assert problem == "no message in the record" and lost[index].startswith(problem + ": {")
+        else:
+            assert judged[index] == (rec, problem)
+    assert sql.count("json_valid") == 1  # one parse of each record: its check
     assert [p is None for _, _, p in full] == [
         True,
         True,

@@ -346,13 +346,15 @@ def test_cloudtrail_in_cwl_non_json_messages_are_counted_and_cloudtrail_records_
         {"id": "x2", "timestamp": 1714557900000, "message": '{"eventVersion": "1.08"}'},
         {"id": "x3", "timestamp": 1714557900000},
         ct1,
+        {"id": "x5", "timestamp": 1714557900000, "message": " "},  # blank: a record all the same
     ]
     path = tmp_path / "payload.json"
     path.write_text(json.dumps(payload, indent=2))
     f, rows = _import(tmp_path, path)
     assert f.format == "aws_cloudtrail_cwl_subscription"
-    assert _counts(f) == (5, 2, 3, 0)
+    assert _counts(f) == (6, 2, 4, 0)
     assert [r[1] for r in rows] == [0, 4]
+    assert any(w.startswith("record 5: message is not valid JSON") for w in f.warnings)
     assert any(w.startswith("record 1: message is not valid JSON") for w in f.warnings)
     assert any(w.startswith("record 2: record has no valid eventTime") for w in f.warnings)
     assert any(w.startswith("record 3: no message in the record") for w in f.warnings)

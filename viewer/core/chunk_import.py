@@ -440,22 +440,26 @@ class ChunkImporter:
     def _python_batch(self, spec: FormatSpec, batch: PythonBatch, counts: dict) -> None:
         self.ctx.check()
         evidence_ids, indexes, texts = batch.columns()
-        embedded = spec.reader.embedded_json_key is not None
+        key = spec.reader.embedded_json_key
+        exploded = spec.reader.kind is ReaderKind.EXPLODE
+        # Envelopes of embedded records (CloudTrail's CloudTrailEvent lines) are judged and opened
+        # in SQL; an exploding reader hands over the embedded records themselves.
+        envelopes = key is not None and not exploded
         table = pa.table(
             {
                 "evidence_id": evidence_ids,
                 "record_index": indexes,
-                "r": texts if embedded else as_json(texts),
+                "r": texts if envelopes else as_json(texts),
             }
         )
         del texts
 
-        serialized = spec.reader.kind is ReaderKind.EXPLODE  # orjson wrote every record
-
         def checked(source: str, known_good: bool) -> str:
-            if embedded:
-                return ingest_sql.records_sql(spec, source, False, known_good, serialized)
-            return json_records_sql(spec, source, known_good, serialized)
+            if envelopes:
+                return ingest_sql.records_sql(spec, source, False, known_good)
+            if key is not None:  # user text from inside the records: checked in full
+                return json_records_sql(spec, source, known_good, embedded_key=key)
+            return json_records_sql(spec, source, known_good, serialized=exploded)  # orjson wrote them
 
         # Judge this batch's rows only: earlier batches of its first file are already counted.
         ids = sorted(pc.unique(evidence_ids).to_pylist())

@@ -64,30 +64,18 @@ def probe_sql(paths: list[str], compression: str) -> str:
     )
 
 
-def records_sql(
-    spec: FormatSpec, source_sql: str, trusted_json: bool, known_good: bool = False, serialized: bool = False
-) -> str:
+def records_sql(spec: FormatSpec, source_sql: str, trusted_json: bool, known_good: bool = False) -> str:
     """`(evidence_id, record_index, r, rec, problem)`: each record's text and why it is unusable.
 
     `rec` is the record proper (the embedded string for LookupEvents shapes). `trusted_json`: the
     records came out of DuckDB's JSON reader, so they are valid JSON and need no check.
     `known_good`: an earlier pass of this SQL over the same rows found no problem, so none is
-    checked again. `serialized`: orjson wrote each record from parsed values (the EXPLODE
-    readers), so it is valid JSON; an embedded record is still checked, in one parse where four
-    were made (CloudTrail in CloudWatch Logs subscriptions, 200k: the check 1.4-1.5 -> 0.55-0.6 s).
+    checked again.
     """
     key = spec.reader.embedded_json_key
     if key and known_good:
         rec = f"json_extract_string(r, {_quote('$.' + key)})"
         problem = "NULL::VARCHAR"
-    elif key and serialized:
-        # Valid JSON whose first character past JSON's whitespace is '{' is an object.
-        rec = f"json_extract_string(r, {_quote('$.' + key)})"
-        problem = (
-            f"CASE WHEN rec IS NULL THEN 'no {key} in the record' "
-            f"WHEN NOT json_valid(rec) THEN '{key} is not valid JSON' "
-            "WHEN NOT regexp_matches(rec, '^[ \\t\\n\\r]*\\{') THEN 'record is not a JSON object' END"
-        )
     elif key:
         rec = f"CASE WHEN json_valid(r) THEN json_extract_string(r, {_quote('$.' + key)}) END"
         problem = (

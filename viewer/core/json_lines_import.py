@@ -85,7 +85,11 @@ def json_lines_table(files: list[TextFile]) -> pa.Table:
 
 
 def json_records_sql(
-    spec: FormatSpec, source: str, known_good: bool = False, serialized: bool = False
+    spec: FormatSpec,
+    source: str,
+    known_good: bool = False,
+    serialized: bool = False,
+    embedded_key: str | None = None,
 ) -> str:
     """`(evidence_id, record_index, r, rec, problem)` of the non-blank records of `source` (its
     `r` typed JSON, see `as_json`), as `ingest_sql.records_sql` gives them: `problem` says why a
@@ -93,20 +97,25 @@ def json_records_sql(
     `known_good` (an earlier pass over the same rows found no problem) or `serialized`: records
     orjson wrote from parsed values (the EXPLODE readers) are valid JSON by construction, and one
     is an object exactly when its first character is '{' (OTLP, 200k records: the check
-    0.56-0.60 -> 0.22-0.27 s)."""
-    assert spec.reader.embedded_json_key is None, "embedded records go through ingest_sql.records_sql"
+    0.56-0.60 -> 0.22-0.27 s).
+
+    `embedded_key`: the records are the texts an exploding reader took out of its records under
+    that key (`record_readers.embedded_text`), judged as `ingest_sql.records_sql` judges them in
+    their envelopes: a blank one is a record too (not valid JSON)."""
     # A valid JSON text whose first character is '{' is an object: json_type (a third parse) is
     # only asked of the rare valid lines that start otherwise.
+    not_json = "invalid JSON" if embedded_key is None else f"{embedded_key} is not valid JSON"
+    blank_skipped = f"WHERE NOT regexp_full_match(r, '{_BLANK}')" if embedded_key is None else ""
     if known_good:
         problem = "NULL::VARCHAR"
     elif serialized:
         problem = "CASE WHEN NOT starts_with(r, '{') THEN 'record is not a JSON object' END"
     else:
         problem = (
-            "CASE WHEN NOT json_valid(r) THEN 'invalid JSON' "
+            f"CASE WHEN NOT json_valid(r) THEN '{not_json}' "
             "WHEN NOT starts_with(r, '{') AND json_type(r) <> 'OBJECT' THEN 'record is not a JSON object' END"
         )
     return f"""
         SELECT evidence_id, record_index, r, r AS rec, {problem} AS problem
-        FROM ({source}) WHERE NOT regexp_full_match(r, '{_BLANK}')
+        FROM ({source}) {blank_skipped}
     """

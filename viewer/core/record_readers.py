@@ -92,6 +92,12 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
 
     The file is one JSON document, or one document per line (JSONL exporters); a document that
     does not parse or that explode rejects is a warning with its line, and the rest still import.
+
+    With `reader.embedded_json_key` (CloudTrail or EKS audit records in CloudWatch Logs
+    messages) each record is the text of that key, as `json_extract_string` gives it: the string,
+    or the JSON text of another value; a record without it is a lost record at its index. The
+    envelope was written out and parsed back to find it: five parses of each CloudTrail record
+    where two are left (see `embedded_text`).
     """
     assert reader.explode is not None
     if not text or text.isspace():  # no stripped copy of a whole file to learn it
@@ -115,9 +121,35 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             problems.append(Problem(line_no, "line", f"document not understood: {exc}", lost_record=True))
             continue
+        key = reader.embedded_json_key
         for item in items:
-            yield index, orjson.dumps(item).decode()
+            if key is None:
+                yield index, orjson.dumps(item).decode()
+            else:
+                embedded = embedded_text(item, key)
+                if embedded is not None:
+                    yield index, embedded
+                else:
+                    envelope = orjson.dumps(item).decode()[:300]
+                    problems.append(
+                        Problem(
+                            index,
+                            reader.position_kind,
+                            f"no {key} in the record: {envelope}",
+                            lost_record=True,
+                        )
+                    )
             index += 1
+
+
+def embedded_text(item: object, key: str) -> str | None:
+    """The record carried under `key` of an exploded item, as text (None: there is none): a
+    string as it is, another value as its JSON text, which is what DuckDB's
+    `json_extract_string(envelope, '$.<key>')` gives for the envelope orjson writes."""
+    value = item.get(key) if isinstance(item, dict) else None
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
