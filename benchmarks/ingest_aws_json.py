@@ -1,4 +1,5 @@
-"""Import benchmark for GuardDuty, CloudWatch Logs, Route 53 Resolver and CloudTrail Insights.
+"""Import benchmark for GuardDuty, CloudWatch Logs, Route 53 Resolver, CloudTrail Insights and
+`aws cloudtrail lookup-events` output.
 
     python benchmarks/ingest_aws_json.py --records 200000 [--repeat 3] [--formats aws_guardduty_jsonl,...]
 
@@ -179,6 +180,27 @@ def _writers() -> dict[str, Writer]:
         rec["eventID"] = f"{random.Random(i).getrandbits(128):032x}"
         return json.dumps(rec, separators=(",", ":"))
 
+    def lookup_events(rng: random.Random, i0: int, n: int, t0: float) -> bytes:
+        """`aws cloudtrail lookup-events` output: the CLI merges its pages into one document."""
+        events = []
+        for k, t in enumerate(times(t0, n)):
+            message = ct_message(i0 + k)
+            rec = json.loads(message)
+            events.append(
+                {
+                    "EventId": rec["eventID"],
+                    "EventName": rec["eventName"],
+                    "ReadOnly": str(rec.get("readOnly", "true")).lower(),
+                    "AccessKeyId": rec.get("userIdentity", {}).get("accessKeyId", ""),
+                    "EventTime": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t)),
+                    "EventSource": rec["eventSource"],
+                    "Username": rec.get("userIdentity", {}).get("userName", "unknown"),
+                    "Resources": [],
+                    "CloudTrailEvent": message,
+                }
+            )
+        return orjson.dumps({"Events": events}, option=orjson.OPT_INDENT_2)
+
     def r53_lines(rng: random.Random, i0: int, n: int, t0: float) -> bytes:
         return _jsonl([_resolver(rng, r53, i0 + k, t) for k, t in enumerate(times(t0, n))])
 
@@ -196,6 +218,7 @@ def _writers() -> dict[str, Writer]:
             lambda i: _lambda_message(rng0, i), "/aws/lambda/orders"
         ),
         "aws_cloudtrail_cwl_subscription": subscription(ct_message, "aws-cloudtrail-logs-111122223333"),
+        "aws_cloudtrail_lookup": lookup_events,
         "aws_route53_resolver": r53_lines,
         "aws_cloudtrail_insights": insights_doc,
     }

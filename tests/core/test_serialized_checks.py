@@ -66,7 +66,37 @@ def test_embedded_records_taken_out_by_the_reader_are_judged_as_their_envelopes(
         else:
             assert judged[index] == (rec, problem)
     assert sql.count("json_valid") == 1  # one parse of each record: its check
-    assert [p is None for _, _, p in full] == [
+    not_json, not_object = "message is not valid JSON", "record is not a JSON object"
+    assert [p for _, _, p in full] == [
+        None,
+        None,
+        not_object,
+        not_object,
+        not_json,
+        not_json,
+        "no message in the record",
+        None,
+        not_json,
+        not_json,
+    ]
+
+
+def test_embedded_records_of_trusted_envelopes_are_judged_alike() -> None:
+    """Envelopes from DuckDB's reader (LookupEvents, filter-log-events output) are not parsed to be
+    checked, and their embedded records not twice (no json_type): the same verdicts."""
+    spec = registry.get("aws_cloudtrail_lookup")
+    assert spec.reader.embedded_json_key == "CloudTrailEvent"
+    envelopes = [
+        orjson.dumps(
+            {"EventId": e.get("id"), **({"CloudTrailEvent": e["message"]} if "message" in e else {})}
+        ).decode()
+        for e in ENVELOPES
+    ]
+    trusted_sql = records_sql(spec, "SELECT * FROM src", True)
+    trusted = _verdicts(trusted_sql, envelopes)
+    assert trusted == _verdicts(records_sql(spec, "SELECT * FROM src", False), envelopes)
+    assert trusted_sql.count("json_valid") == 1 and "json_type" not in trusted_sql
+    assert [p is None for _, _, p in trusted] == [
         True,
         True,
         False,
