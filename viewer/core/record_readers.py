@@ -95,9 +95,9 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
 
     With `reader.embedded_json_key` (CloudTrail or EKS audit records in CloudWatch Logs
     messages) each record is the text of that key, as `json_extract_string` gives it: the string,
-    or the JSON text of another value; a record without it is a lost record at its index. The
-    envelope was written out and parsed back to find it: five parses of each CloudTrail record
-    where two are left (see `embedded_text`).
+    or the JSON text of another value; a record without it is a lost record at its index. Handing
+    over the envelope instead, for SQL to take the record out, parsed each record five times;
+    now it is parsed twice, to be checked and to be mapped (see `embedded_text`).
     """
     assert reader.explode is not None
     if not text or text.isspace():  # no stripped copy of a whole file to learn it

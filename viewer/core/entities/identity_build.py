@@ -117,11 +117,11 @@ def append_new(cur: duckdb.DuckDBPyConnection, mark: int, offset: int, ctx: JobC
     )
     if ctx is not None:
         ctx.check()
+    _append_entra_user_names(cur, mark)
     # Keys in passes of at most USE_GROUPS_PER_PASS (estimated from the case's keys, which
     # panel_stats has just counted): the build runs under a 1 GB memory limit, and grouping 2M
     # keys with their principals' text at once spilled to disk (10M events, read-only test under
     # the same limit: 18.6 CPU s in one pass, 10.2 in five; 24-26 s inside the build).
-    _append_entra_user_names(cur, mark)
     for share in _key_shares(cur):
         cur.execute(
             f"""INSERT INTO credential_use
