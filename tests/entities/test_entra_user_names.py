@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from entities.actor_tables import actor_tables, rebuilt_actor_tables
 from viewer.core.case_file import CaseFile
-from viewer.core.entities import builder
 from viewer.core.ingest import import_paths
 
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
@@ -76,23 +76,6 @@ ORDERS = [
 ]
 
 
-def _actor_tables(cur) -> dict[str, list[tuple]]:
-    return {
-        t: sorted(cur.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-        for t in ("credential_actor", "principal_actor")
-    }
-
-
-def _rebuilt(cur) -> dict[str, list[tuple]]:
-    cur.execute("BEGIN")
-    try:
-        cur.execute("DELETE FROM entity_state")  # forget the mark: the update rebuilds everything
-        builder.update(cur)
-        return _actor_tables(cur)
-    finally:
-        cur.execute("ROLLBACK")
-
-
 def _azure_names(cur) -> dict[str, str]:
     return dict(
         cur.execute("SELECT principal_id, actor FROM principal_actor WHERE provider = 'azure'").fetchall()
@@ -105,7 +88,7 @@ def test_object_ids_named_by_the_latest_signin_across_imports(tmp_path: Path, or
     cur = case.cursor()
     for i, name in enumerate(order):
         import_paths(case, [BATCHES[name](tmp_path / str(i))])
-        assert _actor_tables(cur) == _rebuilt(cur), f"after importing {order[: i + 1]}"
+        assert actor_tables(cur) == rebuilt_actor_tables(cur), f"after importing {order[: i + 1]}"
         seen = order[: i + 1]
         expected = {}
         if "graph" in seen:

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 
 from entities import stories
+from entities.actor_tables import actor_tables, rebuilt_actor_tables
 from viewer.core.case_file import CaseFile
 from viewer.core.entities import builder, identity_build
 from viewer.core.ingest import import_paths
@@ -69,24 +70,6 @@ ORDERS = [
 ]
 
 
-def _actor_tables(cur) -> dict[str, list[tuple]]:
-    return {
-        t: sorted(cur.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-        for t in ("credential_actor", "principal_actor")
-    }
-
-
-def _rebuilt(cur) -> dict[str, list[tuple]]:
-    """The actor tables a build from scratch gives (in a transaction rolled back)."""
-    cur.execute("BEGIN")
-    try:
-        cur.execute("DELETE FROM entity_state")  # forget the mark: the update rebuilds everything
-        builder.update(cur)
-        return _actor_tables(cur)
-    finally:
-        cur.execute("ROLLBACK")
-
-
 @pytest.mark.parametrize("order", ORDERS, ids=["story", "reversed", "mixed"])
 def test_actor_tables_after_each_import_equal_a_rebuild(tmp_path: Path, order: list[str]) -> None:
     case = CaseFile.create(tmp_path / "c.caseline")
@@ -96,7 +79,7 @@ def test_actor_tables_after_each_import_equal_a_rebuild(tmp_path: Path, order: l
         for i, name in enumerate(order):
             import_paths(case, [stories.write_cloudtrail(tmp_path / str(i) / f"{name}.json", BATCHES[name])])
             assert builder.has_actor_tables(cur)
-            assert _actor_tables(cur) == _rebuilt(cur), f"after importing {order[: i + 1]}"
+            assert actor_tables(cur) == rebuilt_actor_tables(cur), f"after importing {order[: i + 1]}"
     assert affected.call_count == len(order) - 1  # every import after the first, key by key
     actors = dict(cur.execute("SELECT credential_id, actor FROM credential_actor").fetchall())
     # the intruder uses the user's key most: the chain below it ends at the intruder
