@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -33,11 +33,13 @@ from viewer import __version__
 from viewer.cli import casework_cmd, entities_cmd, fetch_cmd, query_cmd
 from viewer.cli.output import jsonable
 from viewer.core.case_file import CaseError, CaseFile
-from viewer.core.ingest import FileResult, ImportPlan, ImportReport, plan_import, run_import
 from viewer.core.jobs import Cancelled, JobContext, Progress
 from viewer.core.sources import SourceError
 from viewer.formats import catalog, custom_store, registry
 from viewer.formats.custom import CustomFormatError
+
+if TYPE_CHECKING:  # the import pipeline (Arrow, numpy, the derived structures) is loaded by `import`
+    from viewer.core.ingest import FileResult, ImportPlan, ImportReport
 
 
 class _ProgressBar:
@@ -132,6 +134,8 @@ def _detection_notes(plan: ImportPlan) -> list[str]:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from viewer.core.ingest import plan_import, run_import
+
     for problem in registry.custom_problems():
         print(f"warning: custom format skipped: {problem}", file=sys.stderr)
     bar = _ProgressBar(sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from viewer.core.case_file import CaseFile
-from viewer.core.query.runner import LANGUAGES
+from viewer.core.query.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from viewer.core.casework.findings import IntegrityResult

@@ -10,9 +10,10 @@ import argparse
 import json
 from typing import Any
 
-from viewer.core import derived
 from viewer.core.case_file import CaseFile
-from viewer.core.entities import api, builder
+
+# The correlation code (and the Arrow and numpy it loads) is imported by the handlers, so the
+# other commands start without it.
 
 
 def register(sub: Any) -> None:
@@ -44,6 +45,9 @@ def register(sub: Any) -> None:
 
 def _open(path: str) -> CaseFile:
     """Read-only when the correlation tables are current; else bring them up to date first."""
+    from viewer.core import derived
+    from viewer.core.entities import builder
+
     case = CaseFile.open(path, read_only=True)
     if builder.is_ready(case.cursor()):
         return case
@@ -58,6 +62,8 @@ def _open(path: str) -> CaseFile:
 
 def _entities(args: argparse.Namespace) -> int:
     with _open(args.case) as case:
+        from viewer.core.entities import api
+
         rep = api.entities_report(case.cursor(), args.kind, args.search, args.sort, args.limit)
     if args.json:
         print(json.dumps(rep, default=str))
@@ -73,6 +79,8 @@ def _entities(args: argparse.Namespace) -> int:
 
 def _pivot(args: argparse.Namespace) -> int:
     with _open(args.case) as case:
+        from viewer.core.entities import api
+
         rep = api.pivot_report(case.cursor(), args.kind, args.value, args.events)
     if args.json:
         print(json.dumps(rep, default=str))

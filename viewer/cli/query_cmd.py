@@ -20,7 +20,7 @@ from viewer.cli.output import write_rows
 from viewer.core.case_file import CaseFile
 from viewer.core.query import guard, library
 from viewer.core.query.common import TranslationError
-from viewer.core.query.runner import LANGUAGES, translate, translate_on
+from viewer.core.query.languages import LANGUAGES
 
 
 def register(sub: Any) -> None:
@@ -60,6 +60,8 @@ def _text(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from viewer.core.query.runner import translate, translate_on  # loaded only for this command
+
     for extra in getattr(args, "extra_positionals", []):  # positionals given after options
         if args.case is None:
             args.case = extra

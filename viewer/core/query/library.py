@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-LANGUAGES = ("sql", "kql", "insights")
+from viewer.core.query.languages import LANGUAGES
+
 LIBRARY_DIR = Path(__file__).resolve().parents[3] / "resources" / "queries"
 _NAME = re.compile(r"^[a-z0-9_]+$")
 _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")

@@ -25,9 +25,9 @@ from viewer.core.doc_keys import DocKeys
 from viewer.core.jobs import Cancelled, CancelToken
 from viewer.core.query import guard
 from viewer.core.query.common import TranslationError
+from viewer.core.query.languages import LANGUAGES
 from viewer.core.search_regex import RangesLookup
 
-LANGUAGES = ("sql", "kql", "insights")
 EXPORT_FORMATS = {"csv": "(FORMAT csv, HEADER)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
 _ids = itertools.count(1)
 

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from viewer.core.case_file import CaseFile, os_user
-from viewer.core.query.runner import LANGUAGES
+from viewer.core.query.languages import LANGUAGES
 
 
 @dataclass(frozen=True)
