@@ -61,9 +61,9 @@ def _open(path: str) -> CaseFile:
 
 
 def _entities(args: argparse.Namespace) -> int:
-    with _open(args.case) as case:
-        from viewer.core.entities import api
+    from viewer.core.entities import api
 
+    with _open(args.case) as case:
         rep = api.entities_report(case.cursor(), args.kind, args.search, args.sort, args.limit)
     if args.json:
         print(json.dumps(rep, default=str))
@@ -78,9 +78,9 @@ def _entities(args: argparse.Namespace) -> int:
 
 
 def _pivot(args: argparse.Namespace) -> int:
-    with _open(args.case) as case:
-        from viewer.core.entities import api
+    from viewer.core.entities import api
 
+    with _open(args.case) as case:
         rep = api.pivot_report(case.cursor(), args.kind, args.value, args.events)
     if args.json:
         print(json.dumps(rep, default=str))
