@@ -33,12 +33,6 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _NOT_CONTROL = bytes(b for b in range(256) if b >= 0x20 or b in b"\r\n")
 
 
-def fast_csv_rows(data: bytes, reader: Reader) -> Iterator[tuple[int, str]] | None:
-    """`(line number, record text)` of each non-blank row, or None: the Python reader's job."""
-    arrays = fast_csv_arrays(data, reader)
-    return None if arrays is None else rows_of(*arrays)
-
-
 def rows_of(numbers: pa.Array, texts: pa.Array) -> Iterator[tuple[int, str]]:
     """The `(line number, record text)` pairs of `fast_csv_arrays`' two arrays."""
     return zip(numbers.to_pylist(), texts.to_pylist(), strict=True)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from viewer import __version__
+from viewer.gui import main_thread_gc
 
 if TYPE_CHECKING:
     from viewer.gui.main_window import MainWindow
@@ -31,8 +32,6 @@ def _application() -> QApplication:
     assert isinstance(app, QApplication)
     app.setApplicationDisplayName(APP_NAME)
     # Cycles holding Qt objects must never be collected in a worker thread (see the module).
-    from viewer.gui import main_thread_gc
-
     main_thread_gc.install(app)
     return app
 
@@ -55,8 +54,6 @@ def start(case_path: str | None, read_only: bool = False) -> MainWindow | None:
         feature.evidence.start_open_bundle(Path(case_path))
     elif case_path and not window.open_case(case_path, read_only=read_only):
         return None
-    from viewer.gui import main_thread_gc
-
     main_thread_gc.freeze_startup()
     return window
 
