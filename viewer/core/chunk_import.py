@@ -25,10 +25,13 @@ import pyarrow.compute as pc
 from viewer.core import gc_pause, ingest_sql
 from viewer.core.array_extract import (
     DROP_STAGE_SQL,
-    FIRST_ROWS_SQL,
+    MARKS_FOUND_SQL,
+    POSITIONS_SQL,
     ArrayFile,
     extract_arrays,
+    positions_match,
     scratch_dir,
+    scratch_paths,
     stage_sql,
     staged_records_sql,
 )
@@ -261,15 +264,17 @@ class ChunkImporter:
             # fine as a whole document, so the probe may find no culprit: the files are named here.
             raise FastPathRefused(str(exc), [str(a.source) for a in ready]) from exc
         finally:
-            for a in ready:  # staged (or refused): the scratch copy has done its job
-                assert a.array_path is not None
-                a.array_path.unlink(missing_ok=True)
-        first_rows = dict(self.cur.execute(FIRST_ROWS_SQL).fetchall())
+            for path in scratch_paths(ready):  # staged (or refused): the scratch copy has done its job
+                path.unlink(missing_ok=True)
+        self.cur.execute(POSITIONS_SQL)
+        if not positions_match(ready, self.cur.execute(MARKS_FOUND_SQL).fetchall()[0]):
+            # A record that copies a marker string: the files are read by the other paths.
+            raise FastPathRefused("a record looks like a scratch-file marker", [str(a.source) for a in ready])
         staged = self.cur.execute("SELECT count(*) FROM array_stage").fetchall()[0][0]
-        self._insert_trusted(spec, staged_records_sql(ready, first_rows), -(-staged // ROW_GROUP))
+        self._insert_trusted(spec, staged_records_sql(ready), -(-staged // ROW_GROUP))
         # The correlation build's few JSON paths, parsed while the records are still text.
         import_picks.capture(
-            self.cur, spec.source_type, [a.evidence_id for a in ready], staged_records_sql(ready, first_rows)
+            self.cur, spec.source_type, [a.evidence_id for a in ready], staged_records_sql(ready)
         )
         self.cur.execute(DROP_STAGE_SQL)
 
