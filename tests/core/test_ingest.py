@@ -19,7 +19,7 @@ from tests.support.import_evidence import write_gz as _write_gz
 from viewer.core import ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
-from viewer.core.ingest_sql import UID_CONFLICT_SQL
+from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 from viewer.core.sources import SourceError
 
@@ -68,24 +68,28 @@ def test_identical_records_kept_once_differing_same_id_kept_and_flagged(tmp_path
         assert flagged == [("192.0.2.99",), ("203.0.113.7",)]
 
 
-def test_ids_whose_hashes_collide_are_still_told_apart_when_flagging_conflicts(tmp_path: Path) -> None:
-    """UID_CONFLICT_SQL finds repeated ids by their hashes: with a hash cut to one bit, so that
-    every id shares it with half the others, the same two records are flagged and no other."""
+@pytest.mark.parametrize("most_of_case", [True, False])
+def test_ids_whose_hashes_collide_are_still_told_apart_when_flagging_conflicts(
+    tmp_path: Path, most_of_case: bool
+) -> None:
+    """uid_conflict_sql finds repeated ids by their hashes, either way round (the import's hashes
+    matched first, or all grouped first): with a hash cut to one bit, so that every id shares it
+    with half the others, the same two records are flagged and no other. The second import, one
+    record of eleven, takes the first way in the import itself."""
     recs = _records(10)
     changed = copy.deepcopy(recs[3])
     changed["sourceIPAddress"] = "192.0.2.99"
-    _write_gz(tmp_path / "ev" / "a.json.gz", recs)
-    _write_gz(tmp_path / "ev" / "b.json.gz", [changed])
     with _case(tmp_path) as case:
-        import_paths(case, [tmp_path / "ev"])
+        import_paths(case, [_write_gz(tmp_path / "a.json.gz", recs)])
+        import_paths(case, [_write_gz(tmp_path / "b.json.gz", [changed])])
         cur = case.cursor()
         flagged = "SELECT src_ip FROM events WHERE uid_conflict ORDER BY src_ip"
         assert cur.execute(flagged).fetchall() == [("192.0.2.99",), ("203.0.113.7",)]
         cur.execute("UPDATE events SET uid_conflict = false")
-        colliding = UID_CONFLICT_SQL.replace("hash(event_uid)", "(hash(event_uid) % 2)")
-        assert colliding.count("% 2") == 3
-        lo, hi = cur.execute("SELECT min(evidence_id), max(evidence_id) FROM events").fetchall()[0]
-        cur.execute(colliding, [lo, hi])
+        colliding = uid_conflict_sql(most_of_case).replace("hash(event_uid)", "(hash(event_uid) % 2)")
+        assert colliding.count("% 2") == (3 if most_of_case else 4)  # every use of the hash
+        newest = cur.execute("SELECT max(evidence_id) FROM events").fetchall()[0][0]
+        cur.execute(colliding, [newest, newest])
         assert cur.execute(flagged).fetchall() == [("192.0.2.99",), ("203.0.113.7",)]
 
 

@@ -32,7 +32,7 @@ from viewer.core import derived, gc_pause, import_undo
 from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
-from viewer.core.ingest_sql import UID_CONFLICT_SQL
+from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.plan_sniff import sniff_files
 from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
@@ -373,7 +373,9 @@ def _import_files(
             to_read = [item for c in chunks[done:] for item in c]
     with case.transaction(cur):
         if ids:
-            cur.execute(UID_CONFLICT_SQL, [min(ids.values()), max(ids.values())])
+            kept = sum(r.counts.kept for r in results)
+            total = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
+            cur.execute(uid_conflict_sql(2 * kept >= total), [min(ids.values()), max(ids.values())])
         derived.update_all(cur, ctx)
         _write_ledger(cur, import_id, plan, results, ids)
         report = ImportReport(import_id, results, 0.0)

@@ -213,20 +213,30 @@ DROP_UNKEPT_SQL = (
 # The ids seen more than once are found by their 64-bit hashes (grouping 1M strings: 0.21-0.27 s,
 # their hashes 0.06-0.07 s); a hash two ids share only adds a candidate, which the comparison
 # by id then clears.
-UID_CONFLICT_SQL = """
-    UPDATE events SET uid_conflict = true
-    WHERE event_uid IN (
-        SELECT event_uid FROM events
-        WHERE hash(event_uid) IN (
-            SELECT h FROM (SELECT hash(event_uid) AS h FROM events WHERE event_uid IS NOT NULL)
-            GROUP BY h HAVING count(*) > 1 AND h IN (
-                SELECT hash(event_uid) FROM events
-                WHERE evidence_id BETWEEN ? AND ? AND event_uid IS NOT NULL
-            )
-        )
-        GROUP BY event_uid HAVING count(DISTINCT json(raw)::VARCHAR) > 1
-    ) AND NOT uid_conflict
+_NEW_UID_HASHES = """
+    SELECT hash(event_uid) FROM events WHERE evidence_id BETWEEN ? AND ? AND event_uid IS NOT NULL
 """
+
+
+def uid_conflict_sql(most_of_case: bool) -> str:
+    """The UPDATE flagging id conflicts that involve the events of evidence ids `?` to `?`.
+
+    An import of a small part of the case counts only the hashes of its own ids, the case's other
+    rows matched against them before any grouping (one file into 10M events: 1.0-1.2 -> 0.18 s,
+    a scan of the ids' hashes). An import of most of the case groups every hash, then keeps its
+    own (1M events: 0.06-0.08 s against 0.12-0.18 s the other way)."""
+    every = "SELECT hash(event_uid) AS h FROM events WHERE event_uid IS NOT NULL"
+    if most_of_case:
+        repeated = f"SELECT h FROM ({every}) GROUP BY h HAVING count(*) > 1 AND h IN ({_NEW_UID_HASHES})"
+    else:
+        repeated = f"SELECT h FROM ({every} AND hash(event_uid) IN ({_NEW_UID_HASHES})) GROUP BY h HAVING count(*) > 1"
+    return f"""
+        UPDATE events SET uid_conflict = true
+        WHERE event_uid IN (
+            SELECT event_uid FROM events WHERE hash(event_uid) IN ({repeated})
+            GROUP BY event_uid HAVING count(DISTINCT json(raw)::VARCHAR) > 1
+        ) AND NOT uid_conflict
+    """
 
 
 # Text lines that fit no layout of their format were inserted with raw {"line": ...} only and
