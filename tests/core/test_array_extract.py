@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -14,9 +17,12 @@ from viewer.core.array_extract import (
     MARK_PREFIX,
     MARKS_FOUND_SQL,
     POSITIONS_SQL,
+    SCRATCH_PREFIX,
     ArrayFile,
     extract_arrays,
     positions_match,
+    remove_orphans,
+    scratch_dir,
     stage_sql,
     staged_records_sql,
 )
@@ -161,3 +167,22 @@ def test_a_record_that_copies_a_marker_sends_the_chunk_to_the_other_paths_with_n
     assert ids == [
         ("a.json.gz", i, r["eventID"]) for i, r in [*enumerate(records(3)), *enumerate(records(2, 3), 4)]
     ] + [("b.json.gz", i, r["eventID"]) for i, r in enumerate(records(4, 10))]
+
+
+def test_scratch_folders_of_processes_no_longer_running_are_removed(tmp_path: Path) -> None:
+    """A killed import leaves its scratch folder (in /dev/shm: memory until a restart); the next
+    one removes it, and never a folder of a process still running."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(gone.stdout)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-abc"
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    older = tmp_path / f"{SCRATCH_PREFIX}k2j4h_x1"  # no process id in its name: left alone
+    for folder in (dead, live, older):
+        folder.mkdir()
+        (folder / "1.json").write_text("[]")
+    assert remove_orphans(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and older.exists()
+    with scratch_dir() as folder:
+        assert Path(folder).name.startswith(f"{SCRATCH_PREFIX}{os.getpid()}-")

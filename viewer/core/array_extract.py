@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,11 +58,43 @@ class ArrayFile:
     mark: int = -1  # the number of its marker in the scratch file
 
 
+SCRATCH_PREFIX = "caseline-arrays-"
+
+
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:
-    """A private folder in memory when the OS offers one (/dev/shm), else the temp folder."""
+    """A private folder in memory when the OS offers one (/dev/shm), else the temp folder.
+
+    Its name carries the process id. A process killed while importing (or crashed) removes
+    nothing, and in /dev/shm its scratch arrays, up to a chunk's text (~450 MB of CloudTrail),
+    would hold memory until the machine restarts: the folders of processes no longer running
+    are removed here first."""
     shm = Path("/dev/shm")
-    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return tempfile.TemporaryDirectory(prefix="caseline-arrays-", dir=base)
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        remove_orphans(shm)
+        return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=str(shm))
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+
+
+def remove_orphans(base: Path) -> list[Path]:
+    """Remove the scratch folders in `base` whose process is gone; returns them. Only where
+    /dev/shm exists (POSIX): on Windows `os.kill(pid, 0)` would end the process."""
+    removed = []
+    for folder in base.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _array_span(data: bytes, key: str | None) -> tuple[int, int] | None:
