@@ -76,8 +76,10 @@ def scratch_dir() -> tempfile.TemporaryDirectory[str]:
 
 
 def remove_orphans(base: Path) -> list[Path]:
-    """Remove the scratch folders in `base` whose process is gone; returns them. Only where
-    /dev/shm exists (POSIX): on Windows `os.kill(pid, 0)` would end the process."""
+    """Remove the scratch folders in `base` whose process is gone; returns them. POSIX only:
+    on Windows `os.kill(pid, 0)` would end the process (and there is no /dev/shm to fill)."""
+    if os.name != "posix":
+        return []
     removed = []
     for folder in base.glob(f"{SCRATCH_PREFIX}*-*"):
         pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]

@@ -97,11 +97,12 @@ def load(cur: duckdb.DuckDBPyConnection) -> TimeOrder | None:
 
 
 def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> float:
-    """Rebuild the order when events changed; returns seconds taken.
+    """Bring the order up to date when events changed; returns seconds taken.
 
-    Runs inside the import's transaction (no commit here). CREATE OR REPLACE, not DELETE +
-    INSERT: no deleted rows linger until a checkpoint. Rows carry their position explicitly:
-    rowids of rows written in an open transaction are not 0..n-1.
+    Runs inside the import's transaction (no commit here). The new events are merged from their
+    earliest place on (`_merge_tail`), or the order is rebuilt with CREATE OR REPLACE, not DELETE
+    + INSERT, so that no deleted rows linger until a checkpoint. Rows carry their position
+    explicitly: rowids of rows written in an open transaction are not 0..n-1.
     """
     started = time.monotonic()
     stored, current = _state(cur)
