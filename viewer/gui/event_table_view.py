@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QMenu, QTableView, QWidget
 
 from viewer import schema
+from viewer.gui.column_fit import content_width
 from viewer.gui.event_table_model import TIME_FIELD, EventTableModel, chooseable_fields
 from viewer.gui.value_menu import ValueContext, ValueMenus
 
@@ -180,7 +181,7 @@ class EventTableView(QTableView):
             if f.name in self._widths:
                 continue
             title = hh.fontMetrics().horizontalAdvance(f.title) + 28
-            content = self.sizeHintForColumn(col) + 8
+            content = content_width(self, col) + 8
             hh.resizeSection(col, max(title, min(content, _MAX_CHARS * char)))
 
     @Slot(int)

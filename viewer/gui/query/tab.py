@@ -25,6 +25,7 @@ from viewer.core.case_file import CaseFile
 from viewer.core.jobs import CancelToken
 from viewer.core.query.common import TranslationError
 from viewer.core.query.runner import QueryResult, QueryRunner, translate, translate_on
+from viewer.gui.column_fit import fit_columns
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.query.chart import ResultChart, chart_kind
 from viewer.gui.query.editor import QueryEditor
@@ -189,9 +190,7 @@ class QueryTab(QWidget):
         assert isinstance(value, tuple)
         runner, result = value
         self.model.set_result(runner, result)
-        self.grid.resizeColumnsToContents()
-        for col in range(self.model.columnCount()):
-            self.grid.setColumnWidth(col, min(self.grid.columnWidth(col), 360))
+        fit_columns(self.grid, 360)
         done = f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms"
         notes = result.translated.notes
         # What the language did without being asked (Logs Insights: at most 10,000 rows without
