@@ -171,9 +171,11 @@ class QueryRunner:
         )
         return QueryResult(translated, table, columns, types, rows, limited, time.monotonic() - started)
 
-    def page(self, result: QueryResult, start: int, n: int) -> pa.Table:
+    def page(self, result: QueryResult, start: int, n: int, columns: list[str] | None = None) -> pa.Table:
+        """Rows start..start+n of the result (within its bound), all columns or those named."""
+        picked = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) if columns else "*"
         rel = self._cur.sql(
-            f"SELECT * FROM {result.table} WHERE rowid >= {int(start)} AND rowid < {int(min(start + n, result.rows))} "
+            f"SELECT {picked} FROM {result.table} WHERE rowid >= {int(start)} AND rowid < {int(min(start + n, result.rows))} "
             "ORDER BY rowid"
         )
         return rel.to_arrow_table()

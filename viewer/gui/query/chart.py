@@ -1,8 +1,13 @@
-"""Drawing a result: a time series (time column + number) as bars over time, a group-by as bars."""
+"""Drawing a result: a time series (time column + number) as bars over time, a group-by as bars.
+
+What to draw is read and shaped by `chart_data`, in the query's worker thread (a page of up to
+5,000 rows, sorted): done in the main thread when the result arrived, it blocked the window
+55-90 ms for a 10,000-row result. The widget only draws it."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,6 +33,42 @@ def chart_kind(result: QueryResult) -> tuple[str, str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class ChartData:
+    """A result's drawable shape: bars over time (`xs` epoch seconds) or the top groups (`labels`)."""
+
+    shape: str  # 'time' | 'bars'
+    x: str
+    y: str
+    xs: np.ndarray
+    ys: np.ndarray
+    labels: tuple[str, ...] = ()
+
+
+def chart_data(runner: QueryRunner, result: QueryResult) -> ChartData | None:
+    """The drawable part of a result (its first MAX_POINTS rows), None when it has no drawable
+    shape. Reads the case: call it from a worker, never from the main thread."""
+    kind = chart_kind(result)
+    if kind is None:
+        return None
+    shape, x, y = kind
+    rows = runner.page(result, 0, MAX_POINTS, columns=[x, y]).to_pylist()
+    rows = [r for r in rows if r[x] is not None and r[y] is not None]
+    if shape == "time":
+        rows.sort(key=lambda r: r[x])
+        xs = np.array([r[x].timestamp() if isinstance(r[x], dt.datetime) else float(r[x]) for r in rows])
+        return ChartData(shape, x, y, xs, np.array([float(r[y]) for r in rows]))
+    rows = sorted(rows, key=lambda r: -float(r[y]))[:MAX_BARS]
+    return ChartData(
+        shape,
+        x,
+        y,
+        np.arange(len(rows)),
+        np.array([float(r[y]) for r in rows]),
+        tuple(str(r[x])[:24] for r in rows),
+    )
+
+
 class ResultChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,33 +80,22 @@ class ResultChart(QWidget):
         lay.addWidget(self.caption)
         lay.addWidget(self.plot, 1)
 
-    def show_result(self, runner: QueryRunner, result: QueryResult) -> bool:
-        """Draw the result; False (and a caption saying why) when it has no drawable shape."""
+    def show_data(self, data: ChartData | None) -> bool:
+        """Draw what `chart_data` prepared; False (and a caption saying why) when nothing."""
         self.plot.clear()
-        kind = chart_kind(result)
-        if kind is None:
+        if data is None:
             self.caption.setText("Nothing to draw: a chart needs a number column and a time or text column.")
             return False
-        shape, x, y = kind
-        rows = runner.page(result, 0, MAX_POINTS).select([x, y]).to_pylist()
-        rows = [r for r in rows if r[x] is not None and r[y] is not None]
-        if shape == "time":
-            rows.sort(key=lambda r: r[x])
-            xs = np.array([r[x].timestamp() if isinstance(r[x], dt.datetime) else float(r[x]) for r in rows])
-            ys = np.array([float(r[y]) for r in rows])
+        if data.shape == "time":
+            xs = data.xs
             width = float(np.median(np.diff(xs))) * 0.9 if len(xs) > 1 else 1.0
             self.plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=0)})
-            self.plot.addItem(pg.BarGraphItem(x=xs, height=ys, width=width, brush="#1565C0"))
-            self.caption.setText(f"{y} over {x} (UTC), {len(rows):,} points")
+            self.plot.addItem(pg.BarGraphItem(x=xs, height=data.ys, width=width, brush="#1565C0"))
+            self.caption.setText(f"{data.y} over {data.x} (UTC), {len(xs):,} points")
         else:
-            rows = sorted(rows, key=lambda r: -float(r[y]))[:MAX_BARS]
-            xs = np.arange(len(rows))
             self.plot.setAxisItems({"bottom": pg.AxisItem("bottom")})
-            self.plot.addItem(
-                pg.BarGraphItem(x=xs, height=[float(r[y]) for r in rows], width=0.8, brush="#1565C0")
-            )
-            ticks = [(i, str(r[x])[:24]) for i, r in enumerate(rows)]
-            self.plot.getAxis("bottom").setTicks([ticks])
-            self.caption.setText(f"{y} by {x}: top {len(rows)}")
+            self.plot.addItem(pg.BarGraphItem(x=data.xs, height=data.ys, width=0.8, brush="#1565C0"))
+            self.plot.getAxis("bottom").setTicks([list(enumerate(data.labels))])
+            self.caption.setText(f"{data.y} by {data.x}: top {len(data.labels)}")
         self.plot.autoRange()
         return True

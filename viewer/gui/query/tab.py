@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import duckdb
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -27,7 +28,7 @@ from viewer.core.query.common import TranslationError
 from viewer.core.query.runner import QueryResult, QueryRunner, translate, translate_on
 from viewer.gui.column_fit import fit_columns
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.query.chart import ResultChart, chart_kind
+from viewer.gui.query.chart import ChartData, ResultChart, chart_data, chart_kind
 from viewer.gui.query.editor import QueryEditor
 from viewer.gui.query.results import ResultModel, cell_text
 
@@ -162,13 +163,18 @@ class QueryTab(QWidget):
         case, language = self.case, self.current_language
         allow, max_rows = self.allow_external, self.max_rows
 
-        def work(token: CancelToken) -> tuple[QueryRunner, QueryResult] | TranslationError:
+        def work(token: CancelToken) -> tuple[QueryRunner, QueryResult, ChartData | None] | TranslationError:
             runner = QueryRunner(case, allow_external=allow, max_rows=max_rows)
             try:
-                return runner, runner.run(language, text, token)
+                result = runner.run(language, text, token)
             except TranslationError as exc:
                 runner.close()
                 return exc
+            try:
+                drawable = chart_data(runner, result)
+            except duckdb.Error:  # a chart that cannot be read must not take the result with it
+                drawable = None
+            return runner, result, drawable
 
         self.editor.clear_error()
         self.status.setStyleSheet("")
@@ -188,7 +194,7 @@ class QueryTab(QWidget):
             self._show_error(value)
             return
         assert isinstance(value, tuple)
-        runner, result = value
+        runner, result, drawable = value
         self.model.set_result(runner, result)
         fit_columns(self.grid, 360)
         done = f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms"
@@ -197,12 +203,11 @@ class QueryTab(QWidget):
         # `limit`, newest first without `sort`): a result of exactly 10,000 rows says why.
         self.status.setText(" · ".join([done, *notes]))
         self.status.setToolTip("\n".join([done, *notes]))
+        drawn = self.chart.show_data(drawable)
         if result.translated.chart or (chart_kind(result) and result.time_column):
-            drawn = self.chart.show_result(runner, result)
             if drawn and result.translated.chart:
                 self.views.setCurrentWidget(self.chart)
         else:
-            self.chart.show_result(runner, result)
             self.views.setCurrentWidget(self.grid)
         self._update_result_actions()
         if self.sql_button.isChecked():
