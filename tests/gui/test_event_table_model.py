@@ -224,3 +224,34 @@ def test_a_new_filter_stops_the_count_of_the_old_one(  # type: ignore[no-untyped
     QThreadPool.globalInstance().waitForDone(TIMEOUT)
     qtbot.wait(50)  # late signals of the cancelled count, if any, arrive now and must be ignored
     assert model.rowCount() == expected
+
+
+def test_rows_appended_into_a_loaded_page_are_fetched_with_it(  # type: ignore[no-untyped-def]
+    qtbot, indexed_case: CaseFile, text_model: EventTableModel
+) -> None:
+    """The page holding the last row of a counting search is fetched short; when the count grows
+    into it, its new rows are fetched again rather than read past its end (an IndexError in
+    `data()` for every painted cell of them, seen on a 10M-event case)."""
+    from viewer.core.event_query import EventFilter, where_sql
+
+    model = text_model
+    model.PAGE_SIZE = 7
+    filt = EventFilter(text=COUNTED_WORD)
+    where, params = where_sql(filt, use_index=False)
+    expected = [
+        r[0]
+        for r in indexed_case.cursor()
+        .execute(f"SELECT event_id FROM events WHERE {where} ORDER BY ts, event_id", params)
+        .fetchall()
+    ]
+    with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
+        model.set_filter(filt)
+    first = model.rowCount()
+    assert model.counting and 0 < first < len(expected)
+    _load(qtbot, model, first - 1)  # the tail page, as far as the count went
+    qtbot.waitUntil(lambda: not model.counting, timeout=TIMEOUT)
+    assert model.rowCount() == len(expected)
+    for row in range(first - 1, min(first + 3 * model.PAGE_SIZE, len(expected))):
+        model.data(model.index(row, 0))  # what painting the rows asks: no error
+        _load(qtbot, model, row)
+        assert model.event_id_at(row) == expected[row]

@@ -298,9 +298,23 @@ class EventTableModel(QAbstractTableModel):
             if last >= first:
                 self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._fields) - 1))
 
+    def _page_of(self, row: int) -> _Page | None:
+        """The cached page holding `row`; None when it is not cached, or was read before the row
+        was appended (the last page of a search still counting: see `_is_short`)."""
+        page = self._pages.get(row // self.PAGE_SIZE)
+        return page if page is not None and row % self.PAGE_SIZE < len(page.event_ids) else None
+
+    def _is_short(self, page: int) -> bool:
+        """A cached page holding fewer rows than the count now gives it: it was read while a
+        search was counting, and rows have been appended into it since; it is read again."""
+        cached = self._pages.get(page)
+        return cached is not None and len(cached.event_ids) < min(
+            self.PAGE_SIZE, self._count - page * self.PAGE_SIZE
+        )
+
     def row_extra(self, row: int) -> Any:
         """The extra of `row` (None when it has none or its page is not loaded)."""
-        page = self._pages.get(row // self.PAGE_SIZE)
+        page = self._page_of(row)
         if page is None:
             return None
         return page.extras.get(page.event_ids[row % self.PAGE_SIZE])
@@ -326,13 +340,13 @@ class EventTableModel(QAbstractTableModel):
 
     def event_id_at(self, row: int) -> int | None:
         """The event id of `row` if its page is loaded (it is whenever the row is on screen)."""
-        page = self._pages.get(row // self.PAGE_SIZE)
+        page = self._page_of(row)
         if page is None:
             return None
         return page.event_ids[row % self.PAGE_SIZE]
 
     def is_row_loaded(self, row: int) -> bool:
-        return row // self.PAGE_SIZE in self._pages
+        return self._page_of(row) is not None
 
     # -- Qt model interface ----------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
@@ -353,7 +367,7 @@ class EventTableModel(QAbstractTableModel):
             if shown is not None:
                 return shown
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.UserRole):
-            page = self._pages.get(row // self.PAGE_SIZE)
+            page = self._page_of(row)
             if page is None:
                 self._request(row // self.PAGE_SIZE)
                 return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
@@ -413,7 +427,7 @@ class EventTableModel(QAbstractTableModel):
     def _fetch_next(self) -> None:
         while self._wanted:
             page, _ = self._wanted.popitem(last=True)  # newest request first
-            if page not in self._pages:
+            if page not in self._pages or self._is_short(page):
                 break
         else:
             self._fetching = None
@@ -450,6 +464,8 @@ class EventTableModel(QAbstractTableModel):
             last = min(first + len(data.event_ids), self._count) - 1
             if last >= first and self._fields:
                 self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._fields) - 1))
+            if self._is_short(page):  # rows were appended into it while it was read
+                self._wanted[page] = None
             self.pageLoaded.emit(page)
         self._fetch_next()
 
