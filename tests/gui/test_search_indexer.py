@@ -39,3 +39,36 @@ def test_read_only_case_is_never_indexed(qtbot, settings, tmp_path) -> None:  # 
     assert not win.indexer.running
     win.close_case()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_the_build_runs_outside_the_shared_pool_and_closing_waits_for_it(  # type: ignore[no-untyped-def]
+    qtbot, settings, tmp_path, monkeypatch
+) -> None:
+    """A build of minutes must leave the global pool (pages, bars, detail) its threads: on a 10M
+    case it held one while a free-text timeline scan held the other, and the table's first rows
+    waited over a minute. Closing the case cancels the build and waits for it to roll back."""
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+
+    from viewer.gui import search_indexer
+
+    started, ended = threading.Event(), threading.Event()
+
+    def gated(case, ctx) -> bool:  # type: ignore[no-untyped-def]
+        started.set()
+        try:
+            while True:  # until cancelled: the real build's statements check the token so
+                ctx.check()
+                threading.Event().wait(0.01)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(search_indexer, "_build_if_needed", gated)
+    path = _imported_case(tmp_path)
+    win = open_window(qtbot, settings, path, read_only=False)
+    assert started.wait(WAIT_MS / 1000) and win.indexer.running
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=WAIT_MS)
+    assert win.indexer.running  # building, and no thread of the shared pool busy with it
+    assert win.close_case()
+    assert ended.is_set()  # close_case returned only once the build had stopped

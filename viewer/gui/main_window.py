@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         # Features add a check here: a reason the case cannot close now (a fetch running), or None.
         self.close_guards: list[Callable[[], str | None]] = []
         self.upgrade_offers: list[Callable[[CaseNeedsUpgradeError], bool]] = []
+        reserve_pool_threads()
         self._build_widgets()
         self._build_menus()
         self._build_status_bar()
@@ -241,7 +242,7 @@ class MainWindow(QMainWindow):
             self.import_dialog.close()
             self.import_dialog.deleteLater()
             self.import_dialog = None
-        self.indexer.cancel()
+        self.indexer.cancel_and_wait()
         self.query_dock.set_case(None)  # interrupts a running query before the connection closes
         self.table_model.set_source(None)
         self.timeline.set_source(None)
@@ -411,6 +412,18 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         super().closeEvent(event)
+
+
+#: Threads of the global pool, at least: an import, a long query or a scan (the timeline of a
+#: free-text filter before the index covers the events) each hold one for seconds to minutes,
+#: and the table's pages, the bars and the detail wait for a free one (the pool has one thread
+#: per core: two on a 2-core laptop). The work is mostly DuckDB's, which releases the GIL.
+POOL_THREADS = 4
+
+
+def reserve_pool_threads() -> None:
+    pool = QThreadPool.globalInstance()
+    pool.setMaxThreadCount(max(pool.maxThreadCount(), POOL_THREADS))
 
 
 def _documents() -> str:

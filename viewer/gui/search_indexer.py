@@ -7,7 +7,7 @@ the window restarts it when the import is done.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QThreadPool, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
 from viewer.core import derived
@@ -30,6 +30,11 @@ class SearchIndexer(QObject):
         self.label.setToolTip("Search works meanwhile; events not yet indexed are checked directly")
         self.label.hide()
         self._handle: JobHandle | None = None
+        # A thread of its own: a build of minutes (10M events) took one of the global pool's two
+        # threads, and a long scan on the other (the timeline of a free-text filter while the
+        # index builds) then left the table's first page waiting for either (over 60 s at 10M).
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
 
     @property
     def running(self) -> bool:
@@ -39,13 +44,18 @@ class SearchIndexer(QObject):
         if case is None or case.read_only or self._handle is not None:
             return
         job = Job("Indexing for search", lambda ctx: _build_if_needed(case, ctx))
-        self._handle = start_job(job, self)
+        self._handle = start_job(job, self, self._pool)
         self._handle.progress.connect(self._on_progress)
         self._handle.done.connect(self._on_done)
 
     def cancel(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
+
+    def cancel_and_wait(self, timeout_ms: int = 30_000) -> None:
+        """Cancel and wait for the build to roll back (before the case's connection closes)."""
+        self.cancel()
+        self._pool.waitForDone(timeout_ms)
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:
