@@ -42,6 +42,19 @@ BEAT_MS = 5
 STALL_MS = 100
 
 
+def all_stacks(title: str) -> str:
+    """The Python stack of every thread but the caller's, the main thread marked."""
+    main = threading.main_thread().ident
+    names = {t.ident: t.name for t in threading.enumerate()}
+    stacks = [
+        f"[{'MAIN' if ident == main else names.get(ident, ident)}]\n"
+        + "".join(traceback.format_stack(frame, limit=8))
+        for ident, frame in sys._current_frames().items()  # noqa: SLF001 - a diagnostic
+        if ident != threading.get_ident()
+    ]
+    return f"--- {title}\n" + "\n".join(stacks)
+
+
 class Heartbeat:
     """Beats of a main-thread timer; the gaps between them are how long the thread was away."""
 
@@ -54,7 +67,6 @@ class Heartbeat:
         self._timer.setInterval(BEAT_MS)
         self._timer.timeout.connect(self._beat)
         self._timer.start()
-        self._main = threading.main_thread().ident
         if stacks:
             threading.Thread(target=self._watch, daemon=True).start()
 
@@ -70,16 +82,7 @@ class Heartbeat:
             if late > self.stall_s and reported != self.last:
                 reported = self.last
                 # Every thread: a worker holding the GIL in a long C call blocks the main thread too.
-                names = {t.ident: t.name for t in threading.enumerate()}
-                stacks = [
-                    f"[{'MAIN' if ident == self._main else names.get(ident, ident)}]\n"
-                    + "".join(traceback.format_stack(frame, limit=8))
-                    for ident, frame in sys._current_frames().items()  # noqa: SLF001 - a diagnostic
-                    if ident != threading.get_ident()
-                ]
-                print(
-                    f"--- main thread {late * 1000:.0f} ms late; threads:\n" + "\n".join(stacks), flush=True
-                )
+                print(all_stacks(f"main thread {late * 1000:.0f} ms late; threads:"), flush=True)
 
     def mark(self) -> int:
         return len(self.beats)
@@ -119,13 +122,16 @@ def pump(ms: int) -> None:
 
 
 class Steps:
-    def __init__(self, beat: Heartbeat) -> None:
+    def __init__(self, beat: Heartbeat, only: str = "") -> None:
         self.beat = beat
+        self.only = only
         self.rows: list[tuple[str, float, float, int, bool]] = []
 
     def run(
         self, name: str, action: Callable[[], None], done: Callable[[], bool], timeout_s: float = 60
     ) -> None:
+        if self.only and self.only not in name and not name.startswith(("idle", "open")):
+            return
         mark = self.beat.mark()
         t = time.perf_counter()
         action()
@@ -137,6 +143,8 @@ class Steps:
         over = sum(1 for g in gaps if g - BEAT_MS > STALL_MS)
         self.rows.append((name, took, worst, over, ok))
         flag = "" if ok else "  (did not finish)"
+        if not ok and timeout_s > 5:
+            print(all_stacks("did not finish; threads:"), flush=True)
         print(
             f"{name:<46} {took:>9.0f} ms   longest stall {worst:>6.0f} ms   >{STALL_MS} ms: {over}{flag}",
             flush=True,
@@ -150,6 +158,7 @@ def main() -> None:
     ap.add_argument("--import", dest="evidence", type=Path, help="then import this into a new case")
     ap.add_argument("--stacks", action="store_true", help="print the main thread's stack at each stall")
     ap.add_argument("--stall-ms", type=float, default=STALL_MS, help="stacks printed beyond this")
+    ap.add_argument("--only", default="", help="run only the steps whose name holds this (and the open)")
     ap.add_argument("--word", default="GetObject", help="a free-text word to search for")
     args = ap.parse_args()
 
@@ -163,7 +172,7 @@ def main() -> None:
     win.resize(1400, 900)
     win.show()
     beat = Heartbeat(args.stacks, args.stall_ms)
-    steps = Steps(beat)
+    steps = Steps(beat, args.only)
     draws = [0]
     win.timeline.bucketsDrawn.connect(lambda _b: draws.__setitem__(0, draws[0] + 1))
     counts = [0]
@@ -268,11 +277,14 @@ def main() -> None:
         )
         finished = [False]
         dialog.imported.connect(lambda _r: finished.__setitem__(0, True))
-        steps.run("import window: import it", dialog.start_import, lambda: finished[0], timeout_s=3600)
         before = (draws[0], counts[0])
         steps.run(
-            "window shows the imported events", lambda: None, lambda: draws[0] > before[0], timeout_s=60
+            "import window: import it, the window shows it",
+            dialog.start_import,
+            lambda: finished[0] and draws[0] > before[0] and counts[0] > before[1] and model.is_row_loaded(0),
+            timeout_s=3600,
         )
+        print(f"    ({model.rowCount():,} rows)")
     worst = max(r[2] for r in steps.rows[1:])
     stalls = [r[2] for r in steps.rows[1:]]
     print(
