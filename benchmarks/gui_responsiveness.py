@@ -174,7 +174,13 @@ def main() -> None:
     beat = Heartbeat(args.stacks, args.stall_ms)
     steps = Steps(beat, args.only)
     draws = [0]
-    win.timeline.bucketsDrawn.connect(lambda _b: draws.__setitem__(0, draws[0] + 1))
+    drawn_at: list[float] = []
+
+    def on_drawn(_buckets: object) -> None:
+        draws[0] += 1
+        drawn_at.append(time.perf_counter())
+
+    win.timeline.bucketsDrawn.connect(on_drawn)
     counts = [0]
     win.table_model.countChanged.connect(lambda *_a: counts.__setitem__(0, counts[0] + 1))
     model = win.table_model
@@ -190,13 +196,20 @@ def main() -> None:
 
     steps.run("idle (baseline, 2 s)", lambda: None, lambda: False, timeout_s=2)
     before = (draws[0], counts[0])
+    opened = [0.0]
+
+    def open_case() -> None:
+        opened[0] = time.perf_counter()
+        win.open_case(args.case, read_only=not args.writable)
+
     steps.run(
         "open case: bars, count and first rows shown",
-        lambda: win.open_case(args.case, read_only=not args.writable),
+        open_case,
         lambda: draws[0] > before[0] and counts[0] > before[1] and model.is_row_loaded(0),
     )
     total = model.rowCount()
-    print(f"    ({total:,} rows)")
+    first_bars = (drawn_at[before[0]] - opened[0]) * 1000 if len(drawn_at) > before[0] else float("nan")
+    print(f"    ({total:,} rows; first bars drawn {first_bars:.0f} ms after the open began)")
     for label, action in [
         ("timeline zoom in x2", lambda: win.timeline.zoom(0.5)),
         ("timeline zoom in x2 again", lambda: win.timeline.zoom(0.5)),
@@ -251,6 +264,43 @@ def main() -> None:
                 select,
                 lambda: counts[0] > before_count[0] and (model.rowCount() == 0 or model.is_row_loaded(0)),
             )
+    pivots = win.features[0]
+    for kind in ("principal_id", "ip"):
+        panel = pivots.panels[kind]
+        steps.run(
+            f"pivot panel {kind}: first page shown",
+            lambda kind=kind: pivots.show_panel(kind),
+            lambda panel=panel: panel.page is not None and not panel.busy,
+        )
+    top = pivots.panels["principal_id"].model.entities()[:3]
+    if top:
+        before_pivot = [0]
+
+        def pivot() -> None:
+            before_pivot[0] = counts[0]
+            pivots.filter_entities("principal_id", top[:1])
+
+        steps.run(
+            "pivot on the top principal: rows shown",
+            pivot,
+            lambda: counts[0] > before_pivot[0] and (model.rowCount() == 0 or model.is_row_loaded(0)),
+        )
+        carded = [False]
+        pivots.card.cardShown.connect(lambda *_a: carded.__setitem__(0, True))
+        steps.run(
+            "entity card of the top principal",
+            lambda: pivots.open_card("principal_id", top[0]),
+            lambda: carded[0],
+        )
+        laned = [False]
+        pivots.lanes.lanesDrawn.connect(lambda _b: laned.__setitem__(0, True))
+        steps.run(
+            "swimlanes of the top three principals",
+            lambda: pivots.add_lanes("principal_id", top),
+            lambda: laned[0],
+        )
+        act, done = apply_filter("")
+        steps.run("filter cleared again", act, done)
     win.show_queries()
     tab = win.query_dock.current_tab
     for sql in (
