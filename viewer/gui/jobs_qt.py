@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from viewer.core.jobs import Cancelled, CancelToken, Job, JobContext, Progress
+from viewer.gui import thread_priority
 
 
 class JobSignals(QObject):
@@ -43,6 +44,7 @@ class _JobRunnable(QRunnable):
         self._signals = signals
 
     def run(self) -> None:  # Qt override: runs on a pool thread
+        thread_priority.lower_current()
         try:
             result = self._job.run(self._ctx)
         except Cancelled:
@@ -140,6 +142,7 @@ class _CallRunnable(QRunnable):
     def run(self) -> None:  # Qt override: runs on a pool thread
         if self._token.cancelled:
             return  # superseded before it started: do no work at all
+        thread_priority.lower_current()
         try:
             value = self._fn(self._token)
         except Cancelled:

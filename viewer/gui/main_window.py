@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
+from viewer.gui import thread_priority
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
@@ -284,6 +285,7 @@ class MainWindow(QMainWindow):
         self.close_action.setEnabled(True)
         self.caseChanged.emit(session)
         self.indexer.start(session.case)
+        thread_priority.lower_others()  # DuckDB's threads, started with the case's connection
 
     @Slot(object)
     def _on_summary(self, summary: CaseSummary) -> None:
