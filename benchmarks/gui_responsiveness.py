@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 BEAT_MS = 5
@@ -235,6 +236,29 @@ def main() -> None:
             return d is not None and d.event_id == model.event_id_at(row)
 
         steps.run(f"select row {row}: detail shown", lambda row=row: win.table.select_row(row), shown)
+
+    def hold_key(key: Qt.Key, times: int) -> None:
+        """A key held down: the auto-repeat sends about 30 presses a second."""
+        win.table.setFocus()
+        for _ in range(times):
+            QTest.keyClick(win.table, key)
+            pump(33)
+
+    def detail_follows() -> bool:
+        d = win.detail.detail
+        row = win.table.currentIndex().row()
+        return d is not None and d.event_id == model.event_id_at(row)
+
+    steps.run(
+        "Down held for 30 rows: the detail follows", lambda: hold_key(Qt.Key.Key_Down, 30), detail_follows
+    )
+    steps.run(
+        "PageDown held for 20 pages: the detail follows",
+        lambda: hold_key(Qt.Key.Key_PageDown, 20),
+        detail_follows,
+    )
+    steps.run("End: the last row's detail", lambda: hold_key(Qt.Key.Key_End, 1), detail_follows)
+    steps.run("Home: the first row's detail", lambda: hold_key(Qt.Key.Key_Home, 1), detail_follows)
 
     def apply_filter(text: str) -> tuple[Callable[[], None], Callable[[], bool]]:
         before = [0]
