@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QTableView
 
 from viewer import schema
 from viewer.gui.main_window import MainWindow
@@ -198,6 +199,20 @@ def test_filter_errors_show_inline_and_valid_filters_apply(qtbot, settings, case
     qtbot.waitUntil(
         lambda: win.timeline.buckets is not None and win.timeline.buckets.total == expected, timeout=WAIT_MS
     )
+
+
+def test_a_new_filter_shows_the_top_of_its_rows(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    """The scroll offset of the rows before means nothing in the new ones: the view was left
+    hundreds of rows down a filtered result, its first rows out of sight."""
+    win = open_window(qtbot, settings, case_path)
+    win.table.scrollTo(win.table_model.index(5_000, 0), QTableView.ScrollHint.PositionAtTop)
+    qtbot.waitUntil(lambda: win.table.rowAt(0) >= 4_990, timeout=WAIT_MS)
+    win.filter_bar.edit.setText("outcome:failure")
+    with qtbot.waitSignal(win.table_model.modelRefreshed, timeout=WAIT_MS):
+        win.filter_bar.apply_text()
+    assert win.table_model.rowCount() > 100
+    assert win.table.rowAt(0) == 0
+    qtbot.waitUntil(lambda: win.table_model.is_row_loaded(0), timeout=WAIT_MS)
 
 
 def test_read_only_badge(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]

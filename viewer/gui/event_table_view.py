@@ -129,6 +129,9 @@ class EventTableView(QTableView):
             hh.resizeSection(col, width)
         self._restoring = False
         self._sync_sort_indicator()
+        # A new query's rows start at the top: the old scroll offset means nothing in them (it
+        # left a filtered view hundreds of rows down, its first rows out of sight).
+        self.scrollToTop()
 
     def _sync_sort_indicator(self) -> None:
         hh = self.horizontalHeader()
