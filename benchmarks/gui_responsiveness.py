@@ -126,12 +126,17 @@ class Steps:
     def __init__(self, beat: Heartbeat, only: str = "") -> None:
         self.beat = beat
         self.only = only
+        self.state: Callable[[], str] | None = None  # what the window shows, said when a step hangs
         self.rows: list[tuple[str, float, float, int, bool]] = []
 
     def run(
         self, name: str, action: Callable[[], None], done: Callable[[], bool], timeout_s: float = 60
     ) -> None:
-        if self.only and self.only not in name and not name.startswith(("idle", "open")):
+        if (
+            self.only
+            and not any(o in name for o in self.only.split(","))
+            and not name.startswith(("idle", "open"))
+        ):
             return
         mark = self.beat.mark()
         t = time.perf_counter()
@@ -146,6 +151,8 @@ class Steps:
         flag = "" if ok else "  (did not finish)"
         if not ok and timeout_s > 5:
             print(all_stacks("did not finish; threads:"), flush=True)
+            if self.state is not None:
+                print("--- window state: " + self.state(), flush=True)
         print(
             f"{name:<46} {took:>9.0f} ms   longest stall {worst:>6.0f} ms   >{STALL_MS} ms: {over}{flag}",
             flush=True,
@@ -159,7 +166,11 @@ def main() -> None:
     ap.add_argument("--import", dest="evidence", type=Path, help="then import this into a new case")
     ap.add_argument("--stacks", action="store_true", help="print the main thread's stack at each stall")
     ap.add_argument("--stall-ms", type=float, default=STALL_MS, help="stacks printed beyond this")
-    ap.add_argument("--only", default="", help="run only the steps whose name holds this (and the open)")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="run only the steps whose name holds one of these (comma-separated; and the open)",
+    )
     ap.add_argument("--word", default="GetObject", help="a free-text word to search for")
     args = ap.parse_args()
 
@@ -185,6 +196,11 @@ def main() -> None:
     counts = [0]
     win.table_model.countChanged.connect(lambda *_a: counts.__setitem__(0, counts[0] + 1))
     model = win.table_model
+    steps.state = lambda: (
+        f"rows {model.rowCount():,}, row 0 loaded {model.is_row_loaded(0)}, count signals {counts[0]}, "
+        f"bars drawn {draws[0]}, table model {vars(model).get('_fetching')!r} fetching, "
+        f"{list(vars(model).get('_wanted', {}))[:5]} wanted, pages {list(vars(model).get('_pages', {}))[:5]}"
+    )
 
     def drawn_after(action: Callable[[], None]) -> tuple[Callable[[], None], Callable[[], bool]]:
         before = [0]
@@ -237,11 +253,13 @@ def main() -> None:
 
         steps.run(f"select row {row}: detail shown", lambda row=row: win.table.select_row(row), shown)
 
-    def hold_key(key: Qt.Key, times: int) -> None:
+    def hold_key(
+        key: Qt.Key, times: int, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+    ) -> None:
         """A key held down: the auto-repeat sends about 30 presses a second."""
         win.table.setFocus()
         for _ in range(times):
-            QTest.keyClick(win.table, key)
+            QTest.keyClick(win.table, key, modifier)
             pump(33)
 
     def detail_follows() -> bool:
@@ -257,8 +275,9 @@ def main() -> None:
         lambda: hold_key(Qt.Key.Key_PageDown, 20),
         detail_follows,
     )
-    steps.run("End: the last row's detail", lambda: hold_key(Qt.Key.Key_End, 1), detail_follows)
-    steps.run("Home: the first row's detail", lambda: hold_key(Qt.Key.Key_Home, 1), detail_follows)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    steps.run("Ctrl+End: the last row's detail", lambda: hold_key(Qt.Key.Key_End, 1, ctrl), detail_follows)
+    steps.run("Ctrl+Home: the first row's detail", lambda: hold_key(Qt.Key.Key_Home, 1, ctrl), detail_follows)
 
     def apply_filter(text: str) -> tuple[Callable[[], None], Callable[[], bool]]:
         before = [0]
