@@ -20,6 +20,7 @@ from viewer.core.case_file import CaseFile, os_user
 from viewer.core.casework import annotation_views, findings
 from viewer.core.casework.findings import IntegrityResult
 from viewer.core.casework.report_chart import events_per_day, svg_bar_chart
+from viewer.core.casework.report_ledger import ledger_files
 
 MAX_FAILURES_PER_STATUS = 25  # a broken chain shows in full; 1,000 identical "unknown key" lines do not
 MAX_ACTIVITY = 300
@@ -147,27 +148,6 @@ def _integrity_section(title: str, result: IntegrityResult | None) -> str:
 
 
 def _ledger(case: CaseFile, verification: IntegrityResult | None) -> str:
-    status = {
-        f.evidence_id: f
-        for f in (verification.findings if verification else [])
-        if f.subject_kind == "evidence"
-    }
-    rows = []
-    for e in case.ledger():
-        f = status.get(e["evidence_id"])
-        check = "not checked" if f is None else f.status
-        cls = "ok" if f is not None and f.passed else "bad"
-        rows.append(
-            [
-                _t(e["evidence_id"]),
-                f'{_t(_short_path(e))}<br><span class="hash">SHA-256 {_t(e["sha256"])}</span>',
-                f"{_t(e['role'])}<br>{_t(e['format'])}",
-                _t(e["size_bytes"]),
-                f"{_t(e['records_seen'])} / {_t(e['records_kept'])} / {_t(e['records_rejected'])} / "
-                f"{_t(e['records_duplicate'])}",
-                f'<span class="{cls}">{escape(check)}</span>',
-            ]
-        )
     roots = (
         case.cursor()
         .execute("SELECT import_id, started_at, os_user, params FROM imports ORDER BY import_id")
@@ -178,29 +158,8 @@ def _ledger(case: CaseFile, verification: IntegrityResult | None) -> str:
         "<h2>Evidence ledger</h2><p>Imports (files are listed below relative to the folder or archive "
         "imported):</p>"
         + _table(["import", "started", "by", "what was imported"], imports, "small", wide=True)
-    ) + _table(
-        [
-            "#",
-            "file as imported, SHA-256",
-            "role, format",
-            "bytes",
-            "seen / kept / rejected / dup",
-            "verification",
-        ],
-        rows,
-        "small",
-        wide=True,
-        widths=[5, 52, 15, 8, 10, 10],
+        + ledger_files(case, verification, _table, _t)
     )
-
-
-def _short_path(e: dict[str, Any]) -> str:
-    """The path below the imported folder (members: archive name ! member); the ledger keeps both."""
-    path, rel = str(e["path"]), e.get("rel_path")
-    if "!" in path:
-        archive, member = path.rsplit("!", 1)
-        return f"{archive.replace(chr(92), '/').rsplit('/', 1)[-1]}!{member}"
-    return str(rel or path)
 
 
 def _timeline(case: CaseFile, png: bytes | None) -> str:
