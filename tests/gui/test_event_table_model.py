@@ -11,6 +11,7 @@ from PySide6.QtCore import QThreadPool
 
 from viewer import schema
 from viewer.core.case_file import CaseFile
+from viewer.core.event_query import EventFilter, where_sql
 from viewer.gui.event_table_model import PLACEHOLDER, TIME_FIELD, EventTableModel
 from viewer.gui.time_text import format_ts
 
@@ -158,22 +159,22 @@ def text_model(qtbot, indexed_case: CaseFile) -> Iterator[EventTableModel]:  # t
     model.set_source(None)  # cancels and waits for the background job
 
 
+def _matching_ids(case: CaseFile, filt: EventFilter) -> list[int]:
+    """The event ids a filter selects, in time order, found by scanning (no index)."""
+    where, params = where_sql(filt, use_index=False)
+    sql = f"SELECT event_id FROM events WHERE {where} ORDER BY ts, event_id"
+    return [r[0] for r in case.cursor().execute(sql, params).fetchall()]
+
+
 def test_free_text_shows_first_rows_then_counts_in_background(  # type: ignore[no-untyped-def]
     qtbot, indexed_case: CaseFile, text_model: EventTableModel
 ) -> None:
-    from viewer.core.event_query import EventFilter, where_sql
     from viewer.gui.event_table_model import RowsSoFar
 
     model = text_model
     model.PAGE_SIZE = 20
     filt = EventFilter(text=COUNTED_WORD)
-    where, params = where_sql(filt, use_index=False)
-    expected_ids = [
-        r[0]
-        for r in indexed_case.cursor()
-        .execute(f"SELECT event_id FROM events WHERE {where} ORDER BY ts, event_id", params)
-        .fetchall()
-    ]
+    expected_ids = _matching_ids(indexed_case, filt)
     total = len(expected_ids)
     assert 100 < total < 3_000  # a word in some events: the count needs the background waves
     counts: list[object] = []
@@ -197,8 +198,6 @@ def test_a_word_every_event_holds_is_the_whole_time_order_at_once(  # type: igno
     qtbot, indexed_case: CaseFile, text_model: EventTableModel
 ) -> None:
     """The index shows every event holds "awsapicall": no counting, the exact count at once."""
-    from viewer.core.event_query import EventFilter
-
     model = text_model
     counts: list[object] = []
     model.countChanged.connect(counts.append)
@@ -210,8 +209,6 @@ def test_a_word_every_event_holds_is_the_whole_time_order_at_once(  # type: igno
 def test_a_new_filter_stops_the_count_of_the_old_one(  # type: ignore[no-untyped-def]
     qtbot, indexed_case: CaseFile, text_model: EventTableModel
 ) -> None:
-    from viewer.core.event_query import EventFilter
-
     model = text_model
     model.PAGE_SIZE = 10
     with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
@@ -232,18 +229,10 @@ def test_rows_appended_into_a_loaded_page_are_fetched_with_it(  # type: ignore[n
     """The page holding the last row of a counting search is fetched short; when the count grows
     into it, its new rows are fetched again rather than read past its end (an IndexError in
     `data()` for every painted cell of them, seen on a 10M-event case)."""
-    from viewer.core.event_query import EventFilter, where_sql
-
     model = text_model
     model.PAGE_SIZE = 7
     filt = EventFilter(text=COUNTED_WORD)
-    where, params = where_sql(filt, use_index=False)
-    expected = [
-        r[0]
-        for r in indexed_case.cursor()
-        .execute(f"SELECT event_id FROM events WHERE {where} ORDER BY ts, event_id", params)
-        .fetchall()
-    ]
+    expected = _matching_ids(indexed_case, filt)
     with qtbot.waitSignal(model.modelRefreshed, timeout=TIMEOUT):
         model.set_filter(filt)
     first = model.rowCount()
