@@ -76,25 +76,34 @@ def test_group_by_draws_a_chart_and_show_sql_shows_the_query(qtbot, settings, ca
 def test_the_chart_is_read_in_the_worker_and_grouped_bars_are_ranked(  # type: ignore[no-untyped-def]
     qtbot, settings, case_path, sql, monkeypatch
 ) -> None:
-    """The chart's rows are read and shaped in the query's thread, not the window's (a 10,000-row
-    result blocked the main thread 55-90 ms); the bars are the top groups, largest first."""
+    """The chart's rows and the grid's first rows are read in the query's thread, not the
+    window's (a 10,000-row result blocked the main thread 55-90 ms for its chart alone); the bars
+    are the top groups, largest first."""
     import threading
 
     from viewer.gui.query import tab as tab_module
 
     threads: list[threading.Thread] = []
-    real = tab_module.chart_data
 
-    def recorded(runner, result):  # type: ignore[no-untyped-def]
-        threads.append(threading.current_thread())
-        return real(runner, result)
+    def recorded(real):  # type: ignore[no-untyped-def]
+        def call(runner, result):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread())
+            return real(runner, result)
 
-    monkeypatch.setattr(tab_module, "chart_data", recorded)
+        return call
+
+    monkeypatch.setattr(tab_module, "chart_data", recorded(tab_module.chart_data))
+    monkeypatch.setattr(tab_module, "first_rows", recorded(tab_module.first_rows))
     win = open_window(qtbot, settings, case_path)
     win.show_queries()
     tab = win.query_dock.current_tab
     _run(qtbot, tab, "SELECT action, count(*) AS n FROM events GROUP BY 1")
-    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert len(threads) == 2 and all(t is not threading.main_thread() for t in threads)
+    first = tab.model.row(0)  # from the rows the worker read
+    assert (
+        first["n"]
+        == sql.execute("SELECT count(*) FROM events WHERE action = ?", [first["action"]]).fetchone()[0]
+    )
     counts = [
         n
         for (n,) in sql.execute("SELECT count(*) AS n FROM events GROUP BY action ORDER BY n DESC").fetchall()

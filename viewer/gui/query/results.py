@@ -31,6 +31,11 @@ def cell_text(value: Any, full: bool = False) -> str:
     return text if full or len(text) <= MAX_CELL else text[:MAX_CELL] + "…"
 
 
+def first_rows(runner: QueryRunner, result: QueryResult) -> list[dict[str, Any]]:
+    """The result's first block of rows, as `ResultModel` holds them (call it in a worker)."""
+    return runner.page(result, 0, BLOCK).to_pylist()
+
+
 class ResultModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -38,12 +43,21 @@ class ResultModel(QAbstractTableModel):
         self.result: QueryResult | None = None
         self._blocks: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
 
-    def set_result(self, runner: QueryRunner | None, result: QueryResult | None) -> None:
+    def set_result(
+        self,
+        runner: QueryRunner | None,
+        result: QueryResult | None,
+        first_block: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Show `result`; `first_block`, its first BLOCK rows read in the query's worker (`first_rows`),
+        spares the window that read when the result arrives."""
         self.beginResetModel()
         if self.runner is not None and self.runner is not runner:
             self.runner.close()
         self.runner, self.result = runner, result
         self._blocks.clear()
+        if first_block is not None and result is not None:
+            self._blocks[0] = first_block
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -30,7 +31,18 @@ from viewer.gui.column_fit import fit_columns
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.query.chart import ChartData, ResultChart, chart_data, chart_kind
 from viewer.gui.query.editor import QueryEditor
-from viewer.gui.query.results import ResultModel, cell_text
+from viewer.gui.query.results import ResultModel, cell_text, first_rows
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """What a query's worker hands the window: the result, its first rows and its chart."""
+
+    runner: QueryRunner
+    result: QueryResult
+    first_rows: list[dict[str, Any]]
+    chart: ChartData | None
+
 
 LANGUAGE_TITLES = {"sql": "DuckDB SQL", "kql": "KQL", "insights": "Logs Insights"}
 
@@ -163,18 +175,19 @@ class QueryTab(QWidget):
         case, language = self.case, self.current_language
         allow, max_rows = self.allow_external, self.max_rows
 
-        def work(token: CancelToken) -> tuple[QueryRunner, QueryResult, ChartData | None] | TranslationError:
+        def work(token: CancelToken) -> _Ran | TranslationError:
             runner = QueryRunner(case, allow_external=allow, max_rows=max_rows)
             try:
                 result = runner.run(language, text, token)
             except TranslationError as exc:
                 runner.close()
                 return exc
+            first = first_rows(runner, result)  # read here, not in the window when it arrives
             try:
                 drawable = chart_data(runner, result)
             except duckdb.Error:  # a chart that cannot be read must not take the result with it
                 drawable = None
-            return runner, result, drawable
+            return _Ran(runner, result, first, drawable)
 
         self.editor.clear_error()
         self.status.setStyleSheet("")
@@ -193,9 +206,9 @@ class QueryTab(QWidget):
         if isinstance(value, TranslationError):
             self._show_error(value)
             return
-        assert isinstance(value, tuple)
-        runner, result, drawable = value
-        self.model.set_result(runner, result)
+        assert isinstance(value, _Ran)
+        runner, result, drawable = value.runner, value.result, value.chart
+        self.model.set_result(runner, result, value.first_rows)
         fit_columns(self.grid, 360)
         done = f"{result.count_text} rows in {result.elapsed * 1000:,.0f} ms"
         notes = result.translated.notes
