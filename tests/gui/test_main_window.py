@@ -295,3 +295,26 @@ def test_a_session_closed_before_its_warmup_reported_does_not_touch_the_closed_c
     assert session.warmup is None  # its report is still queued
     session.close()
     session.deleteLater()
+
+
+def test_closing_interrupts_the_blocks_load_rather_than_waiting_for_it(  # type: ignore[no-untyped-def]
+    qtbot, settings, case_path, monkeypatch
+) -> None:
+    """The load scans every event of the shown columns (0.3-0.45 s at 10M events): closing the
+    case waited for it with the window blocked. Now it is interrupted first."""
+    import threading
+
+    from viewer.core import page_warmup
+
+    started = threading.Event()
+
+    def endless(cur, _columns):  # type: ignore[no-untyped-def]
+        started.set()  # a scan that only an interrupt ends
+        cur.execute("SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3").fetchall()
+
+    monkeypatch.setattr(page_warmup, "warm_pages", endless)
+    win = open_window(qtbot, settings, case_path)
+    assert started.wait(WAIT_MS / 1000)
+    t0 = time.perf_counter()
+    assert win.close_case()
+    assert time.perf_counter() - t0 < 5  # the waits bound is 30 s

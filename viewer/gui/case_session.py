@@ -95,7 +95,13 @@ class CaseSession(QObject):
         assert isinstance(warmup, page_warmup.Warmup)
         self.warmup = warmup
 
-    def close(self) -> None:
+    def cancel_work(self) -> None:
+        """Stop the summary and the blocks' load (their SQL is interrupted), before the window
+        waits for its workers to close the case: the load scans every event of the shown columns
+        (0.3-0.45 s at 10M), and closing waited for it to finish."""
         self._runner.cancel()
         self._warmer.cancel()
+
+    def close(self) -> None:
+        self.cancel_work()
         self.case.close()

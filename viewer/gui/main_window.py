@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
             # under a worker that is still running can crash it, or deadlock in duckdb-python if
             # it is just opening a cursor (cursor() holds the GIL, close() the cursor list).
             # 30 s bounds a freeze on a machine too busy to finish sooner.
+            self.session.cancel_work()
             QThreadPool.globalInstance().waitForDone(30_000)
             self.session.close()
             self.session.deleteLater()
