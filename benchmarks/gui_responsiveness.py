@@ -359,6 +359,8 @@ def main() -> None:
             lambda sql=sql: (tab.set_text(sql, "sql"), tab.run()),
             lambda: " rows in " in tab.status.text(),
         )
+    closed = [False]
+    steps.run("close the case", lambda: closed.__setitem__(0, win.close_case()), lambda: closed[0])
     if args.evidence:
         case = Path(tempfile.mkdtemp()) / "import.caseline"
         win.new_case(case)
