@@ -96,9 +96,9 @@ class CaseSession(QObject):
         self.warmup = warmup
 
     def cancel_work(self) -> None:
-        """Stop the summary and the blocks' load (their SQL is interrupted), before the window
-        waits for its workers to close the case: the load scans every event of the shown columns
-        (0.3-0.45 s at 10M), and closing waited for it to finish."""
+        """Stop the summary (its result is dropped) and the blocks' load (its SQL is interrupted)
+        before the window waits for its workers to close the case: the load scans every event of
+        the shown columns (0.3-0.45 s at 10M), and closing waited for it to finish."""
         self._runner.cancel()
         self._warmer.cancel()
 
