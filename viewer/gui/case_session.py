@@ -81,7 +81,7 @@ class CaseSession(QObject):
 
         def work(token: CancelToken) -> page_warmup.Warmup:
             cur = case.cursor()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 return page_warmup.warm_pages(cur, wanted)
             finally:

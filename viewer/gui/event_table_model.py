@@ -196,7 +196,7 @@ class EventTableModel(QAbstractTableModel):
 
         def work(token: CancelToken) -> tuple[_Query, EventPager, int]:
             pager = EventPager(q.cur_factory, q.filt, list(q.columns), descending=q.descending)
-            remove = token.on_cancel(pager.cur.interrupt)  # a newer query stops this one's SQL
+            remove = token.interrupts(pager.cur)  # a newer query stops this one's SQL
             try:
                 pager.prepare()
             finally:

@@ -41,7 +41,7 @@ def run_request(req: TimelineRequest, token: CancelToken) -> tuple[Any, ...]:
     """
     fitted = req.lo is None
     cur = req.cur_factory()
-    remove = token.on_cancel(cur.interrupt)
+    remove = token.interrupts(cur)
     try:
         if req.extent is not None:
             lo_e, hi_e = req.extent

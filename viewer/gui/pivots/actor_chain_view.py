@@ -167,7 +167,7 @@ class ActorChainWidget(QWidget):
 
         def work(token: CancelToken) -> tuple[ActorChain | None, NetworkView | None] | str:
             cur = factory()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 if not builder.is_ready(cur):
                     return NOT_BUILT

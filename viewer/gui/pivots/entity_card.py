@@ -220,7 +220,7 @@ class EntityCardWidget(QWidget):
 
         def work(token: CancelToken) -> tuple[str, str, dict[str, Any] | None]:
             cur = factory()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 if not builder.is_ready(cur):
                     return kind_name, entity, None

@@ -246,7 +246,7 @@ class PivotPanel(QWidget):
 
         def work(token: CancelToken) -> PanelPage:
             cur = factory()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 return panel_rows(cur, kind, rng, search, sort, desc, PAGE_ROWS)
             finally:

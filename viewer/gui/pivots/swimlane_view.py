@@ -153,7 +153,7 @@ class SwimlaneWidget(QWidget):
 
         def work(token: CancelToken) -> tuple[dt.datetime, dt.datetime] | None:
             cur = factory()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 return lanes_extent(cur, lanes)
             finally:
@@ -192,7 +192,7 @@ class SwimlaneWidget(QWidget):
 
         def work(token: CancelToken) -> LaneBuckets:
             cur = factory()
-            remove = token.on_cancel(cur.interrupt)
+            remove = token.interrupts(cur)
             try:
                 return lane_counts(cur, lanes, start, end, max_buckets, token)
             finally:
