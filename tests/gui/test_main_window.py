@@ -318,3 +318,27 @@ def test_closing_interrupts_the_blocks_load_rather_than_waiting_for_it(  # type:
     t0 = time.perf_counter()
     assert win.close_case()
     assert time.perf_counter() - t0 < 5  # the waits bound is 30 s
+
+
+def test_closing_interrupts_a_pivot_panels_query_rather_than_waiting_for_it(  # type: ignore[no-untyped-def]
+    qtbot, settings, case_path, monkeypatch
+) -> None:
+    """The features drop their sources when the case closes, which interrupts their queries; that
+    came after the wait for the workers, so a panel's, card's or swimlanes' query was waited for."""
+    import threading
+
+    from viewer.gui.pivots import panel as panel_module
+
+    started = threading.Event()
+
+    def endless(cur, *_args):  # type: ignore[no-untyped-def]
+        started.set()  # a query that only an interrupt ends
+        cur.execute("SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3").fetchall()
+
+    monkeypatch.setattr(panel_module, "panel_rows", endless)
+    win = open_window(qtbot, settings, case_path)
+    win.features[0].show_panel("principal_id")
+    assert started.wait(WAIT_MS / 1000)
+    t0 = time.perf_counter()
+    assert win.close_case()
+    assert time.perf_counter() - t0 < 5  # the wait's bound is 30 s

@@ -248,6 +248,9 @@ class MainWindow(QMainWindow):
         self.table_model.set_source(None)
         self.timeline.set_source(None)
         self.detail.clear()
+        # Before the wait below: the features (panels, cards, swimlanes, findings) drop their
+        # sources on it, which interrupts their queries rather than waiting for them.
+        self.caseChanged.emit(None)
         if self.session is not None:
             # Workers hold cursors of this connection: let them finish before closing it. Their
             # work was cancelled above and their queries interrupted, so this is short; closing
@@ -259,7 +262,6 @@ class MainWindow(QMainWindow):
             self.session.close()
             self.session.deleteLater()
             self.session = None
-        self.caseChanged.emit(None)
         self._show_empty_state()
         return True
 
