@@ -147,7 +147,7 @@ class EventPager:
             view.text.advance(cur, seconds=seconds, token=token)
             if seconds is not None or not view.complete:
                 return not self.pending
-        remove = token.on_cancel(cur.interrupt) if token is not None else None
+        remove = token.interrupts(cur) if token is not None else None  # read-only: see interrupts
         try:
             view.materialize(cur, self.columns)
         except duckdb.InterruptException as exc:

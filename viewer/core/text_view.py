@@ -171,7 +171,7 @@ class TextView:
         one wave), or all are checked (the default). Returns `complete`. Cancelling `token`
         interrupts the running query and raises `Cancelled`; what was found so far stays valid."""
         started = time.monotonic()
-        remove = token.on_cancel(cur.interrupt) if token is not None else None
+        remove = token.interrupts(cur) if token is not None else None  # read-only: see interrupts
         try:
             with self._advancing:
                 while not self.complete:
