@@ -12,11 +12,21 @@ So automatic collection is turned off and a main-thread timer collects instead, 
 generations whose allocation counts passed the interpreter's own thresholds (what the automatic
 collector would have done, only in the right thread). Reference counting, which frees almost
 everything, is unaffected; only cycles wait for the next tick.
+
+The oldest generation also waits, as in the interpreter, until the heap has grown by a quarter
+since its last collection: CPython collects it only when the objects promoted into it since
+then number a quarter of those it held, so that full collections cost time in proportion to
+growth. A full collection walks every object the process holds: after planning an import of
+20,000 files, 146-166 ms of blocked window each time, and without the rule one came after every
+ten collections of the middle generation. The interpreter's counts are not readable from Python;
+pymalloc's allocated blocks (`sys.getallocatedblocks`, free to read) stand in for them, the net
+growth of the heap rather than every promotion.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
@@ -29,6 +39,8 @@ class MainThreadCollector(QObject):
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
         self.collections = 0  # how many ticks found something to collect (tests read it)
+        self.full_collections = 0
+        self.heap_after_full = sys.getallocatedblocks()
         gc.disable()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.collect)
@@ -39,9 +51,19 @@ class MainThreadCollector(QObject):
         counts = gc.get_count()
         for generation in (2, 1, 0):
             if counts[generation] > self.thresholds[generation]:
+                if generation == 2 and not self.heap_grew():
+                    continue  # as the interpreter does: the younger generations instead
                 self.collections += 1
-                return gc.collect(generation)
+                freed = gc.collect(generation)
+                if generation == 2:
+                    self.full_collections += 1
+                    self.heap_after_full = sys.getallocatedblocks()
+                return freed
         return 0
+
+    def heap_grew(self) -> bool:
+        """True when the heap grew by a quarter since the last full collection (see the module)."""
+        return sys.getallocatedblocks() - self.heap_after_full > self.heap_after_full // 4
 
 
 _collector: MainThreadCollector | None = None
@@ -64,3 +86,5 @@ def freeze_startup() -> None:
     is up: it collects once first (that much, once), so no garbage is frozen."""
     gc.collect()
     gc.freeze()
+    if _collector is not None and shiboken6.isValid(_collector):
+        _collector.heap_after_full = sys.getallocatedblocks()
