@@ -256,3 +256,27 @@ def test_a_folder_is_listed_as_sorted_rglob_lists_it(tmp_path: Path) -> None:
     assert [rel for _, rel, _ in expected][:3] == [".hidden", "Z.txt", "a/b/c/deep.log"]
     assert "link-to-file.json" in [rel for _, rel, _ in expected]
     assert not any(rel.startswith(("link-to-folder", "broken")) for _, rel, _ in expected)
+
+
+def test_a_plan_summary_counts_what_its_files_say(tmp_path: Path) -> None:
+    """The summary a window shows (made in one pass, in the planner's thread) agrees with the
+    files: roles, bytes of events (as total_bytes) and the unknown files in order."""
+    evidence = tmp_path / "evidence"
+    shutil.copytree(FORMATS / "aws_cloudtrail", evidence / "ct", ignore=shutil.ignore_patterns("expected*"))
+    (evidence / "notes.txt").write_text("nothing to see here\n")
+    (evidence / "zz-more-notes.txt").write_text("nor here\n")
+    shutil.make_archive(str(tmp_path / "bundle"), "zip", evidence / "ct")
+    plan = ingest.plan_import([evidence, tmp_path / "bundle.zip"])
+    try:
+        summary = plan.summary()
+        roles = [pf.role for pf in plan.files]
+        assert summary.roles == {role: roles.count(role) for role in set(roles)}
+        assert {"events", "unknown", "container"} <= set(summary.roles)
+        assert summary.events_bytes == plan.total_bytes > 0
+        assert summary.unknown == [i for i, role in enumerate(roles) if role == "unknown"]
+        assert [Path(plan.files[i].source.display_path).name for i in summary.unknown] == [
+            "notes.txt",
+            "zz-more-notes.txt",
+        ]
+    finally:
+        plan.cleanup()

@@ -102,6 +102,29 @@ def test_plan_shows_format_and_role_per_file(qtbot, case, evidence) -> None:  # 
     assert _event_count(case) == 0  # planning writes nothing
 
 
+def test_the_collector_leaves_a_plan_alone_while_the_window_holds_it(qtbot, case, evidence) -> None:  # type: ignore[no-untyped-def]
+    """A bucket's plan is millions of objects: while the window makes, shows or imports one, the
+    collector's oldest generation (a walk of every object) waits; closing lets it go."""
+    from viewer.gui import main_thread_gc
+
+    before = main_thread_gc._holds  # noqa: SLF001 - the count is the observable state
+    dialog = ImportDialog(case)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    _planned(qtbot, dialog, [str(evidence)])
+    assert main_thread_gc._holds == before + 1  # noqa: SLF001
+    # The status counts come from the planner's thread, and Map fields finds the unknown file.
+    assert "2 event files, 1 of unknown format" in dialog.status_label.text()
+    assert dialog.map_button.isEnabled()
+    with qtbot.waitSignal(dialog.imported, timeout=TIMEOUT):
+        dialog.start_import()
+    assert main_thread_gc._holds == before  # noqa: SLF001 - the import done, the plan let go
+    _planned(qtbot, dialog, [str(evidence)])
+    assert main_thread_gc._holds == before + 1  # noqa: SLF001
+    dialog.close()
+    assert main_thread_gc._holds == before  # noqa: SLF001
+
+
 def test_import_fills_case_and_summary(qtbot, case, evidence) -> None:  # type: ignore[no-untyped-def]
     dialog = ImportDialog(case)
     qtbot.addWidget(dialog)
@@ -192,13 +215,13 @@ def test_many_files_are_listed_a_batch_per_event_loop_turn(  # type: ignore[no-u
     # Listing again: the first batch at once, the rest on later turns of the event loop.
     ready: list[object] = []
     dialog.planReady.connect(ready.append)
-    dialog._show_plan((plan, {}))
+    dialog._show_plan((plan, {}, plan.summary()))
     assert tree.topLevelItemCount() == 3 and not ready
     qtbot.waitUntil(lambda: bool(ready), timeout=TIMEOUT)
     assert tree.topLevelItemCount() == 10
     # A new plan abandons the batches of the old one: no row is listed twice.
-    dialog._show_plan((plan, {}))
-    dialog._show_plan((plan, {}))
+    dialog._show_plan((plan, {}, plan.summary()))
+    dialog._show_plan((plan, {}, plan.summary()))
     qtbot.waitUntil(lambda: len(ready) == 2, timeout=TIMEOUT)
     qtbot.wait(50)
     assert tree.topLevelItemCount() == 10 and len(ready) == 2

@@ -38,6 +38,7 @@ from viewer.core import ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.jobs import CancelToken, Job, JobContext, Progress
 from viewer.formats import registry
+from viewer.gui import main_thread_gc
 from viewer.gui.field_mapping_dialog import FieldMappingDialog
 from viewer.gui.format_choice import FormatChoicePanel, tied_formats
 from viewer.gui.import_trees import (
@@ -76,6 +77,10 @@ class ImportDialog(QDialog):
         self._run_import = run_import or ingest.run_import  # injectable: tests gate it
         self._paths: list[str] = []
         self._plan: ingest.ImportPlan | None = None
+        self._plan_summary: ingest.PlanSummary | None = None
+        # The collector's oldest generation waits while a plan is made, shown or imported
+        # (main_thread_gc.hold_oldest): a bucket's plan is millions of objects.
+        self._release_collector: Callable[[], None] | None = None
         self._handle: JobHandle | None = None
         self._mapping: FieldMappingDialog | None = None
         # Set by "Save and import" in the mapping dialog: (file, custom format) to use once planned.
@@ -202,7 +207,7 @@ class ImportDialog(QDialog):
         forced = self.format_combo.currentData()
         self.status_label.setText(f"Looking at {len(paths)} path(s)…")
 
-        def work(token: CancelToken) -> tuple[ingest.ImportPlan, dict[int, list[str]]]:
+        def work(token: CancelToken) -> tuple[ingest.ImportPlan, dict[int, list[str]], ingest.PlanSummary]:
             def report(p: Progress) -> None:
                 try:  # a copy: the planner keeps counting while the window reads this one
                     self.planProgress.emit((token, dataclasses.replace(p)))
@@ -212,8 +217,9 @@ class ImportDialog(QDialog):
             plan = ingest.plan_import(paths, forced_format=forced, ctx=JobContext(token, report))
             if token.cancelled:
                 plan.cleanup()
-            return plan, tied_formats(plan)
+            return plan, tied_formats(plan), plan.summary()
 
+        self._hold_collector(True)
         self._planner.submit(work)
         self._update_buttons()
 
@@ -235,10 +241,14 @@ class ImportDialog(QDialog):
 
     @Slot(object)
     def _show_plan(self, planned: object) -> None:
-        plan, ties = cast(tuple[ingest.ImportPlan, dict[int, list[str]]], planned)
+        plan, ties, summary = cast(
+            tuple[ingest.ImportPlan, dict[int, list[str]], ingest.PlanSummary], planned
+        )
         self.progress_bar.hide()
         self._plan = plan
         forced = self._use_requested_format(plan)
+        # Made in the planner's thread; the few files a new custom format now reads change it.
+        self._plan_summary = summary = plan.summary() if forced else summary
         self.choice_panel.set_ties(plan, {i: t for i, t in ties.items() if i not in forced})
         self.plan_tree.clear()
         known = ", ".join(registry.names())
@@ -261,18 +271,16 @@ class ImportDialog(QDialog):
             self._show_choices()
             self.planReady.emit(plan)
 
-        roles: dict[str, int] = {}
-        for pf in plan.files:
-            roles[pf.role] = roles.get(pf.role, 0) + 1
+        roles = summary.roles
         named = {
             "events": "event files",
             "digest": "digest files",
             "container": "archives",
             "unknown": "of unknown format",
         }
-        summary = ", ".join(f"{n:,} {named.get(role, role)}" for role, n in sorted(roles.items()))
+        counts = ", ".join(f"{n:,} {named.get(role, role)}" for role, n in sorted(roles.items()))
         self.status_label.setText(
-            f"{len(plan.files):,} file(s): {summary}. {mb(plan.total_bytes)} of events "
+            f"{len(plan.files):,} file(s): {counts}. {mb(summary.events_bytes)} of events "
             "to read. Press Import to add them to the case."
             + (
                 " Files of unknown format can be mapped with Map fields… (Ctrl+M)."
@@ -291,6 +299,7 @@ class ImportDialog(QDialog):
 
     @Slot(str)
     def _plan_failed(self, message: str) -> None:
+        self._hold_collector(False)
         self.progress_bar.hide()
         self.status_label.setText(f"<span style='color:#C62828'>⚠ {message.splitlines()[0]}</span>")
         self._update_buttons()
@@ -301,6 +310,18 @@ class ImportDialog(QDialog):
         if self._plan is not None:
             self._plan.cleanup()
             self._plan = None
+        self._plan_summary = None
+        self._hold_collector(False)
+
+    def _hold_collector(self, hold: bool) -> None:
+        """Hold the collector's oldest generation (see `__init__`), or let it go unless an
+        import is running. Also let go if the window is destroyed without closing."""
+        if hold and self._release_collector is None:
+            self._release_collector = main_thread_gc.hold_oldest()
+            self.destroyed.connect(self._release_collector)
+        elif not hold and self._release_collector is not None and not self.running:
+            self._release_collector()
+            self._release_collector = None
 
     def _use_requested_format(self, plan: ingest.ImportPlan) -> set[int]:
         """Apply "Save and import": that file is read with the format just saved."""
@@ -352,7 +373,15 @@ class ImportDialog(QDialog):
             pf = plan.files[int(item.data(0, Qt.ItemDataRole.UserRole))]
             if not pf.source.is_archive:
                 return pf
-        return next((pf for pf in plan.files if pf.role == "unknown" and not pf.source.is_archive), None)
+        unknown = self._plan_summary.unknown if self._plan_summary is not None else range(len(plan.files))
+        return next(
+            (
+                plan.files[i]
+                for i in unknown
+                if plan.files[i].role == "unknown" and not plan.files[i].source.is_archive
+            ),
+            None,
+        )
 
     def open_mapping(self) -> FieldMappingDialog | None:
         """Open "Map fields…" for the target file; the dialog reads its sample in the background."""
