@@ -10,8 +10,8 @@ a page worker in `gc` -> `QObject::~QObject` -> `GilState::acquire`.
 
 So automatic collection is turned off and a main-thread timer collects instead, each tick what
 passed the interpreter's own thresholds (what the automatic collector would have done, only in
-the right thread; the young generations together, see `collect`). Reference counting, which frees almost
-everything, is unaffected; only cycles wait for the next tick.
+the right thread; the young generations together, see `collect`). Reference counting, which
+frees almost everything, is unaffected; only cycles wait for the next tick.
 
 The oldest generation also waits, as in the interpreter, until the heap has grown by a quarter
 since its last collection: CPython collects it only when the objects promoted into it since
