@@ -169,6 +169,35 @@ def test_zip_and_tar_bundles_import_and_refuse_traversal(tmp_path: Path) -> None
         assert f"{zpath}!AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/a.json.gz" in paths
 
 
+def test_a_ledger_written_a_slice_at_a_time_is_the_ledger_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's rows reach Arrow a slice at a time (the window's thread waits for each
+    conversion): slices where a column is all None (no container, no time: an archive, an
+    unknown file) and slices where it is not make the ledger one whole conversion makes."""
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    _write_gz(evidence / "a.json.gz", _records(5))
+    (evidence / "b.txt").write_text("not a log\n")
+    with zipfile.ZipFile(evidence / "c.zip", "w") as zf:
+        zf.writestr("inner/d.json.gz", gzip.compress(json.dumps({"Records": _records(3, 40)}).encode()))
+
+    def ledger(slice_rows: int, name: str) -> list[tuple]:
+        monkeypatch.setattr(ingest, "LEDGER_SLICE", slice_rows)
+        with CaseFile.create(tmp_path / name) as case:
+            import_paths(case, [evidence])
+            return case.cursor().execute(
+                "SELECT * EXCLUDE (imported_at) FROM evidence ORDER BY evidence_id"
+            ).fetchall()
+
+    whole, sliced = ledger(10_000, "whole.caseline"), ledger(1, "sliced.caseline")
+    assert sliced == whole
+    assert len(whole) == 4
+    by_path = {Path(row[2]).name: row for row in whole}
+    assert by_path["d.json.gz"][4] == by_path["c.zip"][0]  # the member names its archive
+    assert by_path["a.json.gz"][4] is None
+
+
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     zpath = tmp_path / "bomb.zip"
     with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as zf:
