@@ -1,4 +1,4 @@
-"""Python's cyclic garbage collector held off while an import runs.
+"""Python's cyclic garbage collector held off while an import runs (and while it is planned).
 
 Why: the Python readers (nested shapes, CSV, damaged files) parse documents of thousands of records
 into dicts and lists, and every 700 allocations the collector walks the young ones; the documents

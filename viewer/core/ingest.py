@@ -165,8 +165,21 @@ def plan_import(
     """Discover and sniff; nothing is written. Raises SourceError / UnknownFormatError early.
 
     `ctx`: progress (files found, then files looked at) and cancel: planning a bucket of 200,000
-    small files takes a minute. Cancelled leaves no unpacked archive behind."""
-    forced = registry.get(forced_format) if forced_format else None
+    small files takes a minute. Cancelled leaves no unpacked archive behind.
+
+    The cyclic collector is held off meanwhile, as for an import (`gc_pause`): a plan holds seven
+    objects a file and none in a cycle, and each full collection walked all of them (200,000
+    files: 17.1-20.5 -> 12.1-15.1 s of the planning process's CPU)."""
+    with gc_pause.paused():
+        return _plan(paths, registry.get(forced_format) if forced_format else None, forced_format, ctx)
+
+
+def _plan(
+    paths: list[str | os.PathLike[str]],
+    forced: FormatSpec | None,
+    forced_format: str | None,
+    ctx: JobContext | None,
+) -> ImportPlan:
     disc = discover(paths, ctx)
     planned = []
     sniffed_files = sniff_files(disc.files, registry.all_specs(), ctx)
