@@ -373,6 +373,7 @@ def main() -> None:
             "import window: plan the evidence",
             lambda: dialog.set_paths([str(args.evidence)]),
             lambda: planned[0],
+            timeout_s=3600,  # a bucket of 200,000 small files takes ~45 s to plan
         )
         finished = [False]
         dialog.imported.connect(lambda _r: finished.__setitem__(0, True))
