@@ -186,9 +186,11 @@ def test_a_ledger_written_a_slice_at_a_time_is_the_ledger_written_whole(
         monkeypatch.setattr(ingest, "LEDGER_SLICE", slice_rows)
         with CaseFile.create(tmp_path / name) as case:
             import_paths(case, [evidence])
-            return case.cursor().execute(
-                "SELECT * EXCLUDE (imported_at) FROM evidence ORDER BY evidence_id"
-            ).fetchall()
+            return (
+                case.cursor()
+                .execute("SELECT * EXCLUDE (imported_at) FROM evidence ORDER BY evidence_id")
+                .fetchall()
+            )
 
     whole, sliced = ledger(10_000, "whole.caseline"), ledger(1, "sliced.caseline")
     assert sliced == whole
