@@ -102,12 +102,22 @@ def test_plan_shows_format_and_role_per_file(qtbot, case, evidence) -> None:  # 
     assert _event_count(case) == 0  # planning writes nothing
 
 
-def test_the_collector_leaves_a_plan_alone_while_the_window_holds_it(qtbot, case, evidence) -> None:  # type: ignore[no-untyped-def]
+def test_the_collector_leaves_a_plan_alone_while_the_window_holds_it(
+    qtbot, case, evidence, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """A bucket's plan is millions of objects: while the window makes, shows or imports one, the
-    collector's oldest generation (a walk of every object) waits; closing lets it go."""
-    from viewer.gui import main_thread_gc
+    collector's oldest generation (a walk of every object) waits; closing lets it go. A plan of a
+    few files lets go as soon as it is shown."""
+    from viewer.gui import import_dialog, main_thread_gc
 
     before = main_thread_gc._holds  # noqa: SLF001 - the count is the observable state
+    small = ImportDialog(case)
+    qtbot.addWidget(small)
+    _planned(qtbot, small, [str(evidence)])
+    assert main_thread_gc._holds == before  # noqa: SLF001 - 3 files: not held
+    small.close()
+
+    monkeypatch.setattr(import_dialog, "HOLD_COLLECTOR_FROM", 3)  # the evidence's three files
     dialog = ImportDialog(case)
     qtbot.addWidget(dialog)
     dialog.show()

@@ -25,8 +25,9 @@ growth of the heap rather than every promotion.
 Growth is not enough when the growth is a big structure that lives on: planning an import of
 200,000 files builds 1.4M objects (seven a file), and each of the full collections on the way
 walked them all, up to 0.9-1.2 s of blocked window. The import window therefore holds the oldest
-generation (`hold_oldest`) while it makes, shows or imports a plan; the young generations are
-still collected, and reference counting frees the plan when the window lets it go.
+generation (`hold_oldest`) while it makes, shows or imports a plan of 10,000 files or more (a
+smaller one lets go when it is shown); the young generations are still collected, and reference
+counting frees the plan when the window lets it go.
 """
 
 from __future__ import annotations
