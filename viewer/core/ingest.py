@@ -87,7 +87,7 @@ class ImportPlan:
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.source.size for f in self.files if f.role == "events")
+        return self.summary().events_bytes
 
     def summary(self) -> PlanSummary:
         """Files per role, bytes of events and the files of unknown format, in one pass. A
@@ -112,7 +112,7 @@ class ImportPlan:
 @dataclass(frozen=True)
 class PlanSummary:
     roles: dict[str, int]  # role -> files
-    events_bytes: int  # as `ImportPlan.total_bytes`
+    events_bytes: int  # bytes of the files read as events (`ImportPlan.total_bytes`)
     unknown: list[int]  # indexes of the files of unknown format, in order
 
 
