@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from viewer import __version__
-from viewer.core import import_undo
+from viewer.core import import_undo, serial_insert
 from viewer.core.migrations import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -194,6 +194,7 @@ class CaseFile:
                 yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
+                serial_insert.settle(cur)
                 raise
             cur.execute("COMMIT")
 
