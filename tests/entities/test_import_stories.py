@@ -35,7 +35,9 @@ def _tables(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     """The tables' content; the rollup re-summed (each import appends its own rows for an hour)."""
     summed = """SELECT kind, k, hour_us, sum(n), sum(n_fail), min(first_us), max(first_us + span_us), bit_or(sources)
                 FROM entity_rollup GROUP BY ALL"""
-    queries = {t: f"SELECT * FROM {t}" for t in builder.TABLES if t not in ("entity_rollup", "entity_state")}
+    queries = {
+        t: f"SELECT * FROM {t}" for t in builder.TABLES if t not in ("entity_rollup_rows", "entity_state")
+    }
     queries["entity_rollup"] = summed
     queries["entity_state"] = "SELECT event_id_max, events, exact FROM entity_state"
     return {t: sorted(cur.execute(sql).fetchall(), key=repr) for t, sql in queries.items()}
