@@ -45,7 +45,8 @@ from viewer.core.jobs import JobContext
 # Version 5: recipient_account (where it differs from cloud_account), request_name, console_login.
 # Version 6: ip_permissions and sg_rule_request (the rules of a security-group call) replace
 # world_cidr, a substring test of the whole record that a rule description could satisfy.
-VERSION = 6
+# Version 7: raw_fields_rows keyed by evidence_id and record_index (the view gives event_id).
+VERSION = 7
 
 #: Column -> (raw JSON path(s), coalesced in order), for the source types that have it.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -102,8 +103,15 @@ _DOUBLE = {"bytes_out"}
 #: ten times more rows; stored this way the table stays sparse and the value stays exact.
 EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id", "recipient_account": "cloud_account"}
 
+#: The rows' event ids, stored as their two halves: each file's rows are consecutive ids whose
+#: halves bit-pack in a few bits, where event_id itself took 33 bits a row (bit-packing is
+#: frame-of-reference, and most runs of 2,048 rows span a file boundary: a jump of 2^32).
+#: 1M CloudTrail events: the table 8.5 -> 5.5 MiB.
+_EVENT_ID = "(evidence_id::BIGINT << 32 | record_index)"
+
 _STORED_DDL: list[str] = [
-    "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    event_id BIGINT NOT NULL,\n"
+    "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    evidence_id INTEGER NOT NULL,\n"
+    "    record_index UINTEGER NOT NULL,\n"
     + "".join(f"    {c} {'DOUBLE' if c in _DOUBLE else 'VARCHAR'},\n" for c in FIELDS)
     + ",\n".join(f"    {c}_differs BOOLEAN" for c in EXCEPT_FROM)
     + "\n)",
@@ -170,7 +178,7 @@ def views_sql(mark: int | None) -> list[str]:
     cols = ", ".join(_COLUMNS)
     any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
     return [
-        f"CREATE OR REPLACE VIEW raw_fields AS SELECT event_id, {cols} FROM raw_fields_rows "
+        f"CREATE OR REPLACE VIEW raw_fields AS SELECT {_EVENT_ID} AS event_id, {cols} FROM raw_fields_rows "
         f"UNION ALL SELECT event_id, {cols} FROM ({tail}) WHERE {any_set}",
         "CREATE OR REPLACE VIEW raw_volume AS SELECT * FROM raw_volume_rows UNION ALL "
         "SELECT source_type, provider, log_name, count(*) AS events, sum(raw_bytes)::BIGINT AS raw_bytes, "
@@ -230,7 +238,8 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         )
         any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
         cur.execute(
-            f"INSERT INTO raw_fields_rows SELECT event_id, {', '.join(_COLUMNS)} FROM raw_fields_new "
+            f"INSERT INTO raw_fields_rows SELECT (event_id >> 32)::INTEGER, (event_id & 4294967295)::UINTEGER, "
+            f"{', '.join(_COLUMNS)} FROM raw_fields_new "
             f"WHERE {any_set} ORDER BY event_id"
         )
         cur.execute(
