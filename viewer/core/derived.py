@@ -75,9 +75,10 @@ DERIVED: tuple[Derived, ...] = (
     # Version 2: each (token, block) says which columns hold the token, and if raw text alone does.
     # Version 3: and whether every event of the block holds it (every_check).
     # Version 4: the sources as a code into search_source_masks.
+    # Version 5: token hash and block offset in one key (term_key, block_base).
     Derived(
         "search_index",
-        4,
+        5,
         search_index.DDL,
         search_index.update_index,
         inline=False,

@@ -31,14 +31,15 @@ from viewer.core import search_build
 from viewer.core.jobs import CancelToken
 from viewer.core.search_build import (
     BLOCK_EVENTS,
+    BLOCK_ID_SQL,
     DDL,
-    HASH32,
     RAW_ONLY,
     SLICE_BLOCKS,
     IndexBuildStats,
     create_tables,
     high_water_mark,
     is_ready,
+    term_lookup_sql,
     update_index,
     usable,
 )
@@ -230,10 +231,10 @@ def plan_needle(
     idx = slice(0, blocks.indexed)
     for tok in tokens:
         got = cur.execute(
-            "SELECT block_id AS b, m.mask AS s, "
+            f"SELECT {BLOCK_ID_SQL} AS b, m.mask AS s, "
             "coalesce(every_check = (hash(lower($t)) & 4294967295)::UINTEGER, false) AS e "
             "FROM search_block_terms JOIN search_source_masks m ON m.code = source_code "
-            f"WHERE term_hash = {HASH32.format('lower($t)')}",
+            f"WHERE {term_lookup_sql('lower($t)')}",
             {"t": tok},
         ).fetchnumpy()
         here = np.zeros(blocks.indexed, bool)
@@ -328,7 +329,8 @@ def token_ranges_sql(
     for t in tokens:
         quoted = f"'{t}'"
         lookups.append(
-            f"SELECT {quoted} AS token, block_id FROM search_block_terms WHERE term_hash = {HASH32.format(quoted)}"
+            f"SELECT {quoted} AS token, {BLOCK_ID_SQL} AS block_id FROM search_block_terms "
+            f"WHERE {term_lookup_sql(quoted)}"
         )
     got = cur.execute(" UNION ALL ".join(lookups)).fetchnumpy()
     token, block = np.asarray(got["token"], object), np.asarray(got["block_id"], np.int64)
