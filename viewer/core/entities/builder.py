@@ -36,7 +36,8 @@ from viewer.core.jobs import JobContext
 # Version 5: the Target kind counts an S3 object as its bucket, an Azure id lower-cased (resources).
 # Version 6: the rollup stores each row's last time as a span after its first (span_us).
 # Version 7: the Entra object ids' names are kept per import (identity_build.entra_user_name).
-# Version 8: the rollup's times as seconds and microseconds (entity_rollup_rows; entity_rollup a view).
+# Version 8: the rollup's times as seconds and microseconds (entity_rollup_rows; entity_rollup a view),
+# credential_actor a view over credential_actor_rows (a key's own root stored as NULL).
 VERSION = 8
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
@@ -73,14 +74,18 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
                WHERE table_name IN ('entity_state', 'entity_rollup', 'entity_kinds')"""
         ).fetchall()
     }
-    # Before version 8 the rollup was a table of that name; it is a view over entity_rollup_rows now.
-    rollup_table = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entity_rollup' AND NOT temporary"
-    ).fetchall()[0][0]
-    if rollup_table or (
+    # Before version 8 these were tables; they are views over their `_rows` tables now.
+    old_tables = [
+        r[0]
+        for r in cur.execute(
+            """SELECT table_name FROM duckdb_tables()
+               WHERE table_name IN ('entity_rollup', 'credential_actor') AND NOT temporary"""
+        ).fetchall()
+    ]
+    if old_tables or (
         have and not {("entity_state", "key_probe"), ("entity_rollup", "k"), ("entity_kinds", "kind")} <= have
     ):
-        for table in (*TABLES, "entity_rollup") if rollup_table else TABLES:
+        for table in (*TABLES, *old_tables):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
     day_totals.drop_outdated(cur)
     for sql in DDL:
