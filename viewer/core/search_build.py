@@ -19,19 +19,19 @@ Tables (`DDL`):
 * ``search_block_terms(term_key, block_base, source_code, every_check)``: one row per distinct
   token per block. ``term_key`` is the token's 32-bit hash shifted left by `OFFSET_BITS`, plus
   the block's offset from ``block_base``, the first block of its slice (`SLICE_BLOCKS` blocks,
-  so the offset fits; `block_id_sql` and `term_lookup_sql` undo it). Each slice's rows are sorted
-  by key, so zone maps prune a lookup to a few row groups, and the key bit-packs as deltas:
-  ~22 bits a row for hash and block together, where the two columns apart filled two 256 KB
-  blocks per row group to ~78% (1M CloudTrail events: 31.0 -> 26.0 MiB); ``block_base`` is one
-  value per slice (constant segments). ``source_code`` numbers the source masks in ``search_source_masks(code, mask)``: a
-  case holds a few dozen distinct masks, and the mask itself, 17 bits wide whenever RAW_ONLY
-  is set, bit-packed at ~17 bits a row (15.8 MiB of the 46.3 MiB index at 1M CloudTrail
-  events), where its code takes 2-4. The hash is the upper 32 bits of DuckDB's `hash()`: a
+  so the offset fits; `BLOCK_ID_SQL` and `term_lookup_sql` undo it). Each slice's rows are
+  sorted by key, so zone maps prune a lookup to a few row groups, and the key bit-packs as
+  deltas: ~22 bits a row for hash and block together, where the two columns apart filled two
+  256 KB blocks per row group to ~78% (1M CloudTrail events: 31.0 -> 26.0 MiB); ``block_base``
+  is one value per slice (constant segments). ``source_code`` numbers the source masks in
+  ``search_source_masks(code, mask)``: a case holds a few dozen distinct masks, and the mask
+  itself, 17 bits wide whenever RAW_ONLY is set, bit-packed at ~17 bits a row (15.8 MiB of the
+  46.3 MiB index at 1M CloudTrail events), where its code takes 2-4. The hash is the upper 32 bits of DuckDB's `hash()`: a
   collision only adds candidate blocks or sources. (The raw-only test compares full 64-bit
   hashes within one event, so a collision there would need two tokens of one event to share
   64 bits.)
   ``every_check`` is set when *every* event of the block holds the token (in a column or its raw
-  record): the lower 32 bits of the hash, so with term_hash a whole 64-bit hash confirms it. A
+  record): the lower 32 bits of the hash, so with the key's hash a whole 64-bit hash confirms it. A
   block like that matches the word without reading a row: 182 tokens at the 10M benchmark case
   (JSON keys, constants such as AwsApiCall) sit in the raw records of nearly every event and in
   no column, and searching one of them scanned all raw JSON (~40 s at 10M).
