@@ -268,13 +268,13 @@ def test_update_rebuilds_only_when_events_changed(reordered: CaseFile) -> None:
     cur = reordered.cursor()
     cur.execute("BEGIN")
     try:
-        cur.execute("INSERT INTO time_order VALUES (-1, now(), -1)")  # a marker a rebuild would drop
+        cur.execute("INSERT INTO time_order_rows VALUES (-1, 0, 0, 0, 0)")  # a marker a rebuild would drop
         time_order.update(cur)
-        assert cur.execute("SELECT count(*) FROM time_order WHERE event_id = -1").fetchall()[0][0] == 1
+        assert cur.execute("SELECT count(*) FROM time_order WHERE pos = -1").fetchall()[0][0] == 1
         cur.execute("DELETE FROM events WHERE record_index = 3")
         assert time_order.load(cur) is None
         time_order.update(cur)
-        assert cur.execute("SELECT count(*) FROM time_order WHERE event_id = -1").fetchall()[0][0] == 0
+        assert cur.execute("SELECT count(*) FROM time_order WHERE pos = -1").fetchall()[0][0] == 0
         assert time_order.load(cur) is not None
     finally:
         cur.execute("ROLLBACK")

@@ -4,11 +4,13 @@ otherwise, and either way it equals a sort of every event."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from tests.support.import_evidence import records, write_gz
+from tests.support.synthetic_case import build_synthetic_case
 from viewer.core import time_order
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
@@ -53,3 +55,42 @@ def test_imports_later_overlapping_and_earlier_keep_the_order_exact(
     # 3,801 rows of the earlier imports come before the third one's first event (the 3,801st has
     # the same time and the smaller id).
     assert places == [None, 3000, 3801, None]
+
+
+def test_stored_halves_give_microsecond_times_back_and_bounds_select_exactly(tmp_path: Path) -> None:
+    case = CaseFile.open(build_synthetic_case(tmp_path / "s.caseline", 5000))  # times with microseconds
+    cur = case.cursor()
+    time_order.update(cur)
+    _matches_a_full_sort(case)
+    assert cur.execute("SELECT count(*) FROM time_order_rows WHERE ts_frac <> 0").fetchall()[0][0] > 0
+    lo, hi = cur.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM events").fetchall()[0]
+    rng = random.Random(7)
+    # Bounds on events' own times, a microsecond after them and at the start of their second:
+    # an interval then starts or ends inside a second that holds events on both sides.
+    times = [r[0] for r in cur.execute("SELECT epoch_us(ts) FROM events").fetchall()]
+    picked = rng.sample(times, 8)
+    cuts = [lo, hi + 1, *picked, *(t + 1 for t in picked), *(t // 1_000_000 * 1_000_000 for t in picked)]
+    rng.shuffle(cuts)
+    for a, b in zip(cuts, cuts[1:] + cuts[:1], strict=True):
+        a, b = min(a, b), max(a, b)
+        got = cur.execute(
+            f"SELECT event_id FROM time_order WHERE {time_order.ts_bounds_sql(a, b)} ORDER BY 1"
+        ).fetchall()
+        want = cur.execute(
+            "SELECT event_id FROM events WHERE ts >= make_timestamptz(?::BIGINT) "
+            "AND ts < make_timestamptz(?::BIGINT) ORDER BY 1",
+            [a, b],
+        ).fetchall()
+        assert got == want, (a, b)
+    # Before 1970 too: the halves add up, and the seconds never decrease as the time grows.
+    values = [-1_500_001, -1_000_000, -999_999, -1, 0, 1, 999_999, 1_000_000, 1_500_001]
+    rows = cur.execute(
+        f"""SELECT us, ts_s, ts_s * 1000000 + ts_frac FROM (
+                SELECT us, {time_order._STORED}
+                FROM (SELECT unnest(?::BIGINT[]) AS us, make_timestamptz(us) AS ts, 0::BIGINT AS event_id))
+            ORDER BY us""",
+        [values],
+    ).fetchall()
+    assert [r[2] for r in rows] == [r[0] for r in rows]
+    assert [r[1] for r in rows] == sorted(r[1] for r in rows)
+    case.close()

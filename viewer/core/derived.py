@@ -56,7 +56,8 @@ DERIVED: tuple[Derived, ...] = (
     Derived("timeline_rollup", 1, timeline.DDL, timeline.update_rollup),
     # Version 2: the whole time order (time_order) instead of sparse keyset anchors.
     # Version 3: and where each event is stored (row_runs).
-    Derived("page_anchors", 3, time_order.DDL, time_order.update),
+    # Version 4: time_order a view over time_order_rows (ts and event_id stored in halves).
+    Derived("page_anchors", 4, time_order.DDL, time_order.update),
     # Pivot panels, credential graph and actors, network bindings (issue #5). After the time
     # order: time-filtered panels find their edge events through it.
     Derived("entities", entities.VERSION, entities.DDL, entities.update),

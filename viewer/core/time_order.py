@@ -34,12 +34,31 @@ from viewer.core.jobs import JobContext
 #: Rows between anchors: row_of(ts) counts at most this many rows of time_order.
 ANCHOR_EVERY = 2048
 
+#: The stored columns of a row (`time_order_rows`) from an events row's ts and event_id. Each is
+#: stored in halves that bit-pack: sorted times as whole seconds (deltas of a few bits where
+#: sources write whole seconds) and the microseconds left over, event ids as evidence id and
+#: record index (event_id took 33 bits or more a row). 1M CloudTrail events: 8.5 -> 4.25 MiB.
+#: DuckDB divides integers towards zero and `%` takes the dividend's sign: the view's sum gives
+#: the time back exactly, and ts_s never decreases as ts grows (readers prune on it).
+_STORED = (
+    "epoch_us(ts) // 1000000 AS ts_s, (epoch_us(ts) % 1000000)::INTEGER AS ts_frac, "
+    "(event_id >> 32)::INTEGER AS evidence_id, (event_id & 4294967295)::UINTEGER AS record_index"
+)
+
 DDL: list[str] = [
-    """CREATE TABLE IF NOT EXISTS time_order (
+    """CREATE TABLE IF NOT EXISTS time_order_rows (
         pos BIGINT NOT NULL,            -- row of the event in the (ts, event_id) order; stored sorted
-        ts TIMESTAMPTZ NOT NULL,
-        event_id BIGINT NOT NULL
+        ts_s BIGINT NOT NULL,           -- the event's ts: ts_s seconds and ts_frac microseconds
+        ts_frac INTEGER NOT NULL,
+        evidence_id INTEGER NOT NULL,   -- its event_id: evidence_id << 32 | record_index
+        record_index UINTEGER NOT NULL
     )""",
+    # Readers filtering on ts add a condition on ts_s (`ts_bounds_sql`): the view's ts is
+    # computed, so only ts_s prunes row groups.
+    """CREATE OR REPLACE VIEW time_order AS
+        SELECT pos, make_timestamptz(ts_s * 1000000 + ts_frac) AS ts, ts_s,
+               evidence_id::BIGINT << 32 | record_index AS event_id
+        FROM time_order_rows""",
     """CREATE TABLE IF NOT EXISTS page_anchors (
         pos BIGINT NOT NULL,            -- a multiple of ANCHOR_EVERY
         ts TIMESTAMPTZ NOT NULL         -- the ts of that row of time_order
@@ -112,10 +131,12 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
     try:
         if ctx:
             ctx.check()
+        for sql in DDL:  # the view over the rows (a case or test that never ran `derived`)
+            cur.execute(sql)
         if _merge_tail(cur, stored) is None:
             cur.execute(
-                "CREATE OR REPLACE TABLE time_order AS SELECT row_number() OVER (ORDER BY ts, event_id) - 1 "
-                "AS pos, ts, event_id FROM events ORDER BY pos"
+                "CREATE OR REPLACE TABLE time_order_rows AS SELECT row_number() OVER (ORDER BY ts, event_id) - 1 "
+                f"AS pos, {_STORED} FROM events ORDER BY pos"
             )
             cur.execute(
                 f"CREATE OR REPLACE TABLE page_anchors AS SELECT pos, ts FROM time_order "
@@ -150,10 +171,12 @@ def _merge_tail(cur: duckdb.DuckDBPyConnection, stored: tuple[int, int | None] |
     if not first:
         return None
     t_us, first_id = first[0]
-    # Two counts rather than one with OR: each prunes time_order's sorted row groups by ts.
+    # Two counts rather than one with OR: each prunes time_order's sorted row groups by ts_s.
     place = cur.execute(
-        "SELECT (SELECT count(*) FROM time_order WHERE ts < make_timestamptz($t::BIGINT)) + "
-        "(SELECT count(*) FROM time_order WHERE ts = make_timestamptz($t::BIGINT) AND event_id < $id)",
+        "SELECT (SELECT count(*) FROM time_order WHERE ts_s <= $t::BIGINT // 1000000 "
+        "AND ts < make_timestamptz($t::BIGINT)) + "
+        "(SELECT count(*) FROM time_order WHERE ts_s = $t::BIGINT // 1000000 "
+        "AND ts = make_timestamptz($t::BIGINT) AND event_id < $id)",
         {"t": t_us, "id": first_id},
     ).fetchall()[0][0]
     if place < total - place:
@@ -163,10 +186,10 @@ def _merge_tail(cur: duckdb.DuckDBPyConnection, stored: tuple[int, int | None] |
         "UNION ALL SELECT ts, event_id FROM events WHERE event_id > $mark",
         {"p": place, "mark": mark},
     )
-    cur.execute("DELETE FROM time_order WHERE pos >= ?", [place])
+    cur.execute("DELETE FROM time_order_rows WHERE pos >= ?", [place])
     # Appended after the rows kept, in pos order: the table stays stored in pos order.
     cur.execute(
-        "INSERT INTO time_order SELECT $p + row_number() OVER (ORDER BY ts, event_id) - 1 AS pos, ts, event_id "
+        f"INSERT INTO time_order_rows SELECT $p + row_number() OVER (ORDER BY ts, event_id) - 1 AS pos, {_STORED} "
         "FROM _order_tail ORDER BY pos",
         {"p": place},
     )
@@ -178,6 +201,16 @@ def _merge_tail(cur: duckdb.DuckDBPyConnection, stored: tuple[int, int | None] |
         [place],
     )
     return int(place)
+
+
+def ts_bounds_sql(start_us: int, end_us: int) -> str:
+    """SQL condition on `time_order`: ts in [start_us, end_us), with the ts_s condition that
+    lets zone maps prune (the view's ts is computed)."""
+    a, b = int(start_us), int(end_us)
+    return (
+        f"ts_s >= {a}::BIGINT // 1000000 AND ts_s <= {b}::BIGINT // 1000000 "
+        f"AND ts >= make_timestamptz({a}::BIGINT) AND ts < make_timestamptz({b}::BIGINT)"
+    )
 
 
 def rows_before(cur: duckdb.DuckDBPyConnection, order: TimeOrder, t_us: int) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from viewer.core import row_locator
+from viewer.core import row_locator, time_order
 from viewer.core.entities import panel_snapshot
 from viewer.core.entities.kinds import EntityKind
 from viewer.core.entities.panel_stats import (
@@ -97,8 +97,7 @@ def edge_where(cur: duckdb.DuckDBPyConnection, intervals: list[tuple[int, int]])
     # time_order is stored in ts order: zone maps find each interval's rows directly (one
     # SELECT per interval: an OR of two ranges is not pushed into the scan).
     each = " UNION ALL ".join(
-        f"SELECT event_id FROM time_order WHERE ts >= make_timestamptz({a}::BIGINT) AND ts < make_timestamptz({b}::BIGINT)"
-        for a, b in intervals
+        f"SELECT event_id FROM time_order WHERE {time_order.ts_bounds_sql(a, b)}" for a, b in intervals
     )
     ids = np.asarray(cur.execute(each).fetchnumpy()["event_id"], np.int64)
     runs = id_runs(ids)
