@@ -83,6 +83,14 @@ def test_temporary_keys_resolve_to_the_leaked_user_across_accounts(sample) -> No
     )
     depth = cur.execute("SELECT depth FROM credential_actor WHERE credential_id = ?", [dev_key]).fetchall()
     assert depth == [(2,)]
+    # Each temporary key's root is the leaked key; the leaked key (no issuing record) is its own.
+    roots = cur.execute(
+        "SELECT credential_id, root_credential FROM credential_actor WHERE credential_id IN (SELECT unnest(?))",
+        [[leaked_key, *truth["attacker"]["temporary_access_keys"]]],
+    ).fetchall()
+    assert sorted(roots) == sorted(
+        (k, leaked_key) for k in [leaked_key, *truth["attacker"]["temporary_access_keys"]]
+    )
 
 
 def test_role_owner_copy_of_cross_account_assume_role_has_the_same_actor(sample) -> None:
