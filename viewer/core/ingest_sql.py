@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from viewer.core.packed_halves import EVENT_ID_SQL
 from viewer.formats.base import FormatSpec, Mapping
 from viewer.schema import NORMALIZED_FIELDS
 
@@ -128,7 +129,7 @@ def insert_events_sql(spec: FormatSpec, records: str) -> str:
     cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "dedup_key"]
     return f"""
         INSERT INTO events ({", ".join(cols)})
-        SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
+        SELECT {EVENT_ID_SQL}, {", ".join(_STAGE_COLUMNS)},
             evidence_id, record_index, false, raw, {DEDUP_KEY_SQL}
         FROM (
             SELECT evidence_id, record_index, raw, {", ".join(exprs)}

@@ -38,6 +38,7 @@ import duckdb
 
 from viewer.core import doc_keys
 from viewer.core.jobs import JobContext
+from viewer.core.packed_halves import EVENT_ID_SQL, event_id_halves
 
 # Version 2: stored rows under a mark plus views (was: the tables themselves, updated inline).
 # Version 3: user_arn (stored where it differs from principal_id) and user_arn_differs.
@@ -103,12 +104,8 @@ _DOUBLE = {"bytes_out"}
 #: ten times more rows; stored this way the table stays sparse and the value stays exact.
 EXCEPT_FROM: dict[str, str] = {"user_arn": "principal_id", "recipient_account": "cloud_account"}
 
-#: The rows' event ids, stored as their two halves: each file's rows are consecutive ids whose
-#: halves bit-pack in a few bits, where event_id itself took 33 bits a row (bit-packing is
-#: frame-of-reference, and most runs of 2,048 rows span a file boundary: a jump of 2^32).
-#: 1M CloudTrail events: the table 8.5 -> 5.5 MiB.
-_EVENT_ID = "(evidence_id::BIGINT << 32 | record_index)"
-
+# The rows' event ids are stored as evidence id and record index (`packed_halves`): 1M
+# CloudTrail events, the table 8.5 -> 5.5 MiB.
 _STORED_DDL: list[str] = [
     "CREATE TABLE IF NOT EXISTS raw_fields_rows (\n    evidence_id INTEGER NOT NULL,\n"
     "    record_index UINTEGER NOT NULL,\n"
@@ -178,7 +175,7 @@ def views_sql(mark: int | None) -> list[str]:
     cols = ", ".join(_COLUMNS)
     any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
     return [
-        f"CREATE OR REPLACE VIEW raw_fields AS SELECT {_EVENT_ID} AS event_id, {cols} FROM raw_fields_rows "
+        f"CREATE OR REPLACE VIEW raw_fields AS SELECT {EVENT_ID_SQL} AS event_id, {cols} FROM raw_fields_rows "
         f"UNION ALL SELECT event_id, {cols} FROM ({tail}) WHERE {any_set}",
         "CREATE OR REPLACE VIEW raw_volume AS SELECT * FROM raw_volume_rows UNION ALL "
         "SELECT source_type, provider, log_name, count(*) AS events, sum(raw_bytes)::BIGINT AS raw_bytes, "
@@ -238,8 +235,7 @@ def update(cur: duckdb.DuckDBPyConnection, ctx: JobContext | None = None) -> flo
         )
         any_set = " OR ".join(f"{c} IS NOT NULL" for c in _COLUMNS)
         cur.execute(
-            f"INSERT INTO raw_fields_rows SELECT (event_id >> 32)::INTEGER, (event_id & 4294967295)::UINTEGER, "
-            f"{', '.join(_COLUMNS)} FROM raw_fields_new "
+            f"INSERT INTO raw_fields_rows SELECT {event_id_halves()}, {', '.join(_COLUMNS)} FROM raw_fields_new "
             f"WHERE {any_set} ORDER BY event_id"
         )
         cur.execute(

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from viewer.core.ingest_sql import DEDUP_KEY_SQL
+from viewer.core.packed_halves import EVENT_ID_SQL
 from viewer.core.record_readers import Problem, read_bytes
 from viewer.core.sources import decode_text
 from viewer.formats.base import FormatSpec, TextLayout, TextSyntax
@@ -348,7 +349,7 @@ class TextPlan:
         ]
         return f"""
             INSERT INTO events ({", ".join(cols)})
-            SELECT (evidence_id::BIGINT << 32) + record_index, {", ".join(_STAGE_COLUMNS)},
+            SELECT {EVENT_ID_SQL}, {", ".join(_STAGE_COLUMNS)},
                 evidence_id, record_index, false, raw, {DEDUP_KEY_SQL}
             FROM (
                 SELECT evidence_id, record_index, {raw} AS raw, {", ".join(exprs)}

@@ -32,6 +32,7 @@ from viewer.core.entities import day_totals, panel_snapshot
 from viewer.core.entities.kinds import KINDS, EntityKind, ip_entity_sql
 from viewer.core.entities.resources import target_entity_sql
 from viewer.core.jobs import JobContext
+from viewer.core.packed_halves import us_halves, us_joined
 from viewer.core.serial_insert import insert_serially
 
 HOUR_US = 3_600_000_000
@@ -42,22 +43,10 @@ ROLLUP_ROWS_PER_PASS = 4_000_000
 MAX_SOURCE_BIT = 62
 
 
-def _joined(name: str) -> str:
-    """SQL: microseconds from the stored `{name}_s` and `{name}_frac` columns."""
-    return f"({name}_s::BIGINT * 1000000 + {name}_frac)"
-
-
-def _split(offset_us: str) -> str:
-    """SQL: the `_s` and `_frac` columns of a microsecond offset (`_joined` gives it back: DuckDB
-    divides integers towards zero and `%` takes the dividend's sign)."""
-    return f"({offset_us}) // 1000000, ({offset_us}) % 1000000"
-
-
 DDL: list[str] = [
-    # The rollup's times are stored as whole seconds and the microseconds left over: bit-packed
-    # integers cannot use that most sources write whole seconds, and a row's first time as
-    # microseconds after its hour took 32 bits. At 1M CloudTrail events first_us and span_us
-    # took 10.75 MiB, these four columns 5.5 (entity_rollup_rows; readers use the view).
+    # The rollup's times are stored as whole seconds and the microseconds left over
+    # (`packed_halves`): at 1M CloudTrail events first_us and span_us took 10.75 MiB, these four
+    # columns 5.5 (entity_rollup_rows; readers use the view).
     """CREATE TABLE IF NOT EXISTS entity_rollup_rows (
         kind VARCHAR NOT NULL,          -- panel (entities.kinds): a pivot column, or 'ip'
         k UBIGINT NOT NULL,             -- hash(entity); the text is in entity_totals
@@ -72,8 +61,8 @@ DDL: list[str] = [
         sources BIGINT NOT NULL         -- bit i set: seen in entity_sources.bit = i
     )""",
     f"""CREATE OR REPLACE VIEW entity_rollup AS
-        SELECT kind, k, hour_us, n, n_fail, hour_us + {_joined("first")} AS first_us,
-               {_joined("span")} AS span_us, sources
+        SELECT kind, k, hour_us, n, n_fail, hour_us + {us_joined("first_s", "first_frac")} AS first_us,
+               {us_joined("span_s", "span_frac")} AS span_us, sources
         FROM entity_rollup_rows""",
     """CREATE TABLE IF NOT EXISTS entity_totals (
         kind VARCHAR NOT NULL, k UBIGINT NOT NULL,
@@ -261,8 +250,8 @@ def append_new(
             insert_serially(
                 cur,
                 f"""INSERT INTO entity_rollup_rows
-                    SELECT '{kind.name}', k, hour_us, n, n_fail, {_split("first_us - hour_us")},
-                           {_split("last_us - first_us")}, sources FROM _entity_batch
+                    SELECT '{kind.name}', k, hour_us, n, n_fail, {us_halves("first_us - hour_us")},
+                           {us_halves("last_us - first_us")}, sources FROM _entity_batch
                     WHERE {share} ORDER BY hour_us""",
             )
         if day_deltas is not None and kind.name in gridded:
@@ -380,10 +369,11 @@ def compact(cur: duckdb.DuckDBPyConnection) -> None:
            FROM entity_rollup GROUP BY ALL"""
     )
     cur.execute("DELETE FROM entity_rollup_rows")
-    insert_serially(
-        cur,
+    # In parallel: the old rows free the whole table's blocks anyway (1M events: 75 free blocks
+    # after it either way), and one thread took 0.97 s against 0.65.
+    cur.execute(
         f"""INSERT INTO entity_rollup_rows
-            SELECT kind, k, hour_us, n, n_fail, {_split("first_us - hour_us")}, {_split("span_us")}, sources
-            FROM _entity_rollup_all ORDER BY kind, hour_us""",
+            SELECT kind, k, hour_us, n, n_fail, {us_halves("first_us - hour_us")}, {us_halves("span_us")}, sources
+            FROM _entity_rollup_all ORDER BY kind, hour_us"""
     )
     cur.execute("DROP TABLE _entity_rollup_all")

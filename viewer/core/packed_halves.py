@@ -1,0 +1,38 @@
+"""SQL for values a derived table stores as two halves, which DuckDB packs in far fewer bits.
+
+Why: DuckDB bit-packs integers by frame of reference, 2,048 values at a time: each value takes
+the bits of the largest difference from the smallest of its run. A microsecond time whose
+source wrote whole seconds still takes ~32 bits within an hour, where its seconds take 12 and
+its microseconds (all 0) none. An event id (`evidence_id << 32 | record_index`) takes 33 bits or
+more as soon as a run crosses a file boundary, where the evidence id and the record index take
+a few each. Tables store the halves (`*_rows`) and views give the whole values back, with the
+columns they always had. A view's computed column prunes nothing, so a reader that filters on
+one adds a condition on a stored half (`time_order.ts_bounds_sql`).
+
+DuckDB divides integers towards zero and `%` takes the dividend's sign: the halves of any
+microsecond value, negative included, add up to it, and the seconds never decrease as it grows.
+"""
+
+from __future__ import annotations
+
+#: An event id from the `evidence_id` and `record_index` columns of the same row.
+EVENT_ID_SQL = "(evidence_id::BIGINT << 32 | record_index)"
+
+
+def _named(parts: tuple[str, str], names: tuple[str, str] | None) -> str:
+    return ", ".join(parts if names is None else (f"{p} AS {n}" for p, n in zip(parts, names, strict=True)))
+
+
+def event_id_halves(event_id: str = "event_id", names: tuple[str, str] | None = None) -> str:
+    """SQL: the evidence id (INTEGER) and record index (UINTEGER) of an event id expression."""
+    return _named((f"({event_id} >> 32)::INTEGER", f"({event_id} & 4294967295)::UINTEGER"), names)
+
+
+def us_halves(us: str, names: tuple[str, str] | None = None) -> str:
+    """SQL: whole seconds and the microseconds left over (INTEGER) of a microsecond expression."""
+    return _named((f"({us}) // 1000000", f"(({us}) % 1000000)::INTEGER"), names)
+
+
+def us_joined(seconds: str, micros: str) -> str:
+    """SQL: the microseconds that `us_halves` split into the columns `seconds` and `micros`."""
+    return f"({seconds}::BIGINT * 1000000 + {micros})"
