@@ -30,10 +30,10 @@ def test_credential_use_in_passes_equals_one_pass_and_the_events(tmp_path: Path)
     real = cur.execute
 
     class Counting:
-        """The cursor, noting the INSERTs into credential_use and the temporary _user."""
+        """The cursor, noting the INSERTs into credential_use_rows and the temporary _user."""
 
         def execute(self, sql: str, *args, **kwargs):
-            if sql.lstrip().startswith(("INSERT INTO credential_use", "INSERT INTO _user")):
+            if sql.lstrip().startswith(("INSERT INTO credential_use_rows", "INSERT INTO _user")):
                 statements.append(sql.split()[2])
             return real(sql, *args, **kwargs)
 
@@ -45,7 +45,7 @@ def test_credential_use_in_passes_equals_one_pass_and_the_events(tmp_path: Path)
     with mock.patch.object(identity_build, "USE_GROUPS_PER_PASS", 2), several:
         builder.update(Counting())  # type: ignore[arg-type]
     passes = -(-keys // 2)
-    assert statements == ["credential_use"] * passes + ["_user"] * (passes - 1)
+    assert statements == ["credential_use_rows"] * passes + ["_user"] * (passes - 1)
     actors.create_views(cur)
     assert _tables(cur) == one_pass
     # and the uses are the events' own, counted in plain SQL
@@ -90,7 +90,9 @@ def test_totals_are_stored_kind_by_kind_in_first_seen_order(tmp_path: Path) -> N
     case, _ = build_sample_case(tmp_path)
     cur = case.cursor()
     builder.update(cur)
-    rows = cur.execute("SELECT kind, first_us FROM entity_totals ORDER BY rowid").fetchall()
+    rows = cur.execute(
+        "SELECT kind, first_s * 1000000 + first_frac FROM entity_totals_rows ORDER BY rowid"
+    ).fetchall()
     kinds: list[str] = []
     for kind, group in itertools.groupby(rows, key=lambda r: r[0]):
         assert kind not in kinds, f"{kind} rows are not together"

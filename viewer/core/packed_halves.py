@@ -36,3 +36,12 @@ def us_halves(us: str, names: tuple[str, str] | None = None) -> str:
 def us_joined(seconds: str, micros: str) -> str:
     """SQL: the microseconds that `us_halves` split into the columns `seconds` and `micros`."""
     return f"({seconds}::BIGINT * 1000000 + {micros})"
+
+
+def seconds_bounds_sql(seconds: str, start_us: int, end_us: int) -> str:
+    """SQL condition on a stored `seconds` half, true for every value in [start_us, end_us):
+    the condition zone maps prune on, which a reader adds to its own on the view's whole value.
+    The seconds of a value never decrease as it grows, so those of the range's ends bound it."""
+    return (
+        f"{seconds} >= {int(start_us)}::BIGINT // 1000000 AND {seconds} <= {int(end_us)}::BIGINT // 1000000"
+    )

@@ -30,7 +30,7 @@ import numpy as np
 
 from viewer.core import row_locator
 from viewer.core.jobs import JobContext
-from viewer.core.packed_halves import EVENT_ID_SQL, event_id_halves, us_halves, us_joined
+from viewer.core.packed_halves import EVENT_ID_SQL, event_id_halves, seconds_bounds_sql, us_halves, us_joined
 
 #: Rows between anchors: row_of(ts) counts at most this many rows of time_order.
 ANCHOR_EVERY = 2048
@@ -205,7 +205,7 @@ def ts_bounds_sql(start_us: int, end_us: int) -> str:
     lets zone maps prune (the view's ts is computed)."""
     a, b = int(start_us), int(end_us)
     return (
-        f"ts_s >= {a}::BIGINT // 1000000 AND ts_s <= {b}::BIGINT // 1000000 "
+        f"{seconds_bounds_sql('ts_s', a, b)} "
         f"AND ts >= make_timestamptz({a}::BIGINT) AND ts < make_timestamptz({b}::BIGINT)"
     )
 

@@ -38,7 +38,9 @@ from viewer.core.jobs import JobContext
 # Version 7: the Entra object ids' names are kept per import (identity_build.entra_user_name).
 # Version 8: the rollup's times as seconds and microseconds (entity_rollup_rows; entity_rollup a view),
 # credential_actor a view over credential_actor_rows (a key's own root stored as NULL).
-VERSION = 8
+# Version 9: the rollup's rows in (kind, day, key) order with the hour as a number (panel_stats),
+# entity_totals and credential_use views over `_rows` tables (times as seconds and microseconds).
+VERSION = 9
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)
@@ -71,19 +73,25 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
         (r[0], r[1])
         for r in cur.execute(
             """SELECT table_name, column_name FROM duckdb_columns()
-               WHERE table_name IN ('entity_state', 'entity_rollup', 'entity_kinds')"""
+               WHERE table_name IN ('entity_state', 'entity_rollup', 'entity_kinds', 'entity_rollup_rows')"""
         ).fetchall()
     }
-    # Before version 8 these were tables; they are views over their `_rows` tables now.
+    # These were tables before version 8 (9: entity_totals, credential_use); views over `_rows` now.
     old_tables = [
         r[0]
         for r in cur.execute(
             """SELECT table_name FROM duckdb_tables()
-               WHERE table_name IN ('entity_rollup', 'credential_actor') AND NOT temporary"""
+               WHERE table_name IN ('entity_rollup', 'credential_actor', 'entity_totals', 'credential_use')
+                 AND NOT temporary"""
         ).fetchall()
     ]
-    if old_tables or (
-        have and not {("entity_state", "key_probe"), ("entity_rollup", "k"), ("entity_kinds", "kind")} <= have
+    if (
+        old_tables
+        or ("entity_rollup_rows", "hour_us") in have  # version 8
+        or (
+            have
+            and not {("entity_state", "key_probe"), ("entity_rollup", "k"), ("entity_kinds", "kind")} <= have
+        )
     ):
         for table in (*TABLES, *old_tables):
             cur.execute(f"DROP TABLE IF EXISTS {table}")

@@ -36,6 +36,7 @@ from viewer.core.entities.panel_stats import (
     source_bit_sql,
     source_bits,
 )
+from viewer.core.packed_halves import seconds_bounds_sql
 from viewer.core.row_fetch import LOCATE_FROM_RUNS, ROWID_GAP, id_runs
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -159,7 +160,7 @@ def range_parts(
         edges += [(a, b) for a, b in ((start_us, lo), (hi, end_us)) if b > a]
         rollups.append(
             f"""SELECT k, n, n_fail, first_us, first_us + span_us AS last_us, sources FROM entity_rollup
-                WHERE kind = '{kind.name}' AND hour_us >= {lo} AND hour_us < {hi}"""
+                WHERE kind = '{kind.name}' AND hour >= {lo // HOUR_US} AND hour < {hi // HOUR_US}"""
         )
     if edge_rows is not None:
         within = " OR ".join(f"(us >= {int(a)} AND us < {int(b)})" for a, b in edges) or "false"
@@ -319,7 +320,10 @@ def bound_sql(first_seen: tuple[int, int] | None, table: str = "") -> str:
     """The condition on `entity_totals` (`table`: its alias and a dot) of a first-seen bound."""
     if first_seen is None:
         return "true"
-    return f"{table}first_us >= {int(first_seen[0])} AND {table}first_us < {int(first_seen[1])}"
+    a, b = int(first_seen[0]), int(first_seen[1])
+    return (
+        f"{seconds_bounds_sql(table + 'first_s', a, b)} AND {table}first_us >= {a} AND {table}first_us < {b}"
+    )
 
 
 def _rollup_rows(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int, end_us: int) -> int:
@@ -327,7 +331,8 @@ def _rollup_rows(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int
     lo, hi = (start_us // HOUR_US) * HOUR_US, -(-end_us // HOUR_US) * HOUR_US
     return int(
         cur.execute(
-            f"SELECT count(*) FROM entity_rollup WHERE kind = '{kind.name}' AND hour_us >= {lo} AND hour_us < {hi}"
+            f"""SELECT count(*) FROM entity_rollup
+                WHERE kind = '{kind.name}' AND hour >= {lo // HOUR_US} AND hour < {hi // HOUR_US}"""
         ).fetchall()[0][0]
     )
 
