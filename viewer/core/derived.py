@@ -53,7 +53,8 @@ class Derived:
 
 
 DERIVED: tuple[Derived, ...] = (
-    Derived("timeline_rollup", 1, timeline.DDL, timeline.update_rollup),
+    # Version 2: events before 1970 counted in the grain holding them (`time_floor`), not the next.
+    Derived("timeline_rollup", 2, timeline.DDL, timeline.update_rollup),
     # Version 2: the whole time order (time_order) instead of sparse keyset anchors.
     # Version 3: and where each event is stored (row_runs).
     # Version 4: time_order a view over time_order_rows (ts and event_id stored in halves).

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from viewer.core.jobs import JobContext
+from viewer.core.time_floor import floor_multiple_sql
 from viewer.schema import chartable_fields
 
 #: Rollup grain, five minutes: a full 30-day range (30-minute buckets) reads ~43k grains x categories
@@ -116,7 +117,7 @@ def _append_rollup(cur: duckdb.DuckDBPyConnection, mark: int, ctx: JobContext | 
         ctx.check()
     parts = [
         f"""SELECT '{f.name}' AS field, {f.name}::VARCHAR AS value,
-                   (epoch_us(ts) // {GRAIN_US}) * {GRAIN_US} AS t_us, count(*) AS n
+                   {floor_multiple_sql("epoch_us(ts)", GRAIN_US)} AS t_us, count(*) AS n
             FROM events WHERE event_id > $mark GROUP BY ALL"""
         for f in chartable_fields()
     ]

@@ -39,7 +39,8 @@ from viewer.core.jobs import JobContext
 # Version 8: the rollup's times as seconds and microseconds (entity_rollup_rows; entity_rollup a view),
 # credential_actor a view over credential_actor_rows (a key's own root stored as NULL).
 # Version 9: the rollup's rows in (kind, day, key) order with the hour as a number (panel_stats),
-# entity_totals and credential_use views over `_rows` tables (times as seconds and microseconds).
+# entity_totals and credential_use views over `_rows` tables (times as seconds and microseconds);
+# hours and days of times before 1970 rounded down (`time_floor`).
 VERSION = 9
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet

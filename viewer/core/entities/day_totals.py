@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from viewer.core.arrow_once import read_once
 from viewer.core.entities import panel_snapshot
+from viewer.core.time_floor import floor_div_sql
 
 DAY_US = 86_400_000_000
 #: Kinds with fewer entities are summed from the hourly rollup fast enough (principals: 1200).
@@ -80,7 +81,7 @@ EMPTY = (0, 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0)
 def _day_sql(last_us: str) -> str:
     """Per (key, day) sums of hourly rows whose last time is `last_us` (a column or expression:
     the rollup stores it as first_us + span_us)."""
-    return f"""k, hour_us // {DAY_US} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
+    return f"""k, {floor_div_sql("hour_us", DAY_US)} AS day, sum(n)::BIGINT AS n, sum(n_fail)::BIGINT AS n_fail,
                min(first_us) AS first_us, max({last_us}) AS last_us, bit_or(sources) AS sources"""
 
 

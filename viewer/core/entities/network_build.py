@@ -13,6 +13,7 @@ import duckdb
 
 from viewer.core.entities import raw_picks
 from viewer.core.jobs import JobContext
+from viewer.core.time_floor import floor_div_sql
 
 DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS net_binding (
@@ -163,7 +164,7 @@ def _flows(cur: duckdb.DuckDBPyConnection, mark: int, plain: list[tuple[int, int
                 SELECT nullif(CASE lower(direction) WHEN 'egress' THEN srcaddr WHEN 'ingress' THEN dstaddr
                               ELSE CASE WHEN {_PRIVATE.format(a="srcaddr")} THEN srcaddr ELSE dstaddr END
                               END, '-') AS ip,
-                       eni, instance_id, ts, ts_end, event_id, epoch_us(ts) // 3600000000 AS hour
+                       eni, instance_id, ts, ts_end, event_id, {floor_div_sql("epoch_us(ts)", 3_600_000_000)} AS hour
                 FROM (
                     SELECT CASE WHEN v IS NULL THEN src_ip ELSE coalesce(v[1], v[2]) END AS srcaddr,
                            CASE WHEN v IS NULL THEN dst_ip ELSE coalesce(v[3], v[4]) END AS dstaddr,

@@ -34,6 +34,7 @@ from viewer.core.entities.resources import target_entity_sql
 from viewer.core.jobs import JobContext
 from viewer.core.packed_halves import us_halves, us_joined
 from viewer.core.serial_insert import insert_serially
+from viewer.core.time_floor import floor_multiple_sql
 
 HOUR_US = 3_600_000_000
 #: The order of the rollup's rows within a kind (see DDL); `hour` is the stored hour number.
@@ -211,7 +212,7 @@ def kind_rows_sql(kind: EntityKind, where: str, bit_sql: str, bucket_us: int | N
     destination is skipped when it is the source's address, so an event counts once per entity."""
     parts = []
     seen: list[str] = []
-    hour = f"(epoch_us(ts) // {bucket_us}) * {bucket_us} AS hour_us, " if bucket_us else ""
+    hour = f"{floor_multiple_sql('epoch_us(ts)', bucket_us)} AS hour_us, " if bucket_us else ""
     for column in kind.columns:
         value = entity_expr(kind, column)
         same = "".join(f" AND {value} IS DISTINCT FROM {entity_expr(kind, c)}" for c in seen)
