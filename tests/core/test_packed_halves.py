@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from viewer.core.packed_halves import seconds_bounds_sql, us_halves, us_joined
+from viewer.core.packed_halves import seconds_bounds_sql, us_compare_sql, us_halves, us_joined
 
 # Microsecond values around second boundaries, on both sides of 1970.
 VALUES = [
@@ -34,3 +34,16 @@ def test_seconds_bounds_keep_every_value_of_the_range() -> None:
             }
             bounded = con.execute(f"SELECT us FROM h WHERE {seconds_bounds_sql('s', a, b)}").fetchall()
             assert inside <= {r[0] for r in bounded}, (a, b)
+
+
+def test_compare_with_the_seconds_test_first_selects_what_the_whole_value_does() -> None:
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE TABLE h AS SELECT x_us, {us_halves('x_us', ('x_s', 'f'))} FROM (SELECT unnest(?::BIGINT[]) AS x_us)",
+        [VALUES],
+    )
+    for v in sorted({v + d for v in VALUES for d in (-1, 0, 1)})[::3]:
+        for op in ("<", "<=", ">", ">="):
+            plain = con.execute(f"SELECT x_us FROM h WHERE x_us {op} ? ORDER BY 1", [v]).fetchall()
+            led = con.execute(f"SELECT x_us FROM h WHERE {us_compare_sql('x', op, v)} ORDER BY 1").fetchall()
+            assert led == plain, (op, v)

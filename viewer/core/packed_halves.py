@@ -45,3 +45,13 @@ def seconds_bounds_sql(seconds: str, start_us: int, end_us: int) -> str:
     return (
         f"{seconds} >= {int(start_us)}::BIGINT // 1000000 AND {seconds} <= {int(end_us)}::BIGINT // 1000000"
     )
+
+
+def us_compare_sql(name: str, op: str, value_us: int) -> str:
+    """SQL comparing the view column `<name>_us` with `value_us`, led by the same test on the
+    stored `<name>_s` loosened to whole seconds: DuckDB applies that one in the scan, before it
+    decodes the row's other columns, and zone maps prune on it; the view's computed column is
+    tested above the scan, on every row."""
+    v = int(value_us)
+    loose = {"<": "<=", "<=": "<=", ">": ">=", ">=": ">="}[op]
+    return f"{name}_s {loose} {v}::BIGINT // 1000000 AND {name}_us {op} {v}"

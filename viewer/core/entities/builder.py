@@ -41,7 +41,8 @@ from viewer.core.jobs import JobContext
 # Version 9: the rollup's rows in (kind, day, key) order with the hour as a number (panel_stats),
 # entity_totals and credential_use views over `_rows` tables (times as seconds and microseconds);
 # hours and days of times before 1970 rounded down (`time_floor`).
-VERSION = 9
+# Version 10: entity_totals gives last_s too (`packed_halves.us_compare_sql`).
+VERSION = 10
 STATE_DDL = """CREATE TABLE IF NOT EXISTS entity_state (
     event_id_max BIGINT,        -- high-water mark: events above it are not in the tables yet
     events BIGINT NOT NULL,     -- events covered; readers use the tables only when it equals count(*)

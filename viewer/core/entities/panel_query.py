@@ -36,7 +36,7 @@ from viewer.core.entities.panel_stats import (
     source_bit_sql,
     source_bits,
 )
-from viewer.core.packed_halves import seconds_bounds_sql
+from viewer.core.packed_halves import us_compare_sql
 from viewer.core.row_fetch import LOCATE_FROM_RUNS, ROWID_GAP, id_runs
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -235,7 +235,7 @@ def _range_rows(
     start, end = int(span[0]), int(span[1])
     match = " AND contains(lower(entity), ?)" if search else ""
     params: list[object] = [search] if search else []
-    inside = f"first_us >= {start} AND last_us < {end}"
+    inside = f"{us_compare_sql('first', '>=', start)} AND {us_compare_sql('last', '<', end)}"
     # Every entity with events in the range began at most its kind's longest life before it:
     # zone maps on first_us (totals are in first-seen order) skip the rest.
     first_seen = (start - kind_bounds(cur, kind)[1], end)
@@ -297,9 +297,11 @@ def _range_rows(
     parts = range_parts(cur, kind, windows)
     # The straddling entities with their text, read by two conjunctions DuckDB applies in the
     # scan (text decoded for matches only; an OR or NOT is applied above it, to every row).
+    began_before, began_before_end = us_compare_sql("first", "<", start), us_compare_sql("first", "<", end)
     named = cur.execute(
-        f"""SELECT k, entity {of_kind} AND first_us < {start} AND last_us >= {start}{match} UNION ALL
-            SELECT k, entity {of_kind} AND first_us >= {start} AND first_us < {end} AND last_us >= {end}{match}""",
+        f"""SELECT k, entity {of_kind} AND {began_before} AND {us_compare_sql("last", ">=", start)}{match} UNION ALL
+            SELECT k, entity {of_kind} AND {us_compare_sql("first", ">=", start)} AND {began_before_end}
+                   AND {us_compare_sql("last", ">=", end)}{match}""",
         params * 2,
     ).fetchall()
     names = dict(named)
@@ -321,9 +323,7 @@ def bound_sql(first_seen: tuple[int, int] | None, table: str = "") -> str:
     if first_seen is None:
         return "true"
     a, b = int(first_seen[0]), int(first_seen[1])
-    return (
-        f"{seconds_bounds_sql(table + 'first_s', a, b)} AND {table}first_us >= {a} AND {table}first_us < {b}"
-    )
+    return f"{us_compare_sql(table + 'first', '>=', a)} AND {us_compare_sql(table + 'first', '<', b)}"
 
 
 def _rollup_rows(cur: duckdb.DuckDBPyConnection, kind: EntityKind, start_us: int, end_us: int) -> int:

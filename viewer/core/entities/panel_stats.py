@@ -72,8 +72,8 @@ DDL: list[str] = [
         SELECT kind, k, hour, hour_us, n, n_fail, hour_us + {us_joined("first_s", "first_frac")} AS first_us,
                {us_joined("span_s", "span_frac")} AS span_us, sources
         FROM (SELECT *, hour::BIGINT * {HOUR_US} AS hour_us FROM entity_rollup_rows)""",
-    # Times as halves too (1M CloudTrail events: 52 -> 44 blocks); the view adds first_s, which
-    # readers bounding first_us also bound (`panel_query.bound_sql`) for zone maps to prune on.
+    # Times as halves too (1M CloudTrail events: 52 -> 44 blocks); the view adds first_s and
+    # last_s, which readers comparing first_us or last_us compare too (`packed_halves.us_compare_sql`).
     """CREATE TABLE IF NOT EXISTS entity_totals_rows (
         kind VARCHAR NOT NULL, k UBIGINT NOT NULL,
         entity VARCHAR NOT NULL,        -- canonical value (IPs normalized)
@@ -84,7 +84,7 @@ DDL: list[str] = [
     )""",
     f"""CREATE OR REPLACE VIEW entity_totals AS
         SELECT kind, k, entity, n, n_fail, {us_joined("first_s", "first_frac")} AS first_us,
-               {us_joined("last_s", "last_frac")} AS last_us, sources, first_s
+               {us_joined("last_s", "last_frac")} AS last_us, sources, first_s, last_s
         FROM entity_totals_rows""",
     """CREATE TABLE IF NOT EXISTS entity_sources (
         bit INTEGER NOT NULL, source_type VARCHAR, provider VARCHAR
