@@ -237,7 +237,7 @@ def _range_rows(
     params: list[object] = [search] if search else []
     inside = f"{us_compare_sql('first', '>=', start)} AND {us_compare_sql('last', '<', end)}"
     # Every entity with events in the range began at most its kind's longest life before it:
-    # zone maps on first_us (totals are in first-seen order) skip the rest.
+    # zone maps on the stored first_s (totals are in first-seen order) skip the rest.
     first_seen = (start - kind_bounds(cur, kind)[1], end)
     bound = bound_sql(first_seen)
     of_kind = f"FROM entity_totals WHERE kind = '{kind.name}' AND {bound}"
