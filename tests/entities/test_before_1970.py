@@ -4,6 +4,7 @@ integers towards zero, which put them in the interval after (`core.time_floor`).
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -59,8 +60,6 @@ def test_events_before_1970_count_in_their_own_hour_and_grain(tmp_path: Path) ->
     grains = cur.execute(
         "SELECT t_us, sum(n) FROM timeline_rollup WHERE field = 'source_type' GROUP BY 1 ORDER BY 1"
     )
-    expected: dict[int, int] = {}
-    for t in TIMES:
-        expected[_us(t) // GRAIN_US * GRAIN_US] = expected.get(_us(t) // GRAIN_US * GRAIN_US, 0) + 1
+    expected = Counter(_us(t) // GRAIN_US * GRAIN_US for t in TIMES)
     assert grains.fetchall() == sorted(expected.items())
     case.close()

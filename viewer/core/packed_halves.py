@@ -6,8 +6,9 @@ source wrote whole seconds still takes ~32 bits within an hour, where its second
 its microseconds (all 0) none. An event id (`evidence_id << 32 | record_index`) takes 33 bits or
 more as soon as a run crosses a file boundary, where the evidence id and the record index take
 a few each. Tables store the halves (`*_rows`) and views give the whole values back, with the
-columns they always had. A view's computed column prunes nothing, so a reader that filters on
-one adds a condition on a stored half (`time_order.ts_bounds_sql`).
+columns they always had. A view's computed column prunes nothing and is tested above the scan,
+so a reader that filters on one adds the test on a stored half (`seconds_bounds_sql`,
+`us_compare_sql`).
 
 DuckDB divides integers towards zero and `%` takes the dividend's sign: the halves of any
 microsecond value, negative included, add up to it, and the seconds never decrease as it grows.
