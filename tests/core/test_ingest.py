@@ -411,7 +411,7 @@ def test_line_chunks_are_bounded_by_the_text_they_hold(
             for n in range(10)
         ]
         (folder / f"part-{i}.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    monkeypatch.setattr(text_import, "TEXT_CHUNK_BYTES", 120_000)  # room for two files' text
+    monkeypatch.setattr(text_import, "JSON_LINES_CHUNK_BYTES", 120_000)  # room for two files' text
     plan = ingest.plan_import([folder])
     try:
         chunks = [c for c, _ in ingest._chunks(list(enumerate(plan.files)), set())]

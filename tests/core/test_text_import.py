@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from support.line_sources import import_both_ways
 
+from viewer.core import chunk_import, text_import
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import _chunks, import_paths, plan_import, run_import
 from viewer.formats import aws_vpc_flow
@@ -150,6 +151,47 @@ def test_many_small_files_share_a_statement_and_keep_their_own_line_numbers(tmp_
             case, "SELECT min(record_index), max(record_index), count(DISTINCT evidence_id) FROM events"
         ) == [(1, 3, 40)]
         assert _rows(case, "SELECT record_index FROM events WHERE event_uid = 'REQ00172'") == [(3,)]
+
+
+def test_the_next_chunk_is_read_once_duckdb_has_taken_this_ones_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk of text is held until DuckDB has read it: the next one is read only then (not
+    before its INSERT starts), so two chunks' text are not held beside the first one's rows."""
+    for f in range(3):
+        _write(
+            tmp_path / "logs" / f"{f}.log.gz",
+            [HEADER] + [V2_LINE.replace("50432", str(50000 + f * 10 + n)) for n in range(5)],
+        )
+    monkeypatch.setattr(text_import, "TEXT_CHUNK_BYTES", 1)  # a chunk per file
+    events: list[str] = []
+    read = chunk_import.read_text_files
+    insert = chunk_import.ChunkImporter._insert_events
+
+    def reading(files, syntax):  # type: ignore[no-untyped-def]
+        events.append(f"read {len(events)}")
+        return read(files, syntax)
+
+    def inserting(self, sql, row_groups=0):  # type: ignore[no-untyped-def]
+        events.append("insert")
+        return insert(self, sql, row_groups)
+
+    monkeypatch.setattr(chunk_import, "read_text_files", reading)
+    monkeypatch.setattr(chunk_import.ChunkImporter, "_insert_events", inserting)
+    with CaseFile.create(tmp_path / "c.caseline") as case:
+        report = import_paths(case, [tmp_path / "logs"])
+        assert report.total("kept") == 15 and all(f.reconciled for f in report.files)
+        assert _rows(case, "SELECT count(DISTINCT src_port) FROM events") == [(15,)]
+    assert [e.split()[0] for e in events] == ["read", "insert", "read", "insert", "read", "insert"]
+
+
+def test_the_lines_table_holds_the_text_once(tmp_path: Path) -> None:
+    files = [_write(tmp_path / f"{f}.log.gz", [HEADER] + [V2_LINE] * (f + 2)) for f in range(3)]
+    text_files = text_import.read_text_files(list(enumerate(files, 1)), aws_vpc_flow.TEXT_SYNTAX)
+    table = text_import.lines_table(text_files, {})
+    assert table.num_rows == 2 + 3 + 4
+    assert table.column("line").to_pylist() == [V2_LINE] * 9
+    assert [len(tf.lines) for tf in text_files] == [0, 0, 0]  # released: the table has them
 
 
 def test_time_with_an_offset_is_stored_in_utc(tmp_path: Path) -> None:

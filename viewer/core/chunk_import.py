@@ -59,6 +59,11 @@ INSERT_THREADS_PER_CORE = 2
 COMMIT_BYTES = 256 * 1024**2
 
 
+def _lines(spec: FormatSpec) -> bool:
+    """Text or JSON lines: a chunk's rows go to DuckDB from Arrow (`_each_statement`)."""
+    return spec.reader.kind is ReaderKind.TEXT or _json_lines(spec)
+
+
 def _json_lines(spec: FormatSpec) -> bool:
     """JSON lines read many files per statement (json_lines_import); embedded records (a JSON
     string inside each line) keep the Python path."""
@@ -133,6 +138,8 @@ class ChunkImporter:
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
         self.threads = int(cur.execute("SELECT current_setting('threads')").fetchall()[0][0])
         self.threads_raised = False  # by `_insert_events`, and not yet set back
+        # Called once DuckDB has taken a lines chunk's last rows (see `import_chunks`).
+        self.rows_read: Callable[[], None] | None = None
 
     def import_chunks(
         self, work: list[tuple[list, bool, int]]
@@ -148,13 +155,16 @@ class ChunkImporter:
         rolled back with it.
 
         While DuckDB reads one chunk, a thread already gunzips the next one's records arrays
-        (inflating releases the GIL), so decompression no longer waits for the database.
+        (inflating releases the GIL), so decompression no longer waits for the database. Text
+        and JSON lines are read ahead only once DuckDB has taken the chunk's last rows from
+        Arrow (`rows_read`): a chunk is a few hundred MB of text, held until then, and reading
+        the next one then fills the core the INSERT's last row groups leave idle.
         """
         with scratch_dir() as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
             pending: dict[int, Future[Any]] = {}
 
             def prefetch(k: int) -> None:
-                if k < len(work) and not work[k][1]:
+                if k < len(work) and not work[k][1] and k not in pending:
                     spec: FormatSpec = work[k][0][0][1].spec
                     files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
                     if spec.reader.kind is ReaderKind.TEXT:
@@ -176,11 +186,16 @@ class ChunkImporter:
                 for k, (files, python_only, decompressed) in enumerate(work):
                     self.ctx.check()
                     gc_pause.collect_young()
-                    prefetch(k + 1)
+                    if _lines(files[0][1].spec) and not python_only:
+                        self.rows_read = lambda k=k: prefetch(k + 1)
+                    else:
+                        prefetch(k + 1)
                     if txn is None:
                         txn = contextlib.ExitStack()
                         txn.enter_context(self.transaction())
                     held.append((k, self.import_chunk(files, python_only, pending.pop(k, None))))
+                    self.rows_read = None
+                    prefetch(k + 1)  # unless done: a chunk whose rows never reached Arrow
                     text += decompressed
                     if text >= COMMIT_BYTES or k == len(work) - 1:
                         finished, txn = txn, None
@@ -337,7 +352,10 @@ class ChunkImporter:
         parts = statements(table.to_batches(), INSERT_ROW_GROUP, INSERT_SMALL_BATCH)
         del table
         for k in range(len(parts)):
-            self.cur.register(f"{name}_arrow", batches_once(schema, parts[k]))
+            drained = None
+            if k == len(parts) - 1:
+                drained, self.rows_read = self.rows_read, None
+            self.cur.register(f"{name}_arrow", batches_once(schema, parts[k], drained))
             try:
                 run(k, f"SELECT * FROM {name}_arrow")
             finally:

@@ -472,7 +472,7 @@ def _chunks(
     Python holds it while DuckDB reads.
     """
 
-    from viewer.core.text_import import TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
+    from viewer.core.text_import import JSON_LINES_CHUNK_BYTES, TEXT_CHUNK_BYTES, TEXT_GZIP_RATIO
 
     batched = (
         ReaderKind.DOCUMENT,
@@ -487,15 +487,18 @@ def _chunks(
     size = held = 0
     for item in files:
         pf = item[1]
-        text = pf.spec is not None and pf.spec.reader.kind in (ReaderKind.TEXT, ReaderKind.LINES)
+        kind = pf.spec.reader.kind if pf.spec else None
+        text = kind in (ReaderKind.TEXT, ReaderKind.LINES)
         gz, decompressed = gzip_and_text_size(
             pf.source.real_path, pf.source.size, TEXT_GZIP_RATIO if text else 1
         )
         salvaged = str(pf.source.real_path) in salvage
         k = (pf.spec.name if pf.spec else "", gz, salvaged)
-        single = not pf.spec or pf.spec.reader.kind not in batched or salvaged
+        single = kind not in batched or salvaged
         weight = decompressed if text else pf.source.size
-        limit = TEXT_CHUNK_BYTES if text else CHUNK_BYTES
+        limit = CHUNK_BYTES
+        if text:
+            limit = TEXT_CHUNK_BYTES if kind is ReaderKind.TEXT else JSON_LINES_CHUNK_BYTES
         if chunk and (chunk_key != k or size + weight > limit or len(chunk) >= CHUNK_FILES):
             yield chunk, held
             chunk, size, held = [], 0, 0

@@ -35,8 +35,16 @@ from viewer.formats.base import FormatSpec, TextLayout, TextSyntax
 from viewer.schema import NORMALIZED_FIELDS
 
 # Text held in memory per chunk (Python's lines while DuckDB reads them), estimated from the
-# compressed size: text logs gzip about 8-12:1.
-TEXT_CHUNK_BYTES = 96 * 1024**2
+# compressed size: text logs gzip about 8-12:1. An INSERT runs on as many threads as it has row
+# groups of lines to fill, and writes each thread's last, part-filled group in turn: chunks of
+# 96 MB were one or two groups of S3 access or ALB lines (600-700 bytes), written on ~1.3
+# cores; 320 MB makes three or four (1M lines, in two fresh processes alternating: S3 access
+# 19.0-19.8 -> 14.6-16.0 s, ALB 19.3-20.8 -> 14.6-15.9 s, peak RSS +0.05-0.3 GB; VPC lines
+# were already several groups a chunk, unchanged).
+TEXT_CHUNK_BYTES = 320 * 1024**2
+# JSON lines: records of 1-2 KB, checked then inserted (`ChunkImporter._insert_records`). At
+# 320 MB, 200k GCP audit records were one chunk, slower (3.8-3.9 -> 4.1-4.4 s) and 0.2 GB larger.
+JSON_LINES_CHUNK_BYTES = 96 * 1024**2
 TEXT_GZIP_RATIO = 10
 _UNQUOTE = "chr(1)"  # stands in for an escaped quote (\") while the line is split on quotes
 _FIELD_PATH = re.compile(r'^\$\.fields\.(?:"([^"]+)"|([A-Za-z_][\w:-]*))$')
@@ -44,6 +52,7 @@ _STAGE_COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 # Bytes that JSON text holds as they are (anything but '\\' and control characters; '"' is handled
 # apart), plus the line break the line cutting removes. A file of nothing else is "plain".
 _JSON_PLAIN_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x5C) + b"\n"
+_NO_LINES = pa.array([], pa.large_string())
 
 
 @dataclass
@@ -123,7 +132,10 @@ def lines_table(files: list[TextFile], layout_ids: dict[int, int]) -> pa.Table:
     per-file batches cost 1-4 us a line. One batch: the statements cut it into row groups
     (`insert_batches.statements`) by zero-copy slices; cut here into 64k-row batches first, each
     of their batches was copied together from two or three (VPC, 415k lines: 0.15 s before the
-    first INSERT could start)."""
+    first INSERT could start).
+
+    The files' own line arrays are released (each `lines` emptied): the table holds the text
+    once, and a chunk is a few hundred MB of it (TEXT_CHUNK_BYTES)."""
     kept = [tf for tf in files if len(tf.lines)]
     schema = pa.schema(
         [
@@ -142,6 +154,8 @@ def lines_table(files: list[TextFile], layout_ids: dict[int, int]) -> pa.Table:
     file_start_rows = np.cumsum(sizes) - sizes
     record_index = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(starts - file_start_rows, sizes)
     lines = pa.chunked_array([tf.lines for tf in kept], pa.large_string()).combine_chunks()
+    for tf in kept:
+        tf.lines = _NO_LINES
     table = pa.table(
         [
             pa.array(np.repeat(np.array([tf.evidence_id for tf in kept], np.int32), sizes)),
