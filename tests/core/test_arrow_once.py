@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from viewer.core.arrow_once import batches_once, read_once
+from viewer.core.arrow_once import read_once
 
 
 def _lines(n: int) -> pa.Table:
@@ -46,14 +46,3 @@ def test_read_once_keeps_every_row_in_order() -> None:
     cur.register("s", read_once(table))
     got = [r[0] for r in cur.execute("SELECT line FROM s").fetchall()]
     assert got == table.column("line").to_pylist()
-
-
-def test_batches_once_says_when_duckdb_has_taken_the_last_batch() -> None:
-    table = _lines(25_000)
-    batches = table.to_batches()
-    assert len(batches) > 2
-    left_when_drained: list[int] = []
-    cur = duckdb.connect().cursor()
-    cur.register("s", batches_once(table.schema, batches, lambda: left_when_drained.append(len(batches))))
-    assert cur.execute("SELECT count(*) FROM s").fetchall() == [(50_000,)]
-    assert left_when_drained == [0]  # once, with every batch handed over

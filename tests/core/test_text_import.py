@@ -153,11 +153,11 @@ def test_many_small_files_share_a_statement_and_keep_their_own_line_numbers(tmp_
         assert _rows(case, "SELECT record_index FROM events WHERE event_uid = 'REQ00172'") == [(3,)]
 
 
-def test_the_next_chunk_is_read_once_duckdb_has_taken_this_ones_lines(
+def test_the_next_chunk_of_lines_is_read_after_this_ones_insert(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A chunk of text is held until DuckDB has read it: the next one is read only then (not
-    before its INSERT starts), so two chunks' text are not held beside the first one's rows."""
+    """A chunk of text is hundreds of MB: the next one is read once this one is inserted,
+    not beside it, so two chunks' text are never held together."""
     for f in range(3):
         _write(
             tmp_path / "logs" / f"{f}.log.gz",

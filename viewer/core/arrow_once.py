@@ -10,7 +10,7 @@ batch once DuckDB has read it leaves nothing behind to keep.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -24,17 +24,12 @@ def read_once(table: pa.Table) -> pa.RecordBatchReader:
     return batches_once(schema, batches)
 
 
-def batches_once(
-    schema: pa.Schema, batches: list[pa.RecordBatch], drained: Callable[[], None] | None = None
-) -> pa.RecordBatchReader:
+def batches_once(schema: pa.Schema, batches: list[pa.RecordBatch]) -> pa.RecordBatchReader:
     """`batches` as a stream DuckDB can read one time, in this order; each batch is released
-    once read (the list is emptied as it goes: pass a copy to read the same batches twice).
-    `drained` is called once DuckDB has taken the last batch (on the thread reading it)."""
+    once read (the list is emptied as it goes: pass a copy to read the same batches twice)."""
 
     def drain() -> Iterator[pa.RecordBatch]:
         while batches:
             yield batches.pop(0)
-        if drained is not None:
-            drained()
 
     return pa.RecordBatchReader.from_batches(schema, drain())

@@ -59,11 +59,6 @@ INSERT_THREADS_PER_CORE = 2
 COMMIT_BYTES = 256 * 1024**2
 
 
-def _lines(spec: FormatSpec) -> bool:
-    """Text or JSON lines: a chunk's rows go to DuckDB from Arrow (`_each_statement`)."""
-    return spec.reader.kind is ReaderKind.TEXT or _json_lines(spec)
-
-
 def _json_lines(spec: FormatSpec) -> bool:
     """JSON lines read many files per statement (json_lines_import); embedded records (a JSON
     string inside each line) keep the Python path."""
@@ -138,8 +133,6 @@ class ChunkImporter:
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
         self.threads = int(cur.execute("SELECT current_setting('threads')").fetchall()[0][0])
         self.threads_raised = False  # by `_insert_events`, and not yet set back
-        # Called once DuckDB has taken a lines chunk's last rows (see `import_chunks`).
-        self.rows_read: Callable[[], None] | None = None
 
     def import_chunks(
         self, work: list[tuple[list, bool, int]]
@@ -156,23 +149,20 @@ class ChunkImporter:
 
         While DuckDB reads one chunk, a thread already gunzips the next one's records arrays
         (inflating releases the GIL), so decompression no longer waits for the database. Text
-        and JSON lines are read ahead only once DuckDB has taken the chunk's last rows from
-        Arrow (`rows_read`): a chunk is a few hundred MB of text, held until then, and reading
-        the next one then fills the core the INSERT's last row groups leave idle.
+        and JSON lines are read when their chunk's turn comes: a chunk is a few hundred MB of
+        text, and reading the next one beside an INSERT, before it or once DuckDB had taken
+        the lines, only held more memory (1M S3 access or ALB lines, alternating: 14.3-15.2 and
+        13.9-15.0 s read in turn, 15.1-15.4 and 15.0-16.5 s read ahead, peak RSS 0.02-0.07 GB
+        more; 200k GCP audit or Kubernetes audit JSON lines: the same times).
         """
         with scratch_dir() as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
             pending: dict[int, Future[Any]] = {}
 
             def prefetch(k: int) -> None:
-                if k < len(work) and not work[k][1] and k not in pending:
+                if k < len(work) and not work[k][1]:
                     spec: FormatSpec = work[k][0][0][1].spec
                     files = [(eid, pf.source.real_path) for eid, pf in work[k][0]]
-                    if spec.reader.kind is ReaderKind.TEXT:
-                        assert spec.reader.text is not None
-                        pending[k] = ahead.submit(read_text_files, files, spec.reader.text)
-                    elif _json_lines(spec):
-                        pending[k] = ahead.submit(read_json_lines_files, files)
-                    elif spec.reader.kind is ReaderKind.DOCUMENT:
+                    if spec.reader.kind is ReaderKind.DOCUMENT:
                         pending[k] = ahead.submit(
                             extract_arrays, files, spec.reader.records_path, Path(folder)
                         )
@@ -186,16 +176,11 @@ class ChunkImporter:
                 for k, (files, python_only, decompressed) in enumerate(work):
                     self.ctx.check()
                     gc_pause.collect_young()
-                    if _lines(files[0][1].spec) and not python_only:
-                        self.rows_read = lambda k=k: prefetch(k + 1)
-                    else:
-                        prefetch(k + 1)
+                    prefetch(k + 1)
                     if txn is None:
                         txn = contextlib.ExitStack()
                         txn.enter_context(self.transaction())
                     held.append((k, self.import_chunk(files, python_only, pending.pop(k, None))))
-                    self.rows_read = None
-                    prefetch(k + 1)  # unless done: a chunk whose rows never reached Arrow
                     text += decompressed
                     if text >= COMMIT_BYTES or k == len(work) - 1:
                         finished, txn = txn, None
@@ -236,11 +221,11 @@ class ChunkImporter:
             self._read_documents(spec, files, arrays)
             self._settle(spec, [eid for eid, _ in files], counts)
         elif spec.reader.kind is ReaderKind.TEXT:
-            self._read_text(spec, files, counts, arrays)
+            self._read_text(spec, files, counts)
         elif spec.reader.kind is ReaderKind.PARQUET:
             self._read_parquet(spec, files, counts)
         elif _json_lines(spec):
-            self._read_json_lines(spec, files, counts, arrays)
+            self._read_json_lines(spec, files, counts)
         else:
             self._read_python(spec, files, counts)
         prog = self.ctx.progress
@@ -352,10 +337,7 @@ class ChunkImporter:
         parts = statements(table.to_batches(), INSERT_ROW_GROUP, INSERT_SMALL_BATCH)
         del table
         for k in range(len(parts)):
-            drained = None
-            if k == len(parts) - 1:
-                drained, self.rows_read = self.rows_read, None
-            self.cur.register(f"{name}_arrow", batches_once(schema, parts[k], drained))
+            self.cur.register(f"{name}_arrow", batches_once(schema, parts[k]))
             try:
                 run(k, f"SELECT * FROM {name}_arrow")
             finally:
@@ -374,16 +356,11 @@ class ChunkImporter:
         self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
 
-    def _read_text(
-        self, spec: FormatSpec, files: list, counts: dict[int, FileCounts], lines: Future[Any] | None
-    ) -> None:
+    def _read_text(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         """Text lines, many files per statement (see text_import); then the usual verdicts."""
         syntax = spec.reader.text
         assert syntax is not None and spec.mapping is not None
-        if lines is None:
-            text_files = read_text_files([(eid, pf.source.real_path) for eid, pf in files], syntax)
-        else:
-            text_files = lines.result()
+        text_files = read_text_files([(eid, pf.source.real_path) for eid, pf in files], syntax)
         plan, file_layout = TextPlan.for_files(syntax, text_files)
         self._each_statement(
             "text_lines",
@@ -424,14 +401,9 @@ class ChunkImporter:
             self._insert_events(ingest_sql.insert_events_sql(spec, records))
             self._settle(spec, [eid for eid, _ in files], counts)
 
-    def _read_json_lines(
-        self, spec: FormatSpec, files: list, counts: dict[int, FileCounts], lines: Future[Any] | None
-    ) -> None:
+    def _read_json_lines(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
         """JSON lines, many files per statement (see json_lines_import); then the usual verdicts."""
-        if lines is None:
-            text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
-        else:
-            text_files = lines.result()
+        text_files = read_json_lines_files([(eid, pf.source.real_path) for eid, pf in files])
         ids = [eid for eid, _ in files]
         self._insert_records(
             spec,

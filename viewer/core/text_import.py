@@ -38,9 +38,10 @@ from viewer.schema import NORMALIZED_FIELDS
 # compressed size: text logs gzip about 8-12:1. An INSERT runs on as many threads as it has row
 # groups of lines to fill, and writes each thread's last, part-filled group in turn: chunks of
 # 96 MB were one or two groups of S3 access or ALB lines (600-700 bytes), written on ~1.3
-# cores; 320 MB makes three or four (1M lines, in two fresh processes alternating: S3 access
-# 19.0-19.8 -> 14.6-16.0 s, ALB 19.3-20.8 -> 14.6-15.9 s, peak RSS +0.05-0.3 GB; VPC lines
-# were already several groups a chunk, unchanged).
+# cores; 320 MB makes three or four (1M lines, `caseline import` alternating with the 96 MB
+# code: S3 access 19.1-20.2 -> 14.9-15.9 s, peak RSS 1.10 -> 1.39 GB; ALB 22.4-22.6 ->
+# 15.7-16.3 s, RSS unchanged at 1.24-1.29 GB; VPC lines were already several groups a chunk,
+# unchanged at 5.4-5.9 s).
 TEXT_CHUNK_BYTES = 320 * 1024**2
 # JSON lines: records of 1-2 KB, checked then inserted (`ChunkImporter._insert_records`). At
 # 320 MB, 200k GCP audit records were one chunk, slower (3.8-3.9 -> 4.1-4.4 s) and 0.2 GB larger.
