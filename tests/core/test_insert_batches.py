@@ -31,12 +31,19 @@ def test_every_statement_leaves_whole_groups_or_groups_at_least_half_full(rows: 
         # than a group together), read first.
         assert len(parts) <= 2 and all(n >= GROUP // 2 for n in parts) and sum(parts) != GROUP
         assert sizes[: len(parts)] == parts
-        # Two threads take them side by side: a lone part-filled batch beside a whole group
-        # would leave one thread finishing the group alone.
-        assert not parts or (len(sizes) >= 2 and abs(sizes[0] - sizes[1]) <= 1)
+        if rows // GROUP == 2 and parts:
+            # Two whole groups and a rest of more than half a group: the rest is read first.
+            assert sizes == [rows - 2 * GROUP, GROUP, GROUP] and parts[0] > GROUP // 2
+        elif parts:
+            # Two threads take them side by side: a lone part-filled batch beside a whole group
+            # would leave one thread finishing the group alone.
+            assert len(sizes) >= 2 and abs(sizes[0] - sizes[1]) <= 1
     # One group and a small rest: two statements, each under a group.
     if GROUP < rows <= GROUP + GROUP // 2:
         assert len(plan) == 2 and all(sum(s) < GROUP for s in plan)
+    # Two groups and a rest of at most half a group: the groups, then the rest on its own.
+    if 2 * GROUP < rows <= 2 * GROUP + GROUP // 2:
+        assert plan[0] == [GROUP, GROUP] and len(plan) == 2 and sum(plan[1]) < GROUP
 
 
 @pytest.mark.parametrize("rows", [0, 1, 7, 10, 11, 14, 15, 16, 25, 31, 52, 70])
