@@ -17,9 +17,8 @@ side by side: a thread's rows are whole groups plus at most one such batch, so n
 part-filled groups fit in one and no run of groups fits in fewer.
 Rows that make one group and less than half another are copied into the transaction's
 collection instead: in two statements of small batches, each under a group, so that no thread
-reaches one. Two groups and a rest: the rest is one batch, read first, when it is more than
-half a group (the statement's only part-filled group), else a statement of small batches after
-the two groups (see `statement_sizes`).
+reaches one. Two groups and a rest of more than half a group: the rest is one batch, read
+first, the statement's only part-filled group (see `statement_sizes`).
 """
 
 from __future__ import annotations
@@ -43,17 +42,18 @@ def statement_sizes(rows: int, row_group: int = ROW_GROUP, small: int = SMALL_BA
         return [_smalls(half, small), _smalls(rows - half, small)]
     if rest == 0:
         return [[row_group] * whole]
-    if whole == 2:
+    if whole == 2 and rest > row_group // 2:
         # Halves beside one whole group: only the thread that took the group reaches a second
-        # one, and both part-filled groups were written in turn (1.3 cores). The rest read first
-        # beside the two groups, or as a statement of its own (copied into the transaction's
-        # collection) when under half a group: 2 chunks of 335,760 ALB lines 9.0-10.9 -> 7.0-7.8
-        # s, of 275,760 lines 9.9-11.1 -> 7.3-8.7 s with the commit; a whole import of 1M ALB
-        # lines in chunks of 318k, 20.6-22.0 -> 19.0-20.6 s. From three groups up the halves
-        # were faster (400k and 450k lines: 6.4-7.5 s against 7.3-9.3).
-        if rest > row_group // 2:
-            return [[rest, row_group, row_group]]
-        return [[row_group, row_group], _smalls(rest, small)]
+        # one, and both part-filled groups were written in turn (1.3 cores). A rest of more than
+        # half a group is read first beside the two groups instead, the statement's only
+        # part-filled group: 2 chunks of 335,760 ALB lines 9.0-10.9 -> 7.0-7.8 s with the
+        # commit; a whole import of 1M ALB lines in chunks of 318k, 20.6-22.0 -> 19.0-20.6 s.
+        # A smaller rest stays in halves: read first, or as a statement of its own after the
+        # groups, it was left as a group under half full (DuckDB starts a new group for rows
+        # copied into the transaction after whole groups were merged in), which a checkpoint
+        # merges. From three groups up the halves were faster (400k and 450k lines: 6.4-7.5 s
+        # against 7.3-9.3).
+        return [[rest, row_group, row_group]]
     # The rest and one group as two batches of at least half a group (the two more than one
     # together), one per thread: a rest of more than half a group read as one batch beside a
     # whole group left one thread finishing the group alone (Azure activity JSONL: 0.9 s, most
