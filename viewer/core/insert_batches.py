@@ -53,8 +53,8 @@ def statement_sizes(rows: int, row_group: int = ROW_GROUP, small: int = SMALL_BA
         # commit; a whole import of 1M ALB lines in chunks of 318k, 20.6-22.0 -> 19.0-20.6 s.
         # A smaller rest stays in halves: read first, or as a statement of its own after the
         # groups, it was left as a group under half full (DuckDB starts a new group for rows
-        # copied into the transaction after whole groups were merged in), which a checkpoint
-        # merges. From three groups up the halves were faster (400k and 450k lines: 6.4-7.5 s
+        # copied into the transaction after whole groups were merged in), which a checkpoint may
+        # rewrite. From three groups up the halves were faster (400k and 450k lines: 6.4-7.5 s
         # against 7.3-9.3).
         return [[rest, row_group, row_group]]
     # The rest and one group as two batches of at least half a group (the two more than one
