@@ -19,9 +19,9 @@ Rows that make one group and less than half another are copied into the transact
 collection instead: in two statements of small batches, each under a group, so that no thread
 reaches one. Two groups and a rest of more than half a group: the rest is one batch, read
 first, the statement's only part-filled group (see `statement_sizes`).
-The rows copied into the transaction fill groups of their own, placed among the statements'
-groups, and the one still filling can be under half full in mid-table: three chunks of 300k
-rows left groups of 54,240, 122,880, 88,560 and 88,560 rows side by side, which fit in three.
+Runs of chunks can still leave a group under half full in mid-table, from the rows copied into
+the transaction: three chunks of 300k rows left groups of 54,240, 122,880, 88,560 and 88,560
+rows side by side, which fit in three.
 """
 
 from __future__ import annotations
