@@ -19,6 +19,7 @@ from support.line_sources import import_both_ways
 from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
+from viewer.core.insert_carry import InsertCarry
 from viewer.core.record_readers import Problem, records
 from viewer.formats import registry
 
@@ -150,8 +151,10 @@ def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
 ) -> None:
     """A chunk's lines are cut into statements and batches by their count
     (`insert_batches.statements`): events and their ids, the warnings and the counts must not
-    depend on how. Batches and groups of 4 lines split every file across batches, and the 45
-    lines (11 groups and one line) end in two batches of more than half a group, read first."""
+    depend on how. Batches and groups of 4 lines split every file across batches; the 45 lines
+    (11 groups and one line) are carried (`insert_carry`) into a statement of whole groups, two
+    for each thread, and the last 5 lines (a group and one line) into two statements of small
+    batches."""
     paths = []
     for k in range(5):
         lines = [_record(100 * k + i) for i in range(7)]
@@ -163,9 +166,12 @@ def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
         paths.append(path)
 
     plans: list = []
+    monkeypatch.setattr(
+        chunk_import, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 2, size)
+    )
     small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 4, plans)
     assert small == groups
-    assert plans == [[[2, 3] + [4] * 10]]  # the halves of the last group and the rest, read first
+    assert plans == [[[4] * 10], [[2], [2, 1]]]
     counts, events, warnings = small
     assert len(events) == 5 * 7
     assert [c[1:] for c in counts] == [(8, 7, 1)] * 5 and len(warnings) == 5  # each file's broken line
@@ -176,8 +182,13 @@ def test_records_are_checked_again_only_in_a_chunk_where_some_failed_the_check(
 ) -> None:
     """The first read of a chunk finds the records with a problem; when there are none, the
     INSERT takes every record without parsing it once more (a parse of each record). A chunk
-    with a broken line keeps the check, and both chunks come out as the Python reader says."""
+    with a broken line keeps the check, and both chunks come out as the Python reader says.
+    Each chunk fills the carry's statement (4 rows, `insert_carry`) alone."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 1)
+    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", 4)
+    monkeypatch.setattr(
+        chunk_import, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 1, size)
+    )
     clean = tmp_path / "a_clean.log"
     clean.write_bytes(("\n".join(_record(i) for i in range(4)) + "\n").encode())
     broken = tmp_path / "b_broken.log"

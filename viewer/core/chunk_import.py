@@ -38,6 +38,7 @@ from viewer.core.array_extract import (
 from viewer.core.arrow_once import batches_once, read_once
 from viewer.core.entities import import_picks
 from viewer.core.insert_batches import ROW_GROUP, SMALL_BATCH, statements
+from viewer.core.insert_carry import InsertCarry
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
 from viewer.core.python_batches import PythonBatch, python_batches, up_to_a_batch
@@ -57,6 +58,19 @@ INSERT_SMALL_BATCH = SMALL_BATCH
 INSERT_THREADS_PER_CORE = 2
 #: Decompressed input after which the chunks read so far are committed (see import_chunks).
 COMMIT_BYTES = 256 * 1024**2
+#: Arrow bytes a group per thread of records may take for the carry to hold them (a thread's
+#: group of GCP audit records, 1.2 KB each, is 155 MB; GuardDuty findings, ~4 KB, are not held).
+CARRY_BYTES = 384 * 1024**2
+#: Carried records commit after this many times COMMIT_BYTES: a commit first inserts what the
+#: carry holds, whatever its size (1M Kubernetes audit records in 96 MB chunks, committed every
+#: three: a third of the rows went in as a group and a little, at 1.3 cores).
+CARRIED_COMMITS_APART = 4
+
+
+def _carried(spec: FormatSpec, python_only: bool) -> bool:
+    """Records read into Arrow by JSON lines or the Python readers: inserted through the carry."""
+    documents = spec.reader.kind is ReaderKind.DOCUMENT and not python_only
+    return not documents and spec.reader.kind not in (ReaderKind.TEXT, ReaderKind.PARQUET)
 
 
 def _json_lines(spec: FormatSpec) -> bool:
@@ -133,6 +147,9 @@ class ChunkImporter:
         self.problems: dict[int, list[str]] = {}  # evidence id -> messages for the report
         self.threads = int(cur.execute("SELECT current_setting('threads')").fetchall()[0][0])
         self.threads_raised = False  # by `_insert_events`, and not yet set back
+        #: Records of consecutive chunks (JSON lines, the Python readers' batches) waiting to
+        #: fill a row group for every thread; flushed before each commit.
+        self.carry = InsertCarry(INSERT_ROW_GROUP, self.threads, CARRY_BYTES)
 
     def import_chunks(
         self, work: list[tuple[list, bool, int]]
@@ -143,9 +160,11 @@ class ChunkImporter:
         Chunks share a transaction until they have read COMMIT_BYTES of text: DuckDB keeps what
         a transaction creates until it ends (a records stage per chunk), but a commit also
         writes the rows not yet on disk, a checkpoint each time: 1M S3 access log lines in 13
-        chunks of 77k rows spent 19 s in commits, one per chunk. A chunk DuckDB refuses raises
-        FastPathRefused with its index in `chunk`; the chunks since the last commit are then
-        rolled back with it.
+        chunks of 77k rows spent 19 s in commits, one per chunk. Carried records (JSON lines, the
+        Python readers) commit CARRIED_COMMITS_APART times further apart, and the carry inserts
+        what it holds before each commit, so every chunk yielded is in and judged. A chunk DuckDB
+        refuses raises FastPathRefused with its index in `chunk`; the chunks since the last
+        commit are then rolled back with it, and the carry forgets their rows.
 
         While DuckDB reads one chunk, a thread already gunzips the next one's records arrays
         (inflating releases the GIL), so decompression no longer waits for the database; so
@@ -183,14 +202,21 @@ class ChunkImporter:
                     if txn is None:
                         txn = contextlib.ExitStack()
                         txn.enter_context(self.transaction())
+                        records = self.ctx.progress.records
                     held.append((k, self.import_chunk(files, python_only, pending.pop(k, None))))
                     text += decompressed
-                    if text >= COMMIT_BYTES or k == len(work) - 1:
+                    apart = CARRIED_COMMITS_APART if _carried(files[0][1].spec, python_only) else 1
+                    commit = text >= COMMIT_BYTES * apart or k == len(work) - 1
+                    if commit:
+                        self.carry.flush()  # every chunk's rows in and judged
+                    self._report(records, held)
+                    if commit:
                         finished, txn = txn, None
                         finished.close()  # commits
                         yield from held
                         held, text = [], 0
             except BaseException as exc:
+                self.carry.clear()  # its rows are the rolled-back chunks'
                 if isinstance(exc, FastPathRefused):
                     exc.chunk = k
                 if txn is not None:
@@ -220,6 +246,8 @@ class ChunkImporter:
         self._restore_threads()
         self._register_files(files, spec)
         counts: dict[int, FileCounts] = {}
+        if not _carried(spec, python_only):
+            self.carry.flush()  # their rows come after every carried one
         if spec.reader.kind is ReaderKind.DOCUMENT and not python_only:
             self._read_documents(spec, files, arrays)
             self._settle(spec, [eid for eid, _ in files], counts)
@@ -234,9 +262,13 @@ class ChunkImporter:
         prog = self.ctx.progress
         prog.files_done += len(files)
         prog.bytes_done += sum(pf.source.size for _, pf in files)
-        prog.records += sum(c.seen for c in counts.values())
-        self.ctx.report()
         return counts
+
+    def _report(self, records: int, held: list[tuple[int, dict[int, FileCounts]]]) -> None:
+        """Progress: the records counted so far in this transaction's chunks (some of a chunk's
+        records are counted during a later chunk, once the carry inserts them)."""
+        self.ctx.progress.records = records + sum(c.seen for _, counts in held for c in counts.values())
+        self.ctx.report()
 
     def _read_documents(self, spec: FormatSpec, files: list, arrays: Future[list[ArrayFile]] | None) -> None:
         """Array path for plain documents, DuckDB's document reader for the others."""
@@ -356,7 +388,10 @@ class ChunkImporter:
             }
         )
         self.cur.register("chunk_files_arrow", read_once(table))
-        self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
+        if self.carry.holding:  # earlier chunks' files, for the warnings of their carried rows
+            self.cur.execute("INSERT INTO chunk_files SELECT * FROM chunk_files_arrow")
+        else:
+            self.cur.execute("CREATE OR REPLACE TEMP TABLE chunk_files AS SELECT * FROM chunk_files_arrow")
         self.cur.unregister("chunk_files_arrow")
 
     def _read_text(self, spec: FormatSpec, files: list, counts: dict[int, FileCounts]) -> None:
@@ -508,14 +543,23 @@ class ChunkImporter:
         ).fetchall():
             self.problems.setdefault(evid, []).append(f"{spec.reader.position_kind} {pos}: {reason}")
         self.cur.execute("DROP TABLE py_problems")
-        self._each_statement(
-            name,
+
+        def insert(rows: pa.Table, known_good: bool) -> None:
+            self._each_statement(
+                name,
+                rows,
+                lambda _, source: self._insert_events(
+                    ingest_sql.insert_events_sql(spec, checked(source, known_good))
+                ),
+            )
+
+        self.carry.add(
+            (spec.name, name),
             table,
-            lambda _, source: self._insert_events(
-                ingest_sql.insert_events_sql(spec, checked(source, not found))
-            ),
+            not found,
+            insert,
+            lambda: self._settle(spec, evidence_ids, counts, id_range),
         )
-        self._settle(spec, evidence_ids, counts, id_range)
 
     def _settle(
         self,

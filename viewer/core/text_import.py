@@ -43,9 +43,9 @@ from viewer.schema import NORMALIZED_FIELDS
 # 15.7-16.3 s, RSS unchanged at 1.24-1.29 GB; VPC lines were already several groups a chunk,
 # unchanged at 5.4-5.9 s).
 TEXT_CHUNK_BYTES = 320 * 1024**2
-# JSON lines: records of 1-2 KB, checked then inserted (`ChunkImporter._insert_records`). At
-# 320 MB, 1M Kubernetes audit records took 8.7-9.3 s instead of 12.1-12.8 but GCP audit records
-# 12.5-13.7 instead of 13.9-14.3, and both peaked ~0.5 GB higher (1.3-1.4 GB): kept at 96 MB.
+# JSON lines: records of 1-2 KB, checked then inserted (`ChunkImporter._insert_records`), the
+# statements cut by the carry across chunks (`insert_carry`), whatever the chunk size. 48 MB
+# chunks held 0.1-0.17 GB less than 96 MB (1M GCP audit records) and were no faster.
 JSON_LINES_CHUNK_BYTES = 96 * 1024**2
 TEXT_GZIP_RATIO = 10
 _UNQUOTE = "chr(1)"  # stands in for an escaped quote (\") while the line is split on quotes
