@@ -13,10 +13,10 @@ Arrow into a fresh case in one statement, with the commit, on 2 cores:
 GCP audit records (1.2 KB each): 80,000 rows 1.34 s (16.8 us a row), 245,760 rows 1.73 s (7.0 us).
 Two statements at once, in two transactions, were slower (491,520 records: 2.7-2.9 s, 1.6 cores).
 
-A chunk of JSON lines (96 MB) or a batch of the Python readers (32M characters) is one or two
-groups and a rest, so each was inserted at one core or a little more. Its rows are carried here
-instead: a statement takes the oldest rows in whole multiples of a group per thread, and the rest
-waits for the next batch of the same records. What is left when the records change (another
+A chunk of JSON lines (96 MB) is one or two groups and a rest, so each was inserted at one core
+or a little more. Its rows are carried here instead (`chunk_import` carries JSON lines): a
+statement takes the oldest rows in whole multiples of a group per thread, and the rest waits for
+the next batch of the same records. What is left when the records change (another
 format, another reader) or before a commit is inserted as `insert_batches` lays it out.
 
 A batch's rows are judged (verdicts, counts: its `settle`) once all of them are in: settles run in
