@@ -5,13 +5,13 @@ where a record's verdict must not depend on which statement took it."""
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tests.support.import_evidence import snapshot
+from tests.support.line_sources import resolver_record
 from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
@@ -95,24 +95,6 @@ def test_clear_forgets_the_rows_and_judges_nothing() -> None:
     assert rec.log == [("insert", list(range(10, 18)), [4, 4], True), ("settle", "b")]
 
 
-def _line(i: int, **changes: object) -> str:
-    rec: dict[str, object] = {
-        "version": "1.100000",
-        "account_id": "111122223333",
-        "region": "us-east-1",
-        "vpc_id": "vpc-0123456789abcdef0",
-        "query_timestamp": f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-        "query_name": f"host{i}.example.com.",
-        "query_type": "A",
-        "rcode": "NOERROR",
-        "srcaddr": "10.0.1.5",
-        "srcport": str(1024 + i),
-        "transport": "UDP",
-    }
-    rec.update(changes)
-    return json.dumps({k: v for k, v in rec.items() if v is not None})
-
-
 def _write(path: Path, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
@@ -137,9 +119,10 @@ def test_carried_lines_are_judged_against_every_earlier_line_and_keep_their_file
     line is the duplicate (not a's), and a's line without a time is a warning naming file a."""
     a = _write(
         tmp_path / "logs" / "a.log.gz",
-        [_line(i) for i in range(3)] + [_line(3, query_timestamp=None), _line(4)],
+        [resolver_record(i) for i in range(3)]
+        + [resolver_record(3, query_timestamp=None), resolver_record(4)],
     )
-    _write(tmp_path / "logs" / "b.log.gz", [_line(4)] + [_line(i) for i in range(5, 11)])
+    _write(tmp_path / "logs" / "b.log.gz", [resolver_record(4)] + [resolver_record(i) for i in range(5, 11)])
     ctx = JobContext()
     with CaseFile.create(tmp_path / "case.caseline") as case:
         report = import_paths(case, [tmp_path / "logs"], ctx=ctx)
@@ -163,9 +146,9 @@ def test_the_same_lines_give_the_same_case_carried_or_not(
     """Carried in statements of 8 lines, or each file inserted as it is read (a carry that holds
     nothing: every batch is over its bytes bound): the same events, counts and warnings."""
     for k in range(6):
-        lines = [_line(20 * k + i) for i in range(5 + k)]
+        lines = [resolver_record(20 * k + i) for i in range(5 + k)]
         lines.insert(1 + k % 3, "{broken")
-        _write(tmp_path / "logs" / f"part{k}.log.gz", lines + [_line(20 * k)])  # a duplicate last
+        _write(tmp_path / "logs" / f"part{k}.log.gz", lines + [resolver_record(20 * k)])  # a duplicate last
 
     def imported(name: str) -> tuple:
         with CaseFile.create(tmp_path / name) as case:
@@ -197,9 +180,10 @@ def test_a_cancel_while_lines_are_carried_leaves_the_case_as_before(
 ) -> None:
     """Chunks of 5 lines commit two by two (the carry inserts what it holds first: 8 lines,
     then 2); the cancel comes after two commits, with the fifth file's lines in the carry."""
-    first = _write(tmp_path / "first.log.gz", [_line(1000 + i) for i in range(3)])
+    first = _write(tmp_path / "first.log.gz", [resolver_record(1000 + i) for i in range(3)])
     files = [
-        _write(tmp_path / "more" / f"{k}.log.gz", [_line(10 * k + i) for i in range(5)]) for k in range(8)
+        _write(tmp_path / "more" / f"{k}.log.gz", [resolver_record(10 * k + i) for i in range(5)])
+        for k in range(8)
     ]
     text = gzip_and_text_size(files[0], files[0].stat().st_size, TEXT_GZIP_RATIO)[1]
     monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)

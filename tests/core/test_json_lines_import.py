@@ -9,12 +9,11 @@ number, with the same verdict on its JSON.
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 import orjson
 import pytest
-from support.line_sources import import_both_ways
+from support.line_sources import import_both_ways, resolver_record
 
 from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
@@ -26,25 +25,7 @@ from viewer.formats import registry
 FORMAT = "aws_route53_resolver"
 
 
-def _record(i: int, **extra: str) -> str:
-    rec = {
-        "version": "1.100000",
-        "account_id": "111122223333",
-        "region": "us-east-1",
-        "vpc_id": "vpc-0123456789abcdef0",
-        "query_timestamp": f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-        "query_name": f"host{i}.example.com.",
-        "query_type": "A",
-        "query_class": "IN",
-        "rcode": "NOERROR",
-        "answers": [],
-        "srcaddr": "10.0.1.5",
-        "srcport": str(1024 + i),
-        "transport": "UDP",
-        "srcids": {"instance": "i-0abcdef1234567890"},
-    }
-    rec.update(extra)
-    return json.dumps(rec, ensure_ascii=False)
+_record = resolver_record
 
 
 def _expected(path: Path) -> tuple[list[int], list[int]]:

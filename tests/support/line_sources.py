@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,25 @@ def import_both_ways(
 
         monkeypatch.setattr(chunk_import, "statements", recorded)
     return small, _imported(tmp_path / "groups.caseline", paths)
+
+
+def resolver_record(i: int, **extra: object) -> str:
+    """A Route 53 Resolver query log line (JSON lines), its time and names varied by `i`."""
+    rec = {
+        "version": "1.100000",
+        "account_id": "111122223333",
+        "region": "us-east-1",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "query_timestamp": f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "query_name": f"host{i}.example.com.",
+        "query_type": "A",
+        "query_class": "IN",
+        "rcode": "NOERROR",
+        "answers": [],
+        "srcaddr": "10.0.1.5",
+        "srcport": str(1024 + i),
+        "transport": "UDP",
+        "srcids": {"instance": "i-0abcdef1234567890"},
+    }
+    rec.update(extra)
+    return json.dumps(rec, ensure_ascii=False)
