@@ -76,16 +76,29 @@ def logentry_time(col: str) -> str:
     )
 
 
+# The logName expressions below use string functions, not regular expressions: with the four
+# regexp_extract calls they replace, the mapped columns of 250k GCP audit records took 0.35 s
+# beside the JSON extraction, now 0.19 s (1M records imported: 14.9-16.2 -> 13.0-15.8 s). They
+# give what the expressions gave (tests/formats/test_gcp_logname_sql.py), but for line breaks,
+# where `.` stopped: a LOG_ID has none (letters, digits, `/_-.`, URL-encoded).
+
+
 def log_id(col: str) -> str:
-    """The LOG_ID of a logName (`projects/p/logs/cloudaudit.googleapis.com%2Factivity`), decoded."""
-    return f"nullif(replace(regexp_extract({col}, '/logs/(.+)$', 1), '%2F', '/'), '')"
+    """The LOG_ID of a logName (`projects/p/logs/cloudaudit.googleapis.com%2Factivity`), decoded:
+    what follows its first `/logs/`."""
+    return f"nullif(replace(substr({col}, nullif(strpos({col}, '/logs/'), 0) + 6), '%2F', '/'), '')"
 
 
 def logname_parent(col: str) -> str:
-    """The project id, or `organizations/N` / `folders/N` / `billingAccounts/N`, of a logName."""
+    """The project id, or `organizations/N` / `folders/N` / `billingAccounts/N`, of a logName:
+    its first two segments, when a third follows."""
+    second = f"strpos(substr({col}, strpos({col}, '/') + 1), '/') > 1"  # not empty, a '/' after it
+    kinds = " OR ".join(
+        f"starts_with({col}, '{k}/')" for k in ("organizations", "folders", "billingAccounts")
+    )
     return (
-        f"coalesce(nullif(regexp_extract({col}, '^projects/([^/]+)/', 1), ''), "
-        f"nullif(regexp_extract({col}, '^((organizations|folders|billingAccounts)/[^/]+)/', 1), ''))"
+        f"CASE WHEN starts_with({col}, 'projects/') AND {second} THEN split_part({col}, '/', 2) "
+        f"WHEN ({kinds}) AND {second} THEN split_part({col}, '/', 1) || '/' || split_part({col}, '/', 2) END"
     )
 
 
@@ -135,11 +148,18 @@ _COLUMNS = {
     "ts": _TS,
     "ingest_ts": logentry_time("{receiveTimestamp}"),
     "log_name": log_id("{logName}"),
-    "event_class": (
-        f"CASE regexp_extract({log_id('{logName}')}, '/([a-z_]+)$', 1) "
-        "WHEN 'activity' THEN 'Admin Activity' WHEN 'data_access' THEN 'Data Access' "
-        "WHEN 'system_event' THEN 'System Event' WHEN 'policy' THEN 'Policy Denied' END"
-    ),
+    # The audit log a LOG_ID's last segment names (`.../activity`).
+    "event_class": "CASE "
+    + " ".join(
+        f"WHEN ends_with({log_id('{logName}')}, '/{suffix}') THEN '{name}'"
+        for suffix, name in (
+            ("activity", "Admin Activity"),
+            ("data_access", "Data Access"),
+            ("system_event", "System Event"),
+            ("policy", "Policy Denied"),
+        )
+    )
+    + " END",
     "service": "{serviceName}",
     "action": "{methodName}",
     "outcome": (
