@@ -5,6 +5,7 @@ where a record's verdict must not depend on which statement took it."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +17,7 @@ from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.insert_carry import InsertCarry
-from viewer.core.jobs import Cancelled, CancelToken, JobContext
+from viewer.core.jobs import Cancelled, CancelToken, JobContext, Progress
 from viewer.core.sources import gzip_and_text_size
 from viewer.core.text_import import TEXT_GZIP_RATIO
 
@@ -31,7 +32,7 @@ class Recorder:
         sizes = [b.num_rows for b in table.to_batches()]
         self.log.append(("insert", table.column("v").to_pylist(), sizes, known_good))
 
-    def settle(self, name: str):  # noqa: ANN201
+    def settle(self, name: str) -> Callable[[], None]:
         return lambda: self.log.append(("settle", name))
 
     def add(
@@ -192,7 +193,7 @@ def test_a_cancel_while_lines_are_carried_leaves_the_case_as_before(
     held: list[bool] = []
     committed: list[int] = []  # events another cursor sees
 
-    def on_progress(p):  # noqa: ANN001, ANN202
+    def on_progress(p: Progress) -> None:
         if p.phase == "importing" and p.files_done >= 5 and not held:
             held.append(carries[-1].holding)
             committed.append(case.cursor().execute("SELECT count(*) FROM events").fetchall()[0][0])
