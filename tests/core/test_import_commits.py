@@ -18,6 +18,7 @@ from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile, CaseInterruptedImportError
 from viewer.core.ingest import import_paths
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
+from viewer.core.write_space import ImportResourceError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ def test_a_stage_insert_failing_on_raised_threads_sets_them_back(
         before = snapshot(case)
         armed.append(True)
         case.cursor().execute("SET threads = 1")
-        with pytest.raises(chunk_import.FastPathRefused, match="No space left"):
+        with pytest.raises(ImportResourceError, match="No space left"):  # see test_write_space
             import_paths(case, [more])
         assert failed_with == [True]  # it failed with its threads raised and not yet set back
         assert snapshot(case) == before

@@ -311,3 +311,29 @@ def test_closing_while_planning_stops_it_and_removes_what_it_unpacked(  # type: 
     assert QThreadPool.globalInstance().waitForDone(TIMEOUT)
     assert counts and max(counts) < 1500 + 1 + 3  # stopped before every file was looked at
     assert list(unpacked.iterdir()) == []
+
+
+def test_a_full_disk_is_said_so_and_the_case_stays_as_it_was(  # type: ignore[no-untyped-def]
+    qtbot, case, tmp_path, monkeypatch
+) -> None:
+    """DuckDB's temporary files limited to 1 MB, as a nearly full disk limits them, under a
+    192 MB write limit that 80,000 records spill past (core test: test_write_space). The window
+    says the disk is full, once, with no memory-tuning advice, and the case is unchanged."""
+    from tests.support.import_evidence import records, write_gz
+
+    for i in range(8):
+        write_gz(tmp_path / "big" / f"{i}.json.gz", records(10_000, i * 10_000))
+    monkeypatch.setattr(ingest, "WRITE_MEMORY_LIMIT", "192MB")
+    case.cursor().execute("SET max_temp_directory_size = '1MB'")
+    dialog = ImportDialog(case)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    _planned(qtbot, dialog, [str(tmp_path / "big")])
+    with qtbot.waitSignal(dialog.importFailed, timeout=60_000):
+        dialog.start_import()
+    text = dialog.status_label.text()
+    assert "⚠ Import failed: not enough disk space for the import" in text
+    assert "Nothing was added to the case" in text and "nothing was added:" not in text
+    assert "max_temp_directory_size" not in text  # DuckDB's advice stays in the tooltip
+    assert not dialog.running and dialog.add_files_button.isEnabled()
+    assert _event_count(case) == 0

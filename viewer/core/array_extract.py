@@ -61,8 +61,10 @@ class ArrayFile:
 SCRATCH_PREFIX = "caseline-arrays-"
 
 
-def scratch_dir() -> tempfile.TemporaryDirectory[str]:
-    """A private folder in memory when the OS offers one (/dev/shm), else the temp folder.
+def scratch_dir(need: int = 0) -> tempfile.TemporaryDirectory[str]:
+    """A private folder in memory when the OS offers one (/dev/shm) with `need` bytes free, else
+    the temp folder. A container's /dev/shm is often 64 MB (Docker's default), under one chunk's
+    arrays: written there, the first chunk failed with "No space left on device".
 
     Its name carries the process id. A process killed while importing (or crashed) removes
     nothing, and in /dev/shm its scratch arrays, up to a chunk's text (~450 MB of CloudTrail),
@@ -71,7 +73,8 @@ def scratch_dir() -> tempfile.TemporaryDirectory[str]:
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
         remove_orphans(shm)
-        return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=str(shm))
+        if shutil.disk_usage(shm).free >= need:
+            return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=str(shm))
     return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
 
 
@@ -180,8 +183,21 @@ def _records_text(source: Path, key: str | None) -> memoryview | str:
 
 def _extract_group(group: list[tuple[int, int, Path]], key: str | None, folder: Path) -> list[ArrayFile]:
     """Write the records of `group` ((mark, evidence id, path) each) into one scratch array, each
-    file's after its marker: `[mark0,records0...,mark1,records1...]`."""
+    file's after its marker: `[mark0,records0...,mark1,records1...]`.
+
+    When the copy cannot be written (no room left where the scratch folder is, a file size limit)
+    or a file cannot be read, the group's files go to the document path, which reads them where
+    they are and reports what it cannot read."""
     target = folder / f"{group[0][1]}.json"  # evidence ids: the next chunk is extracted meanwhile
+    try:
+        return _write_group(group, key, target)
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        reason = f"no scratch copy: {exc.strerror or exc}"
+        return [ArrayFile(evidence_id, source, None, reason) for _, evidence_id, source in group]
+
+
+def _write_group(group: list[tuple[int, int, Path]], key: str | None, target: Path) -> list[ArrayFile]:
     out = None
     found = []
     try:

@@ -46,6 +46,7 @@ from viewer.core.read_ahead import read_ahead
 from viewer.core.record_readers import Problem
 from viewer.core.tabular_import import parquet_source_sql, unreadable_parquet
 from viewer.core.text_import import TextPlan, lines_table, read_text_files
+from viewer.core.write_space import resource_failure
 from viewer.formats.base import FormatSpec, ReaderKind
 
 #: How a statement's rows are cut into Arrow batches (`insert_batches`): whole row groups of
@@ -71,6 +72,11 @@ def _json_lines(spec: FormatSpec) -> bool:
     """JSON lines read many files per statement (json_lines_import); embedded records (a JSON
     string inside each line) keep the Python path."""
     return spec.reader.kind is ReaderKind.LINES and spec.reader.embedded_json_key is None
+
+
+def _documents(files: list) -> bool:
+    """A chunk of JSON documents, whose records arrays are cut out to scratch files."""
+    return files[0][1].spec.reader.kind is ReaderKind.DOCUMENT
 
 
 class FastPathRefused(Exception):
@@ -99,7 +105,9 @@ def refused_files(cur: duckdb.DuckDBPyConnection, paths: list[str]) -> set[str]:
         return set()
     except duckdb.InterruptException:
         raise
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        if resource_failure(exc):  # a full disk refuses nothing: see write_space
+            raise
         if len(paths) == 1:
             return set(paths)
     half = len(paths) // 2
@@ -169,7 +177,10 @@ class ChunkImporter:
         14.3-15.2 and 13.9-15.0 s read in turn, 15.1-15.4 and 15.0-16.5 s read ahead, peak RSS
         0.02-0.07 GB more).
         """
-        with scratch_dir() as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
+        # The scratch folder holds a chunk's records arrays while the next chunk's are written.
+        arrays = [text for files, python_only, text in work if not python_only and _documents(files)]
+        need = 2 * max(arrays, default=0)
+        with scratch_dir(need) as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
             pending: dict[int, Future[Any]] = {}
 
             def prefetch(k: int) -> None:
@@ -289,6 +300,8 @@ class ChunkImporter:
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
+            if resource_failure(exc):
+                raise
             # A cut that was not the records array (a document ending in another array key) reads
             # fine as a whole document, so the probe may find no culprit: the files are named here.
             raise FastPathRefused(str(exc), [str(a.source) for a in ready]) from exc
@@ -316,6 +329,8 @@ class ChunkImporter:
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
+            if resource_failure(exc):
+                raise
             raise FastPathRefused(str(exc)) from exc
 
     def _insert_events(self, sql: str, row_groups: int = 0) -> None:
@@ -370,7 +385,10 @@ class ChunkImporter:
             try:
                 run(k, f"SELECT * FROM {name}_arrow")
             finally:
-                self.cur.unregister(f"{name}_arrow")
+                # After a failed statement the transaction is aborted and this fails too: the
+                # statement's own error is the one to report (the rollback drops the view).
+                with contextlib.suppress(duckdb.TransactionException):
+                    self.cur.unregister(f"{name}_arrow")
 
     def _register_files(self, files: list, spec: FormatSpec) -> None:
         table = pa.table(
@@ -533,7 +551,8 @@ class ChunkImporter:
                     WHERE problem IS NOT NULL"""
             )
         finally:
-            self.cur.unregister(f"{name}_checked")
+            with contextlib.suppress(duckdb.TransactionException):  # as in _each_statement
+                self.cur.unregister(f"{name}_checked")
         problems = "SELECT * FROM py_problems"
         self.cur.execute(ingest_sql.problem_warnings_sql(problems), [self.import_id])
         found = self.cur.execute(ingest_sql.problem_counts_sql(problems)).fetchall()

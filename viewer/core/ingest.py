@@ -37,6 +37,7 @@ from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.plan_sniff import sniff_files
 from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
+from viewer.core.write_space import ImportResourceError, resource_failure
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
 
@@ -234,13 +235,20 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
             try:
                 with gc_pause.paused():  # parsed records hold no cycles: see core.gc_pause
                     report = _import_files(case, cur, plan, hashes, ctx, import_id)
-            except BaseException:
-                _take_back(case, import_id)  # on a cursor of its own, which cancel does not interrupt
+            except BaseException as exc:
+                # On a cursor of its own, which cancel does not interrupt.
+                taken_back = _take_back(case, import_id)
+                if resource_failure(exc):
+                    raise ImportResourceError(case.path, exc, taken_back) from exc
                 raise
             finally:
                 import_undo.mark_stopped(case.path, import_id)
     except duckdb.InterruptException as exc:
         raise Cancelled() from exc
+    except (duckdb.Error, OSError) as exc:
+        if resource_failure(exc):  # before the import's first row was written: nothing to take back
+            raise ImportResourceError(case.path, exc, True) from exc
+        raise
     finally:
         remove_hook()
     # Fold the import into the database file now: it compacts the blocks written during the
@@ -303,17 +311,21 @@ def _sha256_each(paths: list[Path], two_threads: bool) -> Generator[str, None, N
                 waiting.cancel()
 
 
-def _take_back(case: CaseFile, import_id: int) -> None:
-    """Undo the chunks an import committed before it was cancelled or failed."""
-    cur = case.cursor()  # not the import's cursor: its cancel hook must not interrupt the undo
+def _take_back(case: CaseFile, import_id: int) -> bool:
+    """Undo the chunks an import committed before it was cancelled or failed; False when that
+    failed too (on a full disk, say)."""
     try:
+        cur = case.cursor()  # not the import's cursor: its cancel hook must not interrupt the undo
         with case.transaction(cur):
             import_undo.undo(cur, [import_id])
-        cur.execute("CHECKPOINT")  # drops the deleted row groups, and see run_import's CHECKPOINT
     except duckdb.Error:
         # The import's own error is the one to report; its row stays unfinished, and the next
-        # import or writable open of the case takes it back.
-        pass
+        # import or writable open of the case takes it back. (A failed checkpoint, the case file
+        # unwritable, leaves DuckDB's database unusable until it is opened again: no cursor.)
+        return False
+    with contextlib.suppress(duckdb.Error):  # the undo is committed; folding it in can wait
+        cur.execute("CHECKPOINT")  # drops the deleted row groups, and see run_import's CHECKPOINT
+    return True
 
 
 def _open_import(cur: duckdb.DuckDBPyConnection, plan: ImportPlan) -> int:
@@ -583,7 +595,8 @@ def _write_ledger(
                 f"INSERT INTO evidence ({', '.join(names)}, imported_at) SELECT *, now() FROM ledger_rows"
             )
         finally:
-            cur.unregister("ledger_rows")
+            with contextlib.suppress(duckdb.TransactionException):  # aborted: the INSERT's error stands
+                cur.unregister("ledger_rows")
     notes = [(eid, results[i].path, w) for i, eid in ids.items() for w in results[i].file_notes]
     if notes:
         table = pa.table(
@@ -601,7 +614,8 @@ def _write_ledger(
                 [import_id],
             )
         finally:
-            cur.unregister("note_rows")
+            with contextlib.suppress(duckdb.TransactionException):  # aborted: the INSERT's error stands
+                cur.unregister("note_rows")
 
 
 def _next_id(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> int:

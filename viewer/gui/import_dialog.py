@@ -13,6 +13,7 @@ custom format ("Map fields…", Ctrl+M) that is saved, detected from then on, an
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 from collections.abc import Callable
 from typing import Any, cast
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
 from viewer.core import ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.jobs import CancelToken, Job, JobContext, Progress
+from viewer.core.write_space import NOTHING_ADDED, PART_HELD
 from viewer.formats import registry
 from viewer.gui import main_thread_gc
 from viewer.gui.field_mapping_dialog import FieldMappingDialog
@@ -455,10 +457,11 @@ class ImportDialog(QDialog):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self._finish_run()
-        self.status_label.setText(
-            f"<span style='color:#C62828'>⚠ Import failed, nothing was added: "
-            f"{message.splitlines()[0]}</span>"
-        )
+        first = message.splitlines()[0] if message else ""
+        # A full disk's message says itself what became of the case (core.write_space).
+        told = NOTHING_ADDED in first or PART_HELD in first
+        lead = "⚠ Import failed" if told else "⚠ Import failed, nothing was added"
+        self.status_label.setText(f"<span style='color:#C62828'>{lead}: {html.escape(first)}</span>")
         self.status_label.setToolTip(message)
         self.importFailed.emit(message)
 

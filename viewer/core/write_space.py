@@ -1,0 +1,79 @@
+"""A full disk is not bad evidence: DuckDB's failures for want of space or memory, told apart.
+
+An import writes the case file, its write-ahead log and, beyond the write memory limit, DuckDB's
+temporary files beside the case (`<case>.tmp`). When the disk fills, DuckDB fails the running
+statement as it fails on a damaged file. Taken for a refusal of the evidence, that sent good
+files to the probe and the salvage readers (reading them again on a full disk) and ended, 1M
+CloudTrail events into a case on a 120 MB disk, in a traceback advising DuckDB's memory settings.
+The import now stops at once, takes back what it wrote when it can, and says what happened.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from viewer.core.case_file import CaseError
+
+#: What the operating system says when a write finds no room (ENOSPC, EFBIG, EDQUOT), as
+#: DuckDB passes it on ("Could not write file ...: No space left on device").
+_NO_ROOM = ("No space left on device", "File too large", "Disk quota exceeded")
+#: DuckDB's own words when its temporary files reached their limit, by default the free space of
+#: the disk they are on ("failed to offload data block ... 'max_temp_directory_size' setting").
+_TEMP_FULL = "max_temp_directory_size"
+
+
+_NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def resource_failure(exc: BaseException) -> bool:
+    """True when DuckDB (or a write of our own) failed for want of disk space or memory, not
+    because of what it read."""
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_ROOM_ERRNOS
+    if not isinstance(exc, duckdb.Error):
+        return False
+    return isinstance(exc, duckdb.OutOfMemoryException) or any(t in str(exc) for t in _NO_ROOM)
+
+
+def _lacking_disk(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, OSError) or _TEMP_FULL in text or any(t in text for t in _NO_ROOM)
+
+
+#: How the message says what became of the case (the import window shows it as it is).
+NOTHING_ADDED = "Nothing was added to the case"
+PART_HELD = "The case still holds the part of this import written before it stopped"
+
+
+class ImportResourceError(CaseError):
+    """An import stopped because the disk holding the case (or the memory) ran out."""
+
+    def __init__(self, case_path: Path, exc: BaseException, taken_back: bool) -> None:
+        folder = case_path.resolve().parent
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if _lacking_disk(exc):
+            try:
+                free = f"{shutil.disk_usage(folder).free / 1024**2:,.0f} MB free"
+            except OSError:
+                free = "its free space unknown"
+            head = (
+                "not enough disk space for the import: DuckDB could not write the case or its "
+                f"temporary files in {folder} ({free} there now)"
+            )
+            advice = "free some space there, or copy the case to a larger disk, and import again"
+        else:
+            head = "the import ran out of memory: DuckDB could not allocate what it needed"
+            advice = "close other programs and import again, or import fewer files at a time"
+        if taken_back:
+            outcome = NOTHING_ADDED
+        else:
+            outcome = (
+                f"{PART_HELD}; it is taken back the next time the case is opened for writing "
+                "(with room to write)"
+            )
+        super().__init__(f"{head}. {outcome}: {advice}. ({detail})")
+        self.taken_back = taken_back
