@@ -42,3 +42,23 @@ def snapshot(case: CaseFile) -> dict[str, list]:
         ).fetchall()
         for t in tables
     }
+
+
+def taken_back_at_next_open(path: Path, before: dict[str, list]) -> list[dict]:
+    """A case an import left unfinished (killed, or its disk full): a read-only open refuses it,
+    the next writable open takes the import back, leaving the case as `before` (a `snapshot`)
+    but for the activity log's new entries; returns the take-backs those entries record."""
+    import pytest
+
+    from viewer.core.case_file import CaseInterruptedImportError
+
+    with pytest.raises(CaseInterruptedImportError, match="without --read-only"):
+        CaseFile.open(path, read_only=True)
+    with CaseFile.open(path) as case:
+        after = snapshot(case)
+    log = after.pop("activity_log")
+    assert {k: v for k, v in before.items() if k != "activity_log"} == after
+    assert log[: len(before["activity_log"])] == before["activity_log"]
+    new = log[len(before["activity_log"]) :]
+    assert [row[3] for row in new] == ["unfinished_import_removed"] * len(new)
+    return [json.loads(row[4]) for row in new]
