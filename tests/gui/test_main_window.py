@@ -342,3 +342,64 @@ def test_closing_interrupts_a_pivot_panels_query_rather_than_waiting_for_it(  # 
     t0 = time.perf_counter()
     assert win.close_case()
     assert time.perf_counter() - t0 < 5  # the wait's bound is 30 s
+
+
+def test_a_full_disk_at_a_commit_reopens_the_case_and_takes_the_import_back(  # type: ignore[no-untyped-def]
+    qtbot, settings, tmp_path, monkeypatch
+) -> None:
+    """The case file may not grow past 6 MB while the import runs (a file size limit fails
+    writes as a full disk does): a chunk's commit fails, and DuckDB refuses the case's database
+    from then on in this process. The window opens the case again, which takes the import back,
+    and says so; the case is as before and usable."""
+    import resource
+    import signal
+
+    from tests.support.import_evidence import records, snapshot, write_gz
+    from viewer.core import ingest
+    from viewer.core.case_file import CaseFile
+
+    path = tmp_path / "case.caseline"
+    with CaseFile.create(path) as case:
+        ingest.import_paths(case, [write_gz(tmp_path / "first.json.gz", records(5, 900_000))])
+        before = snapshot(case)
+    for i in range(20):
+        write_gz(tmp_path / "ev" / f"{i:02d}.json.gz", records(2_000, i * 2_000))
+    real_run = ingest.run_import
+
+    def run_with_a_full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6 * 1024**2, hard))
+        try:
+            return real_run(*args, **kwargs)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+    monkeypatch.setattr(ingest, "run_import", run_with_a_full_disk)
+    told: list[str] = []
+    monkeypatch.setattr(
+        "viewer.gui.main_window.QMessageBox.information",
+        lambda _w, title, text: told.append(f"{title}: {text}"),
+    )
+    win = open_window(qtbot, settings, path, read_only=False)
+    dialog = win.show_import_dialog()
+    assert dialog is not None
+    with qtbot.waitSignal(dialog.planReady, timeout=WAIT_MS):
+        dialog.set_paths([str(tmp_path / "ev")])
+    # Past the limit a write fails with EFBIG instead of the signal ending the process.
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        with qtbot.waitSignal(dialog.importFailed, timeout=60_000):
+            dialog.start_import()
+    finally:
+        signal.signal(signal.SIGXFSZ, ignored)
+    assert len(told) == 1 and told[0].startswith("Import stopped: not enough disk space"), (
+        told,
+        dialog.status_label.text(),
+    )
+    assert "was taken back" in told[0]
+    assert win.session is not None and win.session.path == path and win.import_dialog is None
+    qtbot.waitUntil(lambda: win.count_label.text() == "5 events in case", timeout=WAIT_MS)
+    after = snapshot(win.session.case)
+    log = after.pop("activity_log")
+    assert {k: v for k, v in before.items() if k != "activity_log"} == after
+    assert [row[3] for row in log[len(before["activity_log"]) :]] == ["unfinished_import_removed"]

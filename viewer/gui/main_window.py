@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
+from viewer.core.write_space import PART_HELD
 from viewer.gui import thread_priority
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
@@ -311,6 +312,24 @@ class MainWindow(QMainWindow):
             self.table_model.refresh()
             self.indexer.start(self.session.case)
 
+    @Slot(str)
+    def _after_failed_import(self, message: str) -> None:
+        """An import that could not take itself back (a checkpoint failed on a full disk, and
+        DuckDB refuses the case's database from then on in this process): open the case again,
+        which takes the import back where there is room to, and say what happened."""
+        if self.session is None or PART_HELD not in message:
+            return
+        path = self.session.path
+        if not self.close_case():
+            return
+        if self.open_case(path):
+            QMessageBox.information(
+                self,
+                "Import stopped",
+                f"{message.splitlines()[0]}\n\nThe case was opened again and what the import "
+                "had written was taken back.",
+            )
+
     # -- empty states ----------------------------------------------------------------------
     def _show_empty_state(self) -> None:
         self.setWindowTitle("Caseline")
@@ -359,6 +378,7 @@ class MainWindow(QMainWindow):
         if self.import_dialog is None:
             self.import_dialog = ImportDialog(self.session.case, self)
             self.import_dialog.imported.connect(self._refresh_after_import)
+            self.import_dialog.importFailed.connect(self._after_failed_import)
         self.import_dialog.show()
         self.import_dialog.raise_()
         return self.import_dialog
