@@ -178,8 +178,8 @@ class ChunkImporter:
         0.02-0.07 GB more).
         """
         # The scratch folder holds a chunk's records arrays while the next chunk's are written.
-        arrays = [text for files, python_only, text in work if not python_only and _documents(files)]
-        need = 2 * max(arrays, default=0)
+        array_texts = [text for files, python_only, text in work if not python_only and _documents(files)]
+        need = 2 * max(array_texts, default=0)
         with scratch_dir(need) as folder, ThreadPoolExecutor(1, thread_name_prefix="arrays") as ahead:
             pending: dict[int, Future[Any]] = {}
 

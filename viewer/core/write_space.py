@@ -21,12 +21,10 @@ from viewer.core.case_file import CaseError
 #: What the operating system says when a write finds no room (ENOSPC, EFBIG, EDQUOT), as
 #: DuckDB passes it on ("Could not write file ...: No space left on device").
 _NO_ROOM = ("No space left on device", "File too large", "Disk quota exceeded")
+_NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # the same, from our own writes
 #: DuckDB's own words when its temporary files reached their limit, by default the free space of
 #: the disk they are on ("failed to offload data block ... 'max_temp_directory_size' setting").
 _TEMP_FULL = "max_temp_directory_size"
-
-
-_NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def resource_failure(exc: BaseException) -> bool:
