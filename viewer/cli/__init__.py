@@ -35,6 +35,7 @@ from viewer.cli.output import jsonable
 from viewer.core.case_file import CaseError, CaseFile
 from viewer.core.jobs import Cancelled, JobContext, Progress
 from viewer.core.sources import SourceError
+from viewer.core.write_space import DeferredSpaceError
 from viewer.formats import catalog, custom_store, registry
 from viewer.formats.custom import CustomFormatError
 
@@ -152,7 +153,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
             _print_report(report, args.verbose)
             for note in _detection_notes(plan):
                 print(f"note: {note}", file=sys.stderr)
-            if not args.no_search_index and report.total("kept"):
+            if report.unfolded:  # the import stands; this process can write the case no more
+                print(f"warning: {report.unfolded}", file=sys.stderr)
+            elif not args.no_search_index and report.total("kept"):
                 _build_deferred(case)
     finally:
         plan.cleanup()
@@ -225,6 +228,10 @@ def _build_deferred(case: CaseFile) -> None:
             "deferred indexes: interrupted; search and queries stay exact (events not indexed are scanned)",
             file=sys.stderr,
         )
+        return
+    except DeferredSpaceError as exc:  # the import itself is in: a warning, not a failure
+        bar.done()
+        print(f"warning: {exc}", file=sys.stderr)
         return
     bar.done()
     for name, seconds in timings.items():

@@ -180,6 +180,17 @@ class CaseFile:
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self._con
 
+    def database_lost(self) -> bool:
+        """True when DuckDB has invalidated this case's database for the rest of the process: a
+        checkpoint that could not write the file (a full disk) is fatal to it. The file is
+        intact; opening the case again (after closing this object) reads it, write-ahead log
+        included."""
+        try:
+            self._con.cursor().execute("SELECT 1")
+        except duckdb.FatalException:
+            return True
+        return False
+
     def require_writable(self, what: str) -> None:
         if self.read_only:
             raise ReadOnlyCaseError(f"the case is open read-only: cannot {what}")

@@ -33,6 +33,7 @@ from viewer.core import raw_fields, search_index, time_order, timeline
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.entities import builder as entities
 from viewer.core.jobs import Cancelled, JobContext
+from viewer.core.write_space import DeferredSpaceError, resource_failure
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,18 @@ def update_deferred(
             ctx.check()
     except duckdb.InterruptException as exc:
         raise Cancelled() from exc
+    except duckdb.Error as exc:
+        if resource_failure(exc):  # a full disk: the case is as before, the readers scan
+            raise DeferredSpaceError(case.path, exc, built=False) from exc
+        raise
     finally:
         remove()
-    cur.execute("CHECKPOINT")
+    try:
+        cur.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        if resource_failure(exc):  # committed: in the write-ahead log
+            raise DeferredSpaceError(case.path, exc, built=True) from exc
+        raise
     return {k: v for k, v in timings.items() if not _is_inline(k)}
 
 

@@ -37,7 +37,7 @@ from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.plan_sniff import sniff_files
 from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
-from viewer.core.write_space import ImportResourceError, resource_failure
+from viewer.core.write_space import ImportResourceError, resource_failure, unfolded_note
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
 
@@ -140,6 +140,9 @@ class ImportReport:
     import_id: int | None
     files: list[FileResult]
     elapsed: float
+    #: Set when the import committed but the checkpoint after it found no room to write the case
+    #: file (`write_space.unfolded_note`): the import stands, and the case must be opened again.
+    unfolded: str | None = None
 
     def total(self, attr: str) -> int:
         """The files' counts added up (`seen`, `kept`, `rejected`, `duplicate`): summed once, in
@@ -254,7 +257,12 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     # Fold the import into the database file now: it compacts the blocks written during the
     # import, and works around a DuckDB 2.0.1 bug where ORDER BY ... LIMIT after a DELETE and an
     # INSERT in one session returns wrong rows until the next checkpoint.
-    cur.execute("CHECKPOINT")
+    try:
+        cur.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        if not resource_failure(exc):
+            raise
+        report.unfolded = unfolded_note(case.path, exc)  # committed: the import stands
     report.elapsed = time.monotonic() - started
     prog.phase = "done"
     ctx.report(force=True)

@@ -54,13 +54,9 @@ class ImportResourceError(CaseError):
         folder = case_path.resolve().parent
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if _lacking_disk(exc):
-            try:
-                free = f"{shutil.disk_usage(folder).free / 1024**2:,.0f} MB free"
-            except OSError:
-                free = "its free space unknown"
             head = (
                 "not enough disk space for the import: DuckDB could not write the case or its "
-                f"temporary files in {folder} ({free} there now)"
+                f"temporary files in {folder} ({_free_in(folder)} there now)"
             )
             advice = "free some space there, or copy the case to a larger disk, and import again"
         else:
@@ -75,3 +71,54 @@ class ImportResourceError(CaseError):
             )
         super().__init__(f"{head}. {outcome}: {advice}. ({detail})")
         self.taken_back = taken_back
+
+
+def _free_in(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 1024**2:,.0f} MB free"
+    except OSError:
+        return "its free space unknown"
+
+
+def unfolded_note(case_path: Path, exc: BaseException) -> str:
+    """What to tell when an import has committed but the checkpoint after it could not write the
+    case file: the import stands (its rows are in the write-ahead log, which every open reads),
+    and DuckDB refuses the database for the rest of the process."""
+    folder = case_path.resolve().parent
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        "the import is complete, but DuckDB could not fold it into the case file for want of disk "
+        f"space in {folder} ({_free_in(folder)} there now): it is kept in the case's write-ahead "
+        f"log ({case_path.name}.wal), which every open of the case reads, and folded in once "
+        f"there is room. Free some space there before working on. ({detail})"
+    )
+
+
+class DeferredSpaceError(CaseError):
+    """The deferred structures (search index, raw fields) found no room to be written (or no
+    memory to be built); or, when `built`, were committed but could not be folded into the case
+    file."""
+
+    def __init__(self, case_path: Path, exc: BaseException, built: bool) -> None:
+        folder = case_path.resolve().parent
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if _lacking_disk(exc):
+            room = f"disk space in {folder} ({_free_in(folder)} there now)"
+        else:
+            room = "memory (close other programs and try again)"
+        if built:
+            text = (
+                "the search index and raw fields are built, but DuckDB could not fold them into "
+                f"the case file for want of {room}: they are kept in the case's write-ahead log "
+                f"({case_path.name}.wal), which every open of the case reads. Free some space "
+                "there before working on"
+            )
+        else:
+            text = (
+                f"the search index and raw fields were not built for want of {room}: search and "
+                "queries stay exact (the events not yet indexed are read directly); they are "
+                "built once there is room (`caseline reindex CASE`, or the app when it opens the case)"
+            )
+        super().__init__(f"{text}. ({detail})")
+        self.built = built
+        self.disk = _lacking_disk(exc)  # else memory

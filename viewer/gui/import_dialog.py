@@ -485,6 +485,11 @@ class ImportDialog(QDialog):
             f"{report.elapsed:.1f} s — {report.total('rejected'):,} rejected, "
             f"{report.total('duplicate'):,} duplicate. Expand a row to read its warnings."
         )
+        if report.unfolded:
+            self.status_label.setText(
+                f"{html.escape(self.status_label.text())}<br><span style='color:#C62828'>⚠ "
+                f"{html.escape(report.unfolded)}</span>"
+            )
 
     def _update_buttons(self) -> None:
         running = self.running

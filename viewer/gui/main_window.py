@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -43,6 +44,9 @@ from viewer.gui.search_indexer import SearchIndexer
 from viewer.gui.time_text import format_range
 from viewer.gui.timeline_widget import TimelineWidget
 from viewer.gui.value_menu import ValueMenus
+
+if TYPE_CHECKING:
+    from viewer.core.ingest import ImportReport
 
 CASE_FILTER = "Caseline case (*.caseline *.duckdb *.db);;All files (*)"
 _BADGE_STYLE = (
@@ -177,6 +181,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.indexer = SearchIndexer(self)
+        self.indexer.noRoom.connect(self._after_build_without_room)
         self.path_label = QLabel(self)
         self.count_label = QLabel(self)
         self.span_label = QLabel(self)
@@ -305,7 +310,11 @@ class MainWindow(QMainWindow):
         else:
             self.stack.setCurrentWidget(self.splitter)
 
-    def _refresh_after_import(self, _report: object) -> None:
+    def _refresh_after_import(self, report: ImportReport) -> None:
+        if report.unfolded:  # committed, but DuckDB gave up the database over the checkpoint after it
+            told = f"Imported {report.total('kept'):,} events; {report.unfolded}"
+            if self.reopen_if_lost("Import complete, disk full", told):
+                return  # opened afresh
         if self.session is not None:
             self.session.refresh_summary()
             self.timeline.refresh()
@@ -314,21 +323,36 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _after_failed_import(self, message: str) -> None:
-        """An import that could not take itself back (a checkpoint failed on a full disk, and
-        DuckDB refuses the case's database from then on in this process): open the case again,
-        which takes the import back where there is room to, and say what happened."""
-        if self.session is None or PART_HELD not in message:
-            return
+        """An import stopped by a full disk may leave DuckDB refusing the case's database for the
+        rest of the process (a checkpoint that failed): then the case is opened again, which
+        takes back what the import could not (`PART_HELD`)."""
+        first = message.splitlines()[0] if message else ""
+        taken = " and what the import had written was taken back" if PART_HELD in first else ""
+        self.reopen_if_lost("Import stopped", first, taken)
+
+    @Slot(str)
+    def _after_build_without_room(self, message: str) -> None:
+        self.reopen_if_lost("Search index: disk full", message)
+
+    def reopen_if_lost(self, title: str, reason: str, and_then: str = "") -> bool:
+        """DuckDB gives up a case's database for the process when a checkpoint cannot write the
+        file (a full disk); every query fails from then on. Opening the case again reads the
+        file and its write-ahead log (what a failed build committed is there: it does not run
+        again)."""
+        if self.session is None or not self.session.case.database_lost():
+            return False
         path = self.session.path
         if not self.close_case():
-            return
-        if self.open_case(path):
-            QMessageBox.information(
-                self,
-                "Import stopped",
-                f"{message.splitlines()[0]}\n\nThe case was opened again and what the import "
-                "had written was taken back.",
-            )
+            return False
+        if not self.open_case(path):
+            return False
+        QMessageBox.information(
+            self,
+            title,
+            f"{reason}\n\nDuckDB could not go on with the case after that write failed, so "
+            f"the case was opened again{and_then}.",
+        )
+        return True
 
     # -- empty states ----------------------------------------------------------------------
     def _show_empty_state(self) -> None:

@@ -7,29 +7,41 @@ the window restarts it when the import is done.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThreadPool, Slot
+import html
+
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
 from viewer.core import derived
 from viewer.core.case_file import CaseFile
 from viewer.core.jobs import Job, JobContext, Progress
+from viewer.core.write_space import DeferredSpaceError
 from viewer.gui.jobs_qt import JobHandle, start_job
 
+_WORKING_TIP = "Search works meanwhile; events not yet indexed are checked directly"
 
-def _build_if_needed(case: CaseFile, ctx: JobContext) -> bool:
-    if not derived.pending(case.cursor()):
-        return False
-    derived.update_deferred(case, ctx)
-    return True
+
+def _build_if_needed(case: CaseFile, ctx: JobContext) -> DeferredSpaceError | None:
+    if derived.pending(case.cursor()):
+        try:
+            derived.update_deferred(case, ctx)
+        except DeferredSpaceError as exc:  # a full disk: said in the status bar, not raised
+            return exc
+    return None
 
 
 class SearchIndexer(QObject):
+    #: The build found no room on the disk (the message says what became of it); the window
+    #: opens the case again when DuckDB gave up its database over it.
+    noRoom = Signal(str)
+
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.label = QLabel(parent)
-        self.label.setToolTip("Search works meanwhile; events not yet indexed are checked directly")
+        self.label.setToolTip(_WORKING_TIP)
         self.label.hide()
         self._handle: JobHandle | None = None
+        self._no_room: str | None = None  # what the last build said when it found no room
         # A thread of its own: a build of minutes (10M events) took one of the global pool's two
         # threads, and a long scan on the other (the timeline of a free-text filter while the
         # index builds) then left the table's first page waiting for either (over 60 s at 10M).
@@ -43,9 +55,13 @@ class SearchIndexer(QObject):
     def start(self, case: CaseFile | None) -> None:
         if case is None or case.read_only or self._handle is not None:
             return
+        self._no_room = None
+        self.label.setToolTip(_WORKING_TIP)
+        self.label.hide()
         job = Job("Indexing for search", lambda ctx: _build_if_needed(case, ctx))
         self._handle = start_job(job, self, self._pool)
         self._handle.progress.connect(self._on_progress)
+        self._handle.finished.connect(self._on_built)
         self._handle.done.connect(self._on_done)
 
     def cancel(self) -> None:
@@ -62,7 +78,19 @@ class SearchIndexer(QObject):
         self.label.setText(f"{p.phase or 'indexing'}…")
         self.label.show()
 
+    @Slot(object)
+    def _on_built(self, no_room: object) -> None:
+        if isinstance(no_room, DeferredSpaceError):
+            self._no_room = str(no_room)
+            lacking = "disk full" if no_room.disk else "out of memory"
+            self.label.setText(f"<span style='color:#C62828'>⚠ search index: {lacking}</span>")
+            self.label.setToolTip(html.escape(str(no_room)))
+
     @Slot()
     def _on_done(self) -> None:
-        self._handle = None
-        self.label.hide()
+        self._handle = None  # first: the window may open the case again on noRoom
+        if self._no_room is None:
+            self.label.hide()
+            return
+        self.label.show()
+        self.noRoom.emit(self._no_room)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from viewer.core.case_file import CaseFile
+from viewer.core.case_file import CaseError, CaseFile
 from viewer.core.ingest import ImportReport, plan_import, run_import
 from viewer.core.jobs import JobContext
 
@@ -71,6 +71,10 @@ def import_fetched(
     finally:
         plan.cleanup()
     acq.records_imported += report.total("kept")
+    if report.unfolded:  # this batch is in; DuckDB gives up the case's database until reopened
+        raise CaseError(
+            f"{report.total('kept'):,} records imported, then the disk was full: {report.unfolded}"
+        )
     ctx.progress.phase = (
         f"imported {acq.records_imported:,} records ({time.monotonic() - started:.1f} s last batch)"
     )

@@ -105,6 +105,8 @@ class FetchFeature:
     def _refresh(self) -> None:
         """Batches imported (even by a cancelled fetch): refresh like after an import."""
         w = self.window
+        if w.reopen_if_lost("Fetch stopped", "The fetch stopped on a full disk (see the fetch panel)."):
+            return
         if w.session is not None:
             w.session.refresh_summary()
             w.timeline.refresh()
