@@ -36,9 +36,9 @@ def told(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return said
 
 
-def _import_with_files_limited(qtbot, win, evidence: Path, limit: int, monkeypatch, signal: str):  # type: ignore[no-untyped-def]
-    """Runs the import window on `evidence` with files limited while the import runs (only in
-    the import: the window's own reads and the reopening have room)."""
+def _limit_imports(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """Files limited while an import runs (only then: the window's own reads and the reopening
+    have room). Before the import window is made: it takes `run_import` when made."""
     real_run = ingest.run_import
 
     def run_with_a_full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -46,6 +46,9 @@ def _import_with_files_limited(qtbot, win, evidence: Path, limit: int, monkeypat
             return real_run(*args, **kwargs)
 
     monkeypatch.setattr(ingest, "run_import", run_with_a_full_disk)
+
+
+def _run_import_window(qtbot, win, evidence: Path, signal: str):  # type: ignore[no-untyped-def]
     dialog = win.show_import_dialog()
     assert dialog is not None
     with qtbot.waitSignal(dialog.planReady, timeout=WAIT_MS):
@@ -53,6 +56,11 @@ def _import_with_files_limited(qtbot, win, evidence: Path, limit: int, monkeypat
     with sigxfsz_ignored(), qtbot.waitSignal(getattr(dialog, signal), timeout=60_000):
         dialog.start_import()
     return dialog
+
+
+def _import_with_files_limited(qtbot, win, evidence: Path, limit: int, monkeypatch, signal: str):  # type: ignore[no-untyped-def]
+    _limit_imports(monkeypatch, limit)
+    return _run_import_window(qtbot, win, evidence, signal)
 
 
 def test_a_full_disk_at_a_commit_reopens_the_case_and_takes_the_import_back(  # type: ignore[no-untyped-def]
@@ -162,3 +170,31 @@ def test_a_search_index_with_no_room_for_its_log_is_said_in_the_status_bar(  # t
     assert win.session is not None and not win.session.case.database_lost()
     assert derived.pending(win.session.case.cursor())
     qtbot.waitUntil(lambda: win.count_label.text() == "2,000 events in case", timeout=WAIT_MS)
+
+
+def test_the_import_window_warns_while_the_import_runs_that_the_disk_may_fill(  # type: ignore[no-untyped-def]
+    qtbot, settings, tmp_path, monkeypatch, told
+) -> None:
+    """Twenty files committed one at a time (each commit checkpointed, as a big import's are)
+    into a case that may grow by 2 MB (they need ~3.5 MB more): the forecast from the first
+    commits shows under the progress figures, before the disk fills and the import stops."""
+    from viewer.core import chunk_import
+
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 1)
+    monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
+    path = _case(tmp_path, 2_000)
+    for i in range(20):
+        write_gz(tmp_path / "ev" / f"{i:02d}.json.gz", records(2_000, i * 2_000))
+    win = open_window(qtbot, settings, path, read_only=False)
+    win.session.case.cursor().execute("SET checkpoint_threshold = '64KB'")
+    _limit_imports(monkeypatch, path.stat().st_size + 2 * 1024**2)
+    dialog = win.show_import_dialog()
+    assert dialog is not None
+    shown: list[str] = []
+    real_set = dialog.progress_label.setText
+    dialog.progress_label.setText = lambda text: (shown.append(text), real_set(text))  # type: ignore[method-assign]
+    _run_import_window(qtbot, win, tmp_path / "ev", "importFailed")
+    warned = [text for text in shown if "\n⚠ the disk may fill before this import ends" in text]
+    assert warned, shown
+    assert warned[0].startswith("importing · files ")
+    assert len(told) <= 1  # the failure itself may reopen the case (tested above)

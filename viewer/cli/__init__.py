@@ -50,8 +50,13 @@ class _ProgressBar:
         self.stream = stream
         self.tty = stream.isatty()
         self.width = 0  # the widest line written: a shorter one is padded over it
+        self.warned = False
 
     def __call__(self, p: Progress) -> None:
+        if p.message and not self.warned:  # once (its figures change with every chunk), tty or not
+            self.warned = True
+            self.stream.write(("\n" if self.tty and self.width else "") + f"warning: {p.message}\n")
+            self.width = 0
         if not self.tty:
             return
         frac = p.fraction or 0.0

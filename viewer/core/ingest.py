@@ -37,6 +37,7 @@ from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, JobContext
 from viewer.core.plan_sniff import sniff_files
 from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
+from viewer.core.space_forecast import SpaceForecast
 from viewer.core.write_space import ImportResourceError, resource_failure, unfolded_note
 from viewer.formats import registry
 from viewer.formats.base import FormatSpec, ReaderKind, Role
@@ -411,6 +412,8 @@ def _import_files(
     importer = ChunkImporter(cur, import_id, ctx, lambda: case.transaction(cur))
     salvage: set[str] = set()  # files DuckDB's reader refused: read by the Python salvage readers
     prog = ctx.progress
+    forecast = SpaceForecast(case.path)
+    prog.message = ""
     while to_read:
         prog.phase = "importing"
         chunks, texts = zip(*_chunks(to_read, salvage), strict=True)
@@ -430,6 +433,10 @@ def _import_files(
                         results[i].warnings.append("no records found in the file")
                 done = k + 1
                 committed = (prog.files_done, prog.bytes_done, prog.records)
+                said = forecast.warning(prog.bytes_done, prog.bytes_total or 0)
+                if said != prog.message:
+                    prog.message = said
+                    ctx.report(force=True)
             to_read = []
         except FastPathRefused as refused:
             # The chunks since the last commit rolled back with it (DuckDB aborts a transaction on

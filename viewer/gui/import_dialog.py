@@ -146,6 +146,8 @@ class ImportDialog(QDialog):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
         self.progress_label = QLabel(self)
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)  # paths may hold '<'
+        self.progress_label.setWordWrap(True)  # a warning (the disk may fill) under the figures
         self.progress_label.hide()
 
         self.buttons = QDialogButtonBox(self)

@@ -41,7 +41,8 @@ def progress_text(p: Progress) -> str:
     parts.append(f"{mb(p.bytes_done)} / {mb(p.bytes_total)}" if p.bytes_total else mb(p.bytes_done))
     parts.append(f"{p.rate:,.0f} rec/s")
     parts.append(f"ETA {_eta(p.eta_seconds)}")
-    return " · ".join(parts)
+    line = " · ".join(parts)
+    return f"{line}\n⚠ {p.message}" if p.message else line
 
 
 class BatchFiller:
