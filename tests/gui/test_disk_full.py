@@ -198,3 +198,25 @@ def test_the_import_window_warns_while_the_import_runs_that_the_disk_may_fill(  
     assert warned, shown
     assert warned[0].startswith("importing · files ")
     assert len(told) <= 1  # the failure itself may reopen the case (tested above)
+
+
+def test_entity_tables_with_no_room_say_so_in_the_status_bar(qtbot, settings, tmp_path, told) -> None:  # type: ignore[no-untyped-def]
+    """A case whose entity tables are stale is brought up to date when it opens; with no room for
+    the write-ahead log the build rolls back and the status bar says the disk has no room, the
+    panels counting from the events (before: "Entity tables failed:" and DuckDB's error)."""
+    import duckdb
+
+    path = _case(tmp_path, 2_000)
+    with duckdb.connect(str(path)) as con:
+        con.execute("DELETE FROM entity_state")  # the tables no longer match the events
+    with files_limited_to(8 * 1024):  # a few entities (the records differ in time and id only)
+        win = open_window(qtbot, settings, path, read_only=False)
+        tables = win.features[0].tables
+        qtbot.waitUntil(lambda: "no room" in tables.label.text(), timeout=60_000)
+        qtbot.waitUntil(lambda: not tables.running, timeout=WAIT_MS)
+    assert tables.label.text() == "Entity tables not built: no room on the disk (counts come from the events)"
+    assert tables.label.toolTip().startswith(
+        "no room to write the entity tables (the disk is full, or the memory)"
+    )
+    assert "File too large" in tables.label.toolTip()
+    assert told == [] and win.session is not None and not win.session.case.database_lost()

@@ -14,12 +14,20 @@ import duckdb
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
-from viewer.core.case_file import CaseFile
+from viewer.core.case_file import CaseError, CaseFile
 from viewer.core.entities import builder
 from viewer.core.jobs import Cancelled, Job, JobContext
+from viewer.core.write_space import resource_failure
 from viewer.gui.jobs_qt import JobHandle, start_job
 
 READY, BUILT, READ_ONLY = "ready", "built", "read-only"
+_WAITING_TIP = "Pivot panels count from the events meanwhile; actor chains and cards wait"
+_NO_ROOM = "no room to write the entity tables"
+
+
+class _NoRoom(CaseError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{_NO_ROOM} (the disk is full, or the memory): {detail.splitlines()[0]}")
 
 
 def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
@@ -39,6 +47,10 @@ def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
                 builder.update(cur, ctx)
         except duckdb.InterruptException as exc:
             raise Cancelled() from exc
+        except duckdb.Error as exc:
+            if resource_failure(exc):
+                raise _NoRoom(str(exc)) from exc
+            raise
         finally:
             remove()
         return BUILT
@@ -51,16 +63,20 @@ class EntityTables(QObject):
 
     ready = Signal()
     stateChanged = Signal(str)  # the status text (empty when there is nothing to say)
+    #: A build that found no room (after the job ended): the window opens the case again when
+    #: DuckDB gave up its database over it.
+    noRoom = Signal(str)
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.label = QLabel(parent)
-        self.label.setToolTip("Pivot panels count from the events meanwhile; actor chains and cards wait")
+        self.label.setToolTip(_WAITING_TIP)
         self.label.hide()
         self._handle: JobHandle | None = None
         self._case: CaseFile | None = None
         self._started = 0.0
         self._again = False
+        self._no_room = ""
         self.state = ""
         self._tick = QTimer(self, interval=1000)
         # A thread of its own: a build of minutes must not take a thread of the global pool,
@@ -83,6 +99,7 @@ class EntityTables(QObject):
             self._again = True
             return
         self._again = False
+        self.label.setToolTip(_WAITING_TIP)
         job = Job("Building entity tables", lambda ctx: ensure_entity_tables(case, ctx))
         self._handle = start_job(job, self, self._pool)
         self._handle.progress.connect(self._on_progress)
@@ -127,7 +144,13 @@ class EntityTables(QObject):
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self._set_state(f"Entity tables failed: {message.splitlines()[0]}")
+        first = message.splitlines()[0]
+        if first.startswith(_NO_ROOM):
+            self._no_room = first
+            self._set_state("Entity tables not built: no room on the disk (counts come from the events)")
+            self.label.setToolTip(first)
+        else:
+            self._set_state(f"Entity tables failed: {first}")
 
     @Slot()
     def _on_done(self) -> None:
@@ -135,5 +158,8 @@ class EntityTables(QObject):
         self._handle = None
         if self.state.startswith("Building"):
             self._set_state("")  # cancelled
-        if self._again:
+        no_room, self._no_room = self._no_room, ""
+        if no_room:
+            self.noRoom.emit(no_room)  # may open the case again: nothing of this job is used after
+        elif self._again:
             self.start(self._case)

@@ -134,6 +134,7 @@ class PivotFeature:
         w.detail.eventShown.connect(self._on_event_shown)
         w.value_menus.register(lambda menu, ctx: contribute(self, menu, ctx))
         self.tables.ready.connect(self._on_tables_ready)
+        self.tables.noRoom.connect(lambda said: self.window.reopen_if_lost("Entity tables", said))
         self.chain.actorFilterRequested.connect(self.filter_actor)
         self.chain.cardRequested.connect(lambda actor: self.open_card("principal_id", actor))
         self.chain.swimlaneRequested.connect(lambda actor: self.add_lane(ACTOR_KIND, actor))
