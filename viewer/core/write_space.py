@@ -37,7 +37,8 @@ def resource_failure(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.OutOfMemoryException) or any(t in str(exc) for t in _NO_ROOM)
 
 
-def _lacking_disk(exc: BaseException) -> bool:
+def lacking_disk(exc: BaseException) -> bool:
+    """Of `resource_failure`s: True for want of disk space, False for want of memory."""
     text = str(exc)
     return isinstance(exc, OSError) or _TEMP_FULL in text or any(t in text for t in _NO_ROOM)
 
@@ -53,7 +54,7 @@ class ImportResourceError(CaseError):
     def __init__(self, case_path: Path, exc: BaseException, taken_back: bool) -> None:
         folder = case_path.resolve().parent
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if _lacking_disk(exc):
+        if lacking_disk(exc):
             head = (
                 "not enough disk space for the import: DuckDB could not write the case or its "
                 f"temporary files in {folder} ({_free_in(folder)} there now)"
@@ -102,7 +103,7 @@ class DeferredSpaceError(CaseError):
     def __init__(self, case_path: Path, exc: BaseException, built: bool) -> None:
         folder = case_path.resolve().parent
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if _lacking_disk(exc):
+        if lacking_disk(exc):
             room = f"disk space in {folder} ({_free_in(folder)} there now)"
         else:
             room = "memory (close other programs and try again)"
@@ -121,4 +122,4 @@ class DeferredSpaceError(CaseError):
             )
         super().__init__(f"{text}. ({detail})")
         self.built = built
-        self.disk = _lacking_disk(exc)  # else memory
+        self.disk = lacking_disk(exc)  # else memory

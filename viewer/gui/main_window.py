@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _after_build_without_room(self, message: str) -> None:
-        self.reopen_if_lost("Search index: disk full", message)
+        self.reopen_if_lost("Search index", message)
 
     def reopen_if_lost(self, title: str, reason: str, and_then: str = "") -> bool:
         """DuckDB gives up a case's database for the process when a checkpoint cannot write the

@@ -17,17 +17,18 @@ from PySide6.QtWidgets import QLabel, QWidget
 from viewer.core.case_file import CaseError, CaseFile
 from viewer.core.entities import builder
 from viewer.core.jobs import Cancelled, Job, JobContext
-from viewer.core.write_space import resource_failure
+from viewer.core.write_space import lacking_disk, resource_failure
 from viewer.gui.jobs_qt import JobHandle, start_job
 
 READY, BUILT, READ_ONLY = "ready", "built", "read-only"
 _WAITING_TIP = "Pivot panels count from the events meanwhile; actor chains and cards wait"
-_NO_ROOM = "no room to write the entity tables"
+_NO_ROOM = "the entity tables were not built for want of "
 
 
 class _NoRoom(CaseError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"{_NO_ROOM} (the disk is full, or the memory): {detail.splitlines()[0]}")
+    def __init__(self, exc: duckdb.Error) -> None:
+        lacking = "disk space" if lacking_disk(exc) else "memory"
+        super().__init__(f"{_NO_ROOM}{lacking}: {str(exc).splitlines()[0]}")
 
 
 def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
@@ -49,7 +50,7 @@ def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
             raise Cancelled() from exc
         except duckdb.Error as exc:
             if resource_failure(exc):
-                raise _NoRoom(str(exc)) from exc
+                raise _NoRoom(exc) from exc
             raise
         finally:
             remove()
@@ -147,7 +148,8 @@ class EntityTables(QObject):
         first = message.splitlines()[0]
         if first.startswith(_NO_ROOM):
             self._no_room = first
-            self._set_state("Entity tables not built: no room on the disk (counts come from the events)")
+            lacking = "disk full" if first.startswith(_NO_ROOM + "disk") else "out of memory"
+            self._set_state(f"Entity tables not built: {lacking} (counts come from the events)")
             self.label.setToolTip(first)
         else:
             self._set_state(f"Entity tables failed: {first}")
