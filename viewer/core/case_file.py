@@ -186,7 +186,8 @@ class CaseFile:
         intact; opening the case again (after closing this object) reads it, write-ahead log
         included."""
         try:
-            self._con.cursor().execute("SELECT 1")
+            with self._con.cursor() as cur:
+                cur.execute("SELECT 1")
         except duckdb.FatalException:
             return True
         return False
