@@ -2,7 +2,9 @@
 a checkpoint cannot write the file, and every query fails from then on. The window opens the case
 again (which reads the file and its write-ahead log, and takes back an unfinished import) and
 says what happened: after an import stopped, an import committed before its checkpoint, and the
-search index built in the background. The disk is a file size limit (tests.support.disk_limit)."""
+search index built in the background. The status bar says when a background build found no room
+(search index, entity tables), and the import window when the rest of an import may not fit.
+The disk is a file size limit (tests.support.disk_limit)."""
 
 from __future__ import annotations
 
