@@ -184,3 +184,16 @@ def test_a_fetch_stops_after_a_batch_whose_checkpoint_found_no_room(tmp_path: Pa
     assert acq.records_imported == 500
     case.close()
     assert _events(path) == 2_500
+
+
+def test_reindex_on_a_full_disk_says_so(tmp_path: Path) -> None:
+    """`caseline reindex` builds every derived structure; with no room for the write-ahead log it
+    fails with the deferred builds' words (before: DuckDB's error), exit 2, the case unchanged."""
+    path = _case(tmp_path)
+    run = _limited_cli(64 * 1024, "reindex", str(path))
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith(
+        "error: the search index and raw fields were not built for want of disk space"
+    )
+    assert not _search_index_built(path) and _events(path) == 2_000

@@ -217,6 +217,42 @@ def test_entity_tables_with_no_room_say_so_in_the_status_bar(qtbot, settings, tm
         qtbot.waitUntil(lambda: "disk full" in tables.label.text(), timeout=60_000)
         qtbot.waitUntil(lambda: not tables.running, timeout=WAIT_MS)
     assert tables.label.text() == "Entity tables not built: disk full (counts come from the events)"
-    assert tables.label.toolTip().startswith("the entity tables were not built for want of disk space: ")
+    assert tables.label.toolTip().startswith(
+        "the entity tables could not be written for want of disk space: "
+    )
     assert "File too large" in tables.label.toolTip()
     assert told == [] and win.session is not None and not win.session.case.database_lost()
+
+
+def test_entity_tables_whose_checkpoint_found_no_room_reopen_the_case(  # type: ignore[no-untyped-def]
+    qtbot, settings, tmp_path, told
+) -> None:
+    """The entity tables, stale in an open case, built again with room for the write-ahead log
+    but not for the checkpoint (every commit checkpointed, as a big case's build is): DuckDB gives
+    up the database, and the window opens the case again, which finds the tables built. A
+    principal, key and address per event, so that the tables need more than the file's free
+    blocks (2,000 records differing in time and id only fit in them)."""
+    many = records(2_000, 900_000)
+    for i, r in enumerate(many):
+        r["sourceIPAddress"] = f"10.0.{i // 256}.{i % 256}"
+        r["userIdentity"]["arn"] = f"arn:aws:iam::111122223333:user/u{i}"
+        r["userIdentity"]["accessKeyId"] = f"AKIA{i:016d}"
+    path = tmp_path / "case.caseline"
+    with CaseFile.create(path) as case:
+        ingest.import_paths(case, [write_gz(tmp_path / "first.json.gz", many)])
+    win = open_window(qtbot, settings, path, read_only=False)
+    tables = win.features[0].tables
+    qtbot.waitUntil(lambda: not tables.running and not win.indexer.running, timeout=60_000)
+    cur = win.session.case.cursor()
+    cur.execute("SET checkpoint_threshold = '64KB'")
+    cur.execute("DELETE FROM entity_state")  # the tables no longer match the events
+    cur.execute("CHECKPOINT")
+    with files_limited_to(no_room_past(path)):
+        tables.start(win.session.case)
+        qtbot.waitUntil(lambda: len(told) == 1, timeout=60_000)
+    assert told[0].startswith(
+        "Entity tables: the entity tables could not be written for want of disk space"
+    ), told
+    assert "the case was opened again" in told[0]
+    assert win.session is not None and not win.session.case.database_lost()
+    qtbot.waitUntil(lambda: win.count_label.text() == "2,000 events in case", timeout=WAIT_MS)

@@ -246,11 +246,10 @@ def _build_deferred(case: CaseFile) -> None:
 def _cmd_reindex(args: argparse.Namespace) -> int:
     from viewer.core import derived
 
-    with CaseFile.open(args.case) as case:
-        cur = case.cursor()
-        with case.transaction(cur):
-            timings = derived.update_all(cur, JobContext(on_progress=_ProgressBar(sys.stderr)), deferred=True)
-        cur.execute("CHECKPOINT")
+    with CaseFile.open(args.case) as case:  # a full disk: DeferredSpaceError, said as an error
+        timings = derived.update_deferred(
+            case, JobContext(on_progress=_ProgressBar(sys.stderr)), with_inline=True
+        )
     for name, seconds in timings.items():
         print(f"{name}: up to date ({seconds:.2f}s)")
     return 0

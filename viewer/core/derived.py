@@ -147,10 +147,14 @@ def pending(cur: duckdb.DuckDBPyConnection) -> bool:
 
 
 def update_deferred(
-    case: CaseFile, ctx: JobContext | None = None, only: Collection[str] | None = None
+    case: CaseFile,
+    ctx: JobContext | None = None,
+    only: Collection[str] | None = None,
+    with_inline: bool = False,
 ) -> dict[str, float]:
     """Build the deferred structures (or those named in `only`) in their own transaction, after
-    an import has committed."""
+    an import has committed; returns seconds per deferred structure (`with_inline`: per
+    structure, the inline ones checked or rebuilt on the way too, as `caseline reindex` says)."""
     ctx = ctx or JobContext()
     cur = case.cursor()
     remove = ctx.token.on_cancel(cur.interrupt)
@@ -172,7 +176,7 @@ def update_deferred(
         if resource_failure(exc):  # committed: in the write-ahead log
             raise DeferredSpaceError(case.path, exc, built=True) from exc
         raise
-    return {k: v for k, v in timings.items() if not _is_inline(k)}
+    return {k: v for k, v in timings.items() if with_inline or not _is_inline(k)}
 
 
 def _is_inline(name: str) -> bool:

@@ -22,7 +22,7 @@ from viewer.gui.jobs_qt import JobHandle, start_job
 
 READY, BUILT, READ_ONLY = "ready", "built", "read-only"
 _WAITING_TIP = "Pivot panels count from the events meanwhile; actor chains and cards wait"
-_NO_ROOM = "the entity tables were not built for want of "
+_NO_ROOM = "the entity tables could not be written for want of "
 
 
 class _NoRoom(CaseError):
