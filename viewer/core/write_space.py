@@ -52,9 +52,8 @@ class ImportResourceError(CaseError):
     """An import stopped because the disk holding the case (or the memory) ran out."""
 
     def __init__(self, case_path: Path, exc: BaseException, taken_back: bool) -> None:
-        folder = case_path.resolve().parent
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if lacking_disk(exc):
+            folder = case_path.resolve().parent
             head = (
                 "not enough disk space for the import: DuckDB could not write the case or its "
                 f"temporary files in {folder} ({_free_in(folder)} there now)"
@@ -70,8 +69,12 @@ class ImportResourceError(CaseError):
                 f"{PART_HELD}; it is taken back the next time the case is opened for writing "
                 "(with room to write)"
             )
-        super().__init__(f"{head}. {outcome}: {advice}. ({detail})")
+        super().__init__(f"{head}. {outcome}: {advice}. ({_first_line(exc)})")
         self.taken_back = taken_back
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _free_in(folder: Path) -> str:
@@ -81,17 +84,20 @@ def _free_in(folder: Path) -> str:
         return "its free space unknown"
 
 
+def _disk_space_in(case_path: Path) -> str:
+    folder = case_path.resolve().parent
+    return f"disk space in {folder} ({_free_in(folder)} there now)"
+
+
 def unfolded_note(case_path: Path, exc: BaseException) -> str:
     """What to tell when an import has committed but the checkpoint after it could not write the
     case file: the import stands (its rows are in the write-ahead log, which every open reads),
     and DuckDB refuses the database for the rest of the process."""
-    folder = case_path.resolve().parent
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return (
-        "the import is complete, but DuckDB could not fold it into the case file for want of disk "
-        f"space in {folder} ({_free_in(folder)} there now): it is kept in the case's write-ahead "
-        f"log ({case_path.name}.wal), which every open of the case reads, and folded in once "
-        f"there is room. Free some space there before working on. ({detail})"
+        "the import is complete, but DuckDB could not fold it into the case file for want of "
+        f"{_disk_space_in(case_path)}: it is kept in the case's write-ahead log "
+        f"({case_path.name}.wal), which every open of the case reads, and folded in once there is "
+        f"room. Free some space there before working on. ({_first_line(exc)})"
     )
 
 
@@ -101,12 +107,9 @@ class DeferredSpaceError(CaseError):
     file."""
 
     def __init__(self, case_path: Path, exc: BaseException, built: bool) -> None:
-        folder = case_path.resolve().parent
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if lacking_disk(exc):
-            room = f"disk space in {folder} ({_free_in(folder)} there now)"
-        else:
-            room = "memory (close other programs and try again)"
+        self.built = built
+        self.disk = lacking_disk(exc)  # else memory
+        room = _disk_space_in(case_path) if self.disk else "memory (close other programs and try again)"
         if built:
             text = (
                 "the search index and raw fields are built, but DuckDB could not fold them into "
@@ -120,6 +123,4 @@ class DeferredSpaceError(CaseError):
                 "queries stay exact (the events not yet indexed are read directly); they are "
                 "built once there is room (`caseline reindex CASE`, or the app when it opens the case)"
             )
-        super().__init__(f"{text}. ({detail})")
-        self.built = built
-        self.disk = lacking_disk(exc)  # else memory
+        super().__init__(f"{text}. ({_first_line(exc)})")

@@ -482,16 +482,14 @@ class ImportDialog(QDialog):
         self.summary_tree.clear()
         self._summary_filler.fill(lambda i: summary_item(report.files[i]), len(report.files), lambda: None)
         self.pages.setCurrentWidget(self.summary_tree)
-        self.status_label.setText(
+        text = (
             f"Imported {report.total('kept'):,} events from {len(report.files)} file(s) in "
             f"{report.elapsed:.1f} s — {report.total('rejected'):,} rejected, "
             f"{report.total('duplicate'):,} duplicate. Expand a row to read its warnings."
         )
-        if report.unfolded:
-            self.status_label.setText(
-                f"{html.escape(self.status_label.text())}<br><span style='color:#C62828'>⚠ "
-                f"{html.escape(report.unfolded)}</span>"
-            )
+        if report.unfolded:  # committed, but not folded into the case file (a full disk)
+            text += f"<br><span style='color:#C62828'>⚠ {html.escape(report.unfolded)}</span>"
+        self.status_label.setText(text)
 
     def _update_buttons(self) -> None:
         running = self.running

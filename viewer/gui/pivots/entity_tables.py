@@ -9,12 +9,13 @@ chain and cards say they are waiting. A read-only case cannot be changed: it is 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import duckdb
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
-from viewer.core.case_file import CaseError, CaseFile
+from viewer.core.case_file import CaseFile
 from viewer.core.entities import builder
 from viewer.core.jobs import Cancelled, Job, JobContext
 from viewer.core.write_space import lacking_disk, resource_failure
@@ -22,18 +23,19 @@ from viewer.gui.jobs_qt import JobHandle, start_job
 
 READY, BUILT, READ_ONLY = "ready", "built", "read-only"
 _WAITING_TIP = "Pivot panels count from the events meanwhile; actor chains and cards wait"
-_NO_ROOM = "the entity tables could not be written for want of "
 
 
-class _NoRoom(CaseError):
-    def __init__(self, exc: duckdb.Error) -> None:
-        lacking = "disk space" if lacking_disk(exc) else "memory"
-        super().__init__(f"{_NO_ROOM}{lacking}: {str(exc).splitlines()[0]}")
+@dataclass(frozen=True)
+class NoRoom:
+    """The build found no room to write (the disk full, or the memory); the case is as before."""
+
+    disk: bool
+    message: str
 
 
-def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
+def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str | NoRoom:
     """READY when the tables cover the events, BUILT after bringing them up to date, READ_ONLY when
-    they are stale and the case cannot be written."""
+    they are stale and the case cannot be written, NoRoom when the build found no room."""
     cur = case.cursor()
     try:
         if builder.is_ready(cur):
@@ -49,9 +51,12 @@ def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str:
         except duckdb.InterruptException as exc:
             raise Cancelled() from exc
         except duckdb.Error as exc:
-            if resource_failure(exc):
-                raise _NoRoom(exc) from exc
-            raise
+            if not resource_failure(exc):
+                raise
+            disk = lacking_disk(exc)
+            lacking = "disk space" if disk else "memory"
+            first = str(exc).splitlines()[0]
+            return NoRoom(disk, f"the entity tables could not be written for want of {lacking}: {first}")
         finally:
             remove()
         return BUILT
@@ -136,7 +141,12 @@ class EntityTables(QObject):
 
     @Slot(object)
     def _on_finished(self, result: object) -> None:
-        if result == READ_ONLY:
+        if isinstance(result, NoRoom):
+            self._no_room = result.message
+            lacking = "disk full" if result.disk else "out of memory"
+            self._set_state(f"Entity tables not built: {lacking} (counts come from the events)")
+            self.label.setToolTip(result.message)
+        elif result == READ_ONLY:
             self._set_state("Entity tables not built (read-only case): counts come from the events")
         else:
             self._set_state("")
@@ -145,14 +155,7 @@ class EntityTables(QObject):
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        first = message.splitlines()[0]
-        if first.startswith(_NO_ROOM):
-            self._no_room = first
-            lacking = "disk full" if first.startswith(_NO_ROOM + "disk") else "out of memory"
-            self._set_state(f"Entity tables not built: {lacking} (counts come from the events)")
-            self.label.setToolTip(first)
-        else:
-            self._set_state(f"Entity tables failed: {first}")
+        self._set_state(f"Entity tables failed: {message.splitlines()[0]}")
 
     @Slot()
     def _on_done(self) -> None:
