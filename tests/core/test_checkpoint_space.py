@@ -6,15 +6,11 @@ case again. The disk is a file size limit (tests.support.disk_limit)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support.disk_limit import files_limited_to, no_room_past
+from tests.support.disk_limit import files_limited_to, limited_cli, no_room_past
 from tests.support.import_evidence import records, snapshot, write_gz
 from viewer.core import derived
 from viewer.core.case_file import CaseError, CaseFile
@@ -113,34 +109,12 @@ def test_deferred_builds_with_no_room_say_whether_they_were_kept(tmp_path: Path)
     assert _search_index_built(path)
 
 
-_LIMITED_CLI = textwrap.dedent(
-    """
-    import resource, signal, sys
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from viewer.cli import main
-    sys.exit(main(sys.argv[2:]))
-    """
-)
-
-
-def _limited_cli(limit: int, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _LIMITED_CLI, str(limit), *args],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_the_cli_reports_an_import_its_checkpoint_could_not_fold_in(tmp_path: Path) -> None:
     """The import's summary as usual, then a warning (exit 0: the import is in); the deferred
     builds are not attempted in a process whose database DuckDB gave up."""
     path = _case(tmp_path)
     evidence = write_gz(tmp_path / "ev" / "more.json.gz", records(500))
-    run = _limited_cli(no_room_past(path), "import", str(path), str(evidence))
+    run = limited_cli(no_room_past(path), "import", str(path), str(evidence))
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert "seen 500 = kept 500 + rejected 0 + duplicate 0" in run.stdout
@@ -190,7 +164,7 @@ def test_reindex_on_a_full_disk_says_so(tmp_path: Path) -> None:
     """`caseline reindex` builds every derived structure; with no room for the write-ahead log it
     fails with the deferred builds' words (before: DuckDB's error), exit 2, the case unchanged."""
     path = _case(tmp_path)
-    run = _limited_cli(64 * 1024, "reindex", str(path))
+    run = limited_cli(64 * 1024, "reindex", str(path))
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith(

@@ -5,15 +5,12 @@ full disk."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support.disk_limit import files_limited_to
+from tests.support.disk_limit import files_limited_to, limited_cli
 from tests.support.import_evidence import records, write_gz
 from viewer.core import chunk_import, ingest
 from viewer.core.case_file import CaseFile
@@ -94,39 +91,20 @@ def test_the_forecast_needs_growth_and_bytes_still_to_read(tmp_path: Path) -> No
         assert forecast.warning(1_000, 1_000) == ""  # nothing left to read
 
 
+#: What `small_chunks` and `CHECKPOINT_EVERY_COMMIT` set, in the CLI's process.
 _CLI_SMALL_CHUNKS = textwrap.dedent(
     """
-    import resource, signal, sys
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     from viewer.core import case_file, chunk_import, ingest
     ingest.CHUNK_FILES, chunk_import.COMMIT_BYTES = 1, 1
     connect = case_file._connect
     case_file._connect = lambda *a, **k: connect(*a, **k).execute("SET checkpoint_threshold = '64KB'")
-    from viewer.cli import main
-    sys.exit(main(sys.argv[2:]))
     """
 )
 
 
 def test_the_cli_warns_once_then_the_import_stops_on_the_full_disk(tmp_path: Path) -> None:
     path, evidence = _case_and_evidence(tmp_path)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _CLI_SMALL_CHUNKS,
-            str(path.stat().st_size + ROOM),
-            "import",
-            str(path),
-            str(evidence),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = limited_cli(path.stat().st_size + ROOM, "import", str(path), str(evidence), setup=_CLI_SMALL_CHUNKS)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.splitlines()
     warnings = [i for i, line in enumerate(lines) if line.startswith("warning: the disk may fill")]

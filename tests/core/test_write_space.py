@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.disk_limit import limited_cli
 from tests.support.import_evidence import records, snapshot, taken_back_at_next_open, write_gz
 from viewer.core import ingest
 from viewer.core.array_extract import extract_arrays, scratch_dir
@@ -136,18 +137,6 @@ def test_extract_arrays_copies_when_there_is_room(tmp_path: Path) -> None:
     assert found.array_path is not None and found.array_path.stat().st_size > 100 * 1024
 
 
-_LIMITED_CLI = textwrap.dedent(
-    """
-    import resource, signal, sys
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from viewer.cli import main
-    sys.exit(main(["import", sys.argv[2], sys.argv[3], "--no-search-index"]))
-    """
-)
-
-
 def test_the_cli_says_the_disk_is_full_and_the_import_is_taken_back(tmp_path: Path) -> None:
     """The case file may not grow past 6 MB (a file size limit fails writes as a full disk does):
     40,000 events need more (7 MB). The CLI prints one clear error and exits 2, with no traceback;
@@ -158,13 +147,7 @@ def test_the_cli_says_the_disk_is_full_and_the_import_is_taken_back(tmp_path: Pa
         before = snapshot(case)
     assert path.stat().st_size < 6 * 1024**2
     evidence = _evidence(tmp_path / "ev", files=20, per_file=2_000)
-    run = subprocess.run(
-        [sys.executable, "-c", _LIMITED_CLI, str(6 * 1024**2), str(path), str(evidence)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = limited_cli(6 * 1024**2, "import", str(path), str(evidence), "--no-search-index")
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith("error: not enough disk space for the import"), run.stderr

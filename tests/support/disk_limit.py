@@ -8,8 +8,12 @@ database for the rest of the process."""
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -46,3 +50,30 @@ def no_room_past(case_path: Path) -> int:
     """A limit that lets a case's write-ahead log take a few MB but its file grow by one page:
     a small import commits, and the checkpoint after it finds no room."""
     return case_path.stat().st_size + 4096
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+_LIMITED_CLI = textwrap.dedent(
+    """
+    import resource, signal, sys
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    exec(sys.argv[2])
+    from viewer.cli import main
+    sys.exit(main(sys.argv[3:]))
+    """
+)
+
+
+def limited_cli(limit: int, *args: str, setup: str = "") -> subprocess.CompletedProcess[str]:
+    """`caseline ARGS` in a process whose files may not grow past `limit`; `setup` is Python run
+    before the command (a test's chunk sizes, say)."""
+    return subprocess.run(
+        [sys.executable, "-c", _LIMITED_CLI, str(limit), setup, *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
