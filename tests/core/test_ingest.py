@@ -16,7 +16,7 @@ import pytest
 from tests.support.import_evidence import records as _records
 from tests.support.import_evidence import snapshot as _snapshot
 from tests.support.import_evidence import write_gz as _write_gz
-from viewer.core import ingest
+from viewer.core import evidence_hash, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.ingest_sql import uid_conflict_sql
@@ -234,7 +234,7 @@ def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
 ) -> None:
     """Every file is hashed before anything is written: with progress (a bucket copy of 200,000
     files takes a while to read) and a cancel that stops the reading."""
-    monkeypatch.setattr(ingest, "HASH_THREADS_FROM", threads_from)
+    monkeypatch.setattr(evidence_hash, "HASH_THREADS_FROM", threads_from)
     for i in range(40):
         _write_gz(tmp_path / "more" / f"{i:02d}.json.gz", _records(5, 1000 + i * 5))
     sizes = sum(f.stat().st_size for f in (tmp_path / "more").iterdir())
@@ -255,8 +255,8 @@ def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
         for i in range(40):
             _write_gz(tmp_path / "later" / f"{i:02d}.json.gz", _records(5, 5000 + i * 5))
         hashed: list[Path] = []
-        real = ingest.sha256_file
-        monkeypatch.setattr(ingest, "sha256_file", lambda path: hashed.append(path) or real(path))
+        real = evidence_hash.sha256_file
+        monkeypatch.setattr(evidence_hash, "sha256_file", lambda path: hashed.append(path) or real(path))
         token = CancelToken()
 
         def cancel_at_the_fifth(p: Progress) -> None:
@@ -268,7 +268,7 @@ def test_hashing_counts_files_and_bytes_and_stops_on_cancel(
                 case, [tmp_path / "later"], ctx=JobContext(token, cancel_at_the_fifth, min_interval=0)
             )
         assert _snapshot(case) == before
-        assert 5 <= len(hashed) <= 5 + ingest.HASH_AHEAD  # read no further than the few ahead
+        assert 5 <= len(hashed) <= 5 + evidence_hash.HASH_AHEAD  # read no further than the few ahead
 
 
 def test_digest_files_are_ledger_entries_not_events(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The import pipeline: plan (find files, sniff formats) then run (chunks committed as they go).
+"""The import pipeline: plan (`core.import_plan`: find files, sniff formats) then run (files
+hashed by `core.evidence_hash`, then chunks committed as they go).
 
     paths -> sources.discover -> sniff each file -> ImportPlan (shown to the user before importing)
     ImportPlan -> chunks of files per format -> stage SQL -> verdicts -> events / warnings / ledger
@@ -14,16 +15,12 @@ open. Every file reconciles: seen = kept + rejected + duplicate.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
-from collections import deque
-from collections.abc import Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -33,14 +30,15 @@ from viewer.core import derived, gc_pause, import_undo
 from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
 from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
+from viewer.core.evidence_hash import hash_files
+from viewer.core.import_plan import ImportPlan, PlannedFile, PlanSummary, plan_import
 from viewer.core.ingest_sql import uid_conflict_sql
 from viewer.core.jobs import Cancelled, JobContext
-from viewer.core.plan_sniff import sniff_files
-from viewer.core.sources import Discovery, SourceFile, discover, gzip_and_text_size
+from viewer.core.sources import gzip_and_text_size
 from viewer.core.space_forecast import SpaceForecast
 from viewer.core.write_space import ImportResourceError, resource_failure, unfolded_note
 from viewer.formats import registry
-from viewer.formats.base import FormatSpec, ReaderKind, Role
+from viewer.formats.base import ReaderKind, Role
 
 CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memory, paces progress
 #: Files per statement (documents, text, JSON lines, Parquet). Buckets hold thousands of small
@@ -50,72 +48,8 @@ CHUNK_BYTES = 48 * 1024**2  # compressed input per DuckDB statement: bounds memo
 #: log lines in 20,000 files 17.9 s (9.2 s; files of 200 lines: 6.6 -> 4.8 s, peak RSS 0.79 ->
 #: 0.93 GB as the text bound, not the count, now ends their chunks). Big files chunk as before.
 CHUNK_FILES = 4096
-#: Files hashed ahead of the one reported (two threads; a cancel reads no further).
-HASH_AHEAD = 4
 #: Ledger rows converted to Arrow at a time (see `_write_ledger`).
 LEDGER_SLICE = 8192
-#: Average file size from which files are hashed on two threads (see `_hash_files`).
-HASH_THREADS_FROM = 256 * 1024
-
-
-@dataclass
-class PlannedFile:
-    source: SourceFile
-    spec: FormatSpec | None
-    candidates: list[str]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def role(self) -> str:
-        if self.source.is_archive:
-            return "container"
-        if self.spec is None:
-            return "unknown"
-        return self.spec.role.value
-
-    @property
-    def ambiguous(self) -> bool:
-        return len(self.candidates) > 1
-
-
-@dataclass
-class ImportPlan:
-    files: list[PlannedFile]
-    discovery: Discovery
-    forced_format: str | None = None
-    # Where the files came from when not from the user's disk: ('live:aws-s3', acquisition record).
-    # The record goes into imports.params next to the paths; it never holds secrets.
-    origin: tuple[str, dict] | None = None
-
-    @property
-    def total_bytes(self) -> int:
-        return self.summary().events_bytes
-
-    def summary(self) -> PlanSummary:
-        """Files per role, bytes of events and the files of unknown format, in one pass. A
-        window asks for it from the thread that made the plan: a bucket copy holds 200,000 files,
-        and each pass over them took ~100 ms of the window's thread."""
-        roles: dict[str, int] = {}
-        unknown: list[int] = []
-        events_bytes = 0
-        for i, pf in enumerate(self.files):
-            role = pf.role
-            roles[role] = roles.get(role, 0) + 1
-            if role == "events":
-                events_bytes += pf.source.size
-            elif role == "unknown":
-                unknown.append(i)
-        return PlanSummary(roles, events_bytes, unknown)
-
-    def cleanup(self) -> None:
-        self.discovery.cleanup()
-
-
-@dataclass(frozen=True)
-class PlanSummary:
-    roles: dict[str, int]  # role -> files
-    events_bytes: int  # bytes of the files read as events (`ImportPlan.total_bytes`)
-    unknown: list[int]  # indexes of the files of unknown format, in order
 
 
 @dataclass
@@ -165,62 +99,13 @@ class ImportReport:
         return [f for f in self.files if f.role == "unknown"]
 
 
-def plan_import(
-    paths: list[str | os.PathLike[str]], forced_format: str | None = None, ctx: JobContext | None = None
-) -> ImportPlan:
-    """Discover and sniff; nothing is written. Raises SourceError / UnknownFormatError early.
-
-    `ctx`: progress (files found, then files looked at) and cancel: planning a bucket of 200,000
-    small files takes a minute. Cancelled leaves no unpacked archive behind.
-
-    The cyclic collector is held off meanwhile, as for an import (`gc_pause`): a plan holds seven
-    objects a file and none in a cycle, and each full collection walked all of them (200,000
-    files: 17.1-20.5 -> 12.1-15.1 s of the planning process's CPU)."""
-    with gc_pause.paused():
-        return _plan(paths, registry.get(forced_format) if forced_format else None, forced_format, ctx)
-
-
-def _plan(
-    paths: list[str | os.PathLike[str]],
-    forced: FormatSpec | None,
-    forced_format: str | None,
-    ctx: JobContext | None,
-) -> ImportPlan:
-    disc = discover(paths, ctx)
-    planned = []
-    sniffed_files = sniff_files(disc.files, registry.all_specs(), ctx)
-    try:
-        for src, sniffed in zip(disc.files, sniffed_files, strict=True):
-            if sniffed is None:
-                planned.append(PlannedFile(src, None, [], list(src.problems)))
-                continue
-            found, notes = sniffed.found, sniffed.notes
-            spec = forced or (found[0] if found else None)
-            if sniffed.blank and src.size == 0:
-                notes.append("file is empty")
-            planned.append(PlannedFile(src, spec, [f.name for f in found], notes))
-    except BaseException:
-        sniffed_files.close()  # stops its head readers
-        disc.cleanup()
-        raise
-    return ImportPlan(planned, disc, forced_format)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) -> ImportReport:
     """Import a plan into the case, chunks committed as they go; on cancel or error nothing is kept."""
     ctx = ctx or JobContext()
     case.require_writable("import evidence")
     started = time.monotonic()
     prog = ctx.progress
-    hashes = _hash_files(plan, ctx)
+    hashes = hash_files(plan, ctx)
     cur = case.cursor()
     cur.execute(
         f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'"
@@ -268,56 +153,6 @@ def run_import(case: CaseFile, plan: ImportPlan, ctx: JobContext | None = None) 
     prog.phase = "done"
     ctx.report(force=True)
     return report
-
-
-def _hash_files(plan: ImportPlan, ctx: JobContext) -> list[str]:
-    """Every file's SHA-256, before anything is written (re-imported files are known by it), with
-    progress and cancel per file: 200,000 files of a bucket copy take a while to read. A cancel
-    leaves at most HASH_AHEAD files read past the one it came at."""
-    prog = ctx.progress
-    prog.phase, prog.files_total = "hashing", len(plan.files)
-    prog.bytes_total = sum(f.source.size for f in plan.files)  # every file: archives, digests too
-    prog.files_done = prog.bytes_done = 0
-    ctx.report(force=True)
-    hashes: list[str] = []
-    # Two threads only for big files: hashing releases the GIL, but for small ones the two
-    # threads mostly wait for it (20,000 files of 12 KB: 1.2-1.5 s on two, 0.36 s on one;
-    # 1,000 of 158 KB: 0.09 s on two, 0.12 s on one).
-    two = prog.bytes_total >= HASH_THREADS_FROM * max(len(plan.files), 1)
-    paths = [f.source.real_path for f in plan.files]
-    with contextlib.closing(_sha256_each(paths, two)) as each:  # closed: the rest stays unread
-        for f, sha in zip(plan.files, each, strict=False):
-            hashes.append(sha)
-            prog.files_done += 1
-            prog.bytes_done += f.source.size
-            ctx.report()
-            if ctx.token.cancelled:
-                break
-    ctx.check()
-    prog.files_done = prog.bytes_done = 0  # the import's own count starts
-    prog.bytes_total = plan.total_bytes
-    return hashes
-
-
-def _sha256_each(paths: list[Path], two_threads: bool) -> Generator[str, None, None]:
-    """`sha256_file` of each path, in order; on two threads at most HASH_AHEAD files ahead (not a
-    future per file of 200,000). Closed early, it reads no further."""
-    if not two_threads:
-        yield from map(sha256_file, paths)
-        return
-    ahead: deque[Future[str]] = deque()
-    rest = iter(paths)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        try:
-            while True:
-                while len(ahead) < HASH_AHEAD and (path := next(rest, None)) is not None:
-                    ahead.append(pool.submit(sha256_file, path))
-                if not ahead:
-                    return
-                yield ahead.popleft().result()
-        finally:
-            for waiting in ahead:  # not started: not read
-                waiting.cancel()
 
 
 def _take_back(case: CaseFile, import_id: int) -> bool:
@@ -661,6 +496,7 @@ def import_paths(
 __all__ = [
     "ImportPlan",
     "ImportReport",
+    "PlanSummary",
     "FileResult",
     "PlannedFile",
     "plan_import",
