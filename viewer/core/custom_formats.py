@@ -133,7 +133,7 @@ def _complete_elements(text: str, pos: int, limit: int) -> Iterator[dict[str, An
             pos += 1
         try:
             value, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # a sample needs none of what follows
             return
         if isinstance(value, dict):
             count += 1

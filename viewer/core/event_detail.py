@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from viewer.core.json_depth import cut_below
 from viewer.schema import NORMALIZED_FIELDS
 
 
@@ -30,11 +31,22 @@ class EventDetail:
     event_id: int
     fields: dict[str, Any]  # normalized fields in schema order; NULLs left out
     raw: Any  # the parsed raw record (usually a dict)
-    raw_text: str  # pretty-printed raw JSON, keys in their original order
+    raw_text: str  # pretty-printed raw JSON, keys in their original order (see `parse_raw`)
     provenance: Provenance
 
 
 _COLUMNS = [f.name for f in NORMALIZED_FIELDS]
+
+
+def parse_raw(raw_text: str) -> tuple[Any, str]:
+    """The raw record parsed, and its text to copy: pretty-printed, keys in their order. A record
+    nested deeper than Python's parser goes (see `core.json_depth`) is parsed cut at a readable
+    depth, and its text is the record as stored, every level of it."""
+    try:
+        raw = json.loads(raw_text)
+    except RecursionError:
+        return json.loads(cut_below(raw_text)), raw_text
+    return raw, json.dumps(raw, indent=2, ensure_ascii=False)
 
 
 def fetch_raw(cur: duckdb.DuckDBPyConnection, event_id: int) -> tuple[str, int, int] | None:
@@ -71,11 +83,11 @@ def fetch_event(cur: duckdb.DuckDBPyConnection, event_id: int) -> EventDetail | 
         "SELECT path, sha256, format FROM evidence WHERE evidence_id = ?", [evidence_id]
     ).fetchall()
     path, sha256, fmt = ev[0] if ev else (None, None, None)
-    raw = json.loads(raw_text) if raw_text is not None else None
+    raw, pretty = parse_raw(raw_text) if raw_text is not None else (None, "null")
     return EventDetail(
         event_id=int(event_id),
         fields=fields,
         raw=raw,
-        raw_text=json.dumps(raw, indent=2, ensure_ascii=False),
+        raw_text=pretty,
         provenance=Provenance(int(evidence_id), int(record_index), path, sha256, fmt),
     )

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from viewer.core import gunzip
 from viewer.core.csv_fast import fast_csv_arrays, rows_of
+from viewer.core.json_depth import element_end
 from viewer.core.sources import GZIP_MAGIC, decode_text
 from viewer.formats.base import Reader, ReaderKind, canonical_header
 
@@ -265,13 +266,36 @@ def _array_elements(text: str, pos: int, problems: list[Problem]) -> Iterator[tu
                 return
             pos = resumed
             continue
+        except RecursionError:  # valid or not, deeper than Python parses: skipped whole
+            problems.append(
+                Problem(
+                    index,
+                    "record",
+                    f"record nested too deeply to read (char {pos}): about 1,000 levels or more",
+                    lost_record=True,
+                )
+            )
+            index += 1
+            closed = element_end(text, pos)
+            if closed is None:  # not closed before the text ends: look for records inside it
+                resumed = _resync(text, pos + 1, template)
+                if resumed is None:
+                    return
+                pos = resumed
+                continue
+            pos = _past_separator(text, closed)
+            continue
         if template is None and isinstance(value, dict):
             template = set(value)
         yield index, text[pos:end]
         index += 1
-        pos = _WS.match(text, end).end()  # type: ignore[union-attr]
-        if pos < len(text) and text[pos] == ",":
-            pos += 1
+        pos = _past_separator(text, end)
+
+
+def _past_separator(text: str, end: int) -> int:
+    """Where the element after the one ending at `end` starts: past blanks and one comma."""
+    pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+    return pos + 1 if pos < len(text) and text[pos] == "," else pos
 
 
 def _resync(text: str, pos: int, template: set[str] | None) -> int | None:
@@ -280,7 +304,7 @@ def _resync(text: str, pos: int, template: set[str] | None) -> int | None:
         cand = pos + m.end() - 1
         try:
             value, _ = _DECODER.raw_decode(text, cand)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(value, dict) and (template is None or len(template & set(value)) * 2 >= len(template)):
             return cand

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer import schema
-from viewer.core.event_detail import EventDetail, fetch_event, fetch_raw
+from viewer.core.event_detail import EventDetail, fetch_event, fetch_raw, parse_raw
 from viewer.core.jobs import CancelToken
 from viewer.gui.event_table_model import display_value
 from viewer.gui.jobs_qt import SupersedingRunner
@@ -192,7 +192,7 @@ class DetailPane(QWidget):
             return
         raw_text, evidence_id, record_index = found
         self.fields_table.setRowCount(0)  # the previous event's fields must not sit beside this record
-        self._fill_raw(json.loads(raw_text))
+        self._fill_raw(parse_raw(raw_text)[0])
         self._raw_shown_for = event_id
         self.title_label.setText(f"Event #{event_id}")
         self.provenance_label.setText(f"<b>Evidence #{evidence_id}</b> · <b>record</b> #{record_index}")
