@@ -13,6 +13,7 @@ import pytest
 
 from viewer.core.case_file import CaseFile
 from viewer.core.custom_formats import (
+    FLATTEN_LEVELS,
     SampleError,
     draft_format,
     preview_times,
@@ -350,3 +351,16 @@ def test_files_a_generic_mapping_cannot_read_are_refused_with_a_reason(tmp_path:
     f.write_text(content)
     with pytest.raises(SampleError, match="x.txt"):
         read_sample(f)
+
+
+def test_records_nested_past_pythons_recursion_limit_still_give_a_sample(tmp_path: Path) -> None:
+    """orjson reads 1,024 levels and Python's json module recurses per level: a damaged record
+    nested ~1,000 deep stopped the sample (and the mapping dialog) with a RecursionError."""
+    deep_objects = tmp_path / "objects.json"
+    deep_objects.write_text('[{"t": "2024-05-01T10:00:00Z", "x": ' + '{"a": ' * 1000 + "1" + "}" * 1001 + "]")
+    sample = read_sample(deep_objects)
+    assert sample.fields == ["t", "x" + ".a" * (FLATTEN_LEVELS - 1)]
+    assert sample.rows[0]["t"] == "2024-05-01T10:00:00Z"
+    deep_arrays = tmp_path / "arrays.json"  # past orjson too: the records before it are the sample
+    deep_arrays.write_text('[{"t": "2024-05-01T10:00:00Z"}, {"x": ' + "[" * 3000 + "]" * 3000 + "}]")
+    assert read_sample(deep_arrays).rows == [{"t": "2024-05-01T10:00:00Z"}]

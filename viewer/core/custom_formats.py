@@ -24,6 +24,8 @@ from viewer.formats.custom import CustomFormat, Shape, csv_header, join_key_path
 from viewer.formats.timeparse import TimeSpec, guess, parse_values
 
 SAMPLE_ROWS = 50
+#: Key levels a sampled record is flattened to (field paths longer than this are not mapped).
+FLATTEN_LEVELS = 32
 _DECODER = json.JSONDecoder()
 
 
@@ -152,7 +154,9 @@ def _json_sample(
 
 
 def _flatten(value: Any, prefix: list[str]) -> Iterator[tuple[str, str | None]]:
-    if isinstance(value, dict) and (value or not prefix):
+    # Objects deeper than FLATTEN_LEVELS stay one field, as arrays do: orjson reads 1,024 levels,
+    # more than Python recurses (a damaged record nested 1,000 deep stopped the sample).
+    if isinstance(value, dict) and (value or not prefix) and len(prefix) < FLATTEN_LEVELS:
         for k, v in value.items():
             yield from _flatten(v, [*prefix, str(k)])
         return
@@ -162,7 +166,10 @@ def _flatten(value: Any, prefix: list[str]) -> Iterator[tuple[str, str | None]]:
     elif isinstance(value, str):
         yield name, value
     else:
-        yield name, orjson.dumps(value).decode()
+        try:
+            yield name, orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # past orjson's 255 levels when writing
+            yield name, "(nested too deeply to show)"
 
 
 # -- helping the user choose ---------------------------------------------------------------------
