@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tests.support.deep_json import DEEP, nested, record, trail
 from viewer.core.case_file import CaseFile
-from viewer.core.event_detail import fetch_event
+from viewer.core.event_detail import fetch_event, parse_raw
 from viewer.core.ingest import FileResult, import_paths
-from viewer.core.json_depth import SHOWN_LEVELS, cut_below, element_end
+from viewer.core.json_depth import SHOWN_LEVELS, cut_below, deeper_than, element_end
 
 
 def _import(tmp_path: Path, path: Path) -> tuple[FileResult, list[str], CaseFile]:
@@ -83,3 +83,17 @@ def test_a_deep_record_duckdb_kept_opens_cut_with_its_whole_text_to_copy(tmp_pat
             cur, cur.execute("SELECT event_id FROM events WHERE event_uid = 'ev-0'").fetchone()[0]
         )
         assert shallow is not None and shallow.raw_text == json.dumps(json.loads(record(0)), indent=2)
+
+
+def test_a_record_python_parses_but_deeper_than_shown_is_cut_too() -> None:
+    """500 levels parse, but the tree and the pretty text would recurse once per level from the
+    window's thread, near the limit: cut as well, and the stored text kept."""
+    text = record(1, nested(500))
+    raw, copied = parse_raw(text)
+    assert copied == text
+    value = raw["requestParameters"]["x"]
+    while isinstance(value, list):
+        value = value[0]
+    assert value.startswith(f"\u22ef {2 + 500 - SHOWN_LEVELS} more levels nested here")  # record, its object
+    assert deeper_than(json.loads(text), SHOWN_LEVELS) and not deeper_than(raw, SHOWN_LEVELS)
+    assert not deeper_than(json.loads(record(0)), 3) and deeper_than(json.loads(record(0)), 1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from viewer.core.json_depth import cut_below
+from viewer.core.json_depth import SHOWN_LEVELS, cut_below, deeper_than
 from viewer.schema import NORMALIZED_FIELDS
 
 
@@ -40,13 +40,15 @@ _COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 
 def parse_raw(raw_text: str) -> tuple[Any, str]:
     """The raw record parsed, and its text to copy: pretty-printed, keys in their order. A record
-    nested deeper than Python's parser goes (see `core.json_depth`) is parsed cut at a readable
-    depth, and its text is the record as stored, every level of it."""
+    nested deeper than a person reads (see `core.json_depth`) is parsed cut at SHOWN_LEVELS, and
+    its text is the record as stored, every level of it."""
     try:
         raw = json.loads(raw_text)
+        if not deeper_than(raw, SHOWN_LEVELS):  # the tree and the pretty text recurse per level
+            return raw, json.dumps(raw, indent=2, ensure_ascii=False)
     except RecursionError:
-        return json.loads(cut_below(raw_text)), raw_text
-    return raw, json.dumps(raw, indent=2, ensure_ascii=False)
+        pass
+    return json.loads(cut_below(raw_text)), raw_text
 
 
 def fetch_raw(cur: duckdb.DuckDBPyConnection, event_id: int) -> tuple[str, int, int] | None:

@@ -2,14 +2,16 @@
 
 DuckDB's JSON reader takes records nested thousands of levels deep (a damaged or hostile record:
 no cloud log nests past a few dozen), but Python's `json` module recurses once per level and
-raises RecursionError near 1,000 (orjson stops at 1,024 with a decode error). So the salvage
-reader skips such an element whole (`element_end`) and the detail pane shows a record cut at a
-depth a person can read (`cut_below`), with the record's own text kept for copying.
+raises RecursionError near 1,000 (orjson stops at 1,024 with a decode error), as does anything
+that walks the parsed value recursively. So the salvage reader skips such an element whole
+(`element_end`) and the detail pane shows a record cut at a depth a person can read
+(`deeper_than`, `cut_below`), with the record's own text kept for copying.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: Levels shown in full; deeper containers become one placeholder string.
 SHOWN_LEVELS = 64
@@ -31,6 +33,20 @@ def element_end(text: str, pos: int) -> int | None:
             if depth == 0:
                 return m.end()
     return None
+
+
+def deeper_than(value: Any, levels: int) -> bool:
+    """Whether parsed JSON nests containers more than `levels` deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > levels:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def cut_below(text: str, levels: int = SHOWN_LEVELS) -> str:
