@@ -3,6 +3,7 @@ beyond MAX_FILES_LISTED (a 200,000-file bucket made a 76 MB report); the digest 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -71,3 +72,12 @@ def test_a_large_ledger_is_summarised_by_folder_with_the_files_that_need_a_look(
     assert ledger["d"]["sha256"] in html  # the file with the rejected record, listed in full
     assert all(ledger[n]["sha256"] not in html for n in "abce")  # the others only counted
     assert _digest(case) in html
+
+
+def test_report_times_have_four_digit_years() -> None:
+    """strftime's %Y writes year 1 as '1'; a handed-on report writes every year in four digits."""
+    assert report._t(dt.datetime(1, 1, 1, tzinfo=dt.UTC)) == "0001-01-01 00:00:00 UTC"
+    assert (
+        report._t(dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+        == "2024-05-01 10:00:00 UTC"
+    )

@@ -20,6 +20,22 @@ MAX_OBJECT_BYTES = 128 * 1024**2
 _STAGE_COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 
 
+# The times Python's datetime holds (years 1 to 9999). DuckDB parses more (year 10000, years BC)
+# and hands those to Python as text, which broke the window on the whole case (its time span, the
+# timeline, every page) over one record: such a time is no valid time.
+_TIME_COLUMNS = {f.name for f in NORMALIZED_FIELDS if f.sql_type == "TIMESTAMPTZ"}
+_TIME_RANGE = "TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
+
+
+def stage_columns_sql() -> str:
+    """The mapped columns as the INSERT takes them from its inner SELECT, a time outside the
+    range Python holds made NULL (a NULL `ts` rejects the record: `settle`)."""
+    return ", ".join(
+        f"CASE WHEN {c} BETWEEN {_TIME_RANGE} THEN {c} END AS {c}" if c in _TIME_COLUMNS else c
+        for c in _STAGE_COLUMNS
+    )
+
+
 def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -129,7 +145,7 @@ def insert_events_sql(spec: FormatSpec, records: str) -> str:
     cols = ["event_id", *_STAGE_COLUMNS, "evidence_id", "record_index", "uid_conflict", "raw", "dedup_key"]
     return f"""
         INSERT INTO events ({", ".join(cols)})
-        SELECT {EVENT_ID_SQL}, {", ".join(_STAGE_COLUMNS)},
+        SELECT {EVENT_ID_SQL}, {stage_columns_sql()},
             evidence_id, record_index, false, raw, {DEDUP_KEY_SQL}
         FROM (
             SELECT evidence_id, record_index, raw, {", ".join(exprs)}

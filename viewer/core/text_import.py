@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from viewer.core.ingest_sql import DEDUP_KEY_SQL
+from viewer.core.ingest_sql import DEDUP_KEY_SQL, stage_columns_sql
 from viewer.core.packed_halves import EVENT_ID_SQL
 from viewer.core.record_readers import Problem, read_bytes
 from viewer.core.sources import decode_text
@@ -365,7 +365,7 @@ class TextPlan:
         ]
         return f"""
             INSERT INTO events ({", ".join(cols)})
-            SELECT {EVENT_ID_SQL}, {", ".join(_STAGE_COLUMNS)},
+            SELECT {EVENT_ID_SQL}, {stage_columns_sql()},
                 evidence_id, record_index, false, raw, {DEDUP_KEY_SQL}
             FROM (
                 SELECT evidence_id, record_index, {raw} AS raw, {", ".join(exprs)}

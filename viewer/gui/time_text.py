@@ -39,14 +39,19 @@ def format_ts(value: dt.datetime | None, tz: dt.tzinfo = DISPLAY_TZ) -> str:
     off = v.utcoffset() or dt.timedelta(0)
     sign = "-" if off < dt.timedelta(0) else "+"
     minutes = abs(int(off.total_seconds())) // 60
-    return f"{v:%Y-%m-%d %H:%M:%S}.{v.microsecond // 1000:03d} {sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{_date_time(v)}.{v.microsecond // 1000:03d} {sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def format_ts_short(value: dt.datetime | None, tz: dt.tzinfo = DISPLAY_TZ) -> str:
     """'2024-03-12 14:03:07' for ranges where the offset is stated once alongside."""
     if value is None:
         return ""
-    return f"{to_display(value, tz):%Y-%m-%d %H:%M:%S}"
+    return _date_time(to_display(value, tz))
+
+
+def _date_time(v: dt.datetime) -> str:
+    """'2024-03-12 14:03:07'; the year in four digits always (strftime's %Y writes year 1 as '1')."""
+    return f"{v.year:04d}-{v:%m-%d %H:%M:%S}"
 
 
 def format_range(start: dt.datetime, end: dt.datetime, tz: dt.tzinfo = DISPLAY_TZ) -> str:

@@ -95,7 +95,8 @@ def _t(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, dt.datetime):
-        return escape(v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+        utc = v.astimezone(dt.UTC)
+        return escape(f"{utc.year:04d}-{utc:%m-%d %H:%M:%S} UTC")  # %Y writes year 1 as '1'
     if isinstance(v, int):
         return f"{v:,}"
     return escape(str(v))
