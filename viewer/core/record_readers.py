@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AnyStr
 
 import orjson
 import pyarrow as pa
@@ -23,6 +24,7 @@ import pyarrow as pa
 from viewer.core import gunzip
 from viewer.core.csv_fast import fast_csv_arrays, rows_of
 from viewer.core.json_depth import element_end
+from viewer.core.lone_surrogates import keep_as_text
 from viewer.core.sources import GZIP_MAGIC, decode_text
 from viewer.formats.base import Reader, ReaderKind, canonical_header
 
@@ -82,10 +84,23 @@ def records(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tup
     if reader.kind is ReaderKind.CSV:
         return _csv_rows(path, reader, problems)
     if reader.kind is ReaderKind.DOCUMENT:
-        return _document(read_text(path, problems), reader.records_path, problems)
+        return _document(read_json_text(path, problems), reader.records_path, problems)
     if reader.kind is ReaderKind.EXPLODE:
-        return _exploded(read_text(path, problems), reader, problems)
+        return _exploded(read_json_text(path, problems), reader, problems)
     return iter(())
+
+
+def read_json_text(path: Path, problems: list[Problem]) -> str:
+    """`read_text` of JSON, its lone surrogate escapes kept as text (`core.lone_surrogates`)."""
+    return kept_surrogates(read_text(path, problems), problems)
+
+
+def kept_surrogates(text: AnyStr, problems: list[Problem]) -> AnyStr:
+    """`lone_surrogates.keep_as_text`, its note among the file's problems."""
+    text, note = keep_as_text(text)
+    if note is not None:
+        problems.append(Problem(note[0], "line", note[1]))
+    return text
 
 
 def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
@@ -154,7 +169,7 @@ def embedded_text(item: object, key: str) -> str | None:
 
 
 def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
-    for n, line in enumerate(read_text(path, problems).splitlines(), start=1):
+    for n, line in enumerate(read_json_text(path, problems).splitlines(), start=1):
         if line.strip():
             yield n, line
 

@@ -1,0 +1,81 @@
+"""JSON escapes of a UTF-16 surrogate without its pair, kept as text.
+
+JSON allows `"\\udc80"` (RFC 8259 leaves what it means to the reader), and the producers that
+escape what they cannot encode write it: Python's `json.dumps` for a string decoded with
+`surrogateescape`, JavaScript's `JSON.stringify` for a half of a character. Attacker-controlled
+fields (a user agent, a URL) carry them. DuckDB's JSON reader (and orjson) refuse the whole
+record, so a record holding one was rejected as invalid JSON: one escape could take an event out
+of the timeline. Each such escape gets one more backslash, so the record reads the six characters
+`\\udc80` where it had the escape, nothing else of it changes, and a note says where.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import AnyStr
+
+# A run of backslashes, then u and a surrogate's four hex digits. The escape is real only when the
+# run is odd: an even run is escaped backslashes followed by the letter u.
+_ESCAPE = re.compile(r"(\\+)u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_ESCAPE_BYTES = re.compile(rb"(\\+)u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_HIGH = frozenset("89abAB")
+# The first look, all that evidence without a surrogate escape pays: a regular expression with a
+# literal start scans ~2 GB/s here, where `b"\\ud" in text or b"\\uD" in text` took 2.6x as long.
+_ANY = re.compile(r"\\u[dD][89a-fA-F]")
+_ANY_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_escapes(text: AnyStr) -> list[int]:
+    """Where each lone surrogate escape starts (its backslash): a high half not followed at once
+    by a low one, or a low half not preceded by a high one."""
+    pattern = _ESCAPE_BYTES if isinstance(text, bytes) else _ESCAPE
+    found: list[tuple[int, bool, int]] = []  # (start, is high, end)
+    for m in pattern.finditer(text):  # type: ignore[arg-type]
+        if len(m.group(1)) % 2 == 0:
+            continue
+        start = m.end() - 6
+        digit = text[start + 3 : start + 4]
+        high = (digit.decode() if isinstance(digit, bytes) else digit) in _HIGH
+        found.append((start, high, m.end()))
+    lone: list[int] = []
+    i = 0
+    while i < len(found):
+        start, high, end = found[i]
+        if high and i + 1 < len(found) and found[i + 1][0] == end and not found[i + 1][1]:
+            i += 2  # a pair: one character
+            continue
+        lone.append(start)
+        i += 1
+    return lone
+
+
+def keep_as_text(text: AnyStr) -> tuple[AnyStr, tuple[int, str] | None]:
+    """`text` with a backslash before each lone surrogate escape, and a note for the file (the
+    line of the first, and what was done: no record is lost) when there was one. Text without a
+    surrogate escape comes back as it is after one search."""
+    if (_ANY_BYTES if isinstance(text, bytes) else _ANY).search(text) is None:  # type: ignore[arg-type]
+        return text, None
+    starts = lone_escapes(text)
+    if not starts:
+        return text, None
+    backslash = b"\\" if isinstance(text, bytes) else "\\"
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    pieces = []
+    kept_from = 0
+    for start in starts:
+        pieces += [text[kept_from:start], backslash]
+        kept_from = start
+    pieces.append(text[kept_from:])
+    shown = []
+    for start in starts[:3]:
+        escape = text[start : start + 6]
+        shown.append(
+            f"{escape.decode() if isinstance(escape, bytes) else escape} at line {text.count(newline, 0, start) + 1}"
+        )
+    more = f" and {len(starts) - 3:,} more" if len(starts) > 3 else ""
+    note = (
+        f"{len(starts):,} UTF-16 surrogate escape{'s' if len(starts) > 1 else ''} without "
+        f"{'their' if len(starts) > 1 else 'its'} pair ({', '.join(shown)}{more}) kept as text "
+        "with one more backslash: DuckDB's JSON reader refuses a record holding one"
+    )
+    return backslash[:0].join(pieces), (text.count(newline, 0, starts[0]) + 1, note)
