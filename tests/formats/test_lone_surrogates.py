@@ -69,11 +69,15 @@ def test_json_lines_keep_the_record(tmp_path: Path) -> None:
     first, second = (DATA / "k8s_audit" / "audit.log").read_text().splitlines()[:2]
     evil = json.loads(second) | {"userAgent": EVIL}
     path = tmp_path / "audit.log"
-    path.write_text("\n".join([first, json.dumps(evil)]) + "\n")
+    broken_too = json.dumps(evil | {"auditID": "other"})[:-2]  # cut: no escape makes it whole
+    path.write_text("\n".join([first, json.dumps(evil), broken_too]) + "\n")
     f, kept = _import(tmp_path, path)
-    assert (f.counts.seen, f.counts.kept, f.counts.rejected) == (2, 2, 0)
+    assert (f.counts.seen, f.counts.kept, f.counts.rejected) == (3, 2, 1)
     assert kept[2]["userAgent"] == "evil \\udc80 agent"
-    assert [w.split(":")[0] for w in f.warnings] == ["line 2"] and "kept as text" in f.warnings[0]
+    assert [w.split(": ")[:2] for w in f.warnings] == [
+        ["line 2", "1 record held a UTF-16 surrogate escape without its pair (\\udc80 in the first)"],
+        ["line 3", "invalid JSON"],
+    ]
 
 
 def test_a_records_document_keeps_the_record(tmp_path: Path) -> None:

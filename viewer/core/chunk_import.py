@@ -41,6 +41,7 @@ from viewer.core.insert_batches import ROW_GROUP, SMALL_BATCH, statements
 from viewer.core.insert_carry import InsertCarry
 from viewer.core.jobs import JobContext
 from viewer.core.json_lines_import import as_json, json_lines_table, json_records_sql, read_json_lines_files
+from viewer.core.lone_surrogates import keep_refused
 from viewer.core.python_batches import PythonBatch, python_batches, up_to_a_batch
 from viewer.core.read_ahead import read_ahead
 from viewer.core.record_readers import Problem
@@ -553,6 +554,14 @@ class ChunkImporter:
         finally:
             with contextlib.suppress(duckdb.TransactionException):  # as in _each_statement
                 self.cur.unregister(f"{name}_checked")
+        table, surrogates = keep_refused(self.cur, table, "py_problems")
+        for kept in surrogates:
+            self._record_problems(
+                kept.evidence_id,
+                self._display_path(kept.evidence_id),
+                [Problem(kept.first_index, spec.reader.position_kind, kept.note())],
+                counts,
+            )
         problems = "SELECT * FROM py_problems"
         self.cur.execute(ingest_sql.problem_warnings_sql(problems), [self.import_id])
         found = self.cur.execute(ingest_sql.problem_counts_sql(problems)).fetchall()
@@ -609,6 +618,13 @@ class ChunkImporter:
                 f"{spec.reader.position_kind} {pos}: {spec.mapping.ts_missing_reason}"
             )
         cur.execute(ingest_sql.DROP_UNKEPT_SQL)
+
+    def _display_path(self, evidence_id: int) -> str:
+        return str(
+            self.cur.execute(
+                "SELECT display_path FROM chunk_files WHERE evidence_id = ?", [evidence_id]
+            ).fetchall()[0][0]
+        )
 
     def _record_problems(self, eid: int, path: str, problems: list[Problem], counts: dict) -> None:
         """Damage found while splitting records: each is a warning, and a lost record a rejection."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from viewer.core.record_readers import Problem, kept_surrogates, read_bytes
+from viewer.core.record_readers import Problem, read_bytes
 from viewer.core.sources import decode_text
 from viewer.core.text_import import TextFile, line_array, lines_table
 from viewer.formats.base import FormatSpec
@@ -34,7 +34,7 @@ _BLANK = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028
 
 def read_json_lines_file(evidence_id: int, path: Path) -> TextFile:
     problems: list[Problem] = []
-    raw = kept_surrogates(read_bytes(path, problems), problems)
+    raw = read_bytes(path, problems)
     data = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return _python_lines(evidence_id, raw, problems)

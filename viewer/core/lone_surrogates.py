@@ -12,7 +12,13 @@ of the timeline. Each such escape gets one more backslash, so the record reads t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import AnyStr
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # A run of backslashes, then u and a surrogate's four hex digits. The escape is real only when the
 # run is odd: an even run is escaped backslashes followed by the letter u.
@@ -79,3 +85,75 @@ def keep_as_text(text: AnyStr) -> tuple[AnyStr, tuple[int, str] | None]:
         "with one more backslash: DuckDB's JSON reader refuses a record holding one"
     )
     return backslash[:0].join(pieces), (text.count(newline, 0, starts[0]) + 1, note)
+
+
+def keep_refused(
+    cur: duckdb.DuckDBPyConnection, table: pa.Table, refused: str
+) -> tuple[pa.Table, list[Kept]]:
+    """The records of `table` (evidence_id, record_index, r) that DuckDB refused as invalid JSON
+    (rows of the temp table `refused`, with their `problem`) for a lone surrogate escape alone:
+    their texts in `table` kept as text, their rows out of `refused`. Only the refused rows are
+    searched, so evidence without such an escape pays nothing (a search of every JSON line
+    before DuckDB read them cost ~0.5 s per GB)."""
+    found = cur.execute(
+        f"SELECT evidence_id, record_index, r::VARCHAR FROM {refused} "
+        f"WHERE problem = 'invalid JSON' AND regexp_matches(r::VARCHAR, '{_ANY.pattern}')"
+    ).fetchall()
+    fixed: dict[str, str] = {}
+    kept: dict[int, Kept] = {}
+    for evidence_id, record_index, text in found:
+        starts = lone_escapes(text)
+        if not starts:
+            continue
+        repaired, _ = keep_as_text(text)
+        try:
+            orjson.loads(repaired)
+        except orjson.JSONDecodeError:
+            continue  # broken in another way too: refused as it was
+        fixed[f"{evidence_id}:{record_index}"] = repaired
+        if evidence_id not in kept:
+            kept[evidence_id] = Kept(evidence_id, record_index, text[starts[0] : starts[0] + 6])
+        kept[evidence_id].records += 1
+    if not fixed:
+        return table, []
+    cur.register("_surrogates_kept", pa.table({"k": list(fixed)}))
+    try:
+        cur.execute(
+            f"DELETE FROM {refused} WHERE evidence_id::VARCHAR || ':' || record_index::VARCHAR "
+            "IN (SELECT k FROM _surrogates_kept)"
+        )
+    finally:
+        cur.unregister("_surrogates_kept")
+    keys = pc.binary_join_element_wise(
+        pc.cast(table.column("evidence_id"), pa.string()),
+        pc.cast(table.column("record_index"), pa.string()),
+        ":",
+    )
+    at = pc.index_in(keys, value_set=pa.array(list(fixed)))
+    texts = table.column("r")
+    typed = hasattr(texts.type, "storage_type")  # typed JSON (`json_lines_import.as_json`)
+    storage = pa.chunked_array([c.storage if typed else c for c in texts.chunks]).cast(pa.large_string())
+    replaced = pc.coalesce(pc.take(pa.array(list(fixed.values()), pa.large_string()), at), storage)
+    column = pa.chunked_array(
+        [pa.ExtensionArray.from_storage(texts.type, c) if typed else c for c in replaced.chunks],
+        texts.type if typed else pa.large_string(),
+    )
+    return table.set_column(table.schema.get_field_index("r"), "r", column), list(kept.values())
+
+
+@dataclass
+class Kept:
+    """A file's records kept by `keep_refused`: the first one's index and escape, and how many."""
+
+    evidence_id: int
+    first_index: int
+    escape: str
+    records: int = 0
+
+    def note(self) -> str:
+        many = self.records > 1
+        return (
+            f"{self.records:,} record{'s' if many else ''} held a UTF-16 surrogate escape without its pair "
+            f"({self.escape} in the first): kept, the escape as text with one more backslash "
+            "(DuckDB's JSON reader refuses such a record)"
+        )

@@ -86,12 +86,13 @@ def records(path: Path, reader: Reader, problems: list[Problem]) -> Iterator[tup
     if reader.kind is ReaderKind.DOCUMENT:
         return _document(read_json_text(path, problems), reader.records_path, problems)
     if reader.kind is ReaderKind.EXPLODE:
-        return _exploded(read_json_text(path, problems), reader, problems)
+        return _exploded(read_text(path, problems), reader, problems)
     return iter(())
 
 
 def read_json_text(path: Path, problems: list[Problem]) -> str:
-    """`read_text` of JSON, its lone surrogate escapes kept as text (`core.lone_surrogates`)."""
+    """`read_text` of a JSON document the fast path refused, its lone surrogate escapes kept as
+    text (`core.lone_surrogates`): DuckDB refuses a file holding one."""
     return kept_surrogates(read_text(path, problems), problems)
 
 
@@ -101,6 +102,29 @@ def kept_surrogates(text: AnyStr, problems: list[Problem]) -> AnyStr:
     if note is not None:
         problems.append(Problem(note[0], "line", note[1]))
     return text
+
+
+def _documents(text: str, problems: list[Problem]) -> list[tuple[int, object]]:
+    """The file as one JSON document, else one per line (by line number). Lone surrogate
+    escapes, which orjson refuses, are kept as text (`core.lone_surrogates`) once the file fails
+    to parse as it is: only such files pay the search."""
+    try:
+        return [(1, orjson.loads(text))]
+    except orjson.JSONDecodeError:
+        text = kept_surrogates(text, problems)
+    try:
+        return [(1, orjson.loads(text))]
+    except orjson.JSONDecodeError:
+        pass
+    docs: list[tuple[int, object]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            docs.append((n, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            problems.append(Problem(n, "line", f"invalid JSON: {exc}", lost_record=True))
+    return docs
 
 
 def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
@@ -119,18 +143,8 @@ def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tu
     if not text or text.isspace():  # no stripped copy of a whole file to learn it
         problems.append(Problem(0, "byte", "file is empty"))
         return
-    try:
-        docs: list[tuple[int, object]] = [(1, orjson.loads(text))]
-    except orjson.JSONDecodeError:
-        docs = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                docs.append((n, orjson.loads(line)))
-            except orjson.JSONDecodeError as exc:
-                problems.append(Problem(n, "line", f"invalid JSON: {exc}", lost_record=True))
     index = 0
+    docs = _documents(text, problems)
     for line_no, doc in docs:
         try:
             items = list(reader.explode(doc))
@@ -169,7 +183,7 @@ def embedded_text(item: object, key: str) -> str | None:
 
 
 def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
-    for n, line in enumerate(read_json_text(path, problems).splitlines(), start=1):
+    for n, line in enumerate(read_text(path, problems).splitlines(), start=1):
         if line.strip():
             yield n, line
 
