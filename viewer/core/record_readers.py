@@ -9,6 +9,7 @@ mapping them is SQL's job, so every path ends in the same mapping. Each yields
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,7 +17,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AnyStr
 
 import orjson
 import pyarrow as pa
@@ -96,9 +96,9 @@ def read_json_text(path: Path, problems: list[Problem]) -> str:
     return kept_surrogates(read_text(path, problems), problems)
 
 
-def kept_surrogates(text: AnyStr, problems: list[Problem]) -> AnyStr:
+def kept_surrogates(text: str, problems: list[Problem], first_line: int = 1) -> str:
     """`lone_surrogates.keep_as_text`, its note among the file's problems."""
-    text, note = keep_as_text(text)
+    text, note = keep_as_text(text, first_line)
     if note is not None:
         problems.append(Problem(note[0], "line", note[1]))
     return text
@@ -106,25 +106,35 @@ def kept_surrogates(text: AnyStr, problems: list[Problem]) -> AnyStr:
 
 def _documents(text: str, problems: list[Problem]) -> list[tuple[int, object]]:
     """The file as one JSON document, else one per line (by line number). Lone surrogate
-    escapes, which orjson refuses, are kept as text (`core.lone_surrogates`) once the file fails
-    to parse as it is: only such files pay the search."""
+    escapes, which orjson refuses, are kept as text (`core.lone_surrogates`) once orjson has
+    refused the text for one: no other file pays a search."""
     try:
         return [(1, orjson.loads(text))]
-    except orjson.JSONDecodeError:
-        text = kept_surrogates(text, problems)
-    try:
-        return [(1, orjson.loads(text))]
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if _for_a_surrogate(exc):
+            text = kept_surrogates(text, problems)
+            with contextlib.suppress(orjson.JSONDecodeError):
+                return [(1, orjson.loads(text))]
     docs: list[tuple[int, object]] = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            docs.append((n, orjson.loads(line)))
+            try:
+                docs.append((n, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                if not _for_a_surrogate(exc):
+                    raise
+                docs.append((n, orjson.loads(kept_surrogates(line, problems, n))))
         except orjson.JSONDecodeError as exc:
             problems.append(Problem(n, "line", f"invalid JSON: {exc}", lost_record=True))
     return docs
+
+
+def _for_a_surrogate(exc: orjson.JSONDecodeError) -> bool:
+    """orjson's words for a surrogate escape without its pair ('no low surrogate', 'invalid high
+    surrogate'...)."""
+    return "surrogate" in str(exc)
 
 
 def _exploded(text: str, reader: Reader, problems: list[Problem]) -> Iterator[tuple[int, str]]:
