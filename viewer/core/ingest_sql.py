@@ -21,8 +21,8 @@ _STAGE_COLUMNS = [f.name for f in NORMALIZED_FIELDS]
 
 
 # The times Python's datetime holds (years 1 to 9999). DuckDB parses more (year 10000, years BC)
-# and hands those to Python as text, which broke the window on the whole case (its time span, the
-# timeline, every page) over one record: such a time is no valid time.
+# and hands those to Python as text: one such record failed its import (the ledger's time span)
+# or, kept, the window on the whole case (time span, timeline, pages). Such a time is no time.
 _TIME_COLUMNS = {f.name for f in NORMALIZED_FIELDS if f.sql_type == "TIMESTAMPTZ"}
 _TIME_RANGE = "TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
 
