@@ -13,6 +13,7 @@ import gzip
 import json
 from pathlib import Path
 
+from tests.support.import_evidence import timed_trail
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import FileResult, import_paths
 
@@ -37,19 +38,7 @@ def _import(tmp_path: Path, path: Path) -> tuple[FileResult, dict[object, tuple]
 
 
 def test_json_records_out_of_pythons_range_are_rejected(tmp_path: Path) -> None:
-    records = [
-        {
-            "eventVersion": "1.08",
-            "eventTime": t,
-            "eventSource": "s3.amazonaws.com",
-            "eventName": "GetObject",
-            "awsRegion": "us-east-1",
-            "eventID": name,
-        }
-        for name, t in CLOUDTRAIL_TIMES.items()
-    ]
-    path = tmp_path / "trail.json"
-    path.write_text(json.dumps({"Records": records}))
+    path = timed_trail(tmp_path / "trail.json", CLOUDTRAIL_TIMES)
     f, kept = _import(tmp_path, path)
     assert (f.counts.seen, f.counts.kept, f.counts.rejected) == (5, 3, 2)
     assert kept["year-1"][0] == dt.datetime(1, 1, 1, tzinfo=dt.UTC)

@@ -46,16 +46,18 @@ def _duplicate_line(data: bytes, rng: random.Random) -> bytes:
     return b"\n".join([*lines[:at], lines[at], *lines[at:]])
 
 
-def _retype(data: bytes, rng: random.Random) -> bytes:
-    values = list(re.finditer(rb'": ?"[^"]*"', data))
-    if not values:
+def _at_a_match(pattern: bytes, data: bytes, rng: random.Random, new: Callable[[bytes], bytes]) -> bytes:
+    """`data` with one match of `pattern`, chosen by `rng`, replaced by `new(match)`."""
+    found = list(re.finditer(pattern, data))
+    if not found:
         return data
-    m = rng.choice(values)
-    return (
-        data[: m.start()]
-        + rng.choice([b'": 12345', b'": null', b'": {}', b'": [1]', b'": -1.5e308'])
-        + data[m.end() :]
-    )
+    m = rng.choice(found)
+    return data[: m.start()] + new(m.group()) + data[m.end() :]
+
+
+def _retype(data: bytes, rng: random.Random) -> bytes:
+    other = [b'": 12345', b'": null', b'": {}', b'": [1]', b'": -1.5e308']
+    return _at_a_match(rb'": ?"[^"]*"', data, rng, lambda _: rng.choice(other))
 
 
 def _deep(data: bytes, rng: random.Random) -> bytes:
@@ -64,19 +66,11 @@ def _deep(data: bytes, rng: random.Random) -> bytes:
 
 
 def _lone_surrogate(data: bytes, rng: random.Random) -> bytes:
-    values = list(re.finditer(rb'": ?"[^"\\]+', data))
-    if not values:
-        return data
-    m = rng.choice(values)
-    return data[: m.end()] + b"\\udc80" + data[m.end() :]
+    return _at_a_match(rb'": ?"[^"\\]+', data, rng, lambda value: value + b"\\udc80")
 
 
 def _far_year(data: bytes, rng: random.Random) -> bytes:
-    years = list(re.finditer(rb"\b20[0-9][0-9]-[01][0-9]-", data))
-    if not years:
-        return data
-    m = rng.choice(years)
-    return data[: m.start()] + b"10000-01-" + data[m.end() :]
+    return _at_a_match(rb"\b20[0-9][0-9]-[01][0-9]-", data, rng, lambda _: b"10000-01-")
 
 
 def _crlf_and_bom(data: bytes, rng: random.Random) -> bytes:

@@ -5,9 +5,9 @@ window opens on it with its time span, bars and table, every time written with a
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
+from tests.support.import_evidence import timed_trail
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.gui.time_text import format_range, format_ts
@@ -24,19 +24,7 @@ def test_times_print_with_four_digit_years() -> None:
 
 
 def test_window_opens_on_a_case_from_year_1_to_9999(qtbot, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    records = [
-        {
-            "eventVersion": "1.08",
-            "eventTime": t,
-            "eventSource": "s3.amazonaws.com",
-            "eventName": "GetObject",
-            "awsRegion": "us-east-1",
-            "eventID": f"e{i}",
-        }
-        for i, t in enumerate(TIMES)
-    ]
-    evidence = tmp_path / "trail.json"
-    evidence.write_text(json.dumps({"Records": records}))
+    evidence = timed_trail(tmp_path / "trail.json", {f"e{i}": t for i, t in enumerate(TIMES)})
     with CaseFile.create(tmp_path / "case.caseline") as case:
         import_paths(case, [evidence])
     win = open_window(qtbot, settings, tmp_path / "case.caseline")

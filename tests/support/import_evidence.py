@@ -62,3 +62,20 @@ def taken_back_at_next_open(path: Path, before: dict[str, list]) -> list[dict]:
     new = log[len(before["activity_log"]) :]
     assert [row[3] for row in new] == ["unfinished_import_removed"] * len(new)
     return [json.loads(row[4]) for row in new]
+
+
+def timed_trail(path: Path, times: dict[str, str]) -> Path:
+    """A plain CloudTrail Records file: one small GetObject record per (eventID, eventTime)."""
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventTime": t,
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "awsRegion": "us-east-1",
+            "eventID": event_id,
+        }
+        for event_id, t in times.items()
+    ]
+    path.write_text(json.dumps({"Records": records}))
+    return path
