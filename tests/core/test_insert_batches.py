@@ -106,8 +106,9 @@ def test_duckdb_writes_whole_groups_or_groups_at_least_half_full(tmp_path: Path)
 
     Which of DuckDB's two threads takes which batch is the OS's to schedule: on a busy machine
     one thread can take two batches of a statement while the other waits, and the rest is then
-    written alone (seen in 4 of 8 runs beside a second pytest run and a benchmark; never on a
-    quiet machine). So the layout is asked of any of three runs, each written afresh."""
+    written alone (4 of 8 runs while a clean-clone test run went on beside them; every
+    clean-clone run before had passed). So the layout is asked of any of three runs, each
+    written afresh."""
     layouts = []
     for attempt in range(3):
         folder = tmp_path / str(attempt)
