@@ -26,9 +26,9 @@ def element_end(text: str, pos: int) -> int | None:
     depth = 0
     for m in _TOKEN.finditer(text, pos):
         token = m.group()
-        if token in "[{":
+        if token in ("[", "{"):
             depth += 1
-        elif token in "]}":
+        elif token in ("]", "}"):
             depth -= 1
             if depth == 0:
                 return m.end()
@@ -59,12 +59,12 @@ def cut_below(text: str, levels: int = SHOWN_LEVELS) -> str:
     deepest = 0
     for m in _TOKEN.finditer(text):
         token = m.group()
-        if token in "[{":
+        if token in ("[", "{"):
             depth += 1
             if depth > levels and cut_at < 0:
                 cut_at, deepest = m.start(), depth
             deepest = max(deepest, depth)
-        elif token in "]}":
+        elif token in ("]", "}"):
             depth -= 1
             if cut_at >= 0 and depth == levels:
                 out.append(text[kept_from:cut_at])

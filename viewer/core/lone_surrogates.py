@@ -55,12 +55,6 @@ def keep_as_text(text: str, first_line: int = 1) -> tuple[str, tuple[int, str] |
     starts = lone_escapes(text) if _ANY.search(text) else []
     if not starts:
         return text, None
-    pieces = []
-    kept_from = 0
-    for start in starts:
-        pieces += [text[kept_from:start], "\\"]
-        kept_from = start
-    pieces.append(text[kept_from:])
     line = [first_line + text.count("\n", 0, start) for start in starts[:3]]
     shown = [f"{text[start : start + 6]} at line {n}" for start, n in zip(starts, line, strict=False)]
     more = f" and {len(starts) - 3:,} more" if len(starts) > 3 else ""
@@ -69,7 +63,18 @@ def keep_as_text(text: str, first_line: int = 1) -> tuple[str, tuple[int, str] |
         f"{'their' if len(starts) > 1 else 'its'} pair ({', '.join(shown)}{more}) kept as text "
         "with one more backslash: DuckDB's JSON reader refuses a record holding one"
     )
-    return "".join(pieces), (line[0], note)
+    return _backslashed(text, starts), (line[0], note)
+
+
+def _backslashed(text: str, starts: list[int]) -> str:
+    """`text` with one more backslash at each of `starts`."""
+    pieces = []
+    kept_from = 0
+    for start in starts:
+        pieces += [text[kept_from:start], "\\"]
+        kept_from = start
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
 
 
 def keep_refused(
@@ -90,7 +95,7 @@ def keep_refused(
         starts = lone_escapes(text)
         if not starts:
             continue
-        repaired, _ = keep_as_text(text)
+        repaired = _backslashed(text, starts)
         try:
             orjson.loads(repaired)
         except orjson.JSONDecodeError:
