@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.import_evidence import records, snapshot, taken_back_at_next_open, write_gz
-from viewer.core import chunk_import, ingest
+from viewer.core import chunk_import, chunk_writer, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.jobs import Cancelled, CancelToken, JobContext
@@ -208,7 +208,7 @@ def test_records_keep_their_index_in_a_big_stage_after_a_refused_chunk(
     monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
     monkeypatch.setattr(chunk_import, "COMMIT_BYTES", 1)
     monkeypatch.setattr(chunk_import, "ROW_GROUP", 10_000)
-    monkeypatch.setattr(chunk_import, "INSERT_THREADS_PER_CORE", 3)
+    monkeypatch.setattr(chunk_writer, "INSERT_THREADS_PER_CORE", 3)
     seen_threads: list[int] = []
     insert = chunk_import.ChunkImporter._insert_events
 

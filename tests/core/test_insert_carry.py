@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.import_evidence import snapshot
 from tests.support.line_sources import resolver_record
-from viewer.core import chunk_import, ingest
+from viewer.core import chunk_import, chunk_writer, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.insert_carry import InsertCarry
@@ -107,9 +107,9 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     """A chunk per file, row groups of 4 lines and 2 threads: statements of 8 lines, so most
     files' last lines wait for the next file."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 1)
-    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", 4)
+    monkeypatch.setattr(chunk_writer, "INSERT_ROW_GROUP", 4)
     monkeypatch.setattr(
-        chunk_import, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 2, size)
+        chunk_writer, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 2, size)
     )
 
 
@@ -167,7 +167,7 @@ def test_the_same_lines_give_the_same_case_carried_or_not(
 
     carried = imported("carried.caseline")
     monkeypatch.setattr(
-        chunk_import, "InsertCarry", lambda group, threads, _size: InsertCarry(group, threads, 0)
+        chunk_writer, "InsertCarry", lambda group, threads, _size: InsertCarry(group, threads, 0)
     )
     each = imported("each.caseline")
     assert carried == each
@@ -205,7 +205,7 @@ def test_a_cancel_while_lines_are_carried_leaves_the_case_as_before(
         carries.append(InsertCarry(group, 2, size))
         return carries[-1]
 
-    monkeypatch.setattr(chunk_import, "InsertCarry", made)
+    monkeypatch.setattr(chunk_writer, "InsertCarry", made)
     with CaseFile.create(tmp_path / "case.caseline") as case:
         import_paths(case, [first])
         before = snapshot(case)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from support.line_sources import import_both_ways, resolver_record
 
-from viewer.core import chunk_import, ingest
+from viewer.core import chunk_import, chunk_writer, ingest
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 from viewer.core.insert_carry import InsertCarry
@@ -148,7 +148,7 @@ def test_a_chunk_validated_in_any_statements_and_batches_gives_the_same_case(
 
     plans: list = []
     monkeypatch.setattr(
-        chunk_import, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 2, size)
+        chunk_writer, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 2, size)
     )
     small, groups = import_both_ways(tmp_path, monkeypatch, [tmp_path / "logs"], 4, plans)
     assert small == groups
@@ -166,9 +166,9 @@ def test_records_are_checked_again_only_in_a_chunk_where_some_failed_the_check(
     with a broken line keeps the check, and both chunks come out as the Python reader says.
     Each chunk fills the carry's statement (4 rows, `insert_carry`) alone."""
     monkeypatch.setattr(ingest, "CHUNK_FILES", 1)
-    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", 4)
+    monkeypatch.setattr(chunk_writer, "INSERT_ROW_GROUP", 4)
     monkeypatch.setattr(
-        chunk_import, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 1, size)
+        chunk_writer, "InsertCarry", lambda group, _threads, size: InsertCarry(group, 1, size)
     )
     clean = tmp_path / "a_clean.log"
     clean.write_bytes(("\n".join(_record(i) for i in range(4)) + "\n").encode())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer.core import chunk_import
+from viewer.core import chunk_writer
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 
@@ -39,20 +39,20 @@ def import_both_ways(
     """The case read in small batches of `batch_rows` lines (every chunk under a "row group"),
     then the case read with row groups of `batch_rows` lines (`insert_batches.statements`:
     whole groups, rests split in halves and read first, or two statements of small batches)."""
-    monkeypatch.setattr(chunk_import, "INSERT_SMALL_BATCH", batch_rows)
-    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", 10**9)
+    monkeypatch.setattr(chunk_writer, "INSERT_SMALL_BATCH", batch_rows)
+    monkeypatch.setattr(chunk_writer, "INSERT_ROW_GROUP", 10**9)
     small = _imported(tmp_path / "small.caseline", paths)
-    monkeypatch.setattr(chunk_import, "INSERT_SMALL_BATCH", 2)
-    monkeypatch.setattr(chunk_import, "INSERT_ROW_GROUP", batch_rows)
+    monkeypatch.setattr(chunk_writer, "INSERT_SMALL_BATCH", 2)
+    monkeypatch.setattr(chunk_writer, "INSERT_ROW_GROUP", batch_rows)
     if plans is not None:  # the batch sizes of each chunk's statements, as the import ran them
-        cut = chunk_import.statements
+        cut = chunk_writer.statements
 
         def recorded(*args: object) -> list:
             parts = cut(*args)  # type: ignore[arg-type]
             plans.append([[b.num_rows for b in part] for part in parts])
             return parts
 
-        monkeypatch.setattr(chunk_import, "statements", recorded)
+        monkeypatch.setattr(chunk_writer, "statements", recorded)
     return small, _imported(tmp_path / "groups.caseline", paths)
 
 

@@ -29,7 +29,8 @@ from viewer import __version__
 from viewer.core import derived, gc_pause, import_undo
 from viewer.core.arrow_once import read_once
 from viewer.core.case_file import WRITE_MEMORY_LIMIT, CaseFile, fetch_one
-from viewer.core.chunk_import import ChunkImporter, FastPathRefused, FileCounts, refused_files
+from viewer.core.chunk_import import ChunkImporter, FastPathRefused, refused_files
+from viewer.core.chunk_writer import FileCounts
 from viewer.core.evidence_hash import hash_files
 from viewer.core.import_plan import ImportPlan, PlannedFile, PlanSummary, plan_import
 from viewer.core.ingest_sql import uid_conflict_sql
