@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -42,6 +44,35 @@ def test_not_a_case_is_refused(tmp_path: Path) -> None:
     duckdb.connect(str(other)).execute("CREATE TABLE t (x INT)").fetchall()
     with pytest.raises(CaseError, match="not a Caseline case"):
         CaseFile.open(other)
+
+
+def test_a_case_another_program_holds_is_refused_naming_that_program(tmp_path: Path) -> None:
+    """DuckDB lets no other process open a file one has open for writing, read-only included:
+    the user is told which process holds the case and what to do, not a bare lock error."""
+    path = tmp_path / "held.caseline"
+    CaseFile.create(path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('open', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        for read_only in (False, True):
+            with pytest.raises(CaseError) as err:
+                CaseFile.open(path, read_only=read_only)
+            message = str(err.value)
+            assert f"another program has it open (PID {holder.pid}, python" in message
+            assert "close it there" in message
+            assert "Could not set lock" not in message
+    finally:
+        holder.communicate("")
+    CaseFile.open(path, read_only=True).close()  # free again once that program closed it
 
 
 def test_read_only_changes_nothing(tmp_path: Path) -> None:

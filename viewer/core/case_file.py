@@ -80,11 +80,29 @@ class ReadOnlyCaseError(CaseError):
     """A change was asked of a case opened read-only."""
 
 
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _locked_message(path: Path, error: str) -> str | None:
+    """What to tell a user whose case another process holds. DuckDB lets one process open a
+    file for writing and then no other open it at all, even read-only: a case open in a
+    Caseline window cannot be queried from a terminal, nor imported into, until it is closed."""
+    if "Could not set lock" not in error:
+        return None
+    holder = _LOCK_HOLDER.search(error)
+    who = f" (PID {holder.group(2)}, {Path(holder.group(1)).name})" if holder else ""
+    return (
+        f"cannot open case {path}: another program has it open{who}, a Caseline window or a "
+        "running `caseline` command perhaps. A case file can be open in one program at a time: "
+        "close it there, or wait for that command to finish, then try again."
+    )
+
+
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise CaseError(f"cannot open case {path}: {exc}") from exc
+        raise CaseError(_locked_message(path, str(exc)) or f"cannot open case {path}: {exc}") from exc
     except duckdb.Error as exc:
         raise CaseError(f"{path} is not a Caseline case file: {exc}") from exc
     # Times are UTC internally; DuckDB would otherwise render TIMESTAMPTZ in the local zone.
