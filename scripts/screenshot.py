@@ -44,6 +44,7 @@ def main() -> None:
         "--lanes", default="", help="swimlanes of KIND:VALUE,VALUE... (e.g. principal_id:alice,bob)"
     )
     ap.add_argument("--size", default="1400x900", help="window size, WIDTHxHEIGHT")
+    ap.add_argument("--zone", default="", help="show times in this zone (e.g. Asia/Kolkata, +05:30)")
     ap.add_argument("--out", default=str(REPO / "docs/screenshot.png"))
     args = ap.parse_args()
     from viewer.core.case_file import schema_version_of
@@ -63,6 +64,10 @@ def main() -> None:
     w.show()
     w.open_case(Path(args.case), read_only=True)
     w.timeline.set_stack_by(args.stack_by)
+    if args.zone:
+        from viewer.gui import display_zone
+
+        display_zone.apply(args.zone, settings)
     pump(1500)
     if args.filter:
         w.filter_bar.edit.setText(args.filter)

@@ -235,3 +235,33 @@ def test_incremental_rollup_equals_rebuild(rolled: CaseFile, monkeypatch: pytest
         assert cur.execute("SELECT count(*) FROM timeline_rollup").fetchall() == [(len(incremental),)]
     finally:
         cur.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize(
+    "align", [dt.timedelta(hours=5, minutes=30), dt.timedelta(hours=-3), dt.timedelta(0)]
+)
+@pytest.mark.parametrize("text", ["", "-outcome:success"])  # the rollup, then the events
+def test_bars_start_on_the_display_zones_midnights_and_count_exactly(
+    case: CaseFile, align: dt.timedelta, text: str
+) -> None:
+    """A day's bar starts at the midnight of the zone the window shows, whichever path counts it,
+    and each bar still counts exactly the events of its own interval."""
+    cur = case.cursor()
+    first, last = time_extent(cur)
+    end = last + dt.timedelta(seconds=1)
+    filt = EventFilter(text=text) if text else None
+    for max_buckets in (40, 400):
+        b = bucket_counts(cur, first, end, max_buckets, stack_by="region", filt=filt, top_n=20, align=align)
+        width = b.bucket.total_seconds()
+        assert round(b.edges[0] + align.total_seconds()) % round(width) == 0
+        assert b.edges[0] <= _epoch(first) < b.edges[0] + width
+        where = "AND outcome <> 'success'" if text else ""
+        assert b.total == cur.execute(f"SELECT count(*) FROM events WHERE true {where}").fetchone()[0]
+        totals = b.totals()
+        for i in (0, 1, len(totals) // 2, len(totals) - 1):
+            lo = EPOCH + dt.timedelta(seconds=float(b.edges[i]))
+            hi = EPOCH + dt.timedelta(seconds=float(b.edges[i + 1]))
+            n = cur.execute(
+                f"SELECT count(*) FROM events WHERE ts >= ? AND ts < ? {where}", [lo, min(hi, end)]
+            ).fetchone()[0]
+            assert totals[i] == n

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings, QThreadPool
 from PySide6.QtWidgets import QApplication
 from support.synthetic_case import build_synthetic_case
 
-from viewer.gui import main_thread_gc
+from viewer.gui import main_thread_gc, time_text
 
 N_EVENTS = 20_000
 WAIT_MS = 10_000
@@ -60,6 +60,13 @@ def _drain_pool(qapp: object) -> Iterator[None]:
     QThreadPool.globalInstance().waitForDone(WAIT_MS)
     gc.unfreeze()  # a test that started the application froze what it had (freeze_startup)
     gc.collect()  # this test's cycles, in the main thread, not in the next test's workers
+
+
+@pytest.fixture(autouse=True)
+def _utc_display() -> Iterator[None]:
+    """The display zone is the window's global: a test that changes it must not leave it."""
+    yield
+    time_text.set_display_zone(time_text.UTC_NAME)
 
 
 def open_window(qtbot, settings: QSettings, path: Path, read_only: bool = True):  # type: ignore[no-untyped-def]

@@ -155,11 +155,15 @@ def _check_stack_by(stack_by: str) -> None:
         raise ValueError(f"cannot stack the timeline by '{stack_by}'; chartable fields: {', '.join(names)}")
 
 
-def _aligned_start(start: dt.datetime, width: dt.timedelta) -> int:
-    """Bucket origin in epoch microseconds, aligned to the width (midnight for days) for stable bars."""
+def _aligned_start(start: dt.datetime, width: dt.timedelta, align: dt.timedelta = dt.timedelta(0)) -> int:
+    """Bucket origin in epoch microseconds, aligned to the width (midnight for days) for stable bars,
+    on the wall clock `align` ahead of UTC: a day's bar starts at midnight in the zone the window
+    shows. `align` is taken in whole rollup grains (5 minutes; every zone's offset today is a
+    multiple of 15), so the rollup still serves the counts."""
     us = int((start - _EPOCH).total_seconds() * 1_000_000)
     w = int(width.total_seconds() * 1_000_000)
-    return (us // w) * w
+    off = (int(align.total_seconds() * 1_000_000) // GRAIN_US) * GRAIN_US
+    return ((us + off) // w) * w - off
 
 
 def bucket_counts(
@@ -170,8 +174,11 @@ def bucket_counts(
     stack_by: str = "source_type",
     filt: EventFilter | None = None,
     top_n: int = 8,
+    align: dt.timedelta = dt.timedelta(0),
 ) -> Buckets:
     """Counts of events in [start, end) per nice bucket, split into the top_n categories + other.
+    Buckets start at whole widths of the wall clock `align` ahead of UTC (the display zone's
+    offset: a day's bar from that zone's midnight).
 
     Served from the persisted rollup when the filter is at most a time range and the bucket width
     is a whole number of rollup grains; otherwise from the events table (see `counts_sql`).
@@ -181,7 +188,7 @@ def bucket_counts(
         raise ValueError("start and end must be timezone-aware (UTC)")
     width = nice_bucket((end - start).total_seconds(), width_px_or_max_buckets)
     w_us = int(width.total_seconds() * 1_000_000)
-    origin = _aligned_start(start, width)
+    origin = _aligned_start(start, width, align)
     lo_us, hi_us = _us(start), _us(end)
     n = max(1, -(-(hi_us - origin) // w_us))
     time_only = filt is None or _time_only(filt)

@@ -203,6 +203,11 @@ class DetailPane(QWidget):
         self.provenance_label.setText(message.splitlines()[0] if message else "")
         self.fetchFailed.emit(message)
 
+    def refill_times(self) -> None:
+        """The fields again, their times in the display zone (after the zone changed)."""
+        if self._detail is not None:
+            self._fill_fields(self._detail)
+
     def _fill_fields(self, d: EventDetail) -> None:
         rows: list[tuple[str, str, str]] = []
         known = set()

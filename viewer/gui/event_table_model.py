@@ -15,6 +15,7 @@ reports `RowsSoFar` through `countChanged` until the exact count is known.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from viewer.core.jobs import CancelToken
 from viewer.core.paging import EventPager
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.pager_worker import PagerWorker
-from viewer.gui.time_text import format_ts
+from viewer.gui.time_text import display_zone, display_zone_name, format_ts
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 _Index = QModelIndex | QPersistentModelIndex
@@ -45,11 +46,12 @@ def chooseable_fields() -> list[schema.Field]:
     return [f for f in schema.ALL_EVENT_FIELDS if f.kind is not schema.Kind.JSON and f is not schema.EVENT_ID]
 
 
-def display_value(f: schema.Field, value: Any) -> str:
+def display_value(f: schema.Field, value: Any, tz: dt.tzinfo | None = None) -> str:
+    """A cell's text; times in `tz`, else the display zone."""
     if value is None:
         return ""
     if f.kind is schema.Kind.TIMESTAMP:
-        return format_ts(value)
+        return format_ts(value, tz)
     if f.kind is schema.Kind.BOOL:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -70,6 +72,7 @@ class _Page:
     event_ids: list[int]
     display: list[list[str]]  # [row][column], formatted in the worker thread
     extras: dict[int, Any] = dataclasses.field(default_factory=dict)  # event id -> row extra
+    zone: str = ""  # the display zone its times were written in (`time_text.display_zone_name`)
 
 
 #: Fetches per-row extras (e.g. annotations) for a page's event ids, on the page's worker thread.
@@ -268,6 +271,11 @@ class EventTableModel(QAbstractTableModel):
         self._extras_fetch, self._extras_present = fetch, present
         self.refresh_extras()
 
+    def forget_texts(self) -> None:
+        """The display zone changed: the cached pages' times are in the old one, so pages are read
+        and written again as rows are painted (a page is a few milliseconds)."""
+        self._pages.clear()
+
     def refresh_extras(self) -> None:
         """Re-fetch the extras of the cached pages (after annotations changed), off the UI thread."""
         fetch, epoch = self._extras_fetch, self._epoch
@@ -433,6 +441,7 @@ class EventTableModel(QAbstractTableModel):
             self._fetching = None
             return
         pager, epoch, fields, extras_fetch = self._pager, self._epoch, list(self._fields), self._extras_fetch
+        zone, tz = display_zone_name(), display_zone()  # taken here: the worker must not see a change
         if pager is None:
             self._fetching = None
             return
@@ -445,10 +454,10 @@ class EventTableModel(QAbstractTableModel):
             ids = [int(v) for v in table.column(schema.EVENT_ID.name).to_pylist()]
             cols = [table.column(f.name).to_pylist() for f in fields]
             display = [
-                [display_value(f, col[i]) for f, col in zip(fields, cols, strict=True)]
+                [display_value(f, col[i], tz) for f, col in zip(fields, cols, strict=True)]
                 for i in range(len(ids))
             ]
-            return epoch, page, _Page(ids, display, extras_fetch(ids) if extras_fetch and ids else {})
+            return epoch, page, _Page(ids, display, extras_fetch(ids) if extras_fetch and ids else {}, zone)
 
         self._page_runner.submit(work)
 
@@ -456,7 +465,9 @@ class EventTableModel(QAbstractTableModel):
     def _on_page(self, result: object) -> None:
         epoch, page, data = cast(tuple[int, int, _Page], result)
         self._fetching = None
-        if epoch == self._epoch:
+        if epoch == self._epoch and data.zone != display_zone_name():
+            self._wanted[page] = None  # written in a zone the analyst has left meanwhile: again
+        elif epoch == self._epoch:
             self._pages[page] = data
             while len(self._pages) > self.MAX_PAGES:
                 self._pages.popitem(last=False)

@@ -65,7 +65,7 @@ class FilterBar(QWidget):
         lay.setSpacing(2)
         lay.addLayout(row)
         lay.addWidget(self.error_label)
-        self._show_range()
+        self.show_range()
         self.error_label.hide()
 
     # -- state -----------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class FilterBar(QWidget):
         self._filter = EventFilter()
         self.edit.clear()
         self._set_error(None)
-        self._show_range()
+        self.show_range()
 
     # -- changes ---------------------------------------------------------------------------
     @Slot()
@@ -130,10 +130,11 @@ class FilterBar(QWidget):
 
     def _emit(self, filt: EventFilter) -> None:
         self._filter = filt
-        self._show_range()
+        self.show_range()
         self.filterChanged.emit(filt)
 
-    def _show_range(self) -> None:
+    def show_range(self) -> None:
+        """The time range label, in the display zone (again after the zone changed)."""
         rng = self._filter.time_range
         self.range_label.setVisible(rng is not None)
         self.range_clear.setVisible(rng is not None)

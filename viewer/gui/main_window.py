@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
 from viewer.core.write_space import PART_HELD
-from viewer.gui import thread_priority
+from viewer.gui import display_zone, thread_priority
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
@@ -62,6 +62,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Caseline")
         self.resize(1400, 900)
         self.settings = settings or QSettings()
+        display_zone.restore(self.settings)  # before any widget writes a time
+        self.last_summary: CaseSummary | None = None
+        self.zone_action: QAction | None = None
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
@@ -74,6 +77,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._connect()
+        display_zone.install(self)
         self.features = install_features(self)
         self._show_empty_state()
 
@@ -282,6 +286,7 @@ class MainWindow(QMainWindow):
         self.import_action.setEnabled(not session.read_only)
         self.path_label.setText(str(session.path))
         self.count_label.setText("")
+        self.last_summary = None
         self.span_label.setText("")
         self.filter_bar.reset()
         self.filter_bar.set_count(None)
@@ -296,15 +301,25 @@ class MainWindow(QMainWindow):
         self.indexer.start(session.case)
         thread_priority.lower_others()  # DuckDB's threads, started with the case's connection
 
+    def show_summary_times(self) -> None:
+        """The case's time span in the status bar, in the display zone."""
+        s = self.last_summary
+        if s is not None and s.first_ts is not None and s.last_ts is not None:
+            self.span_label.setText(format_range(s.first_ts, s.last_ts))
+        else:
+            self.span_label.setText("")
+
+    @Slot(str)
+    def on_zone_changed(self, _name: str) -> None:
+        display_zone.refresh_window(self)
+
     @Slot(object)
     def _on_summary(self, summary: CaseSummary) -> None:
         if self.session is not None and summary.events:
             self.session.warm_pages(self.table_model.columns)  # the first time only
         self.count_label.setText(f"{summary.events:,} event{'' if summary.events == 1 else 's'} in case")
-        if summary.first_ts is not None and summary.last_ts is not None:
-            self.span_label.setText(format_range(summary.first_ts, summary.last_ts))
-        else:
-            self.span_label.setText("")
+        self.last_summary = summary
+        self.show_summary_times()
         if summary.events == 0:
             self._show_no_events_state()
         else:
@@ -360,6 +375,7 @@ class MainWindow(QMainWindow):
         self.read_only_badge.hide()
         self.path_label.setText("No case open")
         self.count_label.setText("")
+        self.last_summary = None
         self.span_label.setText("")
         self.import_action.setEnabled(False)
         self.close_action.setEnabled(False)

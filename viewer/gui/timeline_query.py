@@ -16,7 +16,7 @@ import duckdb
 from viewer.core.event_query import EventFilter
 from viewer.core.jobs import CancelToken
 from viewer.core.timeline import bucket_counts, time_extent
-from viewer.gui.time_text import from_epoch
+from viewer.gui.time_text import from_epoch, offset_at
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 END_NUDGE = 0.001  # seconds added past the last event: bucket ranges are half-open [start, end)
@@ -58,7 +58,14 @@ def run_request(req: TimelineRequest, token: CancelToken) -> tuple[Any, ...]:
         token.raise_if_cancelled()
         start, end = from_epoch(lo), from_epoch(hi)
         buckets = bucket_counts(
-            cur, start, end, req.max_buckets, stack_by=req.stack_by, filt=req.filt, top_n=8
+            cur,
+            start,
+            end,
+            req.max_buckets,
+            stack_by=req.stack_by,
+            filt=req.filt,
+            top_n=8,
+            align=offset_at((lo + hi) / 2),  # bars from the display zone's midnights and hours
         )
         return (lo_e, hi_e), buckets, fitted, (start, end)
     finally:

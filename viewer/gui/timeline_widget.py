@@ -12,7 +12,6 @@ never covers bars.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import html
@@ -29,7 +28,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from viewer import schema
 from viewer.core.event_query import EventFilter
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.time_text import format_duration, from_epoch, zone_label
+from viewer.gui.time_axis import ZonedDateAxis
+from viewer.gui.time_text import format_duration, from_epoch
 from viewer.gui.timeline_query import TimelineRequest, run_request
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
@@ -51,21 +51,6 @@ OTHER_COLOUR = "#B0B0B0"
 MIN_BAR_PX = 4  # a bar is at least this many pixels wide: bucket count = plot width / 4
 MAX_BUCKETS = 2000
 DEBOUNCE_MS = 60
-
-
-class _UtcDateAxis(pg.DateAxisItem):
-    """pyqtgraph's date axis in UTC, with day ticks that name the month ("Mar 13", not "13")."""
-
-    def __init__(self) -> None:
-        super().__init__(orientation="bottom", utcOffset=0)
-        # Copies: the zoom levels are module-level objects shared with every other date axis.
-        levels: Any = getattr(self, "zoomLevels")  # noqa: B009 - pyqtgraph sets it untyped
-        copied = type(levels)((k, copy.deepcopy(v)) for k, v in levels.items())
-        self.zoomLevels = copied
-        for level in copied.values():
-            for spec in level.tickSpecs:
-                if spec.format in ("%d", "%a %d"):
-                    spec.format = "%b %d" if spec.format == "%d" else "%a %b %d"
 
 
 def default_stack_field() -> schema.Field:
@@ -140,12 +125,12 @@ class TimelineWidget(QWidget):
         head.addWidget(self.bucket_label)
 
         self.view_box = _TimelineViewBox()
-        self.axis = _UtcDateAxis()
+        self.axis = ZonedDateAxis()
         self.plot_widget = pg.PlotWidget(
             viewBox=self.view_box, axisItems={"bottom": self.axis}, background="w"
         )
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
-        self.plot_item.setLabel("bottom", f"Time ({zone_label()})")
+        self.axis.set_title("Time")
         self.plot_item.setLabel("left", "events")
         self.plot_item.hideButtons()
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)

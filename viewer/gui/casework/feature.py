@@ -30,6 +30,7 @@ from viewer.gui.casework.findings_dock import FindingsDock
 from viewer.gui.casework.handover import Handover
 from viewer.gui.casework.navigation import Navigator
 from viewer.gui.casework.task_status import TaskStatus
+from viewer.gui.display_zone import zone_changed
 from viewer.gui.value_menu import ValueContext
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class CaseworkFeature(QObject):
         self.annotator.changed.connect(self._on_annotations_changed)
         self.annotator.refused.connect(lambda m: w.statusBar().showMessage(m, 10000))
         self.findings.eventActivated.connect(self.navigator.go_to_event)
+        zone_changed().connect(self._on_zone_changed)
         self.findings.menu_builder = self.fill_findings_menu
         self.annotator.lookup = self.annotation_of
         self.markers.eventClicked.connect(self.navigator.go_to_event)
@@ -210,6 +212,12 @@ class CaseworkFeature(QObject):
         """Runs on the table's page thread: one query for a page of rows."""
         session = self.window.session
         return dict(annotation_views.for_events(session.case, event_ids)) if session is not None else {}
+
+    @Slot(str)
+    def _on_zone_changed(self, _name: str) -> None:
+        """Findings and marker tooltips write their times again, in the new display zone."""
+        self.findings.show_data()
+        self.markers.refresh(self.window.session.case if self.window.session is not None else None)
 
     @Slot(str)
     def _on_annotations_changed(self, description: str) -> None:

@@ -136,6 +136,10 @@ class FindingsDock(QDockWidget):
 
         self._runner.submit(work)
 
+    def show_data(self) -> None:
+        """What was loaded last, written again (the display zone changed)."""
+        self._show(self.data)
+
     def add_session_result(self, result: IntegrityResult) -> None:
         """A result shown until the case closes (read-only cases cannot store it)."""
         self.session_results = [r for r in self.session_results if r.kind != result.kind] + [result]

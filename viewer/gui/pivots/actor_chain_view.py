@@ -36,6 +36,7 @@ from viewer.core.entities import builder
 from viewer.core.entities.actors import NO_PRINCIPAL, ActorChain, Hop, actor_chain
 from viewer.core.entities.network import Attribution, attribute_event, finding_links
 from viewer.core.jobs import CancelToken
+from viewer.gui.display_zone import zone_changed
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.time_text import format_ts
 
@@ -104,6 +105,7 @@ class ActorChainWidget(QWidget):
         self.menu_builder: Callable[[QMenu, str, str], None] | None = None  # (menu, field, identity)
         self._build()
         self.clear()
+        zone_changed().connect(self._on_zone_changed)
 
     def _build(self) -> None:
         self.actor_label = QLabel(self)
@@ -181,6 +183,16 @@ class ActorChainWidget(QWidget):
 
         self.actor_label.setText("Resolving the actor…")
         self._runner.submit(work)
+
+    @Slot(str)
+    def _on_zone_changed(self, _name: str) -> None:
+        """The chain's times, written again in the new display zone."""
+        if self._chain is None or self.tree.topLevelItemCount() != len(self._chain.hops):
+            return  # nothing shown, or a network view (it writes no times)
+        for i, hop in enumerate(self._chain.hops):
+            item = self.tree.topLevelItem(i)
+            if item is not None:
+                item.setText(2, format_ts(hop.ts))
 
     def _enable(self, on: bool) -> None:
         for b in (self.everything_button, self.card_button, self.lane_button):

@@ -22,8 +22,9 @@ from viewer.core.entities import builder
 from viewer.core.entities.cards import CARDS
 from viewer.core.entities.filter_terms import kind_for_field
 from viewer.core.jobs import CancelToken
+from viewer.gui.display_zone import zone_changed
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.time_text import format_ts, format_ts_short, offset_text
+from viewer.gui.time_text import format_ts, format_ts_short, zone_label, zone_tag
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 
@@ -75,7 +76,7 @@ def _cell(column: str, value: Any, section: str = "") -> str:
 
 
 def _offset_suffix(sample: Any) -> str:
-    return f" ({offset_text()})" if isinstance(sample, dt.datetime) else ""
+    return f" ({zone_tag()})" if isinstance(sample, dt.datetime) else ""
 
 
 def card_html(card: dict[str, Any]) -> str:
@@ -115,7 +116,7 @@ def card_html(card: dict[str, Any]) -> str:
                 f"<p style='color:#777'>… and {len(value) - MAX_SECTION_ROWS:,} more (in time order; "
                 "filter to the entity to see them all)</p>"
             )
-    parts.append(f"<p style='color:#777'>Times in UTC ({offset_text()}).</p>")
+    parts.append(f"<p style='color:#777'>Times in {zone_label()}.</p>")
     return "".join(parts)
 
 
@@ -189,6 +190,7 @@ class EntityCardWidget(QWidget):
         lay.addLayout(head)
         lay.addWidget(self.browser, 1)
         self.set_source(None)
+        zone_changed().connect(self._on_zone_changed)
 
     @property
     def current(self) -> tuple[str, str] | None:
@@ -230,6 +232,11 @@ class EntityCardWidget(QWidget):
                 cur.close()
 
         self._runner.submit(work)
+
+    @Slot(str)
+    def _on_zone_changed(self, _name: str) -> None:
+        if self._card is not None:  # the card's times, written again in the new display zone
+            self.browser.setHtml(card_html(self._card))
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:

@@ -39,7 +39,7 @@ from viewer.core.entities.kinds import EntityKind
 from viewer.core.entities.pivots import PanelPage, PanelRow, panel_rows
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.time_text import format_ts, offset_text
+from viewer.gui.time_text import format_ts, zone_tag
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 TimeRange = tuple[dt.datetime, dt.datetime]
@@ -51,12 +51,13 @@ COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("Entity", "entity"),
     ("Events", "events"),
     ("Failures", "failures"),
-    (f"First seen ({offset_text()})", "first_seen"),
-    (f"Last seen ({offset_text()})", "last_seen"),
+    ("First seen", "first_seen"),
+    ("Last seen", "last_seen"),
     ("Sources", None),
     ("Clouds", None),
 )
 _NUMERIC = {1, 2}
+_TIME_KEYS = {"first_seen", "last_seen"}
 
 
 class PanelModel(QAbstractTableModel):
@@ -76,6 +77,10 @@ class PanelModel(QAbstractTableModel):
         self._rows = list(rows)
         self._texts = {}
         self.endResetModel()
+
+    def forget_texts(self) -> None:
+        """Drop the formatted texts (the display zone changed); rows are formatted again on paint."""
+        self._texts = {}
 
     def _row_texts(self, row: int) -> tuple[str, ...]:
         texts = self._texts.get(row)
@@ -109,7 +114,8 @@ class PanelModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][0]
+            title, key = COLUMNS[section]
+            return f"{title} ({zone_tag()})" if key in _TIME_KEYS else title
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return "Click to sort (in SQL)" if COLUMNS[section][1] else "Not sortable"
         return None

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QPushButton, QToolButt
 from viewer.core.entities.swimlanes import Lane, LaneBuckets, lane_counts, lanes_extent
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
-from viewer.gui.time_text import format_duration, from_epoch, zone_label
+from viewer.gui.time_axis import ZonedDateAxis
+from viewer.gui.time_text import format_duration, from_epoch
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 DEBOUNCE_MS = 80
@@ -44,7 +45,7 @@ class SwimlaneWidget(QWidget):
     lanesDrawn = Signal(object)  # LaneBuckets (tests, status)
     lanesChanged = Signal()
 
-    def __init__(self, axis: pg.AxisItem | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, axis: ZonedDateAxis | None = None, parent: QWidget | None = None) -> None:
         """`axis`: the bottom axis to use (give a new one of the timeline's class so both read alike)."""
         super().__init__(parent)
         self._axis = axis
@@ -64,11 +65,11 @@ class SwimlaneWidget(QWidget):
         self._build()
 
     def _build(self) -> None:
-        self.axis = self._axis or pg.DateAxisItem(orientation="bottom", utcOffset=0)
+        self.axis = self._axis or ZonedDateAxis()
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis}, background="w")
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=False, alpha=0.15)
-        self.plot_item.setLabel("bottom", f"Time ({zone_label()})")
+        self.axis.set_title("Time")
         self.view_box = self.plot_item.getViewBox()
         self.view_box.setMouseEnabled(x=True, y=False)
         self.view_box.sigXRangeChanged.connect(lambda *_: self._debounce.start())
