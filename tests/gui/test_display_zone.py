@@ -68,6 +68,17 @@ def test_each_time_carries_its_own_offset_across_a_change_to_summer_time() -> No
     assert time_text.to_display(winter).astimezone(dt.UTC) == winter
 
 
+def test_times_at_the_ends_of_the_calendar_stay_shown_in_utc_where_the_zone_cannot() -> None:
+    first = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    last = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    time_text.set_display_zone("America/Los_Angeles")
+    assert time_text.format_ts(first) == "0001-01-01 00:00:00.000 +00:00"  # no year 0 to show
+    assert time_text.format_ts(last).endswith("-08:00")
+    time_text.set_display_zone("Asia/Tokyo")
+    assert time_text.format_ts(last) == "9999-12-31 23:59:59.000 +00:00"
+    assert time_text.format_ts(first) == "0001-01-01 09:18:59.000 +09:18:59"  # Tokyo's mean solar time
+
+
 def _shown_axis(qtbot) -> ZonedDateAxis:  # type: ignore[no-untyped-def]
     """An axis in a shown plot: pyqtgraph measures its labels with the painter's font."""
     axis = ZonedDateAxis()

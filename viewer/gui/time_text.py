@@ -102,9 +102,10 @@ def _fixed_local() -> tuple[dt.tzinfo, str]:
 
 
 def _offset_text(off: dt.timedelta) -> str:
+    """'+05:30'; '+09:18:59' for the odd local mean times zones kept before standard time."""
     sign = "-" if off < dt.timedelta(0) else "+"
-    minutes = abs(int(off.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    minutes, seconds = divmod(abs(int(off.total_seconds())), 60)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}" + (f":{seconds:02d}" if seconds else "")
 
 
 def offset_at(when: dt.datetime | float | None = None, tz: dt.tzinfo | None = None) -> dt.timedelta:
@@ -144,7 +145,10 @@ def zone_label(when: dt.datetime | float | None = None) -> str:
 def to_display(value: dt.datetime, tz: dt.tzinfo | None = None) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)  # the case stores UTC; naive means UTC
-    return value.astimezone(tz or _zone)
+    try:
+        return value.astimezone(tz or _zone)
+    except (OverflowError, ValueError):  # year 1 shown west of UTC, 9999 east of it: left in UTC
+        return value.astimezone(dt.UTC)
 
 
 def format_ts(value: dt.datetime | None, tz: dt.tzinfo | None = None) -> str:
