@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from viewer.core.query.runner import QueryResult, QueryRunner
 from viewer.gui.time_axis import ZonedDateAxis
-from viewer.gui.time_text import zone_label
 
 MAX_POINTS = 5000
 MAX_BARS = 30
@@ -91,9 +90,11 @@ class ResultChart(QWidget):
         if data.shape == "time":
             xs = data.xs
             width = float(np.median(np.diff(xs))) * 0.9 if len(xs) > 1 else 1.0
-            self.plot.setAxisItems({"bottom": ZonedDateAxis()})
+            axis = ZonedDateAxis()
+            self.plot.setAxisItems({"bottom": axis})
+            axis.set_title(data.x)  # 'ts (Europe/Berlin)': the zone named where the times are
             self.plot.addItem(pg.BarGraphItem(x=xs, height=data.ys, width=width, brush="#1565C0"))
-            self.caption.setText(f"{data.y} over {data.x} ({zone_label()}), {len(xs):,} points")
+            self.caption.setText(f"{data.y} over {data.x}, {len(xs):,} points")
         else:
             self.plot.setAxisItems({"bottom": pg.AxisItem("bottom")})
             self.plot.addItem(pg.BarGraphItem(x=data.xs, height=data.ys, width=0.8, brush="#1565C0"))
