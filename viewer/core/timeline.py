@@ -155,7 +155,7 @@ def _check_stack_by(stack_by: str) -> None:
         raise ValueError(f"cannot stack the timeline by '{stack_by}'; chartable fields: {', '.join(names)}")
 
 
-def _aligned_start(start: dt.datetime, width: dt.timedelta, align: dt.timedelta = dt.timedelta(0)) -> int:
+def aligned_origin(start: dt.datetime, width: dt.timedelta, align: dt.timedelta = dt.timedelta(0)) -> int:
     """Bucket origin in epoch microseconds, aligned to the width (midnight for days) for stable bars,
     on the wall clock `align` ahead of UTC: a day's bar starts at midnight in the zone the window
     shows. `align` is taken in whole rollup grains (5 minutes; every zone's offset today is a
@@ -188,7 +188,7 @@ def bucket_counts(
         raise ValueError("start and end must be timezone-aware (UTC)")
     width = nice_bucket((end - start).total_seconds(), width_px_or_max_buckets)
     w_us = int(width.total_seconds() * 1_000_000)
-    origin = _aligned_start(start, width, align)
+    origin = aligned_origin(start, width, align)
     lo_us, hi_us = _us(start), _us(end)
     n = max(1, -(-(hi_us - origin) // w_us))
     time_only = filt is None or _time_only(filt)

@@ -10,6 +10,7 @@ from entities import stories
 from PySide6.QtWidgets import QTabBar
 
 from viewer.core.entities.swimlanes import Lane
+from viewer.gui import display_zone
 
 from ..conftest import WAIT_MS, open_window
 from .test_pivot_panels import _count, _ip_where, _window
@@ -228,3 +229,20 @@ def test_entity_card_of_a_bucket_covers_its_arn_and_objects(qtbot, settings, piv
         f"{exfil['principal_arn']} · Action: GetObject\n{exfil['get_object_count']} events · {first} → {last}"
         in text
     )
+
+
+def test_swimlane_bars_line_up_with_the_timeline_in_the_display_zone(qtbot, settings, pivot_case) -> None:  # type: ignore[no-untyped-def]
+    """In a zone half an hour off UTC's hours, lanes and timeline both begin their bars at that
+    zone's hours (or midnights): the bars of one time sit under each other."""
+    settings.setValue(display_zone.SETTING, "+05:30")
+    win, feature = _window(qtbot, settings, pivot_case[0])
+    user = next(a for a in pivot_case[1]["attacker"]["principal_arns"] if a.endswith(":user/ci-deploy"))
+    with qtbot.waitSignal(feature.lanes.lanesDrawn, timeout=WAIT_MS) as blocker:
+        feature.add_lane("principal_id", user)
+    lanes, bars = blocker.args[0], win.timeline.buckets
+    width = lanes.bucket.total_seconds()
+    assert lanes.bucket == bars.bucket and width >= 3600
+    shift = 5.5 * 3600
+    assert round(lanes.edges[0] + shift) % round(min(width, 86400)) == 0
+    assert round(bars.edges[0] + shift) % round(min(width, 86400)) == 0
+    assert round(lanes.edges[0] - bars.edges[0]) % round(width) == 0

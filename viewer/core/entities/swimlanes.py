@@ -18,7 +18,7 @@ from viewer.core.entities.actors import actor_filter
 from viewer.core.entities.kinds import entity_kind, normalize_ip
 from viewer.core.entities.pivots import selection_filter
 from viewer.core.jobs import CancelToken
-from viewer.core.timeline import nice_bucket
+from viewer.core.timeline import aligned_origin, nice_bucket
 
 ACTOR_KIND = "actor"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -80,8 +80,10 @@ def lane_counts(
     end: dt.datetime,
     max_buckets: int,
     token: CancelToken | None = None,
+    align: dt.timedelta = dt.timedelta(0),
 ) -> LaneBuckets:
-    """Events and failures per bucket of [start, end) for each lane.
+    """Events and failures per bucket of [start, end) for each lane, the buckets where the
+    timeline's are (`timeline.aligned_origin`: `align` is the display zone's offset).
 
     >>> b = lane_counts(cur, [Lane("principal_id", arn)], start, end, 400)  # doctest: +SKIP
     >>> b.total(Lane("principal_id", arn))  # doctest: +SKIP
@@ -92,7 +94,7 @@ def lane_counts(
     width = nice_bucket((end - start).total_seconds(), max(1, max_buckets))
     w_us = width // dt.timedelta(microseconds=1)
     lo_us, hi_us = _us(start), _us(end)
-    origin = (lo_us // w_us) * w_us  # the timeline's aligned origin
+    origin = aligned_origin(start, width, align)  # the timeline's bars, lane by lane
     n = max(1, -(-(hi_us - origin) // w_us))
     counts: dict[Lane, np.ndarray] = {}
     failures: dict[Lane, np.ndarray] = {}

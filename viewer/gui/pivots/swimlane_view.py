@@ -26,7 +26,7 @@ from viewer.core.entities.swimlanes import Lane, LaneBuckets, lane_counts, lanes
 from viewer.core.jobs import CancelToken
 from viewer.gui.jobs_qt import SupersedingRunner
 from viewer.gui.time_axis import ZonedDateAxis
-from viewer.gui.time_text import format_duration, from_epoch
+from viewer.gui.time_text import format_duration, from_epoch, offset_at
 
 CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 DEBOUNCE_MS = 80
@@ -186,6 +186,7 @@ class SwimlaneWidget(QWidget):
         factory, lanes = self._cur_factory, list(self._lanes)
         start, end = from_epoch(lo), from_epoch(hi)
         hint = self.bucket_hint() if self.bucket_hint is not None else None
+        align = offset_at((lo + hi) / 2)  # as the timeline: bars from the display zone's midnights
         if hint is not None and hint.total_seconds() > 0:
             max_buckets = max(1, math.ceil((hi - lo) / hint.total_seconds()))
         else:
@@ -195,7 +196,7 @@ class SwimlaneWidget(QWidget):
             cur = factory()
             remove = token.interrupts(cur)
             try:
-                return lane_counts(cur, lanes, start, end, max_buckets, token)
+                return lane_counts(cur, lanes, start, end, max_buckets, token, align)
             finally:
                 remove()
                 cur.close()
