@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from viewer.gui import display_zone, time_text
@@ -179,6 +180,13 @@ def test_the_zone_is_remembered_and_a_bad_one_is_refused(qtbot, settings: QSetti
     monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("+05:45", True))
     assert display_zone.ask_zone(win)
     assert settings.value(display_zone.SETTING) == "+05:45"
+    # Where the status bar names the zone, a click changes it.
+    win.show()
+    qtbot.waitExposed(win)
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("Europe/Berlin", True))
+    QTest.mouseClick(win.span_label, Qt.MouseButton.LeftButton)
+    assert time_text.display_zone_name() == "Europe/Berlin"
+    assert settings.value(display_zone.SETTING) == "Europe/Berlin"
     settings.setValue(display_zone.SETTING, "Not/AZone")  # a setting from elsewhere: UTC, no error
     display_zone.restore(settings)
     assert time_text.display_zone_name() == "UTC"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal, SignalInstance
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, SignalInstance
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QInputDialog, QMessageBox, QWidget
 
 from viewer.gui import time_text
@@ -102,11 +103,31 @@ def ask_zone(window: MainWindow) -> bool:
     return True
 
 
+class _AskOnClick(QObject):
+    """Clicking the status bar's time span opens the picker: where the zone is named, it is changed."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        left = isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.LeftButton
+        if left and event.type() == QEvent.Type.MouseButtonRelease:
+            ask_zone(self.window)
+            return True
+        return super().eventFilter(watched, event)
+
+
 def install(window: MainWindow) -> None:
-    """Add View > Time zone… (the saved zone was restored before the window was built)."""
+    """Add View > Time zone… and a click on the status bar's time span (the saved zone was
+    restored before the window was built)."""
     action = window.view_menu.addAction("Time &zone…")
     action.triggered.connect(lambda: ask_zone(window))
     window.zone_action = action
+    label = window.span_label
+    label.setCursor(Qt.CursorShape.PointingHandCursor)
+    label.setToolTip("The case's time span, in the display zone. Click to show times in another zone.")
+    label.installEventFilter(_AskOnClick(window))
     zone_changed().connect(window.on_zone_changed)  # a bound slot: let go when the window goes
 
 
