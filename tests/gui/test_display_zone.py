@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QComboBox, QInputDialog, QMessageBox
 
 from viewer.gui import display_zone, time_text
 from viewer.gui.main_window import MainWindow
@@ -172,18 +172,18 @@ def test_the_zone_is_remembered_and_a_bad_one_is_refused(qtbot, settings: QSetti
     assert time_text.display_zone_name() == "America/Los_Angeles"
     assert win.timeline.axis.labelText == "Time (America/Los_Angeles)"
     warned: list[str] = []
-    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("Atlantis/Lost", True))
+    monkeypatch.setattr(display_zone, "_choose", lambda *a: ("Atlantis/Lost", True))
     monkeypatch.setattr(QMessageBox, "warning", lambda _w, _t, text: warned.append(text))
     assert not display_zone.ask_zone(win)
     assert warned and "unknown time zone 'Atlantis/Lost'" in warned[0]
     assert time_text.display_zone_name() == "America/Los_Angeles"  # unchanged
-    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("+05:45", True))
+    monkeypatch.setattr(display_zone, "_choose", lambda *a: ("+05:45", True))
     assert display_zone.ask_zone(win)
     assert settings.value(display_zone.SETTING) == "+05:45"
     # Where the status bar names the zone, a click changes it.
     win.show()
     qtbot.waitExposed(win)
-    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("Europe/Berlin", True))
+    monkeypatch.setattr(display_zone, "_choose", lambda *a: ("Europe/Berlin", True))
     QTest.mouseClick(win.span_label, Qt.MouseButton.LeftButton)
     assert time_text.display_zone_name() == "Europe/Berlin"
     assert settings.value(display_zone.SETTING) == "Europe/Berlin"
@@ -199,3 +199,35 @@ def test_pivot_panels_name_the_zone_in_their_time_headers() -> None:
     time_text.set_display_zone("Europe/Berlin")
     heads = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert "First seen (Europe/Berlin)" in heads and "Events" in heads
+
+
+def test_the_picker_finds_a_zone_by_any_part_of_its_name(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = display_zone.picker(None, time_text.zone_choices())  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    combo = dialog.findChild(QComboBox)
+    assert combo is not None and combo.isEditable()
+    completer = combo.completer()
+    completer.setCompletionPrefix("kolk")
+    found = [completer.completionModel().index(r, 0).data() for r in range(completer.completionCount())]
+    assert found == ["Asia/Kolkata"]
+    dialog.setTextValue("+05:30")
+    assert dialog.textValue() == "+05:30"  # an offset may be typed too
+
+
+def test_choosing_in_the_real_picker_changes_the_zone(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        dialog.setTextValue("Asia/Kolkata")
+        dialog.accept()
+
+    QTimer.singleShot(200, answer)
+    assert win.zone_action is not None
+    win.zone_action.trigger()
+    assert time_text.display_zone_name() == "Asia/Kolkata"
+    assert settings.value(display_zone.SETTING) == "Asia/Kolkata"

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, SignalInstance
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QInputDialog,
+    QMessageBox,
+    QWidget,
+)
 
 from viewer.gui import time_text
 from viewer.gui.time_axis import ZonedDateAxis
@@ -77,6 +86,34 @@ def repaint_item_views(root: QWidget) -> None:
         view.viewport().update()
 
 
+def picker(window: QWidget, choices: list[str]) -> QInputDialog:
+    """The zone picker: an editable list whose completion finds a zone by any part of its name
+    ('kolk' offers Asia/Kolkata: nobody remembers which region a city is filed under)."""
+    dialog = QInputDialog(window)
+    dialog.setWindowTitle("Time zone")
+    dialog.setLabelText(
+        "Show times in (the case stays in UTC; type a zone name or an offset such as +05:30):"
+    )
+    dialog.setComboBoxItems(choices)
+    dialog.setComboBoxEditable(True)
+    combo = dialog.findChild(QComboBox)
+    if combo is not None:
+        completer = QCompleter(choices, dialog)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        combo.setCompleter(completer)
+    return dialog
+
+
+def _choose(window: QWidget, choices: list[str]) -> tuple[str, bool]:
+    dialog = picker(window, choices)
+    try:
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        return dialog.textValue(), accepted
+    finally:
+        dialog.deleteLater()
+
+
 def ask_zone(window: MainWindow) -> bool:
     """The picker: the current zone first, then UTC, the machine's zone, a few common ones and
     every other IANA name; any offset such as +05:30 may be typed. True when the zone changed."""
@@ -85,14 +122,7 @@ def ask_zone(window: MainWindow) -> bool:
     if current in choices:
         choices.remove(current)
     choices.insert(0, current)
-    spec, ok = QInputDialog.getItem(
-        window,
-        "Time zone",
-        "Show times in (the case stays in UTC; type a zone name or an offset such as +05:30):",
-        choices,
-        0,
-        True,
-    )
+    spec, ok = _choose(window, choices)
     if not ok or not spec.strip() or spec.strip() == current:
         return False
     try:
