@@ -14,7 +14,7 @@ from viewer.core import derived, search_build, text_view, time_order
 from viewer.core.case_file import CaseFile
 from viewer.core.event_query import EventFilter, where_sql
 from viewer.core.jobs import Cancelled, CancelToken
-from viewer.core.paging import EventPager
+from viewer.core.paging import EventPager, row_at_time
 
 COLUMNS = ["ts", "action", "principal_id"]
 
@@ -185,6 +185,7 @@ def test_row_of_matches_counting(fixture: str, desc: bool, text: str, request: p
             f"SELECT count(*) FROM events WHERE ({sql}) AND ts {op} ?", [*params, t]
         ).fetchall()
         assert pager.row_of(t) == expected[0][0], t
+        assert row_at_time(case.cursor(), filt, t, desc) == pager.row_of(t), t  # Go to time's count
         window = pager.page(pager.row_of(t), 1).to_pylist()
         if window:  # the row found is indeed the first at/after (before, descending) t
             assert (window[0]["ts"] <= t) if desc else (window[0]["ts"] >= t)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
 from viewer.core.write_space import PART_HELD
-from viewer.gui import display_zone, thread_priority
+from viewer.gui import display_zone, go_to_time, thread_priority
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         display_zone.restore(self.settings)  # before any widget writes a time
         self.last_summary: CaseSummary | None = None
         self.zone_action: QAction | None = None
+        self.go_to_time_action: QAction | None = None
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         display_zone.install(self)
+        self.time_jump = go_to_time.install(self)
         self.features = install_features(self)
         self._show_empty_state()
 

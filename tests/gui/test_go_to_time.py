@@ -1,0 +1,92 @@
+"""View › Go to time: a moment typed as it came, the table's first event at it selected and the
+timeline centred on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QInputDialog
+
+from viewer.gui import time_text
+from viewer.gui.go_to_time import parse_moment
+
+from .conftest import WAIT_MS, open_window
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("2024-03-12T14:03:07Z", "Asia/Kolkata", dt.datetime(2024, 3, 12, 14, 3, 7, tzinfo=dt.UTC)),
+        ("2024-03-12 14:03:07", "UTC", dt.datetime(2024, 3, 12, 14, 3, 7, tzinfo=dt.UTC)),
+        ("2024-03-12 14:03:07", "Asia/Kolkata", dt.datetime(2024, 3, 12, 8, 33, 7, tzinfo=dt.UTC)),
+        ("2024-03-12 16:03:07+02:00", "America/New_York", dt.datetime(2024, 3, 12, 14, 3, 7, tzinfo=dt.UTC)),
+        ("1710252187", "Asia/Kolkata", dt.datetime(2024, 3, 12, 14, 3, 7, tzinfo=dt.UTC)),
+        ("1710252187000", "UTC", dt.datetime(2024, 3, 12, 14, 3, 7, tzinfo=dt.UTC)),
+    ],
+)
+def test_a_moment_is_read_as_it_came(text: str, zone: str, expected: dt.datetime) -> None:
+    time_text.set_display_zone(zone)
+    assert parse_moment(text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday-ish", "", "14:99"])
+def test_what_is_no_time_is_refused_naming_the_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="cannot read .* as a time: give e.g. 2024-03-12"):
+        parse_moment(text)
+
+
+def _table_times(win, sql, rows):  # type: ignore[no-untyped-def]
+    model = win.table_model
+    return [
+        sql.execute("SELECT ts FROM events WHERE event_id = ?", [model.event_id_at(r)]).fetchone()[0]
+        for r in rows
+    ]
+
+
+def test_going_to_a_moment_selects_its_first_event_and_centres_the_timeline(
+    qtbot, settings, case_path, sql
+) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    times = [r[0] for r in sql.execute("SELECT ts FROM events ORDER BY ts, event_id").fetchall()]
+    moment = (times[len(times) // 3] + dt.timedelta(microseconds=1)).replace(tzinfo=dt.UTC)
+    lo, hi = win.timeline.view_box.viewRange()[0]
+    with qtbot.waitSignal(win.time_jump.located, timeout=WAIT_MS) as blocker:
+        win.time_jump.go_to(moment)
+    row = blocker.args[1]
+    assert row == sum(1 for t in times if t.replace(tzinfo=dt.UTC) < moment)
+    qtbot.waitUntil(lambda: win.table_model.is_row_loaded(row), timeout=WAIT_MS)
+    assert win.table.currentIndex().row() == row
+    before, at = _table_times(win, sql, [row - 1, row])
+    assert before.replace(tzinfo=dt.UTC) < moment <= at.replace(tzinfo=dt.UTC)
+    new_lo, new_hi = win.timeline.view_box.viewRange()[0]
+    assert abs((new_lo + new_hi) / 2 - moment.timestamp()) < 1 and abs((new_hi - new_lo) - (hi - lo)) < 1
+    assert "row" in win.statusBar().currentMessage()
+
+
+def test_ctrl_g_reads_a_time_in_the_display_zone_newest_first(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    with qtbot.waitSignal(win.table_model.countChanged, timeout=WAIT_MS):
+        win.table_model.set_descending(True)
+    time_text.set_display_zone("+05:30")
+    times = [r[0] for r in sql.execute("SELECT ts FROM events ORDER BY ts").fetchall()]
+    target = times[len(times) // 2].replace(tzinfo=dt.UTC, microsecond=0)
+    typed = target.astimezone(time_text.display_zone()).strftime("%Y-%m-%d %H:%M:%S")  # no offset
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        dialog.setTextValue(typed)
+        dialog.accept()
+
+    QTimer.singleShot(200, answer)
+    with qtbot.waitSignal(win.time_jump.located, timeout=WAIT_MS) as blocker:
+        assert win.go_to_time_action is not None and win.go_to_time_action.shortcut().toString() == "Ctrl+G"
+        win.go_to_time_action.trigger()
+    moment, row = blocker.args
+    assert moment == target  # read at +05:30, not as UTC
+    assert row == sum(1 for t in times if t.replace(tzinfo=dt.UTC) > target)  # newest first
+    qtbot.waitUntil(lambda: win.table_model.is_row_loaded(row), timeout=WAIT_MS)
+    (at,) = _table_times(win, sql, [row])
+    assert at.replace(tzinfo=dt.UTC) <= target

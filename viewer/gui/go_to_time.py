@@ -1,0 +1,120 @@
+"""View › Go to time (Ctrl+G): the table's first event at a moment an analyst was given.
+
+A ticket says "14:03 UTC", a colleague "10:03 our time", a log line `1710252187`: the moment
+is typed as it came (ISO-8601 with or without an offset, epoch seconds or milliseconds,
+US/EU dates, CLF; `formats.timeparse.guess`), read in the display zone when it names no
+offset. The timeline centres on it at its present zoom and the table selects the first event at
+or after it under the current filter (the last at or before it when sorted newest first),
+counted by SQL in the background (`paging.row_at_time`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, cast
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QAbstractItemView, QInputDialog, QMessageBox
+
+from viewer.core.jobs import CancelToken
+from viewer.core.paging import row_at_time
+from viewer.formats.timeparse import guess, parse_values
+from viewer.gui import time_text
+from viewer.gui.jobs_qt import SupersedingRunner
+
+if TYPE_CHECKING:
+    from viewer.gui.main_window import MainWindow
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """`text` as a UTC moment; a time without an offset is in the display zone. ValueError, with
+    the forms that work, when nothing reads it."""
+    value = text.strip()
+    spec = guess([value], zone=time_text.display_zone_name()) if value else None
+    moment = parse_values([value], spec)[0] if spec is not None else None
+    if moment is None:
+        raise ValueError(
+            f"cannot read '{text}' as a time: give e.g. 2024-03-12 14:03:07 (in "
+            f"{time_text.zone_label()}), 2024-03-12T14:03:07Z, 2024-03-12 16:03+02:00 or 1710252187"
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+class TimeJump(QObject):
+    """Goes to a moment: the timeline centred on it, the table's row selected."""
+
+    located = Signal(object, int)  # the moment (UTC), the table row selected (-1: no row)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self._runner = SupersedingRunner(self)
+        self._runner.resultReady.connect(self._on_row)
+        self._runner.failed.connect(lambda m: window.statusBar().showMessage(m.splitlines()[0], 10000))
+
+    def ask(self) -> None:
+        if self.window.session is None:
+            return
+        shown = self.window.detail.detail
+        start = shown.fields.get("ts") if shown is not None else None
+        text, ok = QInputDialog.getText(
+            self.window,
+            "Go to time",
+            f"Time ({time_text.zone_label()} unless it names its offset, e.g. Z or +02:00):",
+            text=time_text.format_ts_short(start) if isinstance(start, dt.datetime) else "",
+        )
+        if not ok or not text.strip():
+            return
+        try:
+            moment = parse_moment(text)
+        except ValueError as exc:
+            QMessageBox.warning(self.window, "Go to time", str(exc))
+            return
+        self.go_to(moment)
+
+    def go_to(self, moment: dt.datetime) -> None:
+        session = self.window.session
+        if session is None:
+            return
+        timeline = self.window.timeline
+        lo, hi = timeline.view_box.viewRange()[0]
+        half = (hi - lo) / 2
+        timeline.view_box.setXRange(moment.timestamp() - half, moment.timestamp() + half, padding=0)
+        model = self.window.table_model
+        factory, filt, descending = session.cursor, model.event_filter, model.descending
+
+        def work(_token: CancelToken) -> tuple[dt.datetime, int]:
+            cur = factory()
+            try:
+                return moment, row_at_time(cur, filt, moment, descending)
+            finally:
+                cur.close()
+
+        self._runner.submit(work)
+
+    @Slot(object)
+    def _on_row(self, result: object) -> None:
+        moment, row = cast(tuple[dt.datetime, int], result)
+        count = self.window.table_model.rowCount()
+        shown = time_text.format_ts(moment)
+        if count == 0:
+            self.window.statusBar().showMessage(f"No event in the table to go to at {shown}.", 10000)
+            self.located.emit(moment, -1)
+            return
+        row = min(row, count - 1)  # after the last event: the last one
+        table = self.window.table
+        table.select_row(row)
+        # The moment mid-table: what came before it matters as much as what followed.
+        table.scrollTo(self.window.table_model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.window.statusBar().showMessage(f"Went to {shown}: row {row + 1:,} of {count:,}.", 10000)
+        self.located.emit(moment, row)
+
+
+def install(window: MainWindow) -> TimeJump:
+    jump = TimeJump(window)
+    action = window.view_menu.addAction("&Go to time…")
+    action.setShortcut("Ctrl+G")
+    action.triggered.connect(jump.ask)
+    window.addAction(action)  # the shortcut works with the menu bar hidden too
+    window.go_to_time_action = action
+    return jump
