@@ -83,11 +83,13 @@ class TimeJump(QObject):
         model = self.window.table_model
         factory, filt, descending = session.cursor, model.event_filter, model.descending
 
-        def work(_token: CancelToken) -> tuple[dt.datetime, int]:
+        def work(token: CancelToken) -> tuple[dt.datetime, int]:
             cur = factory()
+            remove = token.interrupts(cur)  # a newer jump, or the case closing, stops the count
             try:
                 return moment, row_at_time(cur, filt, moment, descending)
             finally:
+                remove()
                 cur.close()
 
         self._runner.submit(work)
