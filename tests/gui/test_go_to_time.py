@@ -90,3 +90,13 @@ def test_ctrl_g_reads_a_time_in_the_display_zone_newest_first(qtbot, settings, c
     qtbot.waitUntil(lambda: win.table_model.is_row_loaded(row), timeout=WAIT_MS)
     (at,) = _table_times(win, sql, [row])
     assert at.replace(tzinfo=dt.UTC) <= target
+
+
+def test_closing_the_case_interrupts_a_count_still_running(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    located: list[object] = []
+    win.time_jump.located.connect(lambda *a: located.append(a))
+    win.time_jump.go_to(dt.datetime(2024, 3, 12, tzinfo=dt.UTC))
+    assert win.close_case()  # returns once the count has been interrupted or has finished
+    qtbot.wait(300)
+    assert win.session is None and located == []  # nothing selected in a window with no case

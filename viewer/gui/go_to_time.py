@@ -51,6 +51,11 @@ class TimeJump(QObject):
         self._runner = SupersedingRunner(self)
         self._runner.resultReady.connect(self._on_row)
         self._runner.failed.connect(lambda m: window.statusBar().showMessage(m.splitlines()[0], 10000))
+        window.caseChanged.connect(self._on_case_changed)
+
+    @Slot(object)
+    def _on_case_changed(self, _session: object) -> None:
+        self._runner.cancel()  # before the case closes: a count still running is interrupted
 
     def ask(self) -> None:
         if self.window.session is None:
