@@ -100,3 +100,16 @@ def test_closing_the_case_interrupts_a_count_still_running(qtbot, settings, case
     assert win.close_case()  # returns once the count has been interrupted or has finished
     qtbot.wait(300)
     assert win.session is None and located == []  # nothing selected in a window with no case
+
+
+def test_a_text_that_names_no_time_is_refused_without_moving(qtbot, settings, case_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    win = open_window(qtbot, settings, case_path)
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _w, _t, text: warned.append(text))
+    view = win.timeline.view_box.viewRange()[0]
+    win.time_jump.go_to_text("sometime on tuesday")  # read in the background, not the window's thread
+    qtbot.waitUntil(lambda: bool(warned), timeout=WAIT_MS)
+    assert "cannot read 'sometime on tuesday' as a time" in warned[0]
+    assert win.timeline.view_box.viewRange()[0] == view

@@ -5,12 +5,14 @@ is typed as it came (ISO-8601 with or without an offset, epoch seconds or millis
 US/EU dates, CLF; `formats.timeparse.guess`), read in the display zone when it names no
 offset. The timeline centres on it at its present zoom and the table selects the first event at
 or after it under the current filter (the last at or before it when sorted newest first),
-counted by SQL in the background (`paging.row_at_time`).
+read and counted by SQL in the background (`paging.row_at_time`; guessing the format alone takes
+~100 ms of DuckDB, too long for the window's thread).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -26,16 +28,17 @@ if TYPE_CHECKING:
     from viewer.gui.main_window import MainWindow
 
 
-def parse_moment(text: str) -> dt.datetime:
-    """`text` as a UTC moment; a time without an offset is in the display zone. ValueError, with
-    the forms that work, when nothing reads it."""
+def parse_moment(text: str, zone: str | None = None) -> dt.datetime:
+    """`text` as a UTC moment; a time without an offset is in `zone` (a `time_text` zone name;
+    the display zone if None). ValueError, with the forms that work, when nothing reads it."""
+    zone = zone or time_text.display_zone_name()
     value = text.strip()
-    spec = guess([value], zone=time_text.display_zone_name()) if value else None
+    spec = guess([value], zone=zone) if value else None
     moment = parse_values([value], spec)[0] if spec is not None else None
     if moment is None:
         raise ValueError(
-            f"cannot read '{text}' as a time: give e.g. 2024-03-12 14:03:07 (in "
-            f"{time_text.zone_label()}), 2024-03-12T14:03:07Z, 2024-03-12 16:03+02:00 or 1710252187"
+            f"cannot read '{text}' as a time: give e.g. 2024-03-12 14:03:07 (in {zone}), "
+            "2024-03-12T14:03:07Z, 2024-03-12 16:03+02:00 or 1710252187"
         )
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
@@ -68,27 +71,29 @@ class TimeJump(QObject):
             f"Time ({time_text.zone_label()} unless it names its offset, e.g. Z or +02:00):",
             text=time_text.format_ts_short(start) if isinstance(start, dt.datetime) else "",
         )
-        if not ok or not text.strip():
-            return
-        try:
-            moment = parse_moment(text)
-        except ValueError as exc:
-            QMessageBox.warning(self.window, "Go to time", str(exc))
-            return
-        self.go_to(moment)
+        if ok and text.strip():
+            self.go_to_text(text)
+
+    def go_to_text(self, text: str) -> None:
+        """Go to the moment `text` names, read in the display zone of now (in the background)."""
+        zone = time_text.display_zone_name()
+        self._count(lambda: parse_moment(text, zone))
 
     def go_to(self, moment: dt.datetime) -> None:
+        self._count(lambda: moment)
+
+    def _count(self, moment_of: Callable[[], dt.datetime]) -> None:
         session = self.window.session
         if session is None:
             return
-        timeline = self.window.timeline
-        lo, hi = timeline.view_box.viewRange()[0]
-        half = (hi - lo) / 2
-        timeline.view_box.setXRange(moment.timestamp() - half, moment.timestamp() + half, padding=0)
         model = self.window.table_model
         factory, filt, descending = session.cursor, model.event_filter, model.descending
 
-        def work(token: CancelToken) -> tuple[dt.datetime, int]:
+        def work(token: CancelToken) -> tuple[dt.datetime, int] | str:
+            try:
+                moment = moment_of()
+            except ValueError as exc:
+                return str(exc)
             cur = factory()
             remove = token.interrupts(cur)  # a newer jump, or the case closing, stops the count
             try:
@@ -101,7 +106,14 @@ class TimeJump(QObject):
 
     @Slot(object)
     def _on_row(self, result: object) -> None:
+        if isinstance(result, str):  # the text named no time
+            QMessageBox.warning(self.window, "Go to time", result)
+            return
         moment, row = cast(tuple[dt.datetime, int], result)
+        timeline = self.window.timeline
+        lo, hi = timeline.view_box.viewRange()[0]
+        half = (hi - lo) / 2  # centred at the present zoom
+        timeline.view_box.setXRange(moment.timestamp() - half, moment.timestamp() + half, padding=0)
         count = self.window.table_model.rowCount()
         shown = time_text.format_ts(moment)
         if count == 0:
