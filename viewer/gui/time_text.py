@@ -108,9 +108,8 @@ def _offset_text(off: dt.timedelta) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}" + (f":{seconds:02d}" if seconds else "")
 
 
-def offset_at(when: dt.datetime | float | None = None, tz: dt.tzinfo | None = None) -> dt.timedelta:
+def offset_at(when: dt.datetime | float | None = None) -> dt.timedelta:
     """The display zone's offset from UTC at `when` (a datetime or epoch seconds; now if None)."""
-    zone = tz or _zone
     if when is None:
         moment = dt.datetime.now(dt.UTC)
     elif isinstance(when, dt.datetime):
@@ -118,14 +117,14 @@ def offset_at(when: dt.datetime | float | None = None, tz: dt.tzinfo | None = No
     else:
         moment = from_epoch(min(max(when, -62135596800.0), 253402300799.0))
     try:
-        return moment.astimezone(zone).utcoffset() or dt.timedelta(0)
+        return moment.astimezone(_zone).utcoffset() or dt.timedelta(0)
     except (OverflowError, ValueError):
         return dt.timedelta(0)
 
 
-def offset_text(tz: dt.tzinfo | None = None) -> str:
+def offset_text() -> str:
     """'+00:00' for the display zone (at the current instant)."""
-    return _offset_text(offset_at(None, tz))
+    return _offset_text(offset_at())
 
 
 def zone_tag() -> str:
