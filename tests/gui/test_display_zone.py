@@ -121,6 +121,20 @@ def test_hour_ticks_follow_a_change_to_summer_time_in_their_labels(qtbot) -> Non
     assert labels == expected and "02:00" not in labels  # 02:00 never happened in Berlin that night
 
 
+def test_day_ticks_stay_on_midnight_across_a_change_to_summer_time(qtbot) -> None:  # type: ignore[no-untyped-def]
+    # A week over Berlin's change: one offset for the whole view put the days on one side of it
+    # at 01:00 or 23:00.
+    time_text.set_display_zone("Europe/Berlin")
+    axis = _shown_axis(qtbot)
+    berlin = ZoneInfo("Europe/Berlin")
+    for start in (dt.datetime(2024, 3, 27, tzinfo=dt.UTC), dt.datetime(2024, 10, 23, tzinfo=dt.UTC)):
+        lo = start.timestamp()
+        days = _ticks(axis, lo, lo + 8 * 86400)[86400]
+        assert len(days) >= 7
+        assert [dt.datetime.fromtimestamp(t, berlin).strftime("%H:%M") for t in days] == ["00:00"] * len(days)
+        assert len({dt.datetime.fromtimestamp(t, berlin).date() for t in days}) == len(days)
+
+
 def test_changing_the_zone_rewrites_every_time_in_the_window(qtbot, settings, case_path, sql) -> None:  # type: ignore[no-untyped-def]
     win = open_window(qtbot, settings, case_path)
     qtbot.waitUntil(lambda: win.span_label.text() != "", timeout=WAIT_MS)

@@ -26,6 +26,22 @@ def _ticks_as_given(ticks: np.ndarray, _spacing: int, _skip: int) -> np.ndarray:
     return ticks
 
 
+def _moments(walls: list[float], shift: float) -> list[float]:
+    """The instants whose wall clock reads each of `walls` (pyqtgraph placed them as if the
+    view's middle offset held throughout). Across a change of offset in the view, the ticks
+    beyond it move by the change, so a week over the start of summer time still has its days on
+    midnight; a wall time the change skips (02:30 the night clocks go forward) has no instant
+    and no tick."""
+    out: list[float] = []
+    for wall in walls:
+        guess = wall - shift
+        moment = wall - time_text.offset_at(guess).total_seconds()
+        moment = wall - time_text.offset_at(moment).total_seconds()
+        if moment + time_text.offset_at(moment).total_seconds() == wall and (not out or moment > out[-1]):
+            out.append(moment)
+    return out
+
+
 class ZonedDateAxis(pg.DateAxisItem):
     """Date axis in the display zone, with day ticks that name the month ("Mar 13", not "13")."""
 
@@ -49,7 +65,7 @@ class ZonedDateAxis(pg.DateAxisItem):
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
         self._shift = time_text.offset_at((minVal + maxVal) / 2).total_seconds()
         shifted = super().tickValues(minVal + self._shift, maxVal + self._shift, size)
-        return [(spacing, [t - self._shift for t in ticks]) for spacing, ticks in shifted]
+        return [(spacing, _moments(ticks, self._shift)) for spacing, ticks in shifted]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         wall = [v + time_text.offset_at(v).total_seconds() for v in values]
