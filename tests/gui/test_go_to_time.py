@@ -113,3 +113,59 @@ def test_a_text_that_names_no_time_is_refused_without_moving(qtbot, settings, ca
     qtbot.waitUntil(lambda: bool(warned), timeout=WAIT_MS)
     assert "cannot read 'sometime on tuesday' as a time" in warned[0]
     assert win.timeline.view_box.viewRange()[0] == view
+
+
+def test_a_jump_past_the_rows_a_search_has_found_waits_for_its_count(
+    qtbot, settings, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A free-text search shows its first rows while it counts on; a jump to a moment beyond
+    them once landed on the last row found so far. It now waits and lands on the right row."""
+    import threading
+
+    from support.synthetic_case import build_synthetic_case
+
+    from viewer.core import derived, search_build, text_view
+    from viewer.core.case_file import CaseFile
+    from viewer.core.event_query import EventFilter, where_sql
+    from viewer.core.paging import EventPager
+    from viewer.gui import pager_worker
+
+    path = build_synthetic_case(tmp_path / "indexed.caseline", 3_000, seed=4)
+    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
+    with CaseFile.open(path) as case:
+        cur = case.cursor()
+        with case.transaction(cur):
+            derived.update_all(cur, deferred=True)
+        word = "alice"
+        where, params = where_sql(EventFilter(text=word), use_index=False)  # the search, by scanning
+        sql = f"SELECT ts FROM events WHERE {where} ORDER BY ts, event_id"
+        matching = [r[0] for r in cur.execute(sql, params).fetchall()]
+    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
+    monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
+    monkeypatch.setattr(pager_worker, "STEP_SECONDS", 0.0)
+    gate = threading.Event()  # holds the search's count until the jump has been asked
+    advance = EventPager.advance
+
+    def held_advance(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(WAIT_MS / 1000)
+        return advance(self, *args, **kwargs)
+
+    monkeypatch.setattr(EventPager, "advance", held_advance)
+    win = open_window(qtbot, settings, path)
+    model = win.table_model
+    with qtbot.waitSignal(model.modelRefreshed, timeout=WAIT_MS):
+        model.set_filter(EventFilter(text=word))
+    found = model.rowCount()
+    assert not model.count_exact and 0 < found < len(matching) - 5
+    target = len(matching) - 3
+    moment = matching[target].replace(tzinfo=dt.UTC)
+    located: list[int] = []
+    win.time_jump.located.connect(lambda _m, row: located.append(row))
+    win.time_jump.go_to(moment)
+    qtbot.waitUntil(lambda: "so far" in win.statusBar().currentMessage(), timeout=WAIT_MS)
+    assert located == []  # not on the last row found so far
+    gate.set()
+    qtbot.waitUntil(lambda: located != [], timeout=WAIT_MS)
+    assert located == [target]  # landed once the count reached it
+    assert win.table.currentIndex().row() == target
+    assert f"Went to {time_text.format_ts(moment)}: row {target + 1:,} of" in win.statusBar().currentMessage()

@@ -151,6 +151,11 @@ class EventTableModel(QAbstractTableModel):
         return self._query_runner.busy
 
     @property
+    def count_exact(self) -> bool:
+        """False while the row count is a lower bound (a free-text search still counting)."""
+        return self._exact
+
+    @property
     def counting(self) -> bool:
         """True while background work runs: a free-text search still looking for rows (the count
         is a lower bound), or a sparse view reading its rows for fast pages."""

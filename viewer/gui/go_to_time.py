@@ -6,7 +6,9 @@ US/EU dates, CLF; `formats.timeparse.guess`), read in the display zone when it n
 offset. The timeline centres on it at its present zoom and the table selects the first event at
 or after it under the current filter (the last at or before it when sorted newest first),
 read and counted by SQL in the background (`paging.row_at_time`; guessing the format alone takes
-~100 ms of DuckDB, too long for the window's thread).
+~100 ms of DuckDB, too long for the window's thread). While a free-text search is still
+counting, the table may not have reached that row yet: the jump waits for it (the status bar
+says so) rather than landing on the last row found so far.
 """
 
 from __future__ import annotations
@@ -55,10 +57,25 @@ class TimeJump(QObject):
         self._runner.resultReady.connect(self._on_row)
         self._runner.failed.connect(lambda m: window.statusBar().showMessage(m.splitlines()[0], 10000))
         window.caseChanged.connect(self._on_case_changed)
+        # A jump past the rows a counting search has found so far: (moment, row), landed when
+        # the count reaches the row, forgotten when the table shows another view.
+        self._waiting: tuple[dt.datetime, int] | None = None
+        window.table_model.countChanged.connect(self._on_count)
+        window.table_model.modelRefreshed.connect(self._forget_waiting)
 
     @Slot(object)
     def _on_case_changed(self, _session: object) -> None:
         self._runner.cancel()  # before the case closes: a count still running is interrupted
+        self._waiting = None
+
+    @Slot()
+    def _forget_waiting(self) -> None:
+        self._waiting = None
+
+    @Slot(object)
+    def _on_count(self, _count: object) -> None:
+        if self._waiting is not None:
+            self._land(*self._waiting)
 
     def ask(self) -> None:
         if self.window.session is None:
@@ -86,10 +103,11 @@ class TimeJump(QObject):
         session = self.window.session
         if session is None:
             return
+        self._waiting = None  # this jump replaces one still waiting
         model = self.window.table_model
         factory, filt, descending = session.cursor, model.event_filter, model.descending
 
-        def work(token: CancelToken) -> tuple[dt.datetime, int] | str:
+        def work(token: CancelToken) -> tuple[dt.datetime, int, object] | str:
             try:
                 moment = moment_of()
             except ValueError as exc:
@@ -97,7 +115,7 @@ class TimeJump(QObject):
             cur = factory()
             remove = token.interrupts(cur)  # a newer jump, or the case closing, stops the count
             try:
-                return moment, row_at_time(cur, filt, moment, descending)
+                return moment, row_at_time(cur, filt, moment, descending), (filt, descending)
             finally:
                 remove()
                 cur.close()
@@ -109,13 +127,29 @@ class TimeJump(QObject):
         if isinstance(result, str):  # the text named no time
             QMessageBox.warning(self.window, "Go to time", result)
             return
-        moment, row = cast(tuple[dt.datetime, int], result)
+        moment, row, view = cast(tuple[dt.datetime, int, object], result)
+        model = self.window.table_model
+        if view != (model.event_filter, model.descending):  # the table changed while counting
+            self.go_to(moment)
+            return
         timeline = self.window.timeline
         lo, hi = timeline.view_box.viewRange()[0]
         half = (hi - lo) / 2  # centred at the present zoom
         timeline.view_box.setXRange(moment.timestamp() - half, moment.timestamp() + half, padding=0)
-        count = self.window.table_model.rowCount()
+        self._land(moment, row)
+
+    def _land(self, moment: dt.datetime, row: int) -> None:
+        """Select `row`, or wait for a counting search to reach it."""
+        model = self.window.table_model
+        count = model.rowCount()
         shown = time_text.format_ts(moment)
+        if row >= count and not model.count_exact:
+            self._waiting = (moment, row)
+            self.window.statusBar().showMessage(
+                f"Going to {shown}: row {row + 1:,}, the search has found {count:,} rows so far…"
+            )
+            return
+        self._waiting = None
         if count == 0:
             self.window.statusBar().showMessage(f"No event in the table to go to at {shown}.", 10000)
             self.located.emit(moment, -1)
