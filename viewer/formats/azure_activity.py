@@ -16,9 +16,8 @@ has. The resource-log schema carries no per-event id, so its records have no `ev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, canonical_header, has_key
+from viewer.formats.base import Head, Mapping, Reader, ReaderKind, canonical_header, has_key
 from viewer.formats.microsoft_common import (
     CLAIM_OID,
     CLAIM_TENANT,
@@ -27,6 +26,7 @@ from viewer.formats.microsoft_common import (
     has_keys,
     scalar,
     severity_id_from_level,
+    shape_specs,
     starts_with_records_array,
     starts_with_value_array,
     utc_ts,
@@ -306,27 +306,7 @@ def _sniff_table_csv(head: Head) -> bool:
     return {"TimeGenerated", "OperationNameValue"} <= _csv_header_keys(head)
 
 
-def _spec(
-    name: str,
-    title: str,
-    priority: int,
-    sniff: Callable[[Head], bool],
-    reader: Reader,
-    how: str,
-    mapping: Mapping = ACTIVITY_MAPPING,
-) -> FormatSpec:
-    return FormatSpec(
-        name=name,
-        title=title,
-        source_type="azure_activity",
-        provider="azure",
-        priority=priority,
-        sniff=sniff,
-        reader=reader,
-        mapping=mapping,
-        description=title + ".",
-        how_to_obtain=how,
-    )
+_spec = shape_specs("azure_activity", "azure", ACTIVITY_MAPPING)
 
 
 REST_PAGE = _spec(

@@ -12,11 +12,11 @@ target stays in the raw record (`targetResources`); the first one is the normali
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, has_key
+from viewer.formats.base import Head, Mapping, Reader, ReaderKind, has_key
 from viewer.formats.microsoft_common import (
     has_keys,
+    shape_specs,
     starts_with_records_array,
     starts_with_value_array,
     utc_ts,
@@ -130,21 +130,7 @@ def _sniff_lines(head: Head) -> bool:
     return {"activityDateTime", "initiatedBy", "activityDisplayName"} <= record.keys()
 
 
-def _spec(
-    name: str, title: str, priority: int, sniff: Callable[[Head], bool], reader: Reader, how: str
-) -> FormatSpec:
-    return FormatSpec(
-        name=name,
-        title=title,
-        source_type="entra_audit",
-        provider="azure",
-        priority=priority,
-        sniff=sniff,
-        reader=reader,
-        mapping=AUDIT_MAPPING,
-        description=title + ".",
-        how_to_obtain=how,
-    )
+_spec = shape_specs("entra_audit", "azure", AUDIT_MAPPING)
 
 
 GRAPH_PAGE = _spec(

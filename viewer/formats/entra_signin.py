@@ -16,12 +16,12 @@ then at the top level. MFA, Conditional Access and device details stay in the ra
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, canonical_header, has_key
+from viewer.formats.base import Head, Mapping, Reader, ReaderKind, canonical_header, has_key
 from viewer.formats.microsoft_common import (
     has_keys,
     scalar,
+    shape_specs,
     starts_with_records_array,
     starts_with_value_array,
     utc_ts,
@@ -246,27 +246,7 @@ def _sniff_portal_csv(head: Head) -> bool:
     )
 
 
-def _spec(
-    name: str,
-    title: str,
-    priority: int,
-    sniff: Callable[[Head], bool],
-    reader: Reader,
-    how: str,
-    mapping: Mapping = SIGNIN_MAPPING,
-) -> FormatSpec:
-    return FormatSpec(
-        name=name,
-        title=title,
-        source_type="entra_signin",
-        provider="azure",
-        priority=priority,
-        sniff=sniff,
-        reader=reader,
-        mapping=mapping,
-        description=title + ".",
-        how_to_obtain=how,
-    )
+_spec = shape_specs("entra_signin", "azure", SIGNIN_MAPPING)
 
 
 _GRAPH = (

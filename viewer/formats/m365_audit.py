@@ -12,10 +12,8 @@ All shapes share the AuditData mapping. `CreationTime` is UTC but written withou
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from viewer.formats.base import FormatSpec, Head, Mapping, Reader, ReaderKind, canonical_header, has_key
-from viewer.formats.microsoft_common import has_keys, utc_ts
+from viewer.formats.base import Head, Mapping, Reader, ReaderKind, canonical_header, has_key
+from viewer.formats.microsoft_common import has_keys, shape_specs, utc_ts
 
 # ClientIP comes as "203.0.113.5", "203.0.113.5:51234", "[2001:db8::5]:443" or "2001:db8::5".
 
@@ -147,21 +145,7 @@ def _sniff_lines(head: Head) -> bool:
     return obj is not None and {"CreationTime", "Operation", "Workload", "RecordType"} <= obj.keys()
 
 
-def _spec(
-    name: str, title: str, priority: int, sniff: Callable[[Head], bool], reader: Reader, how: str
-) -> FormatSpec:
-    return FormatSpec(
-        name=name,
-        title=title,
-        source_type="m365_ual",
-        provider="m365",
-        priority=priority,
-        sniff=sniff,
-        reader=reader,
-        mapping=UAL_MAPPING,
-        description=title + ".",
-        how_to_obtain=how,
-    )
+_spec = shape_specs("m365_ual", "m365", UAL_MAPPING)
 
 
 UAL_CSV = _spec(

@@ -9,8 +9,10 @@ keeps microseconds and drops the seventh digit. A time without a zone is read as
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 
-from viewer.formats.base import Head, has_key
+from viewer.formats.base import FormatSpec, Head, Mapping, Reader, has_key
 
 _ZONE_SUFFIX = r"(Z|z|[+-]\d\d:?\d\d)$"
 
@@ -69,3 +71,36 @@ def starts_with_records_array(head: Head) -> bool:
 
 def has_keys(text: str, *keys: str) -> bool:
     return all(has_key(text, k) for k in keys)
+
+
+def _one_shape(
+    source_type: str,
+    provider: str,
+    default_mapping: Mapping,
+    name: str,
+    title: str,
+    priority: int,
+    sniff: Callable[[Head], bool],
+    reader: Reader,
+    how: str,
+    mapping: Mapping | None = None,
+) -> FormatSpec:
+    return FormatSpec(
+        name=name,
+        title=title,
+        source_type=source_type,
+        provider=provider,
+        priority=priority,
+        sniff=sniff,
+        reader=reader,
+        mapping=mapping or default_mapping,
+        description=title + ".",
+        how_to_obtain=how,
+    )
+
+
+def shape_specs(source_type: str, provider: str, mapping: Mapping) -> Callable[..., FormatSpec]:
+    """The maker of one log's specs, a spec per shape Microsoft exports it in (a Graph page, a
+    bare array, diagnostic records, lines, CSV): `make(name, title, priority, sniff, reader,
+    how[, mapping])`, the log's source type, provider and mapping given once."""
+    return partial(_one_shape, source_type, provider, mapping)
