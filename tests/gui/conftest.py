@@ -31,6 +31,26 @@ def small_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_synthetic_case(tmp_path_factory.mktemp("gui_small") / "small.caseline", 2_500, seed=3)
 
 
+def build_counting_case(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """3,000 events with a search index of many small blocks, and searches that take a block per
+    wave: a free-text filter on a word some events hold ("alice") is still counting after its
+    first rows are shown."""
+    from viewer.core import derived, search_build, text_view
+    from viewer.core.case_file import CaseFile
+    from viewer.gui import pager_worker
+
+    build_synthetic_case(path, 3_000, seed=4)
+    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
+    with CaseFile.open(path) as c:
+        cur = c.cursor()
+        with c.transaction(cur):
+            derived.update_all(cur, deferred=True)
+    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
+    monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
+    monkeypatch.setattr(pager_worker, "STEP_SECONDS", 0.0)
+    return path
+
+
 @pytest.fixture
 def sql(case_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """An independent read-only connection for expected values (computed from the table)."""

@@ -15,6 +15,8 @@ from viewer.core.event_query import EventFilter, where_sql
 from viewer.gui.event_table_model import PLACEHOLDER, TIME_FIELD, EventTableModel
 from viewer.gui.time_text import format_ts
 
+from .conftest import build_counting_case
+
 TIMEOUT = 10_000
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d$")
 
@@ -127,22 +129,9 @@ COUNTED_WORD = "alice"
 
 @pytest.fixture
 def indexed_case(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaseFile]:  # type: ignore[no-untyped-def]
-    """A case with a search index of many small blocks, and searches that find a block per wave,
-    so a free-text filter is still counting after its first rows are shown."""
-    from support.synthetic_case import build_synthetic_case
-
-    from viewer.core import derived, search_build, text_view
-    from viewer.gui import pager_worker
-
-    path = build_synthetic_case(tmp_path / "indexed.caseline", 3_000, seed=4)
-    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
-    with CaseFile.open(path) as c:
-        cur = c.cursor()
-        with c.transaction(cur):
-            derived.update_all(cur, deferred=True)
-    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
-    monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
-    monkeypatch.setattr(pager_worker, "STEP_SECONDS", 0.0)
+    """A case whose free-text searches are still counting after their first rows (see
+    `build_counting_case`)."""
+    path = build_counting_case(tmp_path / "indexed.caseline", monkeypatch)
     c = CaseFile.open(path, read_only=True)
     yield c
     QThreadPool.globalInstance().waitForDone(TIMEOUT)

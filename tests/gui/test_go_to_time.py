@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 from viewer.gui import time_text
 from viewer.gui.go_to_time import parse_moment
 
-from .conftest import WAIT_MS, open_window
+from .conftest import WAIT_MS, build_counting_case, open_window
 
 
 @pytest.mark.parametrize(
@@ -122,27 +122,17 @@ def test_a_jump_past_the_rows_a_search_has_found_waits_for_its_count(
     them once landed on the last row found so far. It now waits and lands on the right row."""
     import threading
 
-    from support.synthetic_case import build_synthetic_case
-
-    from viewer.core import derived, search_build, text_view
     from viewer.core.case_file import CaseFile
     from viewer.core.event_query import EventFilter, where_sql
     from viewer.core.paging import EventPager
-    from viewer.gui import pager_worker
 
-    path = build_synthetic_case(tmp_path / "indexed.caseline", 3_000, seed=4)
-    monkeypatch.setattr(search_build, "BLOCK_EVENTS", 64)
+    path = build_counting_case(tmp_path / "indexed.caseline", monkeypatch)
     with CaseFile.open(path) as case:
         cur = case.cursor()
-        with case.transaction(cur):
-            derived.update_all(cur, deferred=True)
         word = "alice"
         where, params = where_sql(EventFilter(text=word), use_index=False)  # the search, by scanning
         sql = f"SELECT ts FROM events WHERE {where} ORDER BY ts, event_id"
         matching = [r[0] for r in cur.execute(sql, params).fetchall()]
-    monkeypatch.setattr(text_view, "FIRST_WAVE_BLOCKS", 1)
-    monkeypatch.setattr(text_view, "WAVE_SECONDS", 0.0)
-    monkeypatch.setattr(pager_worker, "STEP_SECONDS", 0.0)
     gate = threading.Event()  # holds the search's count until the jump has been asked
     advance = EventPager.advance
 
