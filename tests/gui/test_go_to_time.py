@@ -31,10 +31,38 @@ def test_a_moment_is_read_as_it_came(text: str, zone: str, expected: dt.datetime
     assert parse_moment(text) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday-ish", "", "14:99"])
+@pytest.mark.parametrize("text", ["yesterday-ish", "", "14h99", "2024-13-45"])
 def test_what_is_no_time_is_refused_naming_the_forms(text: str) -> None:
     with pytest.raises(ValueError, match="cannot read .* as a time: give e.g. 2024-03-12"):
         parse_moment(text)
+
+
+DAY_OF = dt.datetime(2024, 3, 12, 20, 0, tzinfo=dt.UTC)  # already Mar 13 in Kolkata (01:30)
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("14:03", "Asia/Kolkata", dt.datetime(2024, 3, 13, 8, 33, tzinfo=dt.UTC)),  # Kolkata's day
+        ("14:03Z", "Asia/Kolkata", dt.datetime(2024, 3, 12, 14, 3, tzinfo=dt.UTC)),  # UTC's day
+        ("14:03:07.25 +02:00", "UTC", dt.datetime(2024, 3, 12, 12, 3, 7, 250000, tzinfo=dt.UTC)),
+        ("9:15 utc", "Asia/Kolkata", dt.datetime(2024, 3, 12, 9, 15, tzinfo=dt.UTC)),
+        ("23:59:59", "UTC", dt.datetime(2024, 3, 12, 23, 59, 59, tzinfo=dt.UTC)),
+    ],
+)
+def test_a_time_of_day_alone_is_on_the_day_given_in_its_zone(
+    text: str, zone: str, expected: dt.datetime
+) -> None:
+    assert parse_moment(text, zone, DAY_OF) == expected
+
+
+def test_a_time_of_day_needs_a_day_and_a_clock() -> None:
+    with pytest.raises(ValueError, match="names no day: give the date too"):
+        parse_moment("14:03", "UTC")
+    with pytest.raises(ValueError, match="hours 0-23, minutes and seconds 0-59"):
+        parse_moment("24:10", "UTC", DAY_OF)
+    with pytest.raises(ValueError, match="hours 0-23, minutes and seconds 0-59"):
+        parse_moment("14:99", "UTC", DAY_OF)
 
 
 def _table_times(win, sql, rows):  # type: ignore[no-untyped-def]
@@ -90,6 +118,37 @@ def test_ctrl_g_reads_a_time_in_the_display_zone_newest_first(qtbot, settings, c
     qtbot.waitUntil(lambda: win.table_model.is_row_loaded(row), timeout=WAIT_MS)
     (at,) = _table_times(win, sql, [row])
     assert at.replace(tzinfo=dt.UTC) <= target
+
+
+def test_ctrl_g_with_a_time_of_day_goes_to_it_on_the_shown_events_day(
+    qtbot, settings, case_path, sql
+) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    time_text.set_display_zone("+05:30")
+    zone = time_text.display_zone()
+    times = [
+        r[0].replace(tzinfo=dt.UTC)
+        for r in sql.execute("SELECT ts FROM events ORDER BY ts, event_id").fetchall()
+    ]
+    row = next(i for i in range(len(times) // 2, len(times)) if 2 <= times[i].astimezone(zone).hour <= 22)
+    with qtbot.waitSignal(win.detail.eventShown, timeout=WAIT_MS):
+        win.table.select_row(row)
+    target = (times[row] - dt.timedelta(minutes=90)).replace(microsecond=0)
+    typed = target.astimezone(zone).strftime("%H:%M:%S")  # the clock alone, at +05:30
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        assert times[row].astimezone(zone).strftime("%Y-%m-%d") in dialog.labelText()
+        dialog.setTextValue(typed)
+        dialog.accept()
+
+    QTimer.singleShot(200, answer)
+    with qtbot.waitSignal(win.time_jump.located, timeout=WAIT_MS) as blocker:
+        win.go_to_time_action.trigger()
+    moment, landed = blocker.args
+    assert moment == target
+    assert landed == sum(1 for t in times if t < target)
 
 
 def test_closing_the_case_interrupts_a_count_still_running(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,8 @@
 A ticket says "14:03 UTC", a colleague "10:03 our time", a log line `1710252187`: the moment
 is typed as it came (ISO-8601 with or without an offset, epoch seconds or milliseconds,
 US/EU dates, CLF; `formats.timeparse.guess`), read in the display zone when it names no
-offset. The timeline centres on it at its present zoom and the table selects the first event at
+offset. A time of day alone (`14:03`, `14:03:07Z`, `09:15 +02:00`) is on the day of the event
+shown in the detail pane, or else of the middle of the timeline, in the zone it is read in. The timeline centres on it at its present zoom and the table selects the first event at
 or after it under the current filter (the last at or before it when sorted newest first),
 read and counted by SQL in the background (`paging.row_at_time`; guessing the format alone takes
 ~100 ms of DuckDB, too long for the window's thread). While a free-text search is still
@@ -14,6 +15,7 @@ says so) rather than landing on the last row found so far.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -30,11 +32,21 @@ if TYPE_CHECKING:
     from viewer.gui.main_window import MainWindow
 
 
-def parse_moment(text: str, zone: str | None = None) -> dt.datetime:
+# A time of day with an optional fraction and zone: 14:03, 14:03:07.250, 14:03Z, 9:15 UTC, 09:15+0200.
+_TIME_OF_DAY = re.compile(
+    r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?", re.IGNORECASE
+)
+
+
+def parse_moment(text: str, zone: str | None = None, day_of: dt.datetime | None = None) -> dt.datetime:
     """`text` as a UTC moment; a time without an offset is in `zone` (a `time_text` zone name;
-    the display zone if None). ValueError, with the forms that work, when nothing reads it."""
+    the display zone if None), a time of day alone on the day `day_of` falls on there.
+    ValueError, with the forms that work, when nothing reads it."""
     zone = zone or time_text.display_zone_name()
     value = text.strip()
+    at_day = _time_of_day(value, zone, day_of)
+    if at_day is not None:
+        return at_day
     spec = guess([value], zone=zone) if value else None
     moment = parse_values([value], spec)[0] if spec is not None else None
     if moment is None:
@@ -43,6 +55,22 @@ def parse_moment(text: str, zone: str | None = None) -> dt.datetime:
             "2024-03-12T14:03:07Z, 2024-03-12 16:03+02:00 or 1710252187"
         )
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _time_of_day(value: str, zone: str, day_of: dt.datetime | None) -> dt.datetime | None:
+    """A time of day alone (None for any other text) on `day_of`'s date in its zone."""
+    m = _TIME_OF_DAY.fullmatch(value)
+    if m is None:
+        return None
+    hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"cannot read '{value}' as a time of day: hours 0-23, minutes and seconds 0-59")
+    micro = int((m.group(4) or "0")[:6].ljust(6, "0"))
+    tz = time_text.parse_zone(m.group(5) or zone)[0]
+    if day_of is None:
+        raise ValueError(f"'{value}' names no day: give the date too (e.g. 2024-03-12 {value})")
+    day = day_of.astimezone(tz).date()
+    return dt.datetime.combine(day, dt.time(hour, minute, second, micro), tz).astimezone(dt.UTC)
 
 
 class TimeJump(QObject):
@@ -82,19 +110,28 @@ class TimeJump(QObject):
             return
         shown = self.window.detail.detail
         start = shown.fields.get("ts") if shown is not None else None
+        day_of = start if isinstance(start, dt.datetime) else self._view_middle()
+        on_day = day_of.astimezone(time_text.display_zone()).strftime("%Y-%m-%d")
         text, ok = QInputDialog.getText(
             self.window,
             "Go to time",
-            f"Time ({time_text.zone_label()} unless it names its offset, e.g. Z or +02:00):",
+            f"Time ({time_text.zone_label()} unless it names its offset, e.g. Z or +02:00;\n"
+            f"a time of day alone, such as 14:03, is on {on_day}):",
             text=time_text.format_ts_short(start) if isinstance(start, dt.datetime) else "",
         )
         if ok and text.strip():
-            self.go_to_text(text)
+            self.go_to_text(text, day_of)
 
-    def go_to_text(self, text: str) -> None:
-        """Go to the moment `text` names, read in the display zone of now (in the background)."""
+    def _view_middle(self) -> dt.datetime:
+        lo, hi = self.window.timeline.view_box.viewRange()[0]
+        return dt.datetime.fromtimestamp((lo + hi) / 2, dt.UTC)
+
+    def go_to_text(self, text: str, day_of: dt.datetime | None = None) -> None:
+        """Go to the moment `text` names, read in the display zone of now (in the background); a
+        time of day alone on the day of `day_of` (default: the middle of the timeline)."""
         zone = time_text.display_zone_name()
-        self._count(lambda: parse_moment(text, zone))
+        day = day_of or self._view_middle()
+        self._count(lambda: parse_moment(text, zone, day))
 
     def go_to(self, moment: dt.datetime) -> None:
         self._count(lambda: moment)
