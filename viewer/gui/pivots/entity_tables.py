@@ -64,6 +64,10 @@ def ensure_entity_tables(case: CaseFile, ctx: JobContext) -> str | NoRoom:
         cur.close()
 
 
+#: How long closing a case waits for a cancelled build to stop (a machine too busy can take longer).
+STOP_WAIT_MS = 10_000
+
+
 class EntityTables(QObject):
     """Runs `ensure_entity_tables` as a job; `ready` tells the views to re-query."""
 
@@ -118,10 +122,11 @@ class EntityTables(QObject):
         if self._handle is not None:
             self._handle.cancel()
 
-    def cancel_and_wait(self, timeout_ms: int = 10_000) -> None:
-        """Cancel and wait for the build to roll back (before the case's connection closes)."""
+    def cancel_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Cancel and wait for the build to roll back (before the case's connection closes);
+        False when it still runs after `timeout_ms` (default STOP_WAIT_MS)."""
         self.cancel()
-        self._pool.waitForDone(timeout_ms)
+        return self._pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
 
     def _set_state(self, text: str) -> None:
         self.state = text

@@ -171,14 +171,17 @@ class PivotFeature:
             self.toggle_panels()
 
     def _before_close(self) -> str | None:
-        """Never refuses: stops the table build (it holds a cursor of the connection that is about
-        to close, and a 10M-event build outlasts the window's wait for workers), and resumes it
-        if the close is refused by another feature."""
+        """Stops the table build (it holds a cursor of the connection that is about to close, and
+        a 10M-event build outlasts the window's wait for workers), and resumes it if the close is
+        refused by another feature. Refuses while the build has not stopped yet: closing the
+        connection under it crashed the process (seen on a machine busy with another import)."""
         session = self.window.session
         if session is None or not self.tables.running:
             return None
-        self.tables.cancel_and_wait()
+        stopped = self.tables.cancel_and_wait()
         QTimer.singleShot(0, lambda: self._resume_build(session))
+        if not stopped:
+            return "The entity tables build is still stopping (it reads the case). Close again in a moment."
         return None
 
     def _resume_build(self, session: CaseSession) -> None:
