@@ -33,6 +33,7 @@ class EventTableView(QTableView):
 
     def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setWindowTitle("Event table")  # names it where its keys are listed (Help › Keyboard shortcuts)
         self._model = model
         self.setModel(model)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

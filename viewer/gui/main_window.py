@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.case_file import CaseError, CaseNeedsUpgradeError, CaseSummary
 from viewer.core.write_space import PART_HELD
-from viewer.gui import display_zone, go_to_time, thread_priority
+from viewer.gui import display_zone, go_to_time, shortcuts_help, thread_priority
 from viewer.gui.case_session import CaseSession
 from viewer.gui.detail_pane import DetailPane
 from viewer.gui.empty_state import EmptyStateWidget
@@ -66,6 +67,9 @@ class MainWindow(QMainWindow):
         self.last_summary: CaseSummary | None = None
         self.zone_action: QAction | None = None
         self.go_to_time_action: QAction | None = None
+        self.shortcuts_action: QAction | None = None
+        #: A window action's other meaning where the focus is (where, action, what): Help lists it.
+        self.keys_elsewhere: list[tuple[str, QAction, str]] = []
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
@@ -81,6 +85,7 @@ class MainWindow(QMainWindow):
         display_zone.install(self)
         self.time_jump = go_to_time.install(self)
         self.features = install_features(self)
+        self.shortcuts_window = shortcuts_help.install(self)  # last: it lists every menu
         self._show_empty_state()
 
     # -- construction ----------------------------------------------------------------------
@@ -137,7 +142,9 @@ class MainWindow(QMainWindow):
         shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
     ) -> QAction:
         act = QAction(text, self)
-        if shortcut is not None:
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            act.setShortcuts(shortcut)  # every key the platform binds to it (Close: Ctrl+F4, Ctrl+W)
+        elif shortcut is not None:
             act.setShortcut(QKeySequence(shortcut))
         act.triggered.connect(slot)
         self.addAction(act)
@@ -156,7 +163,8 @@ class MainWindow(QMainWindow):
         self.import_action = self._action("&Import evidence…", self.show_import_dialog, "Ctrl+I")
         m.addAction(self.import_action)
         m.addSeparator()
-        self.close_action = self._action("&Close case", self.close_case, QKeySequence.StandardKey.Close)
+        self.close_action = self._action("&Close case", self.close_focused, QKeySequence.StandardKey.Close)
+        self.keys_elsewhere.append(("Queries (with the focus there)", self.close_action, "Close query tab"))
         m.addAction(self.close_action)
         m.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
@@ -168,7 +176,7 @@ class MainWindow(QMainWindow):
             "Focus &filter", self.focus_filter, QKeySequence.StandardKey.Find
         )
         v.addAction(self.focus_filter_action)
-        QShortcut(QKeySequence("/"), self, self.focus_filter)
+        QShortcut(QKeySequence("/"), self, self.focus_filter).setWhatsThis("Focus filter")
         self.next_action = self._action("&Next event", lambda: self.table.step(1), "J")
         self.prev_action = self._action("&Previous event", lambda: self.table.step(-1), "K")
         v.addAction(self.next_action)
@@ -276,6 +284,16 @@ class MainWindow(QMainWindow):
             self.session = None
         self._show_empty_state()
         return True
+
+    @Slot()
+    def close_focused(self) -> bool:
+        """The Close key: the query tab when the focus is in the query workbench, else the case.
+        One action for both: two actions on one key, one window-wide, make Qt run neither."""
+        focus = QApplication.focusWidget()
+        if focus is not None and self.query_dock.isAncestorOf(focus) and self.query_dock.tabs.count():
+            self.query_dock.close_tab(self.query_dock.tabs.currentIndex())
+            return False
+        return self.close_case()
 
     def _install(self, session: CaseSession) -> None:
         if self.session is not None and not self.close_case():

@@ -413,20 +413,22 @@ class TimelineWidget(QWidget):
             super().keyPressEvent(event)
 
     def _handle_key(self, event: QKeyEvent) -> bool:
-        key = event.key()
-        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.zoom(0.5)
-        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
-            self.zoom(2.0)
-        elif key == Qt.Key.Key_Left:
-            self.pan(-0.2)
-        elif key == Qt.Key.Key_Right:
-            self.pan(0.2)
-        elif key == Qt.Key.Key_Home:
-            self.fit_all()
-        else:
-            return False
-        return True
+        for keys, _what, act in TIMELINE_KEYS:
+            if event.key() in keys:
+                act(self)
+                return True
+        return False
+
+
+#: The keys the timeline answers when it has the focus: what `_handle_key` does and what
+#: Help › Keyboard shortcuts lists, from this one table.
+TIMELINE_KEYS: tuple[tuple[tuple[Qt.Key, ...], str, Callable[[TimelineWidget], None]], ...] = (
+    ((Qt.Key.Key_Plus, Qt.Key.Key_Equal), "Zoom in (or the mouse wheel)", lambda w: w.zoom(0.5)),
+    ((Qt.Key.Key_Minus, Qt.Key.Key_Underscore), "Zoom out", lambda w: w.zoom(2.0)),
+    ((Qt.Key.Key_Left,), "Pan to earlier", lambda w: w.pan(-0.2)),
+    ((Qt.Key.Key_Right,), "Pan to later", lambda w: w.pan(0.2)),
+    ((Qt.Key.Key_Home,), "Fit the whole case", lambda w: w.fit_all()),
+)
 
 
 def _without_time(filt: EventFilter) -> EventFilter:

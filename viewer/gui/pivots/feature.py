@@ -27,6 +27,7 @@ from viewer.gui.pivots.panel import PivotPanel
 from viewer.gui.pivots.pivot_filter import PivotFilter
 from viewer.gui.pivots.swimlane_view import SwimlaneWidget
 from viewer.gui.pivots.value_actions import contribute, fill_entity_menu
+from viewer.gui.shortcuts_help import KEYS_GROUP
 from viewer.schema import field as schema_field
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class PivotFeature:
             )
             panel.menu_builder = lambda menu, p, entities: fill_entity_menu(menu, self, p.kind, entities)
             dock = _dock(kind.title, f"pivot_{kind.name}_dock", panel, self.window)
+            dock.setProperty(KEYS_GROUP, "Pivot panels")  # one place in Help › Keyboard shortcuts
             dock.visibilityChanged.connect(lambda visible, p=panel: visible and p.refresh_if_stale())
             self.window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
             if first is None:

@@ -55,9 +55,6 @@ class QueryDock(QDockWidget):
         corner.setMenu(self.menu)
         self.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         self.new_tab_action = self._shortcut("New query tab", "Ctrl+T", lambda: self.new_tab())
-        self.close_tab_action = self._shortcut(
-            "Close query tab", "Ctrl+F4", lambda: self.close_tab(self.tabs.currentIndex())
-        )
         self.cancel_action = self._shortcut("Cancel query", "Esc", self._cancel_current)
         self.save_action = self._shortcut("Save query in the case…", "Ctrl+S", self.save_current)
         self.new_tab()

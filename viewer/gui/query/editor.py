@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QAbstractItemView, QCompleter, QPlainTextEdit, QTextEdit, QWidget
@@ -108,15 +110,29 @@ class QueryEditor(QPlainTextEdit):
             e.ignore()  # the completer handles these
             return
         ctrl = bool(e.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        if ctrl and e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.runRequested.emit(self.query_to_run())
-            return
-        if ctrl and e.key() == Qt.Key.Key_Space:
-            self.show_completions(force=True)
-            return
+        for keys, _what, act in EDITOR_KEYS if ctrl else ():
+            if e.key() in keys:
+                act(self)
+                return
         super().keyPressEvent(e)
         self.clear_error()
         if e.text() and (e.text()[-1] in _WORD_CHARS):
             self.show_completions()
         elif popup.isVisible():
             popup.hide()
+
+
+#: Ctrl with these keys in the editor: what `keyPressEvent` does and what Help › Keyboard
+#: shortcuts lists, from this one table.
+EDITOR_KEYS: tuple[tuple[tuple[Qt.Key, ...], str, Callable[[QueryEditor], None]], ...] = (
+    (
+        (Qt.Key.Key_Return, Qt.Key.Key_Enter),
+        "Run the query (the selection, or the whole text)",
+        lambda ed: ed.runRequested.emit(ed.query_to_run()),
+    ),
+    (
+        (Qt.Key.Key_Space,),
+        "Complete the word (tables, columns, functions)",
+        lambda ed: ed.show_completions(force=True),
+    ),
+)
