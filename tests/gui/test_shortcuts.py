@@ -77,3 +77,18 @@ def test_f1_lists_every_key_beside_the_timeline_and_filters_as_you_type(qtbot, s
     assert len(shown) < len(rows)
     listing.filter.clear()
     assert listing.visible_rows() == rows
+
+
+def test_the_close_key_in_a_floating_workbench_closes_its_tab(qtbot, settings, case_path) -> None:  # type: ignore[no-untyped-def]
+    win = open_window(qtbot, settings, case_path)
+    win.show_queries()
+    win.query_dock.setFloating(True)
+    win.query_dock.new_tab()
+    tabs = win.query_dock.tabs.count()
+    editor = win.query_dock.current_tab.editor
+    win.query_dock.activateWindow()
+    editor.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is editor, timeout=WAIT_MS)
+    QTest.keyClick(editor, Qt.Key.Key_F4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.query_dock.tabs.count() == tabs - 1, timeout=WAIT_MS)
+    assert win.session is not None
