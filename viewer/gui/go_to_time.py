@@ -4,8 +4,9 @@ A ticket says "14:03 UTC", a colleague "10:03 our time", a log line `1710252187`
 is typed as it came (ISO-8601 with or without an offset, epoch seconds or milliseconds,
 US/EU dates, CLF; `formats.timeparse.guess`), read in the display zone when it names no
 offset. A time of day alone (`14:03`, `14:03:07Z`, `09:15 +02:00`) is on the day of the event
-shown in the detail pane, or else of the middle of the timeline, in the zone it is read in. The timeline centres on it at its present zoom and the table selects the first event at
-or after it under the current filter (the last at or before it when sorted newest first),
+shown in the detail pane, or else of the middle of the timeline, in the zone it is read in.
+The timeline centres on it at its present zoom and the table selects the first event at or
+after it under the current filter (the last at or before it when sorted newest first),
 read and counted by SQL in the background (`paging.row_at_time`; guessing the format alone takes
 ~100 ms of DuckDB, too long for the window's thread). While a free-text search is still
 counting, the table may not have reached that row yet: the jump waits for it (the status bar
@@ -73,6 +74,9 @@ def _time_of_day(value: str, zone: str, day_of: dt.datetime | None) -> dt.dateti
     return dt.datetime.combine(day, dt.time(hour, minute, second, micro), tz).astimezone(dt.UTC)
 
 
+WAITING = "Going to"  # the status bar's words while a jump waits for a counting search
+
+
 class TimeJump(QObject):
     """Goes to a moment: the timeline centred on it, the table's row selected."""
 
@@ -98,6 +102,8 @@ class TimeJump(QObject):
 
     @Slot()
     def _forget_waiting(self) -> None:
+        if self._waiting is not None and self.window.statusBar().currentMessage().startswith(WAITING):
+            self.window.statusBar().clearMessage()  # the jump it told of will not happen
         self._waiting = None
 
     @Slot(object)
@@ -183,7 +189,7 @@ class TimeJump(QObject):
         if row >= count and not model.count_exact:
             self._waiting = (moment, row)
             self.window.statusBar().showMessage(
-                f"Going to {shown}: row {row + 1:,}, the search has found {count:,} rows so far…"
+                f"{WAITING} {shown}: row {row + 1:,}, the search has found {count:,} rows so far…"
             )
             return
         self._waiting = None
