@@ -213,6 +213,14 @@ def test_a_jump_past_the_rows_a_search_has_found_waits_for_its_count(
     win.time_jump.go_to(moment)
     qtbot.waitUntil(lambda: "so far" in win.statusBar().currentMessage(), timeout=WAIT_MS)
     assert located == []  # not on the last row found so far
+    with qtbot.waitSignal(model.modelRefreshed, timeout=WAIT_MS):  # another view: the jump is off
+        model.set_descending(True)
+    assert "Going to" not in win.statusBar().currentMessage()
+    with qtbot.waitSignal(model.modelRefreshed, timeout=WAIT_MS):
+        model.set_descending(False)
+    assert not model.count_exact and located == []
+    win.time_jump.go_to(moment)
+    qtbot.waitUntil(lambda: "so far" in win.statusBar().currentMessage(), timeout=WAIT_MS)
     gate.set()
     qtbot.waitUntil(lambda: located != [], timeout=WAIT_MS)
     assert located == [target]  # landed once the count reached it
