@@ -263,7 +263,13 @@ class MainWindow(QMainWindow):
             self.import_dialog.close()
             self.import_dialog.deleteLater()
             self.import_dialog = None
-        self.indexer.cancel_and_wait()
+        if not self.indexer.cancel_and_wait() and self.session is not None:
+            # Still in DuckDB: closing the connection under it would crash the window.
+            self.indexer.start(self.session.case)  # it picks up where the cancel left it
+            QMessageBox.information(
+                self, "Work running", "The search index build is still stopping. Close again in a moment."
+            )
+            return False
         self.query_dock.set_case(None)  # interrupts a running query before the connection closes
         self.table_model.set_source(None)
         self.timeline.set_source(None)

@@ -30,6 +30,10 @@ def _build_if_needed(case: CaseFile, ctx: JobContext) -> DeferredSpaceError | No
     return None
 
 
+#: How long closing a case waits for a cancelled build to stop (a machine too busy can take longer).
+STOP_WAIT_MS = 30_000
+
+
 class SearchIndexer(QObject):
     #: The build found no room on the disk (the message says what became of it); the window
     #: opens the case again when DuckDB gave up its database over it.
@@ -42,6 +46,7 @@ class SearchIndexer(QObject):
         self.label.hide()
         self._handle: JobHandle | None = None
         self._no_room: str | None = None  # what the last build said when it found no room
+        self._then: CaseFile | None = None  # the case to build for once a cancelled build stopped
         # A thread of its own: a build of minutes (10M events) took one of the global pool's two
         # threads, and a long scan on the other (the timeline of a free-text filter while the
         # index builds) then left the table's first page waiting for either (over 60 s at 10M).
@@ -53,6 +58,11 @@ class SearchIndexer(QObject):
         return self._handle is not None
 
     def start(self, case: CaseFile | None) -> None:
+        """Build what the index lacks for `case`; while a cancelled build still stops, once it has."""
+        if case is not None and self._handle is not None and self._handle.token.cancelled:
+            self._then = case
+            return
+        self._then = None
         if case is None or case.read_only or self._handle is not None:
             return
         self._no_room = None
@@ -65,13 +75,15 @@ class SearchIndexer(QObject):
         self._handle.done.connect(self._on_done)
 
     def cancel(self) -> None:
+        self._then = None
         if self._handle is not None:
             self._handle.cancel()
 
-    def cancel_and_wait(self, timeout_ms: int = 30_000) -> None:
-        """Cancel and wait for the build to roll back (before the case's connection closes)."""
+    def cancel_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Cancel and wait for the build to roll back (before the case's connection closes);
+        False when it still runs after `timeout_ms` (default STOP_WAIT_MS)."""
         self.cancel()
-        self._pool.waitForDone(timeout_ms)
+        return self._pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:
@@ -89,8 +101,11 @@ class SearchIndexer(QObject):
     @Slot()
     def _on_done(self) -> None:
         self._handle = None  # first: the window may open the case again on noRoom
-        if self._no_room is None:
-            self.label.hide()
+        then, self._then = self._then, None
+        if self._no_room is not None:
+            self.label.show()
+            self.noRoom.emit(self._no_room)
             return
-        self.label.show()
-        self.noRoom.emit(self._no_room)
+        self.label.hide()
+        if then is not None:
+            self.start(then)
