@@ -342,3 +342,42 @@ def test_closing_interrupts_a_pivot_panels_query_rather_than_waiting_for_it(  # 
     t0 = time.perf_counter()
     assert win.close_case()
     assert time.perf_counter() - t0 < 5  # the wait's bound is 30 s
+
+
+def test_a_worker_still_running_at_close_gets_its_connection_closed_after_it(
+    qtbot, settings, case_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A worker that has not stopped within the close's wait (a machine too busy) still holds a
+    cursor: the connection closes once it has stopped, not under it (which crashed the process)."""
+    import threading
+
+    import duckdb
+    from PySide6.QtCore import QThreadPool
+
+    from viewer.gui import main_window
+
+    monkeypatch.setattr(main_window, "WORKERS_WAIT_MS", 50)
+    win = open_window(qtbot, settings, case_path)
+    session = win.session
+    gate, done = threading.Event(), threading.Event()
+
+    def busy_worker() -> None:
+        try:
+            gate.wait(WAIT_MS / 1000)
+        finally:
+            done.set()
+
+    QThreadPool.globalInstance().start(busy_worker)
+    assert win.close_case() and win.session is None  # the window let go of the case at once
+    session.case.cursor().execute("SELECT count(*) FROM events").fetchall()  # still open under it
+    gate.set()
+    assert done.wait(WAIT_MS / 1000)
+
+    def closed() -> bool:
+        try:
+            session.case.cursor()
+        except duckdb.ConnectionException:
+            return True
+        return False
+
+    qtbot.waitUntil(closed, timeout=WAIT_MS)

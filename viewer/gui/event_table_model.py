@@ -22,7 +22,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import duckdb
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QThreadPool,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QColor
 
 from viewer import schema
@@ -149,6 +158,11 @@ class EventTableModel(QAbstractTableModel):
     @property
     def busy(self) -> bool:
         return self._query_runner.busy
+
+    @property
+    def worker_pool(self) -> QThreadPool:
+        """The thread of its background work (a search's count), which reads the case."""
+        return self._worker.pool
 
     @property
     def count_exact(self) -> bool:

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -70,6 +70,9 @@ class MainWindow(QMainWindow):
         self.shortcuts_action: QAction | None = None
         #: A window action's other meaning where the focus is (where, action, what): Help lists it.
         self.keys_elsewhere: list[tuple[str, QAction, str]] = []
+        #: Pools of workers that read the case besides the global one: closing waits for them.
+        self.worker_pools: list[QThreadPool] = []
+        self._closing: list[CaseSession] = []  # sessions whose connection closes once workers stop
         self.recent = RecentCaseList(self.settings)
         self.session: CaseSession | None = None
         self.import_dialog: ImportDialog | None = None
@@ -93,6 +96,7 @@ class MainWindow(QMainWindow):
         self.timeline = TimelineWidget(self)
         self.filter_bar = FilterBar(self)
         self.table_model = EventTableModel(self)
+        self.worker_pools.append(self.table_model.worker_pool)
         self.table = EventTableView(self.table_model, self)
         self.table.value_menus = self.value_menus
         lower = QWidget(self)
@@ -195,6 +199,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.indexer = SearchIndexer(self)
+        self.worker_pools.append(self.indexer.pool)
         self.indexer.noRoom.connect(self._after_build_without_room)
         self.path_label = QLabel(self)
         self.count_label = QLabel(self)
@@ -284,12 +289,31 @@ class MainWindow(QMainWindow):
             # it is just opening a cursor (cursor() holds the GIL, close() the cursor list).
             # 30 s bounds a freeze on a machine too busy to finish sooner.
             self.session.cancel_work()
-            QThreadPool.globalInstance().waitForDone(30_000)
-            self.session.close()
-            self.session.deleteLater()
+            QThreadPool.globalInstance().waitForDone(WORKERS_WAIT_MS)
+            self._close_when_idle(self.session)
             self.session = None
         self._show_empty_state()
         return True
+
+    def _workers_busy(self) -> bool:
+        return any(p.activeThreadCount() for p in (QThreadPool.globalInstance(), *self.worker_pools))
+
+    def _close_when_idle(self, session: CaseSession) -> None:
+        """Close `session`'s connection now, or once no worker runs: one still in DuckDB (a
+        machine too busy to stop it within the waits) would crash the process as its connection
+        closed under it. The window has let go of the case already."""
+        self._closing.append(session)
+        self._close_finished_sessions()
+
+    @Slot()
+    def _close_finished_sessions(self) -> None:
+        if self._workers_busy():
+            QTimer.singleShot(CLOSE_POLL_MS, self._close_finished_sessions)
+            return
+        closing, self._closing = self._closing, []
+        for session in closing:
+            session.close()
+            session.deleteLater()
 
     @Slot()
     def close_focused(self) -> bool:
@@ -502,8 +526,16 @@ class MainWindow(QMainWindow):
         if not self.close_case():
             event.ignore()
             return
+        for pool in (QThreadPool.globalInstance(), *self.worker_pools):  # before the process ends
+            pool.waitForDone(WORKERS_WAIT_MS)
+        self._close_finished_sessions()
         super().closeEvent(event)
 
+
+#: How long closing a case waits for the workers it cancelled (a machine too busy can take longer:
+#: the connection then closes once they have stopped, `_close_when_idle`).
+WORKERS_WAIT_MS = 30_000
+CLOSE_POLL_MS = 100
 
 #: Threads of the global pool, at least: an import, a long query or a scan (the timeline of a
 #: free-text filter before the index covers the events) each hold one for seconds to minutes,

@@ -31,8 +31,8 @@ class PagerWorker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
         self._handle: JobHandle | None = None
 
     @property
@@ -54,7 +54,7 @@ class PagerWorker(QObject):
             finally:
                 cur.close()
 
-        handle = start_job(Job("Finding matches", work), self, self._pool)
+        handle = start_job(Job("Finding matches", work), self, self.pool)
         handle.progress.connect(lambda p: self.rowsFound.emit(epoch, int(p.records)))
         handle.finished.connect(lambda n: self._done(handle, epoch, int(n)))
         handle.failed.connect(lambda msg: self._failed(handle, epoch, msg))
@@ -68,7 +68,7 @@ class PagerWorker(QObject):
 
     def wait_idle(self, ms: int = 5000) -> bool:
         """Wait until the worker thread let go of its cursor (before its connection closes)."""
-        return self._pool.waitForDone(ms)
+        return self.pool.waitForDone(ms)
 
     def _done(self, handle: JobHandle, epoch: int, n: int) -> None:
         if handle is self._handle:

@@ -50,8 +50,8 @@ class SearchIndexer(QObject):
         # A thread of its own: a build of minutes (10M events) took one of the global pool's two
         # threads, and a long scan on the other (the timeline of a free-text filter while the
         # index builds) then left the table's first page waiting for either (over 60 s at 10M).
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
 
     @property
     def running(self) -> bool:
@@ -69,7 +69,7 @@ class SearchIndexer(QObject):
         self.label.setToolTip(_WORKING_TIP)
         self.label.hide()
         job = Job("Indexing for search", lambda ctx: _build_if_needed(case, ctx))
-        self._handle = start_job(job, self, self._pool)
+        self._handle = start_job(job, self, self.pool)
         self._handle.progress.connect(self._on_progress)
         self._handle.finished.connect(self._on_built)
         self._handle.done.connect(self._on_done)
@@ -83,7 +83,7 @@ class SearchIndexer(QObject):
         """Cancel and wait for the build to roll back (before the case's connection closes);
         False when it still runs after `timeout_ms` (default STOP_WAIT_MS)."""
         self.cancel()
-        return self._pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
+        return self.pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:

@@ -91,8 +91,8 @@ class EntityTables(QObject):
         self._tick = QTimer(self, interval=1000)
         # A thread of its own: a build of minutes must not take a thread of the global pool,
         # where the table's pages and the timeline's bars are fetched (2 threads on 2 cores).
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
         self._tick.timeout.connect(self._show_elapsed)
 
     @property
@@ -111,7 +111,7 @@ class EntityTables(QObject):
         self._again = False
         self.label.setToolTip(_WAITING_TIP)
         job = Job("Building entity tables", lambda ctx: ensure_entity_tables(case, ctx))
-        self._handle = start_job(job, self, self._pool)
+        self._handle = start_job(job, self, self.pool)
         self._handle.progress.connect(self._on_progress)
         self._handle.finished.connect(self._on_finished)
         self._handle.failed.connect(self._on_failed)
@@ -126,7 +126,7 @@ class EntityTables(QObject):
         """Cancel and wait for the build to roll back (before the case's connection closes);
         False when it still runs after `timeout_ms` (default STOP_WAIT_MS)."""
         self.cancel()
-        return self._pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
+        return self.pool.waitForDone(STOP_WAIT_MS if timeout_ms is None else timeout_ms)
 
     def _set_state(self, text: str) -> None:
         self.state = text

@@ -62,6 +62,7 @@ class PivotFeature:
         self.filters = PivotFilter(window.filter_bar)
         self._panels_offered = False  # shown once on a wide window (`_offer_panels`)
         self.tables = EntityTables(window)
+        window.worker_pools.append(self.tables.pool)  # closing a case waits for the build
         window.statusBar().addPermanentWidget(self.tables.label)
         self.panels: dict[str, PivotPanel] = {}
         self.panel_docks: dict[str, QDockWidget] = {}
