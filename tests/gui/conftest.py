@@ -4,6 +4,7 @@ a MainWindow that has finished its first count, page and bars."""
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,33 @@ def case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,500 events: three table pages, enough for paging and model tests."""
     return build_synthetic_case(tmp_path_factory.mktemp("gui_small") / "small.caseline", 2_500, seed=3)
+
+
+@pytest.fixture
+def told(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the window said in information boxes (title: text), instead of showing them."""
+    said: list[str] = []
+    monkeypatch.setattr(
+        "viewer.gui.main_window.QMessageBox.information",
+        lambda _w, title, text: said.append(f"{title}: {text}"),
+    )
+    return said
+
+
+def slow_to_stop(monkeypatch: pytest.MonkeyPatch, module: object, build: str, wait: str) -> threading.Event:
+    """`module.build` (a background build's work) held back until the returned gate opens, so
+    it sees a cancel only then, and `module.wait` (how long closing waits for it) cut to 100 ms:
+    a build still busy when the case closes, as on a machine loaded by something else."""
+    monkeypatch.setattr(module, wait, 100)
+    gate = threading.Event()
+    real = getattr(module, build)
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(WAIT_MS / 1000)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, build, held)
+    return gate
 
 
 def build_counting_case(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -27,17 +27,6 @@ def _case(tmp_path: Path, events: int) -> Path:
     return path
 
 
-@pytest.fixture
-def told(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the window said in information boxes (title: text), instead of showing them."""
-    said: list[str] = []
-    monkeypatch.setattr(
-        "viewer.gui.main_window.QMessageBox.information",
-        lambda _w, title, text: said.append(f"{title}: {text}"),
-    )
-    return said
-
-
 def _limit_imports(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
     """Files limited while an import runs (only then: the window's own reads and the reopening
     have room). Before the import window is made: it takes `run_import` when made."""

@@ -9,7 +9,7 @@ from viewer.core import derived, search_index
 from viewer.core.case_file import CaseFile
 from viewer.core.ingest import import_paths
 
-from .conftest import WAIT_MS, open_window
+from .conftest import WAIT_MS, open_window, slow_to_stop
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "formats" / "aws_cloudtrail"
 
@@ -75,32 +75,18 @@ def test_the_build_runs_outside_the_shared_pool_and_closing_waits_for_it(  # typ
 
 
 def test_a_build_that_does_not_stop_in_time_keeps_the_case_open(
-    qtbot, settings, tmp_path, monkeypatch
+    qtbot, settings, tmp_path, monkeypatch, told
 ) -> None:  # type: ignore[no-untyped-def]
     """Closing the connection under a build still in DuckDB would crash the window: the close is
     refused, and the index is built once the cancelled build has stopped."""
-    import threading
-
     from viewer.gui import search_indexer
 
-    said: list[str] = []
-    monkeypatch.setattr(
-        "viewer.gui.main_window.QMessageBox.information", lambda _w, _t, text: said.append(text)
-    )
-    monkeypatch.setattr(search_indexer, "STOP_WAIT_MS", 100)
-    gate = threading.Event()
-    real = search_indexer._build_if_needed
-
-    def slow_to_stop(case, ctx):  # type: ignore[no-untyped-def]
-        gate.wait(WAIT_MS / 1000)  # busy elsewhere: it sees the cancel only after this
-        return real(case, ctx)
-
-    monkeypatch.setattr(search_indexer, "_build_if_needed", slow_to_stop)
+    gate = slow_to_stop(monkeypatch, search_indexer, "_build_if_needed", "STOP_WAIT_MS")
     path = _imported_case(tmp_path)
     win = open_window(qtbot, settings, path, read_only=False)
     assert win.indexer.running
     assert not win.close_case() and win.session is not None
-    assert said and "still stopping" in said[-1]
+    assert told and "still stopping" in told[-1]
     gate.set()
     qtbot.waitUntil(lambda: search_index.is_ready(win.session.case.cursor()), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not win.indexer.running, timeout=WAIT_MS)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QTabBar
 from viewer.core.entities.swimlanes import Lane
 from viewer.gui import display_zone
 
-from ..conftest import WAIT_MS, open_window
+from ..conftest import WAIT_MS, open_window, slow_to_stop
 from .test_pivot_panels import _count, _ip_where, _window
 
 
@@ -249,27 +249,13 @@ def test_swimlane_bars_line_up_with_the_timeline_in_the_display_zone(qtbot, sett
 
 
 def test_a_build_that_does_not_stop_in_time_keeps_the_case_open(
-    qtbot, settings, stale_case, monkeypatch
+    qtbot, settings, stale_case, monkeypatch, told
 ) -> None:  # type: ignore[no-untyped-def]
     """Closing the connection under a build that had not stopped crashed the process."""
-    import threading
-
     from viewer.gui.main_window import MainWindow
     from viewer.gui.pivots import entity_tables
 
-    said: list[str] = []
-    monkeypatch.setattr(
-        "viewer.gui.main_window.QMessageBox.information", lambda _w, _t, text: said.append(text)
-    )
-    monkeypatch.setattr(entity_tables, "STOP_WAIT_MS", 100)
-    gate = threading.Event()
-    real = entity_tables.ensure_entity_tables
-
-    def slow_to_stop(case, ctx):  # type: ignore[no-untyped-def]
-        gate.wait(WAIT_MS / 1000)  # busy elsewhere: it sees the cancel only after this
-        return real(case, ctx)
-
-    monkeypatch.setattr(entity_tables, "ensure_entity_tables", slow_to_stop)
+    gate = slow_to_stop(monkeypatch, entity_tables, "ensure_entity_tables", "STOP_WAIT_MS")
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     win.show()
@@ -277,7 +263,7 @@ def test_a_build_that_does_not_stop_in_time_keeps_the_case_open(
     assert win.open_case(stale_case)
     qtbot.waitUntil(lambda: feature.tables.running, timeout=WAIT_MS)  # started once the summary came
     assert not win.close_case() and win.session is not None
-    assert said and "still stopping" in said[-1]
+    assert told and "still stopping" in told[-1]
     gate.set()
     qtbot.waitUntil(lambda: not feature.tables.running, timeout=WAIT_MS)
     assert win.close_case() and win.session is None
