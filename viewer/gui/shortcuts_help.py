@@ -71,10 +71,10 @@ def _owner_name(action: QAction) -> str:
         if isinstance(group, str) and group:
             title = group
             break
-        if isinstance(widget, QDockWidget) or not title:
+        if isinstance(widget, QDockWidget):
             title = widget.windowTitle() or title
-            if isinstance(widget, QDockWidget):
-                break
+            break
+        title = title or widget.windowTitle()
         widget = widget.parent()
     return f"{_plain(title)} (with the focus there)" if title else ANYWHERE
 
